@@ -2,8 +2,9 @@
 
 Layout: `manifest.json` (what all rows share), `index.jsonl` (one JSON record per line, the commit
 log), `shards/batch-<id>.safetensors` (one tensor per hook point, token-major). A batch is committed
-whole: shard written and renamed into place first, then its index lines appended in one write. A crash
-at any point leaves either the batch fully committed or not at all, so a rerun can skip what is done.
+whole: marked pending, shard written and renamed into place, then its index lines appended in one write.
+A crash at any point leaves either the batch fully committed or not at all, so a rerun can skip what is
+done. Reads check each shard against the index (checksum, row layout) before trusting its rows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,25 +20,24 @@ from typing import Any
 
 import torch
 from jaxtyping import Float
-from safetensors import safe_open
 from torch import Tensor
 
 from activations.positions import PositionPolicy
-from activations.store_crash import crashpoint
 from activations.store_index import (
     MANIFEST,
     SHARDS,
-    TMP_PREFIX,
     WriterLock,
     append_index,
     index_line,
     read_index,
     read_manifest,
+    shard_name,
     truncate_index,
     write_manifest,
 )
 from activations.store_query import QueryResult, iter_query, query_all, stored_rows_for
-from activations.store_shard import read_rows, rows_sha256, sha256_file, shard_name, write_shard
+from activations.store_recover import clear_pending, mark_pending, recover
+from activations.store_shard import check_shard_bytes, read_rows, rows_sha256, write_shard
 from activations.store_types import (
     STORE_DTYPES,
     Record,
@@ -51,6 +51,7 @@ from activations.store_types import (
     canonical_json,
     check_batch_id,
 )
+from activations.store_verify import check_layout, records_digest, verify_store
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -69,6 +70,8 @@ class ResidualStore:
         self.root = root
         self.manifest = manifest
         self._records, self._committed_end = read_index(root)
+        self._groups: tuple[tuple[int, int], dict[str, Record], dict[str, list[Record]]] | None = None
+        self._layout_ok: set[str] = set()  # shards whose records were checked to tile them
 
     @classmethod
     def create(
@@ -162,8 +165,49 @@ class ResidualStore:
         """Stored rows of one record (all, or those `positions` selects), in token order."""
         self._check_hook(hook_point)
         _, local = stored_rows_for(record, positions)
-        rows = read_rows(self.root / record.shard, hook_point, record.row_offset, record.row_count)
+        rows = read_rows(self._shard_file(record.shard), hook_point, record.row_offset, record.row_count)
         return rows[local]
+
+    def _grouped(self) -> tuple[dict[str, Record], dict[str, list[Record]]]:
+        """Records by id and by shard (index order), rebuilt only when the record list changed."""
+        key = (id(self._records), len(self._records))
+        if self._groups is None or self._groups[0] != key:
+            by_shard: dict[str, list[Record]] = {}
+            for r in self._records:
+                by_shard.setdefault(r.shard, []).append(r)
+            self._groups = (key, {r.record_id: r for r in self._records}, by_shard)
+        return self._groups[1], self._groups[2]
+
+    def _shard_file(self, shard: str) -> Path:
+        """Path of a committed shard whose bytes and row layout match the index; else a clear error."""
+        records = self._grouped()[1].get(shard)
+        if records is None:
+            raise StoreRecordError(
+                f"shard {shard!r} is not committed in store {self.root}; read records from this store's records()"
+            )
+        path = check_shard_bytes(self.root, shard, records[0].shard_sha256)
+        if shard not in self._layout_ok:
+            check_layout(self.root, shard, records, path, self.manifest)
+            self._layout_ok.add(shard)
+        return path
+
+    def content_digest(self, records: Iterable[Record]) -> str:
+        """sha256 of which stored rows `records` hold, for provenance (a probe card's training-data hash).
+
+        Same records in any order or repetition give the same digest; their shards are checked against
+        their checksums first (once per process), so the digest speaks for the bytes on disk.
+        """
+        by_id, _ = self._grouped()
+        chosen = {r.record_id: r for r in records}
+        for r in chosen.values():
+            if by_id.get(r.record_id) != r:
+                raise StoreRecordError(
+                    f"record {r.record_id!r} is not stored in {self.root} as given; pass records from this "
+                    "store's records()"
+                )
+        for shard in sorted({r.shard for r in chosen.values()}):
+            self._shard_file(shard)
+        return records_digest(chosen.values())
 
     def _select(self, label: str | None, condition: str | Collection[str] | None) -> list[tuple[int, Record]]:
         conditions = {condition} if isinstance(condition, str) else condition
@@ -184,7 +228,7 @@ class ResidualStore:
         """All selected rows as `(X, y, record_index, token_index)`; records lacking `label` are skipped."""
         self._check_hook(hook_point)
         return query_all(
-            self.root,
+            self._shard_file,
             hook_point,
             self._select(label, condition),
             policy=policy,
@@ -205,7 +249,7 @@ class ResidualStore:
         """Like `query`, streamed in chunks of at most `batch_rows` rows (for stores larger than RAM)."""
         self._check_hook(hook_point)
         return iter_query(
-            self.root,
+            self._shard_file,
             hook_point,
             self._select(label, condition),
             policy=policy,
@@ -215,17 +259,11 @@ class ResidualStore:
             dtype=TORCH_DTYPES[self.manifest.dtype],
         )
 
-    def _shards(self) -> dict[str, list[Record]]:
-        by_shard: dict[str, list[Record]] = {}
-        for r in self._records:
-            by_shard.setdefault(r.shard, []).append(r)
-        return by_shard
-
     def info(self) -> dict[str, Any]:
         """Counts and sizes; `bytes_per_raw` is shard bytes over the raw size of the rows (ideal 1.0)."""
         m = self.manifest
         rows = sum(r.row_count for r in self._records)
-        shard_bytes = sum((self.root / s).stat().st_size for s in self._shards() if (self.root / s).exists())
+        shard_bytes = sum((self.root / s).stat().st_size for s in self._grouped()[1] if (self.root / s).exists())
         index_bytes = self._committed_end
         raw = rows * len(m.hook_points) * m.d_model * TORCH_DTYPES[m.dtype].itemsize
         labels: dict[str, Counter[str]] = {}
@@ -245,7 +283,7 @@ class ResidualStore:
             "d_model": m.d_model,
             "hook_points": list(m.hook_points),
             "records": len(self._records),
-            "batches": len(self._shards()),
+            "batches": len(self._grouped()[1]),
             "tokens": sum(r.n_tokens for r in self._records),
             "rows": rows,
             "shard_bytes": shard_bytes,
@@ -258,38 +296,8 @@ class ResidualStore:
         }
 
     def verify(self) -> list[StoreProblem]:
-        """Check every committed shard against its recorded sha256; name records whose rows changed."""
-        problems: list[StoreProblem] = []
-        for shard, records in self._shards().items():
-            path = self.root / shard
-            if not path.is_file():
-                ids = [r.record_id for r in records]
-                problems.append(StoreProblem("missing_shard", shard, "file not found", ids))
-                continue
-            actual = sha256_file(path)
-            if actual == records[0].shard_sha256:
-                continue
-            try:
-                with safe_open(str(path), framework="pt") as f:
-                    slices = {h: f.get_slice(h) for h in self.manifest.hook_points}
-                    damaged = [
-                        r.record_id
-                        for r in records
-                        if rows_sha256(
-                            {h: s[r.row_offset : r.row_offset + r.row_count] for h, s in slices.items()},
-                            self.manifest.hook_points,
-                            0,
-                            r.row_count,
-                        )
-                        != r.rows_sha256
-                    ]
-            except Exception as e:  # any parse failure means the shard is unreadable as a whole
-                ids = [r.record_id for r in records]
-                problems.append(StoreProblem("unreadable_shard", shard, f"cannot parse: {e}", ids))
-                continue
-            detail = f"sha256 {actual[:16]}... != recorded {records[0].shard_sha256[:16]}..."
-            problems.append(StoreProblem("checksum_mismatch", shard, detail, damaged))
-        return problems
+        """Full check: every shard's sha256 and row layout, unsafe paths, uncommitted (orphan) shards."""
+        return verify_store(self.root, self.manifest, self._grouped()[1])
 
 
 class StoreWriter:
@@ -297,22 +305,7 @@ class StoreWriter:
 
     def __init__(self, store: ResidualStore) -> None:
         self.store = store
-        self._recover()
-
-    def _recover(self) -> None:
-        """Drop what a crashed writer left: a torn index tail, temp files and orphan shards."""
-        root = self.store.root
-        records, end = read_index(root)
-        committed = {r.shard for r in records}
-        try:
-            truncate_index(root, end)
-            for path in [*root.glob(f"{TMP_PREFIX}*"), *(root / SHARDS).iterdir()]:
-                if path.name.startswith(TMP_PREFIX) or f"{SHARDS}/{path.name}" not in committed:
-                    path.unlink()
-        except OSError as e:
-            raise StoreWriteError(f"cannot clean up after a crashed writer in store {root}: {e}") from e
-        self.store._records, self.store._committed_end = records, end
-        crashpoint("after_recovery")
+        store._records, store._committed_end = recover(store.root)
 
     def _prepare_rows(self, rows: dict[str, Tensor], n_rows: int) -> dict[str, Float[Tensor, "rows d_model"]]:
         m = self.store.manifest
@@ -355,6 +348,16 @@ class StoreWriter:
             r.validate()
         n_rows = sum(len(r.positions) for r in records)
         prepared = self._prepare_rows(dict(rows), n_rows)
+        mark_pending(store.root, batch_id)
+        try:
+            return self._write_and_append(batch_id, records, prepared)
+        finally:
+            clear_pending(store.root, batch_id)
+
+    def _write_and_append(
+        self, batch_id: str, records: Sequence[RecordMeta], prepared: dict[str, Float[Tensor, "rows d_model"]]
+    ) -> list[Record]:
+        store = self.store
         shard = shard_name(batch_id)
         shard_sha = write_shard(store.root, batch_id, prepared)
         stored: list[Record] = []
@@ -382,7 +385,6 @@ class StoreWriter:
             if isinstance(e, StoreWriteError):
                 raise
             raise StoreWriteError(f"cannot append to the index of store {store.root}: {e}") from e
-        crashpoint("after_index_append")
         store._records.extend(stored)
         store._committed_end += len(lines)
         return stored

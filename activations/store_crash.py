@@ -1,8 +1,9 @@
-"""Named crash points, so tests can kill a writer at every step of a commit and prove recovery.
+"""Named crash points left in `activations/runner.py` (the store's own write path carries none).
 
-`TRIPWIRE_CRASH_AT=<name>` makes the process SIGKILL itself (no cleanup, no flush: like a power cut
-for everything not yet fsynced) at that point; `TRIPWIRE_CRASH_AFTER=n` waits for the n-th hit.
-Unset, a crash point costs one dict lookup.
+`TRIPWIRE_CRASH_AT=<name>` makes the process SIGKILL itself at that point; `TRIPWIRE_CRASH_AFTER=n`
+waits for the n-th hit. Unset, a crash point costs one dict lookup. The reliability tests inject
+crashes by wrapping write steps from `tests/store_worker.py` instead; this module goes once the
+runner drops its calls.
 """
 
 from __future__ import annotations
@@ -11,21 +12,7 @@ import os
 import signal
 from collections import Counter
 
-CRASH_POINTS: tuple[str, ...] = (
-    "after_lock",
-    "after_recovery",
-    "before_batch_compute",
-    "mid_batch_compute",
-    "after_batch_compute",
-    "before_shard_write",
-    "mid_shard_write",
-    "after_shard_fsync",
-    "after_shard_rename",
-    "before_index_append",
-    "mid_index_append",
-    "after_index_append",
-    "between_batches",
-)
+CRASH_POINTS: tuple[str, ...] = ("before_batch_compute", "after_batch_compute", "between_batches")
 _hits: Counter[str] = Counter()
 
 

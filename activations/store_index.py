@@ -2,22 +2,26 @@
 
 Durability protocol: the index is the commit log. A batch's lines are appended with one buffer write
 and an fsync; every line carries its batch id and the batch's record count, so a reader can tell a
-complete batch from one torn by a crash and ignore (a writer: truncate) the torn tail. Any shard the
-index does not mention is an orphan of a crashed commit.
+complete batch from one torn by a crash and ignore (a writer: truncate) the torn tail. A batch's shard
+is always `shards/batch-<batch id>.safetensors`; an index line naming any other path is refused, so reads
+never leave the store.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from activations.store_crash import crashpoint
+from filelock import FileLock, Timeout
+
 from activations.store_types import (
+    BATCH_ID_PATTERN,
+    BATCH_ID_RE,
     SCHEMA_VERSION,
     Record,
     StoreCorruptError,
@@ -30,8 +34,15 @@ from activations.store_types import (
 MANIFEST = "manifest.json"
 INDEX = "index.jsonl"
 LOCK = ".lock"
+LOCK_HOLDER = ".lock-holder"
 SHARDS = "shards"
 TMP_PREFIX = ".tmp-"
+SHARD_FILE_RE = re.compile(rf"batch-{BATCH_ID_PATTERN}\.safetensors")
+
+
+def shard_name(batch_id: str) -> str:
+    """The one place a batch's rows may live, relative to the store root."""
+    return f"{SHARDS}/batch-{batch_id}.safetensors"
 
 
 def fsync_dir(path: Path) -> None:
@@ -113,6 +124,13 @@ def read_index(root: Path) -> tuple[list[Record], int]:
                 f"{path}: line at byte {pos} is not a valid record ({e}); the index was edited or damaged: "
                 "restore it from a backup or recapture into a new store"
             ) from e
+        batch_ok = isinstance(record.batch_id, str) and BATCH_ID_RE.fullmatch(record.batch_id)
+        if not batch_ok or record.shard != shard_name(record.batch_id):
+            raise StoreCorruptError(
+                f"{path}: line at byte {pos} puts batch {record.batch_id!r} in shard {record.shard!r}, not "
+                f"{shard_name(record.batch_id)!r} inside the store; the index was edited or damaged: restore it "
+                "from a backup or recapture into a new store"
+            )
         if group and record.batch_id != group[0].batch_id:
             raise StoreCorruptError(
                 f"{path}: batch {group[0].batch_id} is incomplete but batch {record.batch_id} follows it; "
@@ -151,14 +169,7 @@ def append_index(root: Path, lines: bytes) -> None:
     try:
         size_before = os.fstat(fd).st_size
         try:
-            crashpoint("before_index_append")
-            if os.environ.get("TRIPWIRE_CRASH_AT") == "mid_index_append":
-                half = len(lines) // 2
-                write_all(fd, lines[:half])
-                crashpoint("mid_index_append")
-                write_all(fd, lines[half:])
-            else:
-                write_all(fd, lines)
+            write_all(fd, lines)
             os.fsync(fd)
         except OSError as e:
             try:
@@ -172,37 +183,41 @@ def append_index(root: Path, lines: bytes) -> None:
 
 
 class WriterLock:
-    """Exclusive, non-blocking `flock` on `<store>/.lock`; the file names the holder's pid."""
+    """Exclusive, non-blocking `filelock` on `<store>/.lock` (an flock: a killed holder releases it).
+
+    The holder's pid goes to `<store>/.lock-holder`, not the lock file, which other openers may truncate.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._fd: int | None = None
+        self._lock = FileLock(str(root / LOCK), timeout=0, mode=0o644)
 
     def acquire(self) -> None:
-        path = self.root / LOCK
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock.acquire()
+        except Timeout:
+            raise StoreLockedError(
+                f"store {self.root} is being written by another process (pid {self._holder()}); wait for it "
+                "to finish or stop it, or write to a different store path"
+            ) from None
         except OSError as e:
             raise StoreWriteError(f"cannot open the lock file of store {self.root}: {e}") from e
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StoreLockedError(
-                f"store {self.root} is being written by another process (pid {holder}); wait for it to "
-                "finish or stop it, or write to a different store path"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            (self.root / LOCK_HOLDER).write_text(f"{os.getpid()}\n")
         except OSError:
-            pass  # the pid is only informative; the flock is what excludes other writers
-        self._fd = fd
-        crashpoint("after_lock")
+            pass  # the pid is only informative; the lock is what excludes other writers
+
+    def _holder(self) -> str:
+        try:
+            return (self.root / LOCK_HOLDER).read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if not self._lock.is_locked:
+            return
+        try:
+            (self.root / LOCK_HOLDER).unlink(missing_ok=True)
+        except OSError:
+            pass  # a stale pid only misnames the holder in a refusal message
+        self._lock.release()

@@ -1,8 +1,11 @@
-"""Reading stored rows back as probe-ready matrices, shard by shard through memory maps."""
+"""Reading stored rows back as probe-ready matrices, shard by shard through memory maps.
+
+Shards are opened through `shard_file` (the store's checked path lookup), never by joining paths here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
 from pathlib import Path
 from typing import NamedTuple
@@ -48,7 +51,7 @@ class _Chunk(NamedTuple):
 
 
 def _iter_chunks(
-    root: Path,
+    shard_file: Callable[[str], Path],
     hook_point: str,
     selected: Sequence[tuple[int, Record]],
     policy: PositionPolicy | None,
@@ -56,7 +59,7 @@ def _iter_chunks(
 ) -> Iterator[_Chunk]:
     """One chunk per record, opening each shard once (records of a batch are contiguous)."""
     for shard, group in groupby(selected, key=lambda item: item[1].shard):
-        with safe_open(str(root / shard), framework="pt") as f:
+        with safe_open(str(shard_file(shard)), framework="pt") as f:
             tensor_slice = f.get_slice(hook_point)
             for index, record in group:
                 positions, local = stored_rows_for(record, policy)
@@ -90,7 +93,7 @@ def _assemble(chunks: list[_Chunk], d_model: int, dtype: torch.dtype, with_y: bo
 
 
 def iter_query(
-    root: Path,
+    shard_file: Callable[[str], Path],
     hook_point: str,
     selected: Sequence[tuple[int, Record]],
     *,
@@ -105,7 +108,7 @@ def iter_query(
         raise ValueError(f"batch_rows={batch_rows} must be >= 1")
     pending: list[_Chunk] = []
     n_pending = 0
-    for chunk in _iter_chunks(root, hook_point, selected, policy, label):
+    for chunk in _iter_chunks(shard_file, hook_point, selected, policy, label):
         while chunk.positions:
             take = min(batch_rows - n_pending, len(chunk.positions))
             pending.append(_Chunk(chunk.rows[:take], chunk.record_index, chunk.positions[:take], chunk.label))
@@ -119,7 +122,7 @@ def iter_query(
 
 
 def query_all(
-    root: Path,
+    shard_file: Callable[[str], Path],
     hook_point: str,
     selected: Sequence[tuple[int, Record]],
     *,
@@ -128,5 +131,5 @@ def query_all(
     d_model: int,
     dtype: torch.dtype,
 ) -> QueryResult:
-    chunks = list(_iter_chunks(root, hook_point, selected, policy, label))
+    chunks = list(_iter_chunks(shard_file, hook_point, selected, policy, label))
     return _assemble(chunks, d_model, dtype, label is not None)

@@ -14,7 +14,8 @@ from typing import Any, Literal
 SCHEMA_VERSION = 1
 StoreDtype = Literal["float16", "bfloat16"]
 STORE_DTYPES: tuple[StoreDtype, ...] = ("float16", "bfloat16")
-_BATCH_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+BATCH_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+BATCH_ID_RE = re.compile(BATCH_ID_PATTERN)
 
 
 class StoreError(RuntimeError):
@@ -35,6 +36,10 @@ class StoreWriteError(StoreError, OSError):
 
 class StoreCorruptError(StoreError):
     """The store's files are damaged in a way a crash cannot produce."""
+
+
+class StoreIntegrityError(StoreCorruptError):
+    """A shard's bytes differ from the checksum the index recorded when it was written."""
 
 
 class StoreRecordError(StoreError, ValueError):
@@ -67,7 +72,7 @@ def record_id(
 
 
 def check_batch_id(batch_id: str) -> None:
-    if not _BATCH_ID_RE.match(batch_id):
+    if not BATCH_ID_RE.fullmatch(batch_id):
         raise StoreRecordError(
             f"batch_id {batch_id!r} must be 1-64 characters of [A-Za-z0-9_-] (it names a shard file)"
         )
@@ -167,7 +172,9 @@ class StoreManifest:
 class StoreProblem:
     """One finding of `ResidualStore.verify`."""
 
-    kind: Literal["missing_shard", "checksum_mismatch", "unreadable_shard"]
+    kind: Literal[
+        "missing_shard", "checksum_mismatch", "unreadable_shard", "bad_row_range", "orphan_shard", "unsafe_path"
+    ]
     shard: str
     detail: str
     record_ids: list[str] = field(default_factory=list)

@@ -3,16 +3,22 @@
 `capture` runs a tiny randomly initialised Llama over synthetic token sequences and writes hidden
 states through `run_batches`, logging every batch id it starts computing, so tests can kill it at any
 point and check what a rerun recomputes. Deterministic on CPU: a rerun reproduces the same bytes.
+
+Crashes are injected here, not in the store: `inject_crash` wraps one write step of the store (or the
+compute function) so the process SIGKILLs itself right before, inside or after it.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import signal
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -22,10 +28,13 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import activations.store  # noqa: E402
+import activations.store_index  # noqa: E402
+import activations.store_shard  # noqa: E402
 from activations.positions import AllTokens, LastK, PositionPolicy, ReplyOnly, TokenLayout  # noqa: E402
 from activations.runner import BatchResult, WorkItem, batch_id_for, run_batches  # noqa: E402
-from activations.store import ResidualStore  # noqa: E402
-from activations.store_crash import crashpoint  # noqa: E402
+from activations.store import ResidualStore, StoreWriter  # noqa: E402
+from activations.store_index import INDEX, WriterLock  # noqa: E402
 from activations.store_types import RecordMeta, record_id  # noqa: E402
 
 FINGERPRINT = "tiny-llama-seed0"
@@ -83,8 +92,102 @@ def synthetic_record_meta(item: WorkItem[int]) -> RecordMeta:
     )
 
 
-def make_compute(model: LlamaForCausalLM, log_path: Path, batch_sleep: float = 0.0) -> Any:
+@dataclass
+class CrashPlan:
+    """SIGKILL this process (no cleanup, no flush) the `after`-th time execution reaches `point`."""
+
+    point: str = ""
+    after: int = 1
+    hits: int = 0
+
+    def reached(self, point: str) -> None:
+        if point != self.point:
+            return
+        self.hits += 1
+        if self.hits >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _around(owner: Any, name: str, plan: CrashPlan, *, before: str = "", after: str = "") -> None:
+    """Replace `owner.name` with a wrapper that reaches crash point `before` / `after` around the call."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        plan.reached(before)
+        result = original(*args, **kwargs)
+        plan.reached(after)
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def _inside_write(module: Any, plan: CrashPlan, point: str, fraction: float, is_target: Callable[[int], bool]) -> None:
+    """Make `module.write_all` write `fraction` of its bytes to a target file, then reach `point`."""
+    original = module.write_all
+
+    def write_all(fd: int, data: bytes | memoryview) -> None:
+        if not is_target(fd):
+            return original(fd, data)
+        view = memoryview(data)
+        cut = int(len(view) * fraction)
+        original(fd, view[:cut])
+        if cut == len(view):
+            os.fsync(fd)
+        plan.reached(point)
+        return original(fd, view[cut:])
+
+    module.write_all = write_all
+
+
+def _is_index(store_path: str) -> Callable[[int], bool]:
+    def check(fd: int) -> bool:
+        index = Path(store_path) / INDEX
+        return index.exists() and os.path.samestat(os.fstat(fd), index.stat())
+
+    return check
+
+
+# crash point -> how to make the store reach it (compute points are reached by `make_compute` itself)
+_STORE_STEPS: dict[str, Callable[[CrashPlan, str], None]] = {
+    "after_lock": lambda plan, _: _around(WriterLock, "acquire", plan, after="after_lock"),
+    "after_recovery": lambda plan, _: _around(activations.store, "recover", plan, after="after_recovery"),
+    "before_shard_write": lambda plan, _: _around(activations.store, "write_shard", plan, before="before_shard_write"),
+    "mid_shard_write": lambda plan, _: _inside_write(
+        activations.store_shard, plan, "mid_shard_write", 0.5, lambda fd: True
+    ),
+    "after_shard_fsync": lambda plan, _: _inside_write(
+        activations.store_shard, plan, "after_shard_fsync", 1.0, lambda fd: True
+    ),
+    "after_shard_rename": lambda plan, _: _around(activations.store, "write_shard", plan, after="after_shard_rename"),
+    "before_index_append": lambda plan, _: _around(
+        activations.store, "append_index", plan, before="before_index_append"
+    ),
+    "mid_index_append": lambda plan, store: _inside_write(
+        activations.store_index, plan, "mid_index_append", 0.5, _is_index(store)
+    ),
+    "after_index_append": lambda plan, _: _around(activations.store, "append_index", plan, after="after_index_append"),
+    "between_batches": lambda plan, _: _around(StoreWriter, "commit_batch", plan, after="between_batches"),
+}
+COMPUTE_POINTS = ("before_batch_compute", "mid_batch_compute", "after_batch_compute")
+CRASH_POINTS: tuple[str, ...] = (*_STORE_STEPS, *COMPUTE_POINTS)
+
+
+def inject_crash(plan: CrashPlan, store_path: str) -> None:
+    """Arm `plan` in this process: wrap the store step its point belongs to."""
+    if plan.point not in CRASH_POINTS:
+        raise ValueError(f"unknown crash point {plan.point!r}; known: {CRASH_POINTS}")
+    if plan.point in _STORE_STEPS:
+        _STORE_STEPS[plan.point](plan, store_path)
+
+
+def make_compute(
+    model: LlamaForCausalLM, log_path: Path, batch_sleep: float = 0.0, plan: CrashPlan | None = None
+) -> Any:
+    plan = plan or CrashPlan()
+
     def compute(items: list[WorkItem[int]]) -> BatchResult:
+        plan.reached("before_batch_compute")
         with open(log_path, "a") as log:
             log.write(batch_id_for([it.record_id for it in items]) + "\n")
             log.flush()
@@ -99,7 +202,8 @@ def make_compute(model: LlamaForCausalLM, log_path: Path, batch_sleep: float = 0
                 rows[hook].append(out.hidden_states[layer + 1][0, meta.positions])
             records.append(meta)
             if k == 0:
-                crashpoint("mid_batch_compute")
+                plan.reached("mid_batch_compute")
+        plan.reached("after_batch_compute")
         return BatchResult(records, {h: torch.cat(v) for h, v in rows.items()})
 
     return compute
@@ -124,13 +228,12 @@ def capture(
     batch_sleep: float = 0.0,
 ) -> None:
     """Fill the store; with `crash_at` set, SIGKILL at that crash point's `crash_after`-th hit."""
+    plan = CrashPlan(crash_at, crash_after)
     if crash_at:
-        os.environ["TRIPWIRE_CRASH_AT"] = crash_at
-        os.environ["TRIPWIRE_CRASH_AFTER"] = str(crash_after)
+        inject_crash(plan, store_path)
     model, store = prepare(store_path)
-    run_batches(
-        store, make_items(n), batch_size, make_compute(model, Path(log_path), batch_sleep), progress=False
-    )
+    compute = make_compute(model, Path(log_path), batch_sleep, plan)
+    run_batches(store, make_items(n), batch_size, compute, progress=False)
 
 
 def random_batch(

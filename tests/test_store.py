@@ -180,13 +180,13 @@ def test_duplicates_and_bad_records_are_refused(tmp_path):
     assert sorted(p.name for p in (tmp_path / "s" / "shards").iterdir()) == ["batch-a.safetensors"]
 
 
-def test_torn_index_tail_and_orphans_are_recovered(tmp_path):
+def test_torn_index_tail_is_recovered_and_an_unproven_orphan_kept(tmp_path):
     root = tmp_path / "s"
     store = new_store(root)
     fill(store, n_batches=2)
     index = root / "index.jsonl"
     good_size = index.stat().st_size
-    # A crash mid-append of batch b2: its shard is in place, only part of its index lines persisted.
+    # An index cut short after batch b2 committed: its shard is in place, only part of its lines remain.
     records, rows = random_batch(4, 8, HOOKS, seed=2)
     with store.writer() as writer:
         writer.commit_batch("b2", records, rows)
@@ -200,11 +200,14 @@ def test_torn_index_tail_and_orphans_are_recovered(tmp_path):
     with reader.writer():
         pass
     assert index.stat().st_size == good_size
+    # the temp file is the writer's own; b2's shard is kept: no pending mark proves a writer left it
     assert sorted(p.name for p in (root / "shards").iterdir()) == [
         "batch-b0.safetensors",
         "batch-b1.safetensors",
+        "batch-b2.safetensors",
     ]
-    with reader.writer() as writer:  # the rerun commits b2 whole
+    assert [(p.kind, p.shard) for p in reader.verify()] == [("orphan_shard", "shards/batch-b2.safetensors")]
+    with reader.writer() as writer:  # the rerun commits b2 whole, replacing the orphan
         writer.commit_batch("b2", records, rows)
     assert len(ResidualStore.open(root)) == 12 and reader.verify() == []
 

@@ -24,12 +24,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 import store_worker  # noqa: E402
-from store_worker import random_batch  # noqa: E402
+from store_worker import CRASH_POINTS, random_batch  # noqa: E402
 
 from activations.runner import batch_id_for, plan_batches  # noqa: E402
 from activations.store import ResidualStore  # noqa: E402
-from activations.store_crash import CRASH_POINTS  # noqa: E402
-from activations.store_types import StoreLockedError  # noqa: E402
+from activations.store_types import StoreIntegrityError, StoreLockedError  # noqa: E402
 
 N_ITEMS, BATCH = 24, 4
 CTX = multiprocessing.get_context("forkserver")
@@ -67,13 +66,13 @@ def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def assert_clean(path: Path) -> None:
-    """Exactly the committed shards on disk: no temp files, no orphans, no duplicates, checksums ok."""
+    """Exactly the committed shards on disk: no temp files or marks, no orphans, no duplicates, checksums ok."""
     store = ResidualStore.open(path)
     ids = [r.record_id for r in store.records()]
     assert len(ids) == len(set(ids))
     on_disk = sorted(f"shards/{p.name}" for p in (path / "shards").iterdir())
     assert on_disk == sorted({r.shard for r in store.records()})
-    assert not list(path.glob(".tmp-*"))
+    assert {p.name for p in path.iterdir()} <= {"manifest.json", "index.jsonl", "shards", ".lock"}
     assert store.verify() == []
 
 
@@ -125,7 +124,7 @@ def test_crash_then_rerun_equals_uninterrupted_run(tmp_path, reference, point, a
     assert_clean(store)
 
 
-def test_flipped_byte_is_named_by_verify(tmp_path, reference):
+def test_flipped_byte_is_named_by_verify_and_refused_by_reads(tmp_path, reference):
     from typer.testing import CliRunner
 
     from experiments.cli_store import store_app
@@ -142,16 +141,61 @@ def test_flipped_byte_is_named_by_verify(tmp_path, reference):
     assert [(p.kind, p.shard) for p in problems] == [("checksum_mismatch", victim.shard)]
     batch_ids = {r.record_id for r in store.records() if r.shard == victim.shard}
     assert problems[0].record_ids and set(problems[0].record_ids) <= batch_ids
-    ok = [i for i, r in enumerate(store.records()) if r.shard != victim.shard]
+    for read in (lambda h: store.query(h), lambda h: store.activations(victim, h)):
+        with pytest.raises(StoreIntegrityError) as err:
+            read(store.manifest.hook_points[0])
+        assert victim.shard in str(err.value) and str(store_path) in str(err.value)
+        assert "tripwire store verify" in str(err.value)
     ref_rows = reference["snapshot"]["rows"]
-    for hook in store.manifest.hook_points:
-        q = store.query(hook)
-        keep = torch.isin(q.record_index, torch.tensor(ok))
-        assert torch.equal(q.X[keep].view(torch.int16), ref_rows[hook][keep])
+    ends = torch.tensor([r.row_count for r in store.records()]).cumsum(0).tolist()
+    for i, rec in enumerate(store.records()):
+        if rec.shard == victim.shard:
+            continue
+        for hook in store.manifest.hook_points:
+            expected = ref_rows[hook][ends[i] - rec.row_count : ends[i]]
+            assert torch.equal(store.activations(rec, hook).view(torch.int16), expected)
     result = CliRunner().invoke(_cli(store_app), ["store", "verify", str(store_path)])
     assert result.exit_code == 1 and victim.shard in result.output
     shard.unlink()
     assert [p.kind for p in ResidualStore.open(store_path).verify()] == ["missing_shard"]
+
+
+# crash points after which the crashed batch left files behind (hit 3: batches 1-2 are committed)
+LEFTOVERS = ["mid_shard_write", "after_shard_fsync", "after_shard_rename", "before_index_append", "mid_index_append"]
+
+
+@pytest.mark.parametrize("point", [*LEFTOVERS, "after_index_append"])
+def test_recovery_deletes_only_what_the_crashed_writer_left(tmp_path, reference, point):
+    store, log = tmp_path / "store", tmp_path / "log"
+    assert capture(store, log, point, 3) == -signal.SIGKILL
+    crashed = reference["batches"][2]
+    left = {p.name for p in [*store.iterdir(), *(store / "shards").iterdir()]}
+    assert f".pending-{crashed}" in left  # the writer marked the batch before writing any of it
+    assert (f"batch-{crashed}.safetensors" in left) == (point not in ("mid_shard_write", "after_shard_fsync"))
+    assert any(n.startswith(".tmp-batch-") for n in left) == (point in ("mid_shard_write", "after_shard_fsync"))
+    committed = reference["batches"][:3] if point == "after_index_append" else reference["batches"][:2]
+    first = (store / f"shards/batch-{committed[0]}.safetensors").read_bytes()
+    foreign = {  # files a person put in the store: none may be deleted or rewritten
+        "NOTES.txt": b"notes",
+        "shards/NOTES.txt": b"shard notes",
+        f"shards/batch-{committed[0]}.safetensors.bak": first,
+        "shards/batch-copied-from-elsewhere.safetensors": first,
+        "shards/.tmp-my-scratch": b"mine",
+        ".tmp-notes": b"mine too",
+    }
+    for name, data in foreign.items():
+        (store / name).write_bytes(data)
+    with ResidualStore.open(store).writer():
+        pass
+    assert {name: (store / name).read_bytes() for name in foreign} == foreign
+    reopened = ResidualStore.open(store)
+    assert sorted(reopened.done_batch_ids()) == sorted(committed)
+    now = {p.name for p in [*store.iterdir(), *(store / "shards").iterdir()]}
+    assert not {n for n in now if n.startswith((".pending-", ".tmp-batch-"))}
+    assert (f"batch-{crashed}.safetensors" in now) == (crashed in committed)
+    assert [(p.kind, p.shard) for p in reopened.verify()] == [
+        ("orphan_shard", "shards/batch-copied-from-elsewhere.safetensors")
+    ]
 
 
 def _cli(sub_app: Any) -> Any:
