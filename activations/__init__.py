@@ -1,11 +1,18 @@
 """Models and their insides: loading, backends, hook points, the decode loop, capture and the store."""
 
-from activations.backends.base import BACKENDS, ForwardResult, Intervention, UnknownBackendError
+from activations.backends.base import (
+    BACKENDS,
+    BackendCompatibilityError,
+    ForwardResult,
+    Intervention,
+    UnknownBackendError,
+)
 from activations.chat import ChatCapabilities, RenderedPrompt
 from activations.decode import GeneratedRow, SamplingParams, StepInfo, generate
 from activations.default_model import DefaultModelMissingError, prepare_default_model
 from activations.handle import ModelHandle, load_model
 from activations.hooks import HookPoint, HookPointError, hook_point, hook_points
+from activations.kv_cache import KVCache
 from activations.loading import ModelLoadError
 from activations.positions import (
     AllTokens,
@@ -65,6 +72,8 @@ __all__ = [
     "StoreWriteError",
     "record_id",
     "BACKENDS",
+    "BackendCompatibilityError",
+    "KVCache",
     "ChatCapabilities",
     "DefaultModelMissingError",
     "ForwardResult",

@@ -19,7 +19,9 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from activations.backends.base import ForwardCall, Intervention
+from activations.batching import pad_left, positions, prepare_past
 from activations.hooks import HookPoint
+from activations.kv_cache import KVCache
 
 if TYPE_CHECKING:
     from activations.handle import ModelHandle
@@ -92,10 +94,9 @@ def generate(
     capture: list[str] | list[HookPoint] | None = None,
     interventions: dict[str, Intervention] | None = None,
     on_step: OnStep | None = None,
-    past: Any | None = None,
+    past: KVCache | None = None,
 ) -> list[GeneratedRow]:
     """Left-padded batch decode. `past` is an optional KV cache of a prefix shared by all prompts."""
-    from activations.handle import pad_left, positions, prepare_past
 
     params = sampling or SamplingParams()
     seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
@@ -147,7 +148,7 @@ def generate(
                 break
             index = torch.tensor(keep, device=mask.device)
             assert cache is not None
-            cache.batch_select_indices(index)
+            cache.keep_rows(index)
             mask = mask[index]
             alive = [alive[b] for b in keep]
             chosen = [chosen[b] for b in keep]

@@ -10,6 +10,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from activations.backends.base import Backend, ForwardCall, ForwardResult, Intervention
+from activations.batching import pad_left, positions, prepare_past
 from activations.chat import (
     ChatCapabilities,
     RenderedPrompt,
@@ -17,8 +18,9 @@ from activations.chat import (
     render_chat_ids,
     render_conversation,
 )
-from activations.decode import GeneratedRow, generate
+from activations.decode import GeneratedRow, OnStep, SamplingParams, generate
 from activations.hooks import HookPoint, hook_points
+from activations.kv_cache import KVCache
 from activations.loading import (
     ModelSource,
     build_backend,
@@ -72,7 +74,7 @@ class ModelHandle:
         attention_mask: Int[Tensor, "batch tok"] | None = None,
         capture: list[str] | list[HookPoint] | None = None,
         stop_after_last_capture: bool = True,
-        past: Any | None = None,
+        past: KVCache | None = None,
         interventions: dict[str, Intervention] | None = None,
         use_cache: bool = False,
     ) -> ForwardResult:
@@ -96,9 +98,19 @@ class ModelHandle:
         )
         return self.backend.run(call)
 
-    def generate(self, prompts: list[list[int]], **kwargs: Any) -> list[GeneratedRow]:
+    def generate(
+        self,
+        prompts: list[list[int]],
+        sampling: SamplingParams | None = None,
+        seeds: list[int] | None = None,
+        capture: list[str] | list[HookPoint] | None = None,
+        interventions: dict[str, Intervention] | None = None,
+        on_step: OnStep | None = None,
+        past: KVCache | None = None,
+    ) -> list[GeneratedRow]:
         """tripwire's decode loop over this backend; see `activations.decode.generate`."""
-        return generate(self, prompts, **kwargs)
+        return generate(self, prompts, sampling=sampling, seeds=seeds, capture=capture,
+                        interventions=interventions, on_step=on_step, past=past)
 
     def interventions(self, edits: dict[str, Intervention] | None) -> dict[HookPoint, Intervention]:
         return {self.hook_points([k])[0]: fn for k, fn in (edits or {}).items()}
@@ -114,43 +126,6 @@ class ModelHandle:
         extra = getattr(gen, "eos_token_id", None) if gen is not None else None
         ids |= set(extra) if isinstance(extra, list) else ({int(extra)} if extra is not None else set())
         return ids
-
-
-def positions(mask: Int[Tensor, "batch tok"]) -> Int[Tensor, "batch tok"]:
-    """Absolute positions that skip left padding (what HF generate uses)."""
-    pos = mask.long().cumsum(-1) - 1
-    return pos.clamp(min=0)
-
-
-def pad_left(rows: list[list[int]], pad_id: int) -> tuple[Int[Tensor, "batch tok"], Int[Tensor, "batch tok"]]:
-    if not rows or any(len(r) == 0 for r in rows):
-        raise ValueError("every row needs at least one token")
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r) :] = 1
-    return ids, mask
-
-
-def prepare_past(past: Any | None, mask: Int[Tensor, "batch tok"]) -> tuple[Any | None, Tensor, int]:
-    """Copy a prefix cache (never mutate the caller's), repeat a batch-1 cache to the batch, and extend
-    the attention mask over the prefix. Returns (cache, mask, prefix length)."""
-    if past is None:
-        return None, mask, 0
-    import copy
-
-    batch = mask.shape[0]
-    cache = copy.deepcopy(past)
-    length = cache.get_seq_length()
-    first = cache.layers[0].keys
-    if first.shape[0] == 1 and batch > 1:
-        cache.batch_repeat_interleave(batch)
-    elif first.shape[0] != batch:
-        raise ValueError(f"the prefix cache has batch {first.shape[0]}, this call has {batch}; use a batch-1 prefix.")
-    prefix = torch.ones(batch, length, dtype=mask.dtype, device=mask.device)
-    return cache, torch.cat([prefix, mask], 1), length
 
 
 def load_model(

@@ -135,6 +135,7 @@ def build_backend(name: str, source: ModelSource, device: str, dtype: torch.dtyp
                   tokenizer: Any) -> tuple[Any, Any]:
     """(backend, hf_model). TransformerLens rewires modules in place, so it always gets its own model."""
     from activations.backends.hf import HFBackend, decoder_layers
+    from activations.kv_cache import cache_argument
 
     check_backend(name)
     if name == "hf":
@@ -156,4 +157,4 @@ def build_backend(name: str, source: ModelSource, device: str, dtype: torch.dtyp
 
     model = load_hf_model(source, device, dtype, attn or "sdpa")
     lm = TransformersModel(model, tokenizer=tokenizer)
-    return NNsightBackend(lm, decoder_layers(model)[0]), model
+    return NNsightBackend(lm, decoder_layers(model)[0], cache_argument(model.forward)), model

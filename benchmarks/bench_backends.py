@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from common import best_of, machine, ratio  # noqa: E402
 
 from activations import SamplingParams, load_model  # noqa: E402
-from activations.handle import pad_left  # noqa: E402
+from activations.batching import pad_left  # noqa: E402
 
 
 def main() -> None:

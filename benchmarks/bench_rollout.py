@@ -19,8 +19,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import best_of, machine, ratio  # noqa: E402
 
 from activations import SamplingParams, load_model  # noqa: E402
+from activations.batching import pad_left  # noqa: E402
 from activations.capture import TeacherForcedCapture, capture_items  # noqa: E402
-from activations.handle import pad_left  # noqa: E402
 from activations.positions import AllTokens, ReplyOnly  # noqa: E402
 from activations.rollout import Rollout, rollout_items  # noqa: E402
 from activations.runner import run_batches  # noqa: E402

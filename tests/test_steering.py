@@ -12,6 +12,7 @@ import torch
 from probes.estimators import DiffMeanProbe
 from probes.persistence import ProbeCard, load_probe, save_probe
 from probes.steering import add_direction, project_out, steering_vector
+from tests.parity import cache_capable
 
 D = 16
 
@@ -116,7 +117,7 @@ def test_steering_a_tiny_model_through_the_decode_loop(tiny_llama_dir: Path) -> 
     u = torch.as_tensor(probe.direction_, dtype=torch.float32)
     params = SamplingParams(max_new_tokens=6, min_new_tokens=6)
     base = h.generate([prompt], sampling=params, capture=[hook])[0].activations[hook] @ u
-    for name, handle in handles.items():
+    for name, handle in cache_capable(handles).items():
         row = handle.generate([prompt], sampling=params, capture=[hook],
                               interventions={hook: add_direction(vector, positions=slice(len(prompt), None))})[0]
         moved = row.activations[hook] @ u - base[: len(row.activations[hook])]

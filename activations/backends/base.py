@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from activations.hooks import HookPoint, execution_order
+from activations.kv_cache import KVCache
 
 # An intervention edits one hook point's activation. It receives the activation and the absolute
 # position of each token in its row (padding excluded, prefix included) and returns the new activation.
@@ -20,6 +21,10 @@ BACKENDS: tuple[str, ...] = ("hf", "transformer_lens", "nnsight")
 
 class UnknownBackendError(ValueError):
     pass
+
+
+class BackendCompatibilityError(RuntimeError):
+    """An installed combination of libraries that is known not to work for this backend."""
 
 
 def check_backend(name: str) -> str:
@@ -34,7 +39,7 @@ class ForwardResult:
 
     logits: Float[Tensor, "batch tok vocab"] | None
     captured: dict[HookPoint, Float[Tensor, "batch tok d_model"]] = field(default_factory=dict)
-    past: Any | None = None
+    past: KVCache | None = None
 
 
 @dataclass
@@ -46,7 +51,7 @@ class ForwardCall:
     position_ids: Int[Tensor, "batch tok"]
     capture: list[HookPoint]
     interventions: dict[HookPoint, Intervention]
-    past: Any | None = None
+    past: KVCache | None = None
     use_cache: bool = False
     stop_after_layer: int | None = None  # stop once this layer's captures are done (no logits)
     logits_to_keep: int = 0  # 0 = all positions

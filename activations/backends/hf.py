@@ -9,6 +9,7 @@ from torch import nn
 
 from activations.backends.base import ForwardCall, ForwardResult, Intervention, StopForward, last_capture
 from activations.hooks import HookPoint, hf_module_and_kind
+from activations.kv_cache import KVCache, cache_argument, returned_cache
 
 
 def decoder_layers(model: nn.Module) -> tuple[str, nn.ModuleList]:
@@ -38,6 +39,7 @@ class HFBackend:
     def __init__(self, model: nn.Module):
         self.model = model
         self.layers_path, self.layers = decoder_layers(model)
+        self.cache_arg = cache_argument(model.forward)
 
     def _module(self, hp: HookPoint) -> tuple[nn.Module, str]:
         sub, kind = hf_module_and_kind(hp)
@@ -59,16 +61,17 @@ class HFBackend:
                 input_ids=call.input_ids,
                 attention_mask=call.attention_mask,
                 position_ids=call.position_ids,
-                past_key_values=call.past,
                 use_cache=call.use_cache,
                 logits_to_keep=call.logits_to_keep,
+                **{self.cache_arg: call.past.inner if call.past is not None else None},
             )
         except StopForward:
             return ForwardResult(logits=None, captured=captured)
         finally:
             for h in handles:
                 h.remove()
-        return ForwardResult(out.logits, captured, out.past_key_values if call.use_cache else None)
+        past = KVCache(returned_cache(out, self.cache_arg), call.input_ids.shape[0]) if call.use_cache else None
+        return ForwardResult(out.logits, captured, past)
 
 
 def _attach(

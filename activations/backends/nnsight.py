@@ -8,14 +8,16 @@ import torch
 
 from activations.backends.base import ForwardCall, ForwardResult, last_capture
 from activations.hooks import HookPoint, execution_order, nnsight_path
+from activations.kv_cache import KVCache, returned_cache
 
 
 class NNsightBackend:
     name = "nnsight"
 
-    def __init__(self, lm: Any, layers_path: str):
+    def __init__(self, lm: Any, layers_path: str, cache_arg: str):
         self.lm = lm
         self.layers_path = layers_path
+        self.cache_arg = cache_arg  # see activations.kv_cache.cache_argument
 
     def _envoy(self, hp: HookPoint) -> tuple[Any, str]:
         path, kind = nnsight_path(hp, self.layers_path)
@@ -34,9 +36,9 @@ class NNsightBackend:
             input_ids=call.input_ids,
             attention_mask=call.attention_mask,
             position_ids=call.position_ids,
-            past_key_values=call.past,
             use_cache=call.use_cache,
             logits_to_keep=call.logits_to_keep,
+            **{self.cache_arg: call.past.inner if call.past is not None else None},
         ) as tracer:
             for hp in points:
                 envoy, kind = self._envoy(hp)
@@ -65,7 +67,8 @@ class NNsightBackend:
         captured = {hp: _tensor(v).detach().clone() for hp, v in saved.items()}
         if out is None:
             return ForwardResult(logits=None, captured=captured)
-        return ForwardResult(out.logits, captured, out.past_key_values if call.use_cache else None)
+        past = KVCache(returned_cache(out, self.cache_arg), call.input_ids.shape[0]) if call.use_cache else None
+        return ForwardResult(out.logits, captured, past)
 
 
 def _tensor(value: Any) -> torch.Tensor:

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 import torch
+from packaging.version import Version
 
-from activations.backends.base import ForwardCall, ForwardResult, StopForward, last_capture
+from activations.backends.base import (
+    BackendCompatibilityError,
+    ForwardCall,
+    ForwardResult,
+    StopForward,
+    last_capture,
+)
 from activations.hooks import HookPoint, transformer_lens_name
+from activations.kv_cache import KVCache
+
+
+def kv_cache_breakage() -> str | None:
+    """Why the TransformerLens bridge cannot use a KV cache with the installed versions, or None.
+
+    transformers 5.24 passes the cache to attention modules as `cache`; the bridge's attention (through
+    transformer-lens 4.3.0 at least) reads `past_key_values`, so it silently caches nothing and every
+    cached step attends to the new token only. Checked by version so a fixed release lifts it.
+    """
+    tf, tl = importlib.metadata.version("transformers"), importlib.metadata.version("transformer-lens")
+    if Version(tf) >= Version("5.24") and Version(tl) <= Version("4.3.0"):
+        return (f"the TransformerLens backend cannot decode with a KV cache on transformers {tf} with "
+                f"transformer-lens {tl} (its attention does not read transformers 5.24's `cache` argument). "
+                "Use backend='hf' or 'nnsight', or install the locked versions (`make install`).")
+    return None
 
 
 class TransformerLensBackend:
@@ -15,9 +39,12 @@ class TransformerLensBackend:
 
     def __init__(self, bridge: Any):
         self.bridge = bridge
+        self.cache_breakage = kv_cache_breakage()
 
     @torch.inference_mode()
     def run(self, call: ForwardCall) -> ForwardResult:
+        if call.use_cache and self.cache_breakage:
+            raise BackendCompatibilityError(self.cache_breakage)
         captured: dict[HookPoint, torch.Tensor] = {}
         stop_at = last_capture(call.capture) if call.stop_after_layer is not None and call.capture else None
         hooks = []
@@ -31,14 +58,15 @@ class TransformerLensBackend:
                     return_type="logits_and_cache" if call.use_cache else "logits",
                     attention_mask=call.attention_mask,
                     position_ids=call.position_ids,
-                    past_key_values=call.past,
+                    past_key_values=call.past.inner if call.past is not None else None,  # the bridge's own API
                     use_cache=call.use_cache,
                 )
         except StopForward:
             return ForwardResult(logits=None, captured=captured)
-        logits, past = out if call.use_cache else (out, None)
+        logits, inner = out if call.use_cache else (out, None)
         if call.logits_to_keep:
             logits = logits[:, -call.logits_to_keep :]
+        past = KVCache(inner, call.input_ids.shape[0]) if call.use_cache else None
         return ForwardResult(logits, captured, past)
 
     @staticmethod
