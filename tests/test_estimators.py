@@ -103,8 +103,27 @@ def test_logistic_warns_when_not_converged() -> None:
 def test_logistic_restores_thread_count() -> None:
     before = torch.get_num_threads()
     X, y, _, _ = planted(n=200, d=8, seed=3)
-    LogisticProbe(n_threads=1).fit(X, y)
+    LogisticProbe().fit(X, y, n_threads=1)
     assert torch.get_num_threads() == before
+
+
+def test_logistic_runtime_settings_are_not_hyperparameters() -> None:
+    # scikit-learn rule: get_params (and so saved probe cards) hold what changes the model, not where
+    # or with how many threads it was computed
+    assert not {"device", "n_threads"} & set(LogisticProbe().get_params())
+    X, y, _, _ = planted(n=200, d=8, seed=3)
+    on_cpu = LogisticProbe().fit(torch.as_tensor(X), y, device="cpu", n_threads=None)
+    np.testing.assert_allclose(on_cpu.coef_, LogisticProbe().fit(X, y).coef_)
+    with pytest.raises(TypeError, match="only device and n_threads"):
+        LogisticProbe().fit(X, y, sample_weight=np.ones(len(y)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_logistic_fits_on_the_input_tensors_device() -> None:
+    X, y, _, _ = planted(n=2000, d=64, seed=3)
+    on_gpu = LogisticProbe(C=1e-3).fit(torch.as_tensor(X, device="cuda"), torch.as_tensor(y, device="cuda"))
+    on_cpu = LogisticProbe(C=1e-3).fit(X, y)
+    assert on_gpu.direction_ @ on_cpu.direction_ > 0.9999
 
 
 @pytest.mark.parametrize(

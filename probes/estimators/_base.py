@@ -18,6 +18,15 @@ from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from probes.estimators._chunks import (
+    ChunkSource,
+    ChunkSourceError,
+    ClassMoments,
+    float64_rows,
+    iter_rows,
+    labels_1d,
+)
+
 
 class NotBinaryError(ValueError):
     """Probes separate exactly two classes (e.g. "coercion planned" vs not)."""
@@ -26,7 +35,8 @@ class NotBinaryError(ValueError):
 def as_numpy(X: Any) -> Any:
     """Torch tensors (any device) become numpy so sklearn validation sees one array type."""
     if isinstance(X, torch.Tensor):
-        return X.detach().to("cpu").numpy()
+        X = X.detach().to("cpu")
+        return (X.float() if X.dtype == torch.bfloat16 else X).numpy()  # numpy has no bfloat16
     return X
 
 
@@ -55,19 +65,57 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         )
         check_classification_targets(y_arr)
         classes, y01 = np.unique(y_arr, return_inverse=True)
-        if len(classes) != 2:
-            raise NotBinaryError(
-                f"Only binary classification is supported: y has {len(classes)} class(es) "
-                f"({type_of_target(y_arr)} target: {classes[:5].tolist()}). {type(self).__name__} needs "
-                "exactly two label values, e.g. 1 for concept present and 0 for absent; train one probe "
-                "per concept."
-            )
+        self._check_binary(classes, y_arr)
         self.classes_ = classes
         X64 = np.asarray(X_arr, dtype=np.float64)
         self.mean_ = X64.mean(axis=0)
         scale = X64.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         return X64, y01.astype(np.float64)
+
+    def _check_binary(self, classes: np.ndarray, y: np.ndarray) -> None:
+        if len(classes) != 2:
+            raise NotBinaryError(
+                f"Only binary classification is supported: y has {len(classes)} class(es) "
+                f"({type_of_target(y)} target: {classes[:5].tolist()}). {type(self).__name__} needs "
+                "exactly two label values, e.g. 1 for concept present and 0 for absent; train one probe "
+                "per concept."
+            )
+
+    def fit_chunks(self, chunks: ChunkSource, **fit_params: Any) -> LinearProbe:
+        """Fit from a re-iterable stream of ``(X, y)`` chunks without holding all rows (see ``_chunks``).
+
+        Gives the same fitted probe as ``fit`` on the concatenated chunks, up to float rounding.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement fit_chunks.")
+
+    def _scan_fit_chunks(
+        self, chunks: ChunkSource
+    ) -> tuple[Float[np.ndarray, "2 d_model"], int]:
+        """First streaming pass: what ``_validate_fit_data`` records, plus the two class means.
+
+        Returns the means in ``classes_`` order (negative, positive) and the row count.
+        """
+        moments = ClassMoments()
+        for X, y in chunks():
+            y_arr = labels_1d(y)
+            if len(y_arr) == 0:
+                continue
+            # the first chunk sets n_features_in_, later ones are checked against it (as in predict)
+            X_arr, y_arr = validate_data(
+                self, float64_rows(X), y_arr, dtype=np.float64, reset=not moments.count, y_numeric=False
+            )
+            check_classification_targets(y_arr)
+            moments.add(X_arr, y_arr)
+        if not moments.count:
+            raise ChunkSourceError("the chunk source yielded no rows; check the record ids and positions.")
+        classes = np.unique(np.array(list(moments.count)))
+        self._check_binary(classes, classes)
+        self.classes_ = classes
+        self.mean_, scale = moments.pooled()
+        self.scale_ = np.where(scale > 0, scale, 1.0)
+        means = np.stack([moments.mean[c.item()] for c in classes])
+        return means, moments.n_rows
 
     def _set_linear(
         self, coef: Float[np.ndarray, " d_model"], bias: float, direction: Float[np.ndarray, " d_model"]
@@ -77,18 +125,31 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self.bias_ = float(bias)
         self.direction_ = np.asarray(direction, dtype=np.float64)
 
-    def _set_from_direction(
-        self, direction: Float[np.ndarray, " d_model"], X: Float[np.ndarray, "n d_model"], y01: np.ndarray
-    ) -> None:
-        """Unit ``direction`` plus a 1-D logistic fit on the projections (slope, offset)."""
+    def _unit(self, direction: Float[np.ndarray, " d_model"]) -> Float[np.ndarray, " d_model"]:
         norm = float(np.linalg.norm(direction))
         if not norm > 0:
             raise ValueError(
                 f"{type(self).__name__} found no direction separating the classes (zero vector): the two "
                 "classes have identical statistics. Check that the labels match the activations."
             )
-        unit = direction / norm
+        return direction / norm
+
+    def _set_from_direction(
+        self, direction: Float[np.ndarray, " d_model"], X: Float[np.ndarray, "n d_model"], y01: np.ndarray
+    ) -> None:
+        """Unit ``direction`` plus a 1-D logistic fit on the projections (slope, offset)."""
+        unit = self._unit(direction)
         slope, offset = calibrate_projection(X @ unit, y01)
+        self._set_linear(slope * unit, offset, unit)
+
+    def _set_from_direction_chunks(
+        self, direction: Float[np.ndarray, " d_model"], chunks: ChunkSource, n_rows: int
+    ) -> None:
+        """``_set_from_direction`` with the projections (one float per row) gathered in a pass."""
+        unit = self._unit(direction)
+        parts = [(X @ unit, y01) for X, y01 in iter_rows(chunks, self.classes_[1], n_rows)]
+        projection, y01 = (np.concatenate(column) for column in zip(*parts, strict=True))
+        slope, offset = calibrate_projection(projection, y01)
         self._set_linear(slope * unit, offset, unit)
 
     def decision_function(self, X: ArrayLike | torch.Tensor) -> Float[np.ndarray, " n"]:

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 from sklearn.utils.extmath import randomized_svd
 
 from probes.estimators._base import LinearProbe, as_numpy
+from probes.estimators._chunks import ChunkSource, iter_rows
 
 
 class PairingError(ValueError):
@@ -51,10 +52,41 @@ class LATProbe(LinearProbe):
             differences = self._random_pair_differences(X64, y01)
         else:
             differences = _paired_differences(X64, y01, np.asarray(as_numpy(pair_ids)))
-        # randomized SVD: only the top vector is needed, and a full SVD of pairs x d_model is slow
-        _, _, vt = randomized_svd(differences, n_components=1, n_iter=10, random_state=0)
-        direction = vt[0] if vt[0] @ differences.mean(axis=0) >= 0 else -vt[0]
-        self._set_from_direction(direction, X64, y01)
+        self._set_from_direction(_top_direction(differences), X64, y01)
+        return self
+
+    def fit_chunks(
+        self,
+        chunks: ChunkSource,
+        pair_ids: ArrayLike | torch.Tensor | None = None,
+        **fit_params: Any,
+    ) -> LATProbe:
+        """Three passes: moments, per-(pair, class) row sums, calibration projections.
+
+        Needs ``pair_ids``, one per streamed row in chunk order. It holds pairs x 2 x d_model sums: the
+        size of the difference matrix the in-memory fit decomposes, far smaller than token rows when
+        transcripts have many tokens. Random pairing (no ``pair_ids``) draws rows from anywhere in the
+        data, which needs all rows at once, so it is refused rather than approximated.
+        """
+        if fit_params:
+            raise TypeError(f"LATProbe.fit_chunks takes only pair_ids, got {sorted(fit_params)}.")
+        if pair_ids is None:
+            raise PairingError(
+                "LATProbe.fit_chunks needs pair_ids (one per streamed row, in chunk order): without them "
+                "LAT pairs rows at random across the whole data set, which needs every row in memory. Pass "
+                "pair ids (e.g. StoreChunks.per_row(pair id per record)), or use fit(X, y) in memory."
+            )
+        _, n_rows = self._scan_fit_chunks(chunks)
+        ids, inverse = _pair_index(np.asarray(as_numpy(pair_ids)), n_rows)
+        sums, counts = np.zeros((2 * len(ids), self.n_features_in_)), np.zeros(2 * len(ids))
+        start = 0
+        for X, y01 in iter_rows(chunks, self.classes_[1], n_rows):
+            part_sums, part_counts = _slot_sums(X, inverse[start : start + len(X)] * 2 + y01, len(counts))
+            sums += part_sums
+            counts += part_counts
+            start += len(X)
+        differences = _differences(ids, sums, counts)
+        self._set_from_direction_chunks(_top_direction(differences), chunks, n_rows)
         return self
 
     def _random_pair_differences(
@@ -67,16 +99,36 @@ class LATProbe(LinearProbe):
         return X[positive[:n_pairs]] - X[negative[:n_pairs]]
 
 
-def _paired_differences(
-    X: Float[np.ndarray, "n d"], y01: np.ndarray, pair_ids: np.ndarray
-) -> Float[np.ndarray, "pairs d"]:
-    if pair_ids.shape != (len(X),):
+def _top_direction(differences: Float[np.ndarray, "pairs d"]) -> Float[np.ndarray, " d"]:
+    """Top right singular vector, signed so the positive class scores higher."""
+    # randomized SVD: only the top vector is needed, and a full SVD of pairs x d_model is slow
+    _, _, vt = randomized_svd(differences, n_components=1, n_iter=10, random_state=0)
+    return vt[0] if vt[0] @ differences.mean(axis=0) >= 0 else -vt[0]
+
+
+def _pair_index(pair_ids: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    if pair_ids.shape != (n_rows,):
         raise PairingError(
-            f"pair_ids has shape {pair_ids.shape} but X has {len(X)} rows; pass one pair id per row."
+            f"pair_ids has shape {pair_ids.shape} but X has {n_rows} rows; pass one pair id per row."
         )
     ids, inverse = np.unique(pair_ids, return_inverse=True)
-    counts = np.zeros((len(ids), 2))
-    np.add.at(counts, (inverse, y01.astype(int)), 1)
+    return ids, inverse
+
+
+def _slot_sums(
+    X: Float[np.ndarray, "n d"], slot: np.ndarray, n_slots: int
+) -> tuple[Float[np.ndarray, "slots d"], Float[np.ndarray, " slots"]]:
+    """Row sums and counts per slot (slot = 2 * pair + class), by a sparse membership product."""
+    slot = slot.astype(np.intp)
+    membership = scipy.sparse.csr_matrix((np.ones(len(X)), (slot, np.arange(len(X)))), shape=(n_slots, len(X)))
+    return membership @ X, np.bincount(slot, minlength=n_slots).astype(np.float64)
+
+
+def _differences(
+    ids: np.ndarray, sums: Float[np.ndarray, "slots d"], counts: Float[np.ndarray, " slots"]
+) -> Float[np.ndarray, "pairs d"]:
+    """mean(positive rows) - mean(negative rows) per pair; every pair needs rows of both classes."""
+    counts = counts.reshape(len(ids), 2)
     incomplete = ids[(counts == 0).any(axis=1)]
     if len(incomplete):
         raise PairingError(
@@ -84,9 +136,13 @@ def _paired_differences(
             f"{incomplete[:3].tolist()}); every pair needs a positive and a negative row. When "
             "cross-validating, split with GroupKFold(groups=pair_ids) so folds keep pairs whole."
         )
-    slot = inverse * 2 + y01.astype(int)
-    membership = scipy.sparse.csr_matrix(
-        (np.ones(len(X)), (slot, np.arange(len(X)))), shape=(2 * len(ids), len(X))
-    )
-    means = (membership @ X).reshape(len(ids), 2, -1) / counts[:, :, None]
+    means = sums.reshape(len(ids), 2, -1) / counts[:, :, None]
     return means[:, 1] - means[:, 0]
+
+
+def _paired_differences(
+    X: Float[np.ndarray, "n d"], y01: np.ndarray, pair_ids: np.ndarray
+) -> Float[np.ndarray, "pairs d"]:
+    ids, inverse = _pair_index(pair_ids, len(X))
+    sums, counts = _slot_sums(X, inverse * 2 + y01, 2 * len(ids))
+    return _differences(ids, sums, counts)

@@ -21,6 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 from probes.estimators._base import LinearProbe
+from probes.estimators._chunks import ChunkSource, iter_rows
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -70,12 +71,15 @@ class LogisticProbe(LinearProbe):
     lbfgs (same default). With ``dtype="float32"`` the mat-vecs run on a float32 copy of the
     standardised data, with logits anchored to occasional float64 passes so the fit still reaches
     ``tol`` (see ``_StandardisedLogistic.minimise``); ``"float64"`` uses float64 throughout. The input
-    is held as float64 (a copy if it is not already), plus the float32 copy.
+    is held as float64 (a copy if it is not already), plus the float32 copy. ``fit_chunks`` holds
+    neither: it streams float64 chunks, one pass per loss evaluation, so ``dtype`` does not apply.
 
-    ``n_threads`` (CPU only, restored afterwards) defaults to 1: the big mat-vecs are memory-bound, so a
-    second thread buys little, while each of L-BFGS's ~50 tiny vector ops per iteration can wait a
-    scheduler slice behind spinning OpenMP workers when cores are shared (2.4x slower fits measured
-    with 2 threads on a busy 2-core machine). ``None`` keeps torch's setting (big idle servers).
+    Where and how to compute are fit-time settings, not hyperparameters: ``device`` (default: the input
+    tensor's device, else CPU) and ``n_threads`` (CPU only, restored afterwards). ``n_threads`` defaults
+    to 1: the big mat-vecs are memory-bound, so a second thread buys little, while each of L-BFGS's ~50
+    tiny vector ops per iteration can wait a scheduler slice behind spinning OpenMP workers when cores
+    are shared (2.4x slower fits measured with 2 threads on a busy 2-core machine). ``None`` keeps
+    torch's setting (big idle servers).
     """
 
     method_name = "logistic"
@@ -86,45 +90,98 @@ class LogisticProbe(LinearProbe):
         max_iter: int = 1000,
         tol: float = 1e-4,
         history_size: int = 20,
-        device: str = "cpu",
         dtype: str | torch.dtype = "float32",
-        n_threads: int | None = 1,
     ) -> None:
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
         self.history_size = history_size
-        self.device = device
         self.dtype = dtype
-        self.n_threads = n_threads
 
-    def fit(self, X: ArrayLike | Tensor, y: ArrayLike | Tensor, **fit_params: Any) -> LogisticProbe:
+    def fit(
+        self,
+        X: ArrayLike | Tensor,
+        y: ArrayLike | Tensor,
+        *,
+        device: str | torch.device | None = None,
+        n_threads: int | None = 1,
+        **fit_params: Any,
+    ) -> LogisticProbe:
+        self._check_fit_arguments(fit_params)
+        fast_dtype = _resolve_dtype(self.dtype)
+        where = torch.device(device if device is not None else X.device if isinstance(X, Tensor) else "cpu")
+        X64, y01 = self._validate_fit_data(X, y)
+        problem = _StandardisedLogistic(X64, y01, self.mean_, self.scale_, self.C, where)
+        with _torch_threads(n_threads if where.type == "cpu" else None):
+            result = problem.minimise(
+                fast_dtype if fast_dtype != torch.float64 else None, self.max_iter, self.tol, self.history_size
+            )
+        return self._set_solution(*result)
+
+    def fit_chunks(
+        self,
+        chunks: ChunkSource,
+        *,
+        device: str | torch.device = "cpu",
+        n_threads: int | None = 1,
+        **fit_params: Any,
+    ) -> LogisticProbe:
+        """Streaming ``fit``: one pass for the standardisation moments, then full-batch L-BFGS whose loss
+        and gradient are summed chunk by chunk (one pass per evaluation, one more at the end)."""
+        self._check_fit_arguments(fit_params)
+        _resolve_dtype(self.dtype)
+        _, n_rows = self._scan_fit_chunks(chunks)
+        where = torch.device(device)
+        problem = _StreamedLogistic(chunks, self.classes_[1], n_rows, self.mean_, self.scale_, self.C, where)
+        with _torch_threads(n_threads if where.type == "cpu" else None):
+            result = problem.minimise(self.max_iter, self.tol, self.history_size)
+        return self._set_solution(*result)
+
+    def _check_fit_arguments(self, fit_params: dict[str, Any]) -> None:
         if fit_params:
-            raise TypeError(f"LogisticProbe.fit takes no fit parameters, got {sorted(fit_params)}.")
+            raise TypeError(
+                f"LogisticProbe fits take only device and n_threads, got {sorted(fit_params)}."
+            )
         if not (self.C > 0):
             raise ValueError(f"C={self.C!r} must be > 0 (smaller C = stronger L2 regularisation).")
-        X64, y01 = self._validate_fit_data(X, y)
-        fast_dtype = _resolve_dtype(self.dtype)
-        problem = _StandardisedLogistic(X64, y01, self.mean_, self.scale_, self.C, torch.device(self.device))
-        with _torch_threads(self.n_threads if problem.X.device.type == "cpu" else None):
-            theta, n_iter, grad_max = problem.minimise(
-                fast_dtype if fast_dtype != torch.float64 else None,
-                self.max_iter,
-                self.tol,
-                self.history_size,
-            )
+
+    def _set_solution(self, theta: Float[np.ndarray, " d_plus_1"], n_iter: int, grad_max: float) -> LogisticProbe:
         self.n_iter_ = n_iter
         if grad_max > self.tol:
             warnings.warn(
                 f"LogisticProbe stopped after {n_iter} iterations with max |grad| {grad_max:.2e} > tol "
                 f"{self.tol:.0e}; raise max_iter, loosen tol or lower C.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         w_std, b = theta[:-1], float(theta[-1])
         coef = w_std / self.scale_
         self._set_linear(coef, b - float(self.mean_ @ coef), coef / (np.linalg.norm(coef) or 1.0))
         return self
+
+
+def _lbfgs(theta: Tensor, max_iter: int, tolerance_grad: float, history_size: int) -> torch.optim.LBFGS:
+    return torch.optim.LBFGS(
+        [theta],
+        lr=1.0,
+        max_iter=max_iter,
+        max_eval=max_iter * 2,
+        tolerance_grad=tolerance_grad,
+        tolerance_change=64 * torch.finfo(torch.float64).eps,
+        history_size=history_size,
+        line_search_fn="strong_wolfe",
+    )
+
+
+def _solution(
+    theta: Tensor, optimizer: torch.optim.LBFGS, precise: Callable[[], Tensor], C_n: float
+) -> tuple[Float[np.ndarray, " d_plus_1"], int, float]:
+    """theta, iterations and the per-row max-abs gradient, re-evaluated at the final theta (the line
+    search's last evaluation need not be the point it accepted)."""
+    precise()
+    assert theta.grad is not None
+    grad_max = float(theta.grad.abs().max()) / C_n
+    return theta.detach().to("cpu").numpy(), int(optimizer.state[theta]["n_iter"]), grad_max
 
 
 class _StandardisedLogistic:
@@ -214,16 +271,7 @@ class _StandardisedLogistic:
         until the gradient meets ``tol``, a run makes no progress, or ``max_iter`` is spent.
         """
         theta = torch.zeros(self.d + 1, dtype=torch.float64, device=self.X.device, requires_grad=True)
-        optimizer = torch.optim.LBFGS(
-            [theta],
-            lr=1.0,
-            max_iter=max_iter,
-            max_eval=max_iter * 2,
-            tolerance_grad=tol * self.C * self.n,
-            tolerance_change=64 * torch.finfo(torch.float64).eps,
-            history_size=history_size,
-            line_search_fn="strong_wolfe",
-        )
+        optimizer = _lbfgs(theta, max_iter, tol * self.C * self.n, history_size)
         Z = self._standardised(fast_dtype) if fast_dtype is not None else None
         precise = self._closure(theta, Z, anchor=None)
         if Z is None:
@@ -238,7 +286,63 @@ class _StandardisedLogistic:
             assert theta.grad is not None
             if done == previous or theta.grad.abs().max() <= tol * self.C * self.n:
                 break
-        precise()
-        assert theta.grad is not None
-        grad_max = float(theta.grad.abs().max()) / (self.C * self.n)
-        return theta.detach().to("cpu").numpy(), int(optimizer.state[theta]["n_iter"]), grad_max
+        return _solution(theta, optimizer, precise, self.C * self.n)
+
+
+class _StreamedLogistic:
+    """``_StandardisedLogistic``'s objective with loss and gradient summed over chunks, in float64.
+
+    Only theta-sized state is kept; each evaluation is one pass over the chunks, using the same raw-row
+    identities (``Z @ w = X @ (w / s) - mean . (w / s)``, ``Z^T r = (X^T r - mean * sum(r)) / s``).
+    """
+
+    def __init__(
+        self,
+        chunks: ChunkSource,
+        positive: Any,
+        n_rows: int,
+        mean: Float[np.ndarray, " d"],
+        scale: Float[np.ndarray, " d"],
+        C: float,
+        device: torch.device,
+    ) -> None:
+        self.chunks, self.positive, self.n = chunks, positive, n_rows
+        self.mean = torch.as_tensor(mean, device=device)
+        self.scale = torch.as_tensor(scale, device=device)
+        self.d, self.C, self.device = len(mean), C, device
+
+    def _closure(self, theta: Tensor) -> Callable[[], Tensor]:
+        d = self.d
+
+        def closure() -> Tensor:
+            with torch.no_grad():
+                w = theta[:d]
+                w_raw = w / self.scale
+                offset = theta[d] - self.mean.dot(w_raw)
+                logloss = torch.zeros((), dtype=torch.float64, device=self.device)
+                raw_grad = torch.zeros(d, dtype=torch.float64, device=self.device)
+                residual_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+                for X_np, y_np in iter_rows(self.chunks, self.positive, self.n):
+                    X, y = torch.from_numpy(X_np).to(self.device), torch.from_numpy(y_np).to(self.device)
+                    z = X @ w_raw + offset
+                    logloss += (torch.nn.functional.softplus(z) - y * z).sum()
+                    residual = torch.sigmoid(z) - y
+                    raw_grad += residual @ X
+                    residual_sum += residual.sum()
+                grad = torch.empty_like(theta)
+                grad[:d] = self.C * (raw_grad - self.mean * residual_sum) / self.scale + w
+                grad[d] = self.C * residual_sum
+                theta.grad = grad
+            return self.C * logloss + 0.5 * w.dot(w)
+
+        return closure
+
+    def minimise(
+        self, max_iter: int, tol: float, history_size: int
+    ) -> tuple[Float[np.ndarray, " d_plus_1"], int, float]:
+        """Full-batch L-BFGS from zero, as ``_StandardisedLogistic.minimise`` in float64."""
+        theta = torch.zeros(self.d + 1, dtype=torch.float64, device=self.device, requires_grad=True)
+        optimizer = _lbfgs(theta, max_iter, tol * self.C * self.n, history_size)
+        closure = self._closure(theta)
+        optimizer.step(closure)
+        return _solution(theta, optimizer, closure, self.C * self.n)
