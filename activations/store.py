@@ -165,7 +165,7 @@ class ResidualStore:
         """Stored rows of one record (all, or those `positions` selects), in token order."""
         self._check_hook(hook_point)
         _, local = stored_rows_for(record, positions)
-        rows = read_rows(self._shard_file(record.shard), hook_point, record.row_offset, record.row_count)
+        rows = read_rows(self.shard_file(record.shard), hook_point, record.row_offset, record.row_count)
         return rows[local]
 
     def _grouped(self) -> tuple[dict[str, Record], dict[str, list[Record]]]:
@@ -178,12 +178,16 @@ class ResidualStore:
             self._groups = (key, {r.record_id: r for r in self._records}, by_shard)
         return self._groups[1], self._groups[2]
 
-    def _shard_file(self, shard: str) -> Path:
-        """Path of a committed shard whose bytes and row layout match the index; else a clear error."""
+    def shard_file(self, shard: str) -> Path:
+        """Path of committed shard `record.shard`, once its bytes and row layout match the index.
+
+        Open shards only through this: the sha256 is computed once per file version per process.
+        """
         records = self._grouped()[1].get(shard)
         if records is None:
             raise StoreRecordError(
-                f"shard {shard!r} is not committed in store {self.root}; read records from this store's records()"
+                f"shard {shard!r} is not committed in store {self.root}; read records from this store's "
+                "records()"
             )
         path = check_shard_bytes(self.root, shard, records[0].shard_sha256)
         if shard not in self._layout_ok:
@@ -206,7 +210,7 @@ class ResidualStore:
                     "store's records()"
                 )
         for shard in sorted({r.shard for r in chosen.values()}):
-            self._shard_file(shard)
+            self.shard_file(shard)
         return records_digest(chosen.values())
 
     def _select(self, label: str | None, condition: str | Collection[str] | None) -> list[tuple[int, Record]]:
@@ -228,7 +232,7 @@ class ResidualStore:
         """All selected rows as `(X, y, record_index, token_index)`; records lacking `label` are skipped."""
         self._check_hook(hook_point)
         return query_all(
-            self._shard_file,
+            self.shard_file,
             hook_point,
             self._select(label, condition),
             policy=policy,
@@ -249,7 +253,7 @@ class ResidualStore:
         """Like `query`, streamed in chunks of at most `batch_rows` rows (for stores larger than RAM)."""
         self._check_hook(hook_point)
         return iter_query(
-            self._shard_file,
+            self.shard_file,
             hook_point,
             self._select(label, condition),
             policy=policy,
@@ -263,7 +267,9 @@ class ResidualStore:
         """Counts and sizes; `bytes_per_raw` is shard bytes over the raw size of the rows (ideal 1.0)."""
         m = self.manifest
         rows = sum(r.row_count for r in self._records)
-        shard_bytes = sum((self.root / s).stat().st_size for s in self._grouped()[1] if (self.root / s).exists())
+        shard_bytes = sum(
+            (self.root / s).stat().st_size for s in self._grouped()[1] if (self.root / s).exists()
+        )
         index_bytes = self._committed_end
         raw = rows * len(m.hook_points) * m.d_model * TORCH_DTYPES[m.dtype].itemsize
         labels: dict[str, Counter[str]] = {}
@@ -274,7 +280,9 @@ class ResidualStore:
             for key in ("action", "harmful"):  # what a person asks of outcomes; not spans or tool calls
                 if r.outcome is not None and key in r.outcome:
                     value = r.outcome[key]
-                    outcomes.setdefault(key, Counter())[value if isinstance(value, str) else canonical_json(value)] += 1
+                    outcomes.setdefault(key, Counter())[
+                        value if isinstance(value, str) else canonical_json(value)
+                    ] += 1
         return {
             "path": str(self.root),
             "model_name": m.model_name,

@@ -127,9 +127,9 @@ def read_index(root: Path) -> tuple[list[Record], int]:
         batch_ok = isinstance(record.batch_id, str) and BATCH_ID_RE.fullmatch(record.batch_id)
         if not batch_ok or record.shard != shard_name(record.batch_id):
             raise StoreCorruptError(
-                f"{path}: line at byte {pos} puts batch {record.batch_id!r} in shard {record.shard!r}, not "
-                f"{shard_name(record.batch_id)!r} inside the store; the index was edited or damaged: restore it "
-                "from a backup or recapture into a new store"
+                f"{path}: line at byte {pos} puts batch {record.batch_id!r} in shard {record.shard!r}, "
+                f"not {shard_name(record.batch_id)!r} inside the store; the index was edited or damaged: "
+                "restore it from a backup or recapture into a new store"
             )
         if group and record.batch_id != group[0].batch_id:
             raise StoreCorruptError(

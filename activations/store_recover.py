@@ -29,7 +29,9 @@ from activations.store_types import BATCH_ID_PATTERN, Record, StoreWriteError
 PENDING_PREFIX = ".pending-"
 _PENDING_RE = re.compile(rf"{re.escape(PENDING_PREFIX)}({BATCH_ID_PATTERN})")
 _ROOT_TEMP_RE = re.compile(rf"{re.escape(TMP_PREFIX + MANIFEST)}\.\d+")  # write_manifest's temp file
-_SHARD_TEMP_RE = re.compile(rf"{re.escape(TMP_PREFIX)}batch-{BATCH_ID_PATTERN}\.safetensors\.\d+")  # write_shard's
+_SHARD_TEMP_RE = re.compile(
+    rf"{re.escape(TMP_PREFIX)}batch-{BATCH_ID_PATTERN}\.safetensors\.\d+"
+)  # write_shard's
 
 
 def mark_pending(root: Path, batch_id: str) -> None:

@@ -92,14 +92,17 @@ def shard_path(root: Path, shard: str) -> Path:
 
 
 def check_shard_bytes(root: Path, shard: str, expected_sha256: str) -> Path:
-    """The shard's path once its bytes hash to `expected_sha256` (hashed once per file version per process)."""
+    """The shard's path once its bytes hash to `expected_sha256` (hashed once per file version per process).
+
+    A read that trusted the index alone would hand a flipped byte to a probe as a plausible number.
+    """
     path = shard_path(root, shard)
     try:
         st = path.stat()
     except FileNotFoundError:
         raise StoreCorruptError(
-            f"shard {shard} of store {root} is missing; run `tripwire store verify {root}` to list the affected "
-            "records, then restore the shard from a backup or recapture into a new store"
+            f"shard {shard} of store {root} is missing; run `tripwire store verify {root}` to list the "
+            "affected records, then restore the shard from a backup or recapture into a new store"
         ) from None
     key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     actual = _checked.get(key)
@@ -109,8 +112,8 @@ def check_shard_bytes(root: Path, shard: str, expected_sha256: str) -> Path:
         raise StoreIntegrityError(
             f"shard {shard} of store {root} does not match the sha256 recorded when it was written "
             f"({actual[:16]}... != {expected_sha256[:16]}...): its bytes changed on disk; run "
-            f"`tripwire store verify {root}` to name the damaged records, then restore the shard from a backup "
-            "or recapture into a new store"
+            f"`tripwire store verify {root}` to name the damaged records, then restore the shard from a "
+            "backup or recapture into a new store"
         )
     return path
 

@@ -173,7 +173,12 @@ class StoreProblem:
     """One finding of `ResidualStore.verify`."""
 
     kind: Literal[
-        "missing_shard", "checksum_mismatch", "unreadable_shard", "bad_row_range", "orphan_shard", "unsafe_path"
+        "missing_shard",
+        "checksum_mismatch",
+        "unreadable_shard",
+        "bad_row_range",
+        "orphan_shard",
+        "unsafe_path",
     ]
     shard: str
     detail: str

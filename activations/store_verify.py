@@ -31,9 +31,10 @@ def layout_problems(
                 StoreProblem(
                     "bad_row_range",
                     shard,
-                    f"record rows [{r.row_offset}, {r.row_offset + r.row_count}) but the writer laid them out "
-                    f"at [{want[0]}, {want[0] + want[1]}) (records of a shard tile it in index order, one row "
-                    "per stored position); the index was edited: restore it from a backup or recapture",
+                    f"record rows [{r.row_offset}, {r.row_offset + r.row_count}) but the writer laid them "
+                    f"out at [{want[0]}, {want[0] + want[1]}) (records of a shard tile it in index order, "
+                    "one row per stored position); the index was edited: restore it from a backup or "
+                    "recapture",
                     [r.record_id],
                 )
             )
@@ -52,7 +53,9 @@ def layout_problems(
     return problems
 
 
-def check_layout(root: Path, shard: str, records: Sequence[Record], path: Path, manifest: StoreManifest) -> None:
+def check_layout(
+    root: Path, shard: str, records: Sequence[Record], path: Path, manifest: StoreManifest
+) -> None:
     """Refuse to read a shard whose records do not tile it (an edited index would shift every row)."""
     problems = layout_problems(shard, records, shard_shapes(path), manifest)
     if problems:
@@ -87,7 +90,9 @@ def _damaged_records(path: Path, records: Sequence[Record], manifest: StoreManif
         ]
 
 
-def _check_shard(root: Path, shard: str, records: Sequence[Record], manifest: StoreManifest) -> list[StoreProblem]:
+def _check_shard(
+    root: Path, shard: str, records: Sequence[Record], manifest: StoreManifest
+) -> list[StoreProblem]:
     ids = [r.record_id for r in records]
     try:
         path = shard_path(root, shard)
@@ -106,14 +111,18 @@ def _check_shard(root: Path, shard: str, records: Sequence[Record], manifest: St
     return [StoreProblem("checksum_mismatch", shard, detail, damaged)]
 
 
-def verify_store(root: Path, manifest: StoreManifest, by_shard: dict[str, list[Record]]) -> list[StoreProblem]:
+def verify_store(
+    root: Path, manifest: StoreManifest, by_shard: dict[str, list[Record]]
+) -> list[StoreProblem]:
     """Every committed shard's sha256 and row layout, plus shard files the index does not commit."""
     try:
         check_shards_dir(root)
     except StoreCorruptError as e:  # reading through the link would check some other directory's files
         return [StoreProblem("unsafe_path", f"{SHARDS}/", str(e))]
     shards_dir = root / SHARDS
-    problems = [p for shard, records in by_shard.items() for p in _check_shard(root, shard, records, manifest)]
+    problems = [
+        p for shard, records in by_shard.items() for p in _check_shard(root, shard, records, manifest)
+    ]
     orphans = sorted(
         f"{SHARDS}/{p.name}"
         for p in (shards_dir.iterdir() if shards_dir.is_dir() else [])
@@ -124,7 +133,8 @@ def verify_store(root: Path, manifest: StoreManifest, by_shard: dict[str, list[R
             "orphan_shard",
             shard,
             "not committed by the index (a crash, or an index cut short): its records are not in the store; "
-            "rerun the capture to commit the batch again, or move the file out of shards/ (verify deletes nothing)",
+            "rerun the capture to commit the batch again, or move the file out of shards/ (verify deletes "
+            "nothing)",
         )
         for shard in orphans
     ]

@@ -122,7 +122,9 @@ def _around(owner: Any, name: str, plan: CrashPlan, *, before: str = "", after: 
     setattr(owner, name, wrapper)
 
 
-def _inside_write(module: Any, plan: CrashPlan, point: str, fraction: float, is_target: Callable[[int], bool]) -> None:
+def _inside_write(
+    module: Any, plan: CrashPlan, point: str, fraction: float, is_target: Callable[[int], bool]
+) -> None:
     """Make `module.write_all` write `fraction` of its bytes to a target file, then reach `point`."""
     original = module.write_all
 
@@ -152,21 +154,27 @@ def _is_index(store_path: str) -> Callable[[int], bool]:
 _STORE_STEPS: dict[str, Callable[[CrashPlan, str], None]] = {
     "after_lock": lambda plan, _: _around(WriterLock, "acquire", plan, after="after_lock"),
     "after_recovery": lambda plan, _: _around(activations.store, "recover", plan, after="after_recovery"),
-    "before_shard_write": lambda plan, _: _around(activations.store, "write_shard", plan, before="before_shard_write"),
+    "before_shard_write": lambda plan, _: _around(
+        activations.store, "write_shard", plan, before="before_shard_write"
+    ),
     "mid_shard_write": lambda plan, _: _inside_write(
         activations.store_shard, plan, "mid_shard_write", 0.5, lambda fd: True
     ),
     "after_shard_fsync": lambda plan, _: _inside_write(
         activations.store_shard, plan, "after_shard_fsync", 1.0, lambda fd: True
     ),
-    "after_shard_rename": lambda plan, _: _around(activations.store, "write_shard", plan, after="after_shard_rename"),
+    "after_shard_rename": lambda plan, _: _around(
+        activations.store, "write_shard", plan, after="after_shard_rename"
+    ),
     "before_index_append": lambda plan, _: _around(
         activations.store, "append_index", plan, before="before_index_append"
     ),
     "mid_index_append": lambda plan, store: _inside_write(
         activations.store_index, plan, "mid_index_append", 0.5, _is_index(store)
     ),
-    "after_index_append": lambda plan, _: _around(activations.store, "append_index", plan, after="after_index_append"),
+    "after_index_append": lambda plan, _: _around(
+        activations.store, "append_index", plan, after="after_index_append"
+    ),
     "between_batches": lambda plan, _: _around(StoreWriter, "commit_batch", plan, after="between_batches"),
 }
 COMPUTE_POINTS = ("before_batch_compute", "mid_batch_compute", "after_batch_compute")

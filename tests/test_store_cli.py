@@ -57,3 +57,26 @@ def test_verify_ok_and_broken(tmp_path):
 def test_not_a_store(tmp_path):
     result = runner.invoke(app, ["store", "verify", str(tmp_path)])
     assert result.exit_code == 2 and "not a ResidualStore" in result.output
+
+
+def test_verify_names_an_orphan_and_keeps_it(tmp_path):
+    make_store(tmp_path / "s")
+    index = tmp_path / "s" / "index.jsonl"
+    index.write_bytes(index.read_bytes()[:-5])  # an index cut short: batch b2 is no longer committed
+    result = runner.invoke(app, ["store", "verify", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "orphan_shard: shards/batch-b2.safetensors" in result.output
+    assert (tmp_path / "s" / "shards" / "batch-b2.safetensors").is_file()
+
+
+def test_verify_refuses_an_index_pointing_outside_the_store(tmp_path):
+    make_store(tmp_path / "s")
+    index = tmp_path / "s" / "index.jsonl"
+    index.write_text(
+        index.read_text().replace('"shards/batch-b1.safetensors"', '"shards/../../x.safetensors"')
+    )
+    result = runner.invoke(app, ["store", "verify", str(tmp_path / "s")])
+    assert (
+        result.exit_code == 2
+        and "shards/../../x.safetensors" in result.output
+        and "restore it" in result.output
+    )

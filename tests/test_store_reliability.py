@@ -66,7 +66,7 @@ def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def assert_clean(path: Path) -> None:
-    """Exactly the committed shards on disk: no temp files or marks, no orphans, no duplicates, checksums ok."""
+    """Only committed shards on disk: no temp files or marks, no orphans, no duplicates, checksums ok."""
     store = ResidualStore.open(path)
     ids = [r.record_id for r in store.records()]
     assert len(ids) == len(set(ids))
@@ -161,7 +161,13 @@ def test_flipped_byte_is_named_by_verify_and_refused_by_reads(tmp_path, referenc
 
 
 # crash points after which the crashed batch left files behind (hit 3: batches 1-2 are committed)
-LEFTOVERS = ["mid_shard_write", "after_shard_fsync", "after_shard_rename", "before_index_append", "mid_index_append"]
+LEFTOVERS = [
+    "mid_shard_write",
+    "after_shard_fsync",
+    "after_shard_rename",
+    "before_index_append",
+    "mid_index_append",
+]
 
 
 @pytest.mark.parametrize("point", [*LEFTOVERS, "after_index_append"])
@@ -172,7 +178,9 @@ def test_recovery_deletes_only_what_the_crashed_writer_left(tmp_path, reference,
     left = {p.name for p in [*store.iterdir(), *(store / "shards").iterdir()]}
     assert f".pending-{crashed}" in left  # the writer marked the batch before writing any of it
     assert (f"batch-{crashed}.safetensors" in left) == (point not in ("mid_shard_write", "after_shard_fsync"))
-    assert any(n.startswith(".tmp-batch-") for n in left) == (point in ("mid_shard_write", "after_shard_fsync"))
+    assert any(n.startswith(".tmp-batch-") for n in left) == (
+        point in ("mid_shard_write", "after_shard_fsync")
+    )
     committed = reference["batches"][:3] if point == "after_index_append" else reference["batches"][:2]
     first = (store / f"shards/batch-{committed[0]}.safetensors").read_bytes()
     foreign = {  # files a person put in the store: none may be deleted or rewritten
