@@ -190,7 +190,8 @@ class WriterLock:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._lock = FileLock(str(root / LOCK), timeout=0, mode=0o644)
+        # not thread-local: like the flock it replaces, the lock belongs to the process, not a thread
+        self._lock = FileLock(str(root / LOCK), timeout=0, mode=0o644, thread_local=False)
 
     def acquire(self) -> None:
         try:
