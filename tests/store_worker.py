@@ -101,7 +101,7 @@ class CrashPlan:
     hits: int = 0
 
     def reached(self, point: str) -> None:
-        if point != self.point:
+        if not point or point != self.point:
             return
         self.hits += 1
         if self.hits >= self.after:
@@ -134,7 +134,7 @@ def _inside_write(
         view = memoryview(data)
         cut = int(len(view) * fraction)
         original(fd, view[:cut])
-        if cut == len(view):
+        if cut == len(view):  # all bytes out: the point is "synced, not yet renamed into place"
             os.fsync(fd)
         plan.reached(point)
         return original(fd, view[cut:])

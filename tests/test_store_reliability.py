@@ -181,6 +181,7 @@ def test_recovery_deletes_only_what_the_crashed_writer_left(tmp_path, reference,
     assert any(n.startswith(".tmp-batch-") for n in left) == (
         point in ("mid_shard_write", "after_shard_fsync")
     )
+    torn_size = (store / "index.jsonl").stat().st_size
     committed = reference["batches"][:3] if point == "after_index_append" else reference["batches"][:2]
     first = (store / f"shards/batch-{committed[0]}.safetensors").read_bytes()
     foreign = {  # files a person put in the store: none may be deleted or rewritten
@@ -196,6 +197,7 @@ def test_recovery_deletes_only_what_the_crashed_writer_left(tmp_path, reference,
     with ResidualStore.open(store).writer():
         pass
     assert {name: (store / name).read_bytes() for name in foreign} == foreign
+    assert ((store / "index.jsonl").stat().st_size < torn_size) == (point == "mid_index_append")
     reopened = ResidualStore.open(store)
     assert sorted(reopened.done_batch_ids()) == sorted(committed)
     now = {p.name for p in [*store.iterdir(), *(store / "shards").iterdir()]}
