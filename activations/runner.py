@@ -3,7 +3,6 @@
 Items are cut into batches in their given order, so the same config always yields the same batches,
 and a batch's id is derived from its record ids. Because the store commits batches whole, a rerun
 after a crash skips exactly the committed batches and recomputes only the one that was in flight.
-Compute functions may call `crashpoint("mid_batch_compute")` so tests can kill them mid-batch.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from activations.store import ResidualStore
-from activations.store_crash import crashpoint
 from activations.store_types import RecordMeta
 
 PayloadT = TypeVar("PayloadT")
@@ -98,9 +96,7 @@ def run_batches(
                 if not pending:
                     skipped += 1
                     continue
-                crashpoint("before_batch_compute")
                 result = compute(pending)
-                crashpoint("after_batch_compute")
                 got = [r.record_id for r in result.records]
                 wanted = [it.record_id for it in pending]
                 if got != wanted:
@@ -114,7 +110,6 @@ def run_batches(
                 tokens += sum(r.n_tokens for r in result.records)
                 bar.update(len(pending))
                 bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}")
-                crashpoint("between_batches")
     return RunSummary(
         batches_total=len(chunks),
         batches_skipped=skipped,
