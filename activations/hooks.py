@@ -1,19 +1,22 @@
 """The one hook-point vocabulary, and its translation to each backend's names.
 
 Users and every other module speak `blocks.{L}.{site}`; only this module knows what TransformerLens,
-nnsight or a plain Hugging Face model call the same place.
+nnsight or a plain Hugging Face model call the same place. Parsing also accepts TransformerLens's
+spelling (`blocks.{L}.hook_{site}`) so names copied from TL code work, but always canonicalises.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 Site = Literal["resid_pre", "resid_post", "attn_out", "mlp_out"]
 SITES: tuple[Site, ...] = ("resid_pre", "resid_post", "attn_out", "mlp_out")
 _EXECUTION_ORDER = {"resid_pre": 0, "attn_out": 1, "mlp_out": 2, "resid_post": 3}
 _PATTERN = re.compile(r"^blocks\.(-?\d+)\.(\w+)$")
+_TL_SITE = {f"hook_{site}": site for site in SITES}  # TransformerLens name -> site
+_ACCEPTED = f"{', '.join(SITES)} (or TransformerLens's {', '.join(_TL_SITE)})"
 
 
 class HookPointError(ValueError):
@@ -40,7 +43,9 @@ class HookPoint:
 
 
 def hook_point(spec: str | HookPoint, n_layers: int) -> HookPoint:
-    """Parse and validate a hook point; negative layers count from the end."""
+    """Parse and validate a hook point; negative layers count from the end, and TransformerLens's
+    `hook_<site>` names mean `<site>`, so the result is always the canonical `blocks.{L}.{site}`."""
+    site: str
     if isinstance(spec, HookPoint):
         layer, site = spec.layer, spec.site
     else:
@@ -48,18 +53,19 @@ def hook_point(spec: str | HookPoint, n_layers: int) -> HookPoint:
         if match is None:
             raise HookPointError(
                 f"{spec!r} is not a hook point. Use 'blocks.<layer>.<site>' with site one of "
-                f"{', '.join(SITES)}, e.g. 'blocks.{n_layers // 2}.resid_post'."
+                f"{_ACCEPTED}, e.g. 'blocks.{n_layers // 2}.resid_post'."
             )
-        layer, site = int(match.group(1)), match.group(2)  # type: ignore[assignment]
+        layer, site = int(match.group(1)), match.group(2)
+        site = _TL_SITE.get(site, site)
     if site not in SITES:
-        raise HookPointError(f"unknown site {site!r} in {spec!r}; valid sites: {', '.join(SITES)}.")
+        raise HookPointError(f"unknown site {site!r} in {spec!r}; valid sites: {_ACCEPTED}.")
     normalised = layer + n_layers if layer < 0 else layer
     if not 0 <= normalised < n_layers:
         raise HookPointError(
             f"layer {layer} is out of range in {spec!r}: this model has {n_layers} layers, "
             f"so use 0..{n_layers - 1} (or -{n_layers}..-1 from the end)."
         )
-    return HookPoint(normalised, site)
+    return HookPoint(normalised, cast(Site, site))
 
 
 def execution_order(hp: HookPoint) -> tuple[int, int]:
@@ -73,24 +79,10 @@ def hook_points(specs: list[str] | tuple[str, ...] | list[HookPoint], n_layers: 
     return sorted(parsed, key=execution_order)
 
 
-def layers_hook_points(layers: list[int] | str, n_layers: int, site: Site = "resid_post") -> list[HookPoint]:
-    """`"all"` or a list of layers -> hook points at one site."""
-    chosen = range(n_layers) if layers == "all" else layers
-    return hook_points([f"blocks.{layer}.{site}" for layer in chosen], n_layers)
-
-
 # --- backend names (the only place that knows them) -----------------------------------------------
 
-_TL_SITE = {
-    "resid_pre": "hook_resid_pre",
-    "resid_post": "hook_resid_post",
-    "attn_out": "hook_attn_out",
-    "mlp_out": "hook_mlp_out",
-}
-
-
 def transformer_lens_name(hp: HookPoint) -> str:
-    return f"blocks.{hp.layer}.{_TL_SITE[hp.site]}"
+    return f"blocks.{hp.layer}.hook_{hp.site}"
 
 
 def hf_module_and_kind(hp: HookPoint) -> tuple[str, Literal["input", "output"]]:
