@@ -7,7 +7,7 @@ recall, lead time and plots all read the same definition.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,8 @@ class ScoringError(ValueError):
 
 
 def _to_numpy(x: Any) -> np.ndarray:
-    # Torch tensors are converted without importing torch (keeps `probes` light for numpy-only users).
+    # Torch tensors (anything with `.detach`) go to the CPU through float32, since numpy has no bfloat16,
+    # so float64 tensors lose precision. Duck-typed only to spare an import: `probes` needs torch anyway.
     if hasattr(x, "detach"):
         x = x.detach().to("cpu").float().numpy()
     return np.asarray(x, dtype=np.float64)
@@ -184,19 +185,3 @@ def _action_list(action_token_indices: Sequence[int | None] | None, n: int) -> l
         )
     return actions
 
-
-def statistics_table(
-    scores_list: Sequence[Any],
-    statistics: Sequence[str] = STATISTICS,
-    *,
-    action_token_indices: Sequence[int | None] | None = None,
-    k: int = DEFAULT_K,
-    window: int = DEFAULT_WINDOW,
-) -> Mapping[str, Float[np.ndarray, " transcript"]]:
-    """All requested statistics for all transcripts, keyed by statistic name."""
-    return {
-        stat: statistic_values(
-            scores_list, stat, action_token_indices=action_token_indices, k=k, window=window
-        )
-        for stat in statistics
-    }
