@@ -14,6 +14,32 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / a.norm())
 
 
+def captures_agree_everywhere(handles: dict[str, ModelHandle], prompts: list[list[int]],
+                              capture: list[str]) -> None:
+    """Every backend captures the same hook points as HF, with the same values on a left-padded batch.
+
+    The first real token of each row is the attention sink (huge norm, backend-specific rounding): excluded.
+    """
+    assert len({len(p) for p in prompts}) > 1  # so some row is left-padded
+    ref = handles["hf"].forward(prompts, capture=capture).captured
+    assert set(ref) == set(handles["hf"].hook_points(capture))
+    for name in set(handles) - {"hf"}:
+        got = handles[name].forward(prompts, capture=capture).captured
+        assert set(got) == set(ref), name
+        for hp in ref:
+            for row, prompt in enumerate(prompts):
+                a, b = ref[hp][row, -len(prompt) + 1 :], got[hp][row, -len(prompt) + 1 :]
+                assert relative_error(a, b) < 1e-4, (name, hp, row)
+
+
+def sampled_row_ignores_its_batch(h: ModelHandle, prompts: list[list[int]], params: SamplingParams) -> None:
+    """A sampled row depends on its prompt and seed only: not on its batch, its row or its neighbours."""
+    alone = h.generate([prompts[1]], sampling=params, seeds=[7])[0].new_ids
+    batched = h.generate([prompts[0], prompts[1], prompts[0]], sampling=params, seeds=[3, 7, 11])
+    assert batched[1].new_ids == alone
+    assert batched[0].new_ids != batched[2].new_ids or batched[0].new_ids == []  # different seeds differ
+
+
 def cache_capable(handles: dict[str, ModelHandle]) -> dict[str, ModelHandle]:
     """The backends that can decode with a KV cache under the installed versions. A backend with a
     known breakage (see `activations.backends.transformer_lens.kv_cache_breakage`) must refuse clearly."""

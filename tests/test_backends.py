@@ -6,9 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from activations import SamplingParams, load_model
+from activations import HookPoint, SamplingParams, load_model
 from activations.handle import ModelHandle
-from tests.parity import cache_capable, greedy_matches_everywhere
+from tests.parity import (
+    cache_capable,
+    captures_agree_everywhere,
+    greedy_matches_everywhere,
+    relative_error,
+    sampled_row_ignores_its_batch,
+)
 
 BACKENDS = ("hf", "transformer_lens", "nnsight")
 CAPTURE = ["blocks.0.resid_pre", "blocks.1.attn_out", "blocks.1.mlp_out", "blocks.2.resid_post", "blocks.-1.resid_post"]
@@ -27,22 +33,9 @@ def handles(tiny_dir: Path) -> dict[str, ModelHandle]:
     return {b: load_model(str(tiny_dir), backend=b, attn_implementation="eager") for b in BACKENDS}
 
 
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / a.norm())
-
-
 def test_capture_agrees_across_backends_on_left_padded_batch(handles: dict[str, ModelHandle]) -> None:
-    prompts = _prompts(handles["hf"])
-    assert len(prompts[0]) != len(prompts[1])  # so one row is left-padded
-    ref = handles["hf"].forward(prompts, capture=CAPTURE).captured
-    for name in ("transformer_lens", "nnsight"):
-        got = handles[name].forward(prompts, capture=CAPTURE).captured
-        assert set(got) == set(ref)
-        for hp in ref:
-            # the first real token of each row is the attention sink: excluded
-            for row, prompt in enumerate(prompts):
-                a, b = ref[hp][row, -len(prompt) + 1 :], got[hp][row, -len(prompt) + 1 :]
-                assert _rel(a, b) < 1e-4, (name, hp)
+    """Every site, two architectures: the mechanism (test_default_model repeats it on real weights)."""
+    captures_agree_everywhere(handles, _prompts(handles["hf"]), CAPTURE)
 
 
 def test_resid_post_of_last_layer_is_the_decoder_output_not_the_final_norm(handles: dict[str, ModelHandle]) -> None:
@@ -51,11 +44,11 @@ def test_resid_post_of_last_layer_is_the_decoder_output_not_the_final_norm(handl
     out = h.model(input_ids=ids, output_hidden_states=True)
     with torch.no_grad():
         captured = h.forward(ids, capture=["blocks.-1.resid_post", "blocks.0.resid_post"]).captured
-    last = captured[h.hook_points(["blocks.-1.resid_post"])[0]]
+    last = captured["blocks.-1.resid_post"]
     normed = out.hidden_states[-1]  # HF applies the final norm to the last hidden state
     assert not torch.allclose(last, normed, atol=1e-3)
     assert torch.allclose(h.model.model.norm(last), normed, atol=1e-5)
-    first = captured[h.hook_points(["blocks.0.resid_post"])[0]]
+    first = captured["blocks.0.resid_post"]
     assert torch.allclose(first, out.hidden_states[1], atol=1e-6)
 
 
@@ -82,17 +75,12 @@ def test_generation_capture_matches_a_teacher_forced_forward(handles: dict[str, 
         # the last emitted token is never fed to the model, so it has no activation
         assert acts.shape[0] == len(row.token_ids) - 1
         ref = h.forward([row.token_ids[:-1]], capture=["blocks.2.resid_post"]).captured
-        assert _rel(next(iter(ref.values()))[0], acts) < 1e-4
+        assert relative_error(ref["blocks.2.resid_post"][0], acts) < 1e-4
 
 
 def test_sampling_row_does_not_depend_on_its_batch(handles: dict[str, ModelHandle]) -> None:
-    h = handles["hf"]
-    prompts = _prompts(h)
-    params = SamplingParams(max_new_tokens=15, temperature=1.0, top_p=0.95)
-    alone = h.generate([prompts[1]], sampling=params, seeds=[7])[0].new_ids
-    batched = h.generate([prompts[0], prompts[1], prompts[0]], sampling=params, seeds=[3, 7, 11])
-    assert batched[1].new_ids == alone
-    assert batched[0].new_ids != batched[2].new_ids or batched[0].new_ids == []  # different seeds differ
+    sampled_row_ignores_its_batch(handles["hf"], _prompts(handles["hf"]),
+                                  SamplingParams(max_new_tokens=15, temperature=1.0, top_p=0.95))
 
 
 def test_interventions_act_identically_in_every_backend(handles: dict[str, ModelHandle]) -> None:
@@ -109,7 +97,8 @@ def test_interventions_act_identically_in_every_backend(handles: dict[str, Model
         outs[name] = edited.captured[hp]
     for name in ("transformer_lens", "nnsight"):
         for row, prompt in enumerate(prompts):
-            assert _rel(outs["hf"][row, -len(prompt) + 1 :], outs[name][row, -len(prompt) + 1 :]) < 1e-4
+            a, b = outs["hf"][row, -len(prompt) + 1 :], outs[name][row, -len(prompt) + 1 :]
+            assert relative_error(a, b) < 1e-4
 
 
 def test_prefix_cache_gives_the_same_activations_as_a_full_pass(handles: dict[str, ModelHandle]) -> None:
@@ -122,6 +111,24 @@ def test_prefix_cache_gives_the_same_activations_as_a_full_pass(handles: dict[st
         (hp,) = with_past
         for row, reply in enumerate(replies):
             full = h.forward([prefix + reply], capture=["blocks.2.resid_post"]).captured[hp][0, -len(reply) :]
-            assert _rel(full, with_past[hp][row, -len(reply) :]) < 1e-4
+            assert relative_error(full, with_past[hp][row, -len(reply) :]) < 1e-4
         # the caller's cache is never modified, so it can be reused
         assert past.length == len(prefix) and past.batch == 1
+
+
+@pytest.mark.parametrize("stop_early", [True, False])
+def test_captured_answers_every_spelling_of_a_hook_point(handles: dict[str, ModelHandle],
+                                                         stop_early: bool) -> None:
+    """`captured` is keyed by HookPoint but also answers the strings `capture=` accepts, in every backend."""
+    for name, h in handles.items():
+        captured = h.forward(_prompts(h), capture=["blocks.-1.resid_post", "blocks.1.attn_out"],
+                             stop_after_last_capture=stop_early).captured
+        last, attn = HookPoint(h.n_layers - 1, "resid_post"), HookPoint(1, "attn_out")
+        assert set(captured) == {last, attn}, name  # iteration still yields HookPoints
+        for spelling in ("blocks.-1.resid_post", str(last), "blocks.-1.hook_resid_post"):
+            assert spelling in captured and captured[spelling] is captured[last], (name, spelling)
+        assert captured.get("blocks.1.hook_attn_out") is captured[attn]
+        assert "blocks.2.resid_post" not in captured and captured.get("blocks.2.resid_post") is None
+        assert "blocks.9.resid_post" not in captured and "layer3" not in captured
+        with pytest.raises(KeyError, match=r"blocks\.2\.resid_post was not captured; captured: .*attn_out"):
+            captured["blocks.2.resid_post"]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from activations import SamplingParams, load_model
-from tests.parity import greedy_matches_everywhere
+from tests.parity import captures_agree_everywhere, greedy_matches_everywhere, sampled_row_ignores_its_batch
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -49,15 +49,9 @@ def test_render_chat_has_exactly_one_bos(handles: dict) -> None:
 
 
 def test_resid_post_parity_across_backends(handles: dict) -> None:
-    capture = ["blocks.3.resid_post", "blocks.15.resid_post", "blocks.-1.resid_post"]
-    prompts = _chats(handles["hf"])
-    ref = handles["hf"].forward(prompts, capture=capture).captured
-    for name in ("transformer_lens", "nnsight"):
-        got = handles[name].forward(prompts, capture=capture).captured
-        for hp in ref:
-            for row, p in enumerate(prompts):
-                a, b = ref[hp][row, -len(p) + 1 :], got[hp][row, -len(p) + 1 :]
-                assert float((a - b).norm() / a.norm()) < 1e-4, (name, hp)
+    """The tiny-model parity test on real weights: 30 layers of rounding must stay within tolerance."""
+    captures_agree_everywhere(handles, _chats(handles["hf"]),
+                              ["blocks.3.resid_post", "blocks.15.resid_post", "blocks.-1.resid_post"])
 
 
 def test_greedy_20_tokens_identical_across_backends_and_hf_generate(handles: dict) -> None:
@@ -66,12 +60,9 @@ def test_greedy_20_tokens_identical_across_backends_and_hf_generate(handles: dic
 
 
 def test_sampled_row_is_the_same_in_any_batch(handles: dict) -> None:
-    h = handles["hf"]
-    prompts = _chats(h)
-    params = SamplingParams(max_new_tokens=20, temperature=0.8, top_p=0.9)
-    alone = h.generate([prompts[1]], sampling=params, seeds=[42])[0].new_ids
-    mixed = h.generate([prompts[0], prompts[1]], sampling=params, seeds=[5, 42])[1].new_ids
-    assert alone == mixed
+    """The tiny-model check again on the real model's peaked logits over its 49k-token vocabulary."""
+    sampled_row_ignores_its_batch(handles["hf"], _chats(handles["hf"]),
+                                  SamplingParams(max_new_tokens=20, temperature=0.8, top_p=0.9))
 
 
 def test_two_processes_convert_once(tmp_path: Path) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar, overload
 
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from activations.hooks import HookPoint, execution_order
+from activations.hooks import HookPoint, HookPointError, execution_order, hook_point
 from activations.kv_cache import KVCache
 
 # An intervention edits one hook point's activation. It receives the activation and the absolute
@@ -33,12 +33,60 @@ def check_backend(name: str) -> str:
     return name
 
 
+_Default = TypeVar("_Default")
+
+
+class Captured(Mapping[HookPoint, Float[Tensor, "batch tok d_model"]]):
+    """Captured activations keyed by HookPoint, also looked up by any spelling `capture=` accepts.
+
+    `forward(capture=["blocks.-1.resid_post"])` should be answerable as `captured["blocks.-1.resid_post"]`,
+    so string keys are parsed against the model's `n_layers` (negative layers, TransformerLens names).
+    Iteration yields HookPoints, so code that loops over a plain dict keeps working.
+    """
+
+    def __init__(self, tensors: Mapping[HookPoint, Tensor], n_layers: int) -> None:
+        self._tensors = dict(tensors)
+        self.n_layers = n_layers
+
+    def __getitem__(self, key: HookPoint | str) -> Tensor:
+        if not isinstance(key, (HookPoint, str)):
+            raise KeyError(key)
+        try:
+            hp = hook_point(key, self.n_layers)
+        except HookPointError as err:  # a KeyError, so `in` and `get` answer False/None for it
+            raise KeyError(str(err)) from None
+        if hp not in self._tensors:
+            captured = ", ".join(map(str, self._tensors)) or "nothing"
+            raise KeyError(f"{hp} was not captured; captured: {captured}.")
+        return self._tensors[hp]
+
+    @overload
+    def get(self, key: HookPoint | str, /) -> Tensor | None: ...
+    @overload
+    def get(self, key: HookPoint | str, /, default: Tensor | _Default) -> Tensor | _Default: ...
+    def get(self, key: HookPoint | str, /, default: object = None) -> object:
+        """As `Mapping.get`, typed to take a string too."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[HookPoint]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+    def __repr__(self) -> str:
+        return f"Captured({', '.join(f'{hp}: {tuple(t.shape)}' for hp, t in self._tensors.items())})"
+
+
 @dataclass
 class ForwardResult:
     """`logits` is None when the pass stopped early; `past` is None unless a cache was requested."""
 
     logits: Float[Tensor, "batch tok vocab"] | None
-    captured: dict[HookPoint, Float[Tensor, "batch tok d_model"]] = field(default_factory=dict)
+    captured: Captured
     past: KVCache | None = None
 
 

@@ -7,7 +7,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from activations.backends.base import ForwardCall, ForwardResult, Intervention, StopForward, last_capture
+from activations.backends.base import (
+    Captured,
+    ForwardCall,
+    ForwardResult,
+    Intervention,
+    StopForward,
+    last_capture,
+)
 from activations.hooks import HookPoint, hf_module_and_kind
 from activations.kv_cache import KVCache, cache_argument, returned_cache
 
@@ -39,6 +46,7 @@ class HFBackend:
     def __init__(self, model: nn.Module):
         self.model = model
         self.layers_path, self.layers = decoder_layers(model)
+        self.n_layers = len(self.layers)
         self.cache_arg = cache_argument(model.forward)
 
     def _module(self, hp: HookPoint) -> tuple[nn.Module, str]:
@@ -66,12 +74,12 @@ class HFBackend:
                 **{self.cache_arg: call.past.inner if call.past is not None else None},
             )
         except StopForward:
-            return ForwardResult(logits=None, captured=captured)
+            return ForwardResult(logits=None, captured=Captured(captured, self.n_layers))
         finally:
             for h in handles:
                 h.remove()
         past = KVCache(returned_cache(out, self.cache_arg), call.input_ids.shape[0]) if call.use_cache else None
-        return ForwardResult(out.logits, captured, past)
+        return ForwardResult(out.logits, Captured(captured, self.n_layers), past)
 
 
 def _attach(

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from activations.backends.base import ForwardCall, ForwardResult, last_capture
+from activations.backends.base import Captured, ForwardCall, ForwardResult, last_capture
 from activations.hooks import HookPoint, execution_order, nnsight_path
 from activations.kv_cache import KVCache, returned_cache
 
@@ -18,6 +18,7 @@ class NNsightBackend:
         self.lm = lm
         self.layers_path = layers_path
         self.cache_arg = cache_arg  # see activations.kv_cache.cache_argument
+        self.n_layers = int(lm.config.num_hidden_layers)
 
     def _envoy(self, hp: HookPoint) -> tuple[Any, str]:
         path, kind = nnsight_path(hp, self.layers_path)
@@ -64,7 +65,7 @@ class NNsightBackend:
                     tracer.stop()
             if stop_at is None:
                 out = self.lm.output.save()
-        captured = {hp: _tensor(v).detach().clone() for hp, v in saved.items()}
+        captured = Captured({hp: _tensor(v).detach().clone() for hp, v in saved.items()}, self.n_layers)
         if out is None:
             return ForwardResult(logits=None, captured=captured)
         past = KVCache(returned_cache(out, self.cache_arg), call.input_ids.shape[0]) if call.use_cache else None

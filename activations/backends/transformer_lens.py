@@ -10,6 +10,7 @@ from packaging.version import Version
 
 from activations.backends.base import (
     BackendCompatibilityError,
+    Captured,
     ForwardCall,
     ForwardResult,
     StopForward,
@@ -40,6 +41,7 @@ class TransformerLensBackend:
     def __init__(self, bridge: Any):
         self.bridge = bridge
         self.cache_breakage = kv_cache_breakage()
+        self.n_layers = int(bridge.cfg.n_layers)
 
     @torch.inference_mode()
     def run(self, call: ForwardCall) -> ForwardResult:
@@ -62,12 +64,12 @@ class TransformerLensBackend:
                     use_cache=call.use_cache,
                 )
         except StopForward:
-            return ForwardResult(logits=None, captured=captured)
+            return ForwardResult(logits=None, captured=Captured(captured, self.n_layers))
         logits, inner = out if call.use_cache else (out, None)
         if call.logits_to_keep:
             logits = logits[:, -call.logits_to_keep :]
         past = KVCache(inner, call.input_ids.shape[0]) if call.use_cache else None
-        return ForwardResult(logits, captured, past)
+        return ForwardResult(logits, Captured(captured, self.n_layers), past)
 
     @staticmethod
     def _hook(hp: HookPoint, call: ForwardCall, captured: dict[HookPoint, torch.Tensor], stop: bool) -> Any:
