@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -8,6 +11,9 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.tiny_models import build_tiny_model  # noqa: E402
+
+if TYPE_CHECKING:
+    from activations.handle import ModelHandle
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +29,14 @@ def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session", params=["llama", "qwen2"])
 def tiny_dir(request: pytest.FixtureRequest, tiny_llama_dir: Path, tiny_qwen_dir: Path) -> Path:
     return tiny_llama_dir if request.param == "llama" else tiny_qwen_dir
+
+
+@pytest.fixture(scope="module")
+def handle(tiny_llama_dir: Path) -> ModelHandle:
+    """The tiny Llama on the HF backend; one per test module, so no file sees what another did to it."""
+    from activations import load_model
+
+    return load_model(str(tiny_llama_dir))
 
 
 @pytest.fixture(scope="session")

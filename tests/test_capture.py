@@ -2,10 +2,8 @@
 
 from pathlib import Path
 
-import pytest
 import torch
 
-from activations import load_model
 from activations.capture import TeacherForcedCapture, capture_items
 from activations.positions import AllTokens, BeforeAction
 from activations.runner import run_batches
@@ -30,11 +28,6 @@ def _transcripts() -> list[Transcript]:
                               label=int(action is not None), family=f"fam{i % 2}",
                               action_span=(action, len(reply)) if action is not None else None))
     return out
-
-
-@pytest.fixture(scope="module")
-def handle(tiny_llama_dir: Path):
-    return load_model(str(tiny_llama_dir))
 
 
 def test_action_token_index_points_at_the_tool_call(handle) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
-import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -19,12 +17,6 @@ app = typer.Typer()
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(datasets_app, name="datasets")
 runner = CliRunner()
-needs_classify = pytest.mark.skipif(
-    importlib.util.find_spec("scenarios.classify") is None, reason="scenarios.classify not written yet"
-)
-needs_datasets = pytest.mark.skipif(
-    importlib.util.find_spec("scenarios.datasets") is None, reason="scenarios.datasets not written yet"
-)
 
 
 def _ok(*args: str) -> str:
@@ -103,7 +95,6 @@ def test_import_errors(tmp_path: Path) -> None:
     assert "not a directory" in _fails("scenarios", "import", str(tmp_path / "missing"))
 
 
-@needs_classify
 def test_classify_condition_id_and_folder(tmp_path: Path) -> None:
     conv = render("lethal_none-none_replacement", seed=1)
     reply = tmp_path / "reply.txt"
@@ -138,7 +129,6 @@ def test_classify_condition_id_and_folder(tmp_path: Path) -> None:
     )
 
 
-@needs_datasets
 def test_datasets_export(tmp_path: Path) -> None:
     out = tmp_path / "control.jsonl"
     assert "wrote control" in _ok("datasets", "export", "control", "--out", str(out))

@@ -1,20 +1,12 @@
 """The online monitor inside the real decode loop of a tiny model."""
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-from activations import SamplingParams, load_model
+from activations import SamplingParams
 from probes.monitor import OnlineMonitor
 from probes.scoring import first_crossing
 
 HOOK = "blocks.2.resid_post"
-
-
-@pytest.fixture(scope="module")
-def handle(tiny_llama_dir: Path):
-    return load_model(str(tiny_llama_dir))
 
 
 def _prompts(h) -> list[list[int]]:

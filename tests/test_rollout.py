@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from activations import SamplingParams, load_model
+from activations import SamplingParams
 from activations.positions import AllTokens
 from activations.rollout import Rollout, rollout_items
 from activations.runner import run_batches
@@ -16,11 +16,6 @@ from scenarios import render
 
 HOOKS = ["blocks.1.resid_post", "blocks.3.resid_post"]
 IDS = ["blackmail_explicit-america_replacement", "lethal_none-none_restriction", "leaking_latent-safety_none"]
-
-
-@pytest.fixture(scope="module")
-def handle(tiny_llama_dir: Path):
-    return load_model(str(tiny_llama_dir))
 
 
 def _store(handle, path: Path) -> ResidualStore:
@@ -41,8 +36,7 @@ def test_rollout_stores_classified_records_with_generation_activations(handle, t
         assert r.outcome is not None and "harmful" in r.outcome and r.labels["harmful"] in (0, 1)
         assert max(r.positions) <= len(r.token_ids) - 2  # the last emitted token has no activation
         # the stored rows are the activations a teacher-forced pass gives for the same tokens
-        ref = handle.forward([r.token_ids[:-1]], capture=[HOOKS[1]]).captured
-        full = next(iter(ref.values()))[0]
+        full = handle.forward([r.token_ids[:-1]], capture=[HOOKS[1]]).captured[HOOKS[1]][0]
         got = store.activations(r, HOOKS[1]).float()
         assert torch.allclose(full[r.positions], got, atol=2e-2, rtol=1e-2)
     # a rerun skips everything: nothing computed twice, nothing duplicated
