@@ -1,4 +1,4 @@
-"""Probe-fit benchmark: torch ``LogisticProbe`` vs scikit-learn's lbfgs ``LogisticRegression``.
+"""Probe-fit benchmarks: torch ``LogisticProbe`` vs scikit-learn, and streaming fits' memory.
 
 Both minimise ``C * sum(logloss) + 0.5 * ||w||^2`` on the same standardised synthetic rows (a planted
 direction plus low-rank and isotropic Gaussian noise, seeded) to the same gradient tolerance; the final
@@ -7,17 +7,26 @@ scikit-learn is timed with its default BLAS threads and with one thread, and the
 shared machine spinning BLAS/OpenMP workers can make the default many times slower (LogisticProbe
 fits single-threaded by default for the same reason), and the baseline should be sklearn at its best.
 
+Streaming: a synthetic float16 store of >= 2 GB (~300 MB with --quick) is written to a temp dir, and a
+fresh process fits ``LogisticProbe.fit_chunks`` on all its rows; the ratio is that process's peak RSS
+increase during the fit over the store's size on disk. The store is deleted afterwards.
+
     python benchmarks/bench_probes.py [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import sklearn
@@ -26,13 +35,19 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from activations.store import ResidualStore
+from activations.store_types import RecordMeta
 from probes.estimators import LogisticProbe, l2_logistic_objective
+from probes.streaming import store_chunks
 
 TOL = 1e-6
 MAX_ITER = 5000
 # L2 strengths probes use in practice, firm enough that both solvers converge in a few hundred
 # iterations (quick mode has 4x fewer rows, so the same C would regularise 4x less: scale it).
 C_BY_WIDTH = {"full": {576: 1.0, 4096: 0.1}, "quick": {576: 1.0, 4096: 0.01}}
+STORE_HOOK, STORE_D, RECORD_ROWS, BATCH_RECORDS = "blocks.0.resid_post", 1024, 256, 64
+STORE_BATCHES = {"full": 64, "quick": 9}  # 32 MiB shards: 2.15 GB and 302 MB
+STREAM_MAX_ITER = 12  # memory does not grow with iterations (each is one more pass); time does
 
 
 def synthetic(n: int, d: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,14 +123,102 @@ def run_width(n: int, d: int, C: float, repeats: int, seed: int) -> float:
     return ratio
 
 
+def write_store(root: Path, n_batches: int, seed: int) -> int:
+    """A float16 store of ``n_batches`` 32 MiB shards (labels along a planted direction); its size."""
+    store = ResidualStore.create(
+        root, model_name="synthetic", model_fingerprint="synthetic", hook_points=[STORE_HOOK], d_model=STORE_D
+    )
+    generator = torch.Generator().manual_seed(seed)
+    direction = torch.randn(STORE_D, generator=generator) / STORE_D**0.5
+    tokens = list(range(RECORD_ROWS + 1))
+    with store.writer() as writer:
+        for b in range(n_batches):
+            records = [
+                RecordMeta(
+                    record_id=f"r{b}-{k}", condition_id="synthetic", sample_index=k, seed=seed, sampling={},
+                    token_ids=tokens, text="", n_prompt_tokens=1, positions=tokens[1:],
+                    scaffold_mask=[False] * len(tokens), labels={"y": k % 2},
+                )
+                for k in range(BATCH_RECORDS)
+            ]
+            rows = torch.randn(BATCH_RECORDS * RECORD_ROWS, STORE_D, generator=generator)
+            signs = torch.tensor([k % 2 for k in range(BATCH_RECORDS)]).repeat_interleave(RECORD_ROWS) - 0.5
+            rows += torch.outer(signs, direction) * 4.0 + 1.0
+            writer.commit_batch(f"b{b}", records, {STORE_HOOK: rows})
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def fit_store_child(path: str) -> None:
+    """In a fresh process: RSS before, then the peak during ``fit_chunks`` (VmHWM reset if allowed)."""
+    store = ResidualStore.open(path)
+    source = store_chunks(store, STORE_HOOK, [r.record_id for r in store.records()], "y")
+    passes = 0
+
+    def counted() -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+        nonlocal passes
+        passes += 1
+        return source()
+
+    tiny = np.random.default_rng(0).standard_normal((64, 8))
+    LogisticProbe().fit_chunks(lambda: [(tiny, np.arange(64) % 2)])  # library first-use is not fit memory
+    before = _status_kib("VmRSS")
+    try:  # "5" resets the peak to the current RSS (Linux >= 4.0); otherwise the peak so far counts
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # iterations are capped: see STREAM_MAX_ITER
+        probe = LogisticProbe(C=1e-4, max_iter=STREAM_MAX_ITER).fit_chunks(counted)
+    seconds = time.perf_counter() - start
+    peak = _status_kib("VmHWM")
+    result = {"rss_before": before * 1024, "peak": peak * 1024, "rows": source.n_rows, "passes": passes,
+              "n_iter": probe.n_iter_, "seconds": seconds, "chunk_rows": source.chunk_rows}
+    print(json.dumps(result))
+
+
+def run_streaming(quick: bool, seed: int) -> float:
+    n_batches = STORE_BATCHES["quick" if quick else "full"]
+    with tempfile.TemporaryDirectory(prefix="tripwire-bench-store-") as tmp:
+        start = time.perf_counter()
+        store_bytes = write_store(Path(tmp) / "store", n_batches, seed)
+        written = time.perf_counter() - start
+        child = subprocess.run(
+            [sys.executable, __file__, "--fit-store", str(Path(tmp) / "store")],
+            capture_output=True, text=True, check=True,
+        )
+    stats = json.loads(child.stdout.strip().splitlines()[-1])
+    increase = stats["peak"] - stats["rss_before"]
+    ratio = increase / store_bytes
+    print(
+        f"streaming LogisticProbe.fit_chunks on a {store_bytes / 1e9:.2f} GB float16 store ({stats['rows']} rows x "
+        f"{STORE_D}, written in {written:.0f}s, deleted after): {stats['n_iter']} iterations (capped at "
+        f"{STREAM_MAX_ITER}), {stats['passes']} passes of {stats['chunk_rows']}-row chunks in "
+        f"{stats['seconds']:.0f}s; RSS {stats['rss_before'] / 2**20:.0f} MiB before, peak "
+        f"{stats['peak'] / 2**20:.0f} MiB (+{increase / 2**20:.0f} MiB = {ratio:.3f} x store)",
+        flush=True,
+    )
+    return ratio
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="5,000 rows, one repeat (< 1 minute)")
+    parser.add_argument("--quick", action="store_true", help="5,000 rows, one repeat, 300 MB store (< 1 minute)")
     parser.add_argument("--repeats", type=int, default=None, help="timings per solver (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fit-store", help=argparse.SUPPRESS)  # internal: the streaming fit's own process
     args = parser.parse_args()
+    if args.fit_store:
+        fit_store_child(args.fit_store)
+        return
     n = 5_000 if args.quick else 20_000
     repeats = args.repeats or (1 if args.quick else 2)
 
@@ -132,8 +235,11 @@ def main() -> None:
 
     widths = C_BY_WIDTH["quick" if args.quick else "full"]
     ratios = {d: run_width(n, d, C, repeats, args.seed) for d, C in widths.items()}
+    memory = run_streaming(args.quick, args.seed)
     for d, ratio in ratios.items():
         print(f"RATIO probe_fit_speedup_{d}={ratio:.3f}")
+    store = "302 MB quick" if args.quick else "2.15 GB"
+    print(f"RATIO train_peak_rss_vs_store_bytes={memory:.3f} ({store} store)")
 
 
 if __name__ == "__main__":
