@@ -2,7 +2,8 @@
 
 Models emit JSON with raw newlines in strings, trailing commas, single quotes, Python literals, or cut
 off mid-object. Each helper here degrades step by step instead of failing, because a call we cannot
-read is a harmful action we cannot see.
+read is a harmful action we cannot see. Every helper is iterative and linear in its input (model text
+can nest brackets thousands deep or run to megabytes), and none raises on any string.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _FIELD = re.compile(r"[\"']([A-Za-z_][\w\-]*)[\"']\s*:\s*")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?|true|false|null", re.I)
 _PAIRS = {"{": "}", "[": "]"}
+_DECODER = json.JSONDecoder(strict=False)  # one decoder: `json.loads(..., strict=False)` builds one per call
+_STRING_END = re.compile(r"\s*(?:[,}\]:]|\Z)")
+# Deeper than this is not a tool call; refusing it keeps every later walk over the object shallow.
+MAX_DEPTH = 32
+# Python may refuse to print an int of over 640 digits (its lowest `int_max_str_digits`, about 2,100
+# bits); no argument a model writes is that long, and refusing it keeps `str(value)` from raising.
+_MAX_INT_BITS = 2_000
 
 
 def json_object_starts(text: str) -> Iterator[int]:
@@ -27,12 +35,13 @@ def json_object_starts(text: str) -> Iterator[int]:
         yield m.start()
 
 
-def _scan(text: str, start: int) -> tuple[int | None, list[str], str | None]:
-    """Walk brackets from `start` honouring strings: (end or None, still-open closers, open quote)."""
+def _scan(text: str, start: int, stop: int | None = None) -> tuple[int | None, list[str], str | None]:
+    """Walk brackets from `start` to `stop` honouring strings: (end or None, open closers, open quote)."""
     stack: list[str] = []
     quote: str | None = None
     i = start
-    while i < len(text):
+    stop = len(text) if stop is None else min(stop, len(text))
+    while i < stop:
         ch = text[i]
         if quote is not None:
             if ch == "\\":
@@ -53,31 +62,59 @@ def _scan(text: str, start: int) -> tuple[int | None, list[str], str | None]:
     return None, stack, quote
 
 
-def balanced_end(text: str, start: int) -> int | None:
-    """Index just past the bracket that closes the one at `start`, or None if it never closes."""
-    end, _, _ = _scan(text, start)
+def balanced_end(text: str, start: int, stop: int | None = None) -> int | None:
+    """Index just past the bracket that closes the one at `start`, or None if none does before `stop`."""
+    end, _, _ = _scan(text, start, stop)
     return end
 
 
-def _attempt(text: str) -> Any:
+def _plain(obj: Any) -> bool:
+    """Whether a parsed value is shallow enough and its ints small enough to turn into text safely."""
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, int) and item.bit_length() > _MAX_INT_BITS:
+            return False
+        if isinstance(item, dict):
+            children: Any = [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            children = item
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def _strict(text: str) -> tuple[bool, Any]:
+    """(True, object) for strict JSON that is also `_plain`, else (False, None)."""
     try:
-        return json.loads(text, strict=False)
+        obj = _DECODER.decode(text)
     except (ValueError, RecursionError):
-        pass
+        return False, None
+    return (True, obj) if _plain(obj) else (False, None)
+
+
+def _attempt(text: str) -> Any:
+    ok, obj = _strict(text)
+    if ok:
+        return obj
     try:
         py = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", text)))
-        return ast.literal_eval(py.strip())
+        obj = ast.literal_eval(py.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
+    return obj if _plain(obj) else None
 
 
 def loads_lenient(text: str) -> tuple[Any, bool]:
     """(object, repaired) or (None, True): strict JSON first, then trailing commas, Python literals,
-    and finally closing whatever brackets and string were left open."""
-    try:
-        return json.loads(text, strict=False), False
-    except (ValueError, RecursionError):
-        pass
+    and finally closing whatever brackets and string were left open. Objects nested deeper than
+    `MAX_DEPTH`, or holding ints too long to print, count as unreadable."""
+    ok, obj = _strict(text)
+    if ok:
+        return obj, False
     fixed = _TRAILING_COMMA.sub(r"\1", text.strip())
     obj = _attempt(fixed)
     if obj is not None:
@@ -94,8 +131,7 @@ def loads_lenient(text: str) -> tuple[Any, bool]:
 def _ends_string(text: str, i: int) -> bool:
     """A quote closes a value only where JSON could go on (`,` `}` `]` `:` or the end), so quotes
     written unescaped inside a body stay part of it."""
-    rest = text[i:].lstrip()
-    return not rest or rest[0] in ",}]:"
+    return _STRING_END.match(text, i) is not None
 
 
 def _read_string(text: str, i: int) -> tuple[str, int]:
@@ -109,7 +145,7 @@ def _read_string(text: str, i: int) -> tuple[str, int]:
             raw = text[i + 1 : j]
             if quote == '"':
                 try:
-                    return json.loads('"' + raw + '"', strict=False), j + 1
+                    return _DECODER.decode('"' + raw + '"'), j + 1
                 except ValueError:
                     pass
             return raw.replace("\\" + quote, quote), j + 1
