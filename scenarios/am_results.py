@@ -13,12 +13,28 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
+
 from scenarios.am_interop import AMFormatError, import_am
+from scenarios.datasets.jsonl import describe_errors, read_jsonl
 from scenarios.render import render
-from scenarios.spec import Conversation
+from scenarios.spec import Conversation, Length
 
 Loaded = tuple[Conversation, str, dict[str, Any]]
 _SAMPLE = re.compile(r"^sample_\d+$")
+_REPLY_LINE = (
+    '{"scenario": "<condition id or folder>", "reply": "<text>"} with optional int "seed" and '
+    '"length" ("full" or "short")'
+)
+
+
+class _ReplyLine(BaseModel):
+    """One line of a reply JSONL file; keys beyond these are kept as metadata, unchecked."""
+
+    scenario: StrictStr = Field(min_length=1)
+    reply: StrictStr
+    seed: StrictInt = 0
+    length: Length = "short"
 
 
 def _find_prompts(root: Path) -> Path | None:
@@ -60,8 +76,8 @@ def load_am_results(
         condition, model = sample_dir.parent.name, sample_dir.parent.parent.name
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise AMFormatError(f"{path}: invalid JSON ({err})") from None
+        except (ValueError, RecursionError) as err:  # bad bytes, bad JSON, nesting, a 5,000-digit int
+            raise AMFormatError(f"{path}: invalid JSON ({err}); fix or delete this sample") from None
         if not isinstance(data, dict) or not isinstance(data.get("raw_response"), str):
             raise AMFormatError(f"{path}: expected a JSON object with a string 'raw_response'")
         if condition not in cache:
@@ -78,44 +94,48 @@ def resolve_scenario(
 ) -> Conversation:
     """A condition id (rendered) or an original-layout folder (imported)."""
     for candidate in ([base_dir / ref] if base_dir is not None else []) + [Path(ref)]:
-        if candidate.is_dir():
+        if _is_dir(candidate):
             return import_am(candidate)
     return render(ref, seed=seed, length=length)
+
+
+def _is_dir(path: Path) -> bool:
+    """`Path.is_dir` that says no, rather than raising, for names too long for the file system."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def load_reply_jsonl(path: str | os.PathLike[str], seed: int = 0, length: str = "short") -> list[Loaded]:
     """Lines `{"scenario": id_or_folder, "reply": "..."}`; optional `seed`/`length` per line.
 
     Other keys are kept in meta. Relative folders resolve against the JSONL file's directory first.
+    Every problem raises `AMFormatError` naming the file and line: a bad line must stop a scoring run
+    with a message, not a TypeError from deep inside rendering.
     """
     file = Path(path)
     if not file.is_file():
         raise AMFormatError(f"{file}: no such file; pass a JSONL file with scenario/reply lines")
+    fix = f"each line needs {_REPLY_LINE}"
     cache: dict[tuple[str, int, str], Conversation] = {}
     out: list[Loaded] = []
-    for lineno, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, row in read_jsonl(file, AMFormatError, fix):
         where = f"{file}:{lineno}"
+        if not isinstance(row, dict):
+            raise AMFormatError(f"{where}: expected {_REPLY_LINE}; got a JSON {type(row).__name__}")
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise AMFormatError(f"{where}: invalid JSON ({err})") from None
-        if (
-            not isinstance(row, dict)
-            or not isinstance(row.get("scenario"), str)
-            or not isinstance(row.get("reply"), str)
-        ):
-            raise AMFormatError(
-                f'{where}: expected {{"scenario": "<condition id or folder>", "reply": "<text>"}}'
-            )
-        s, ln = row.get("seed", seed), row.get("length", length)
-        key = (row["scenario"], s, ln)
+            line = _ReplyLine.model_validate(row)
+        except ValidationError as err:
+            raise AMFormatError(f"{where}: expected {_REPLY_LINE} ({describe_errors(err)})") from None
+        s = line.seed if "seed" in row else seed
+        ln = line.length if "length" in row else length
+        key = (line.scenario, s, ln)
         if key not in cache:
             try:
-                cache[key] = resolve_scenario(row["scenario"], file.parent, seed=s, length=ln)
-            except ValueError as err:
+                cache[key] = resolve_scenario(line.scenario, file.parent, seed=s, length=ln)
+            except (ValueError, OSError) as err:
                 raise AMFormatError(f"{where}: {err}") from None
         meta = {k: v for k, v in row.items() if k != "reply"} | {"line": lineno}
-        out.append((cache[key], row["reply"], meta))
+        out.append((cache[key], line.reply, meta))
     return out
