@@ -3,6 +3,7 @@
 from activations.backends.base import (
     BACKENDS,
     BackendCompatibilityError,
+    Captured,
     ForwardResult,
     Intervention,
     UnknownBackendError,
@@ -75,6 +76,7 @@ __all__ = [
     "record_id",
     "BACKENDS",
     "BackendCompatibilityError",
+    "Captured",
     "KVCache",
     "ChatCapabilities",
     "DefaultModelMissingError",

@@ -15,8 +15,8 @@ from torch import Tensor
 
 from activations.handle import ModelHandle
 from activations.hooks import HookPoint
-from activations.layout import TokenizedTranscript, tokenize_transcript
-from activations.positions import PositionPolicy, ReplyOnly, TokenLayout
+from activations.layout import TokenizedTranscript, tokenize_transcript, transcript_record
+from activations.positions import PositionPolicy, ReplyOnly
 from activations.runner import BatchResult, WorkItem
 from activations.store_types import RecordMeta, record_id
 from scenarios.spec import Transcript
@@ -28,7 +28,6 @@ TEACHER_FORCED = {"mode": "teacher_forced"}
 class CaptureItem:
     transcript: Transcript
     tokens: TokenizedTranscript
-    action_token_index: int | None
     labels: dict[str, int] = field(default_factory=dict)
 
 
@@ -43,11 +42,10 @@ def capture_items(handle: ModelHandle, transcripts: Sequence[Transcript]) -> lis
         if messages not in prompt_cache:
             prompt_cache[messages] = handle.render_chat(t.as_dicts(), add_generation_prompt=True)
         tokens = tokenize_transcript(handle.tokenizer, prompt_cache[messages], [m.content for m in t.messages],
-                                     t.reply, eot)
-        action = tokens.token_at_reply_char(t.action_span[0]) if t.action_span else None
+                                     t.reply, eot).with_action(t.action_span)
         labels: dict[str, int] = {str(t.dataset): t.label} if t.label is not None else {}
         rid = record_id(handle.fingerprint, f"{t.dataset}:{t.id}:{tokens.text}", TEACHER_FORCED, 0, 0)
-        items.append(WorkItem(rid, CaptureItem(t, tokens, action, labels)))
+        items.append(WorkItem(rid, CaptureItem(t, tokens, labels)))
     def prompt_of(it: WorkItem[CaptureItem]) -> tuple[int, ...]:
         return tuple(it.payload.tokens.token_ids[: it.payload.tokens.n_prompt_tokens])
 
@@ -115,19 +113,13 @@ class TeacherForcedCapture:
         records: list[RecordMeta] = []
         rows: dict[str, list[Tensor]] = {str(hp): [] for hp in self.points}
         for w, it, a in zip(work, items, acts, strict=True):
-            tok = it.tokens
-            layout = TokenLayout(tok.n_tokens, tok.n_prompt_tokens, it.action_token_index, tok.scaffold_mask,
-                                 tok.char_spans)
-            positions = self.policy.select(layout)
+            positions = self.policy.select(it.tokens)
             t = it.transcript
-            records.append(RecordMeta(
-                record_id=w.record_id, condition_id=t.condition_id or t.family, sample_index=0, seed=0,
-                sampling=TEACHER_FORCED, token_ids=tok.token_ids, text=tok.text, n_prompt_tokens=tok.n_prompt_tokens,
-                positions=positions, scaffold_mask=tok.scaffold_mask, labels=it.labels, outcome=None,
-                action_token_index=it.action_token_index, token_char_spans=tok.char_spans,
+            records.append(transcript_record(
+                w.record_id, it.tokens, positions, it.labels, condition_id=t.condition_id or t.family,
+                sampling=TEACHER_FORCED,
                 meta={"transcript_id": t.id, "dataset": t.dataset, "family": t.family, "pair_id": t.pair_id,
-                      "variant": t.variant, "label_words": list(t.label_words),
-                      "reply_char_offset": tok.reply_char_offset, **t.meta},
+                      "variant": t.variant, "label_words": list(t.label_words), **t.meta},
             ))
             index = torch.tensor(positions, dtype=torch.long)
             for hp in self.points:

@@ -49,8 +49,9 @@ class StepInfo:
 
     step: int  # 0 = the prompt (prefill), then one per generated token
     rows: list[int]  # original row index of each batch row still running
-    token_ids: Int[Tensor, "batch tok"]
+    token_ids: Int[Tensor, "batch tok"]  # left-padded at step 0
     captured: dict[str, Float[Tensor, "batch tok d_model"]]
+    fed: list[int]  # real (unpadded) tokens fed per row: the prompt's length at step 0, then 1
 
 
 OnStep = Callable[[StepInfo], Bool[Tensor, " batch"] | None]
@@ -127,7 +128,8 @@ def generate(
                 acts[row][hp].append(out.captured[hp][b, -width:].to("cpu"))
         stop_mask = None
         if on_step is not None:
-            info = StepInfo(step, list(alive), feed, {str(hp): t for hp, t in out.captured.items()})
+            fed = [len(prompts[r]) if step == 0 else 1 for r in alive]
+            info = StepInfo(step, list(alive), feed, {str(hp): t for hp, t in out.captured.items()}, fed)
             stop_mask = on_step(info)
         logits = out.logits[:, -1].float()
         if step < params.min_new_tokens and eos:

@@ -12,9 +12,9 @@ survive the masks: `LastPromptToken` is the last *content* prompt token unless s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol
 
 
 class PositionPolicyError(ValueError):
@@ -49,10 +49,15 @@ class TokenLayout:
 
 @dataclass(frozen=True)
 class PositionPolicy:
-    """Base class: subclasses pick candidate positions; the base applies the default masks."""
+    """Base class: subclasses pick candidate positions; the base applies the default masks.
+
+    A *causal* policy decides each token from what precedes it (`keeps`), so an online monitor can
+    apply it while tokens are generated and get exactly the positions `select` gives afterwards.
+    """
 
     drop_sink: bool = field(default=True, kw_only=True)
     drop_scaffold: bool = field(default=True, kw_only=True)
+    causal: ClassVar[bool] = False
 
     def select(self, layout: TokenLayoutLike) -> list[int]:
         """Sorted token indices this policy keeps for `layout`."""
@@ -60,6 +65,32 @@ class PositionPolicy:
 
     def _pick(self, layout: TokenLayoutLike, eligible: list[int]) -> list[int]:
         raise NotImplementedError
+
+    def keeps(self, index: int, n_prompt_tokens: int, scaffold: bool) -> bool:
+        """Whether token `index` is kept, knowing only the tokens so far (causal policies only)."""
+        raise PositionPolicyError(
+            f"{type(self).__name__} needs the whole transcript to choose its tokens; a live monitor can "
+            "only apply a causal policy (AllTokens, ReplyOnly)."
+        )
+
+    def _eligible(self, index: int, scaffold: bool) -> bool:
+        return not (self.drop_sink and index == 0) and not (self.drop_scaffold and scaffold)
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{"name": ..., "params": {...}}`, the form a probe card stores."""
+        return {"name": type(self).__name__, "params": asdict(self)}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> PositionPolicy:
+        """Inverse of `to_dict`; an unknown name or parameter is a clear error."""
+        name = data.get("name")
+        cls = POLICIES.get(str(name))
+        if cls is None:
+            raise PositionPolicyError(f"unknown position policy {name!r}; known: {', '.join(sorted(POLICIES))}.")
+        try:
+            return cls(**dict(data.get("params") or {}))
+        except TypeError as error:
+            raise PositionPolicyError(f"bad parameters for {name}: {error}") from None
 
 
 def eligible_positions(layout: TokenLayoutLike, policy: PositionPolicy) -> list[int]:
@@ -87,16 +118,26 @@ def _check_k(k: int, name: str) -> None:
 class AllTokens(PositionPolicy):
     """Every token that survives the masks."""
 
+    causal: ClassVar[bool] = True
+
     def _pick(self, layout: TokenLayoutLike, eligible: list[int]) -> list[int]:
         return eligible
+
+    def keeps(self, index: int, n_prompt_tokens: int, scaffold: bool) -> bool:
+        return self._eligible(index, scaffold)
 
 
 @dataclass(frozen=True)
 class ReplyOnly(PositionPolicy):
     """Only the model's own reply (what a monitor sees as it is generated)."""
 
+    causal: ClassVar[bool] = True
+
     def _pick(self, layout: TokenLayoutLike, eligible: list[int]) -> list[int]:
         return [i for i in eligible if i >= layout.n_prompt_tokens]
+
+    def keeps(self, index: int, n_prompt_tokens: int, scaffold: bool) -> bool:
+        return index >= n_prompt_tokens and self._eligible(index, scaffold)
 
 
 @dataclass(frozen=True)
@@ -162,6 +203,11 @@ class BeforeAction(PositionPolicy):
         action = layout.action_token_index
         last = layout.n_tokens - 1 if action is None else action - 1
         return [i for i in eligible if layout.n_prompt_tokens <= i <= last]
+
+
+POLICIES: dict[str, type[PositionPolicy]] = {
+    cls.__name__: cls for cls in (AllTokens, ReplyOnly, LastPromptToken, LastK, ExcludeLastK, CharSpan, BeforeAction)
+}
 
 
 def select_positions(policy: PositionPolicy, layout: TokenLayoutLike) -> list[int]:

@@ -53,7 +53,9 @@ from activations.store_types import (
 )
 from activations.store_verify import check_layout, records_digest, verify_store
 
-TORCH_DTYPES: dict[str, torch.dtype] = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+}
 
 
 def _tripwire_version() -> str:

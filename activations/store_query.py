@@ -32,7 +32,9 @@ def stored_rows_for(record: Record, policy: PositionPolicy | None) -> tuple[list
     """(token positions, row numbers within the record's rows) that `policy` selects."""
     if policy is None:
         return list(record.positions), list(range(record.row_count))
-    wanted = select_positions(policy, record)
+    # a sampled reply's last token was emitted but never fed to the model: it has no activation
+    fed = int(record.meta.get("fed_tokens", record.n_tokens))
+    wanted = [p for p in select_positions(policy, record) if p < fed]
     row_of = {p: i for i, p in enumerate(record.positions)}
     missing = [p for p in wanted if p not in row_of]
     if missing:

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 SCHEMA_VERSION = 1
-StoreDtype = Literal["float16", "bfloat16"]
-STORE_DTYPES: tuple[StoreDtype, ...] = ("float16", "bfloat16")
+StoreDtype = Literal["float16", "bfloat16", "float32"]
+STORE_DTYPES: tuple[StoreDtype, ...] = ("float16", "bfloat16", "float32")
 BATCH_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 BATCH_ID_RE = re.compile(BATCH_ID_PATTERN)
 

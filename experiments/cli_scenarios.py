@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from experiments.errors import fail
+from experiments.errors import UsageError, fail
 
 scenarios_app = typer.Typer(
     help="The scenario grid: list, render, export/import, classify.", no_args_is_help=True
@@ -66,7 +66,7 @@ def scenarios_render(
         spec = parse_condition_id(condition_id)
         if framing is not None:
             if spec.framing not in ("none", framing):
-                raise ValueError(
+                raise UsageError(
                     f"{condition_id!r} already has framing {spec.framing!r}; drop --framing or the suffix"
                 )
             spec = dataclasses.replace(spec, framing=framing)
@@ -142,7 +142,7 @@ def scenarios_classify(
         if str(reply) == "-":
             text = sys.stdin.read()
         elif not reply.is_file():
-            raise FileNotFoundError(f"{reply}: no such reply file")
+            raise UsageError(f"{reply}: no such reply file; give a reply file, or - for standard input")
         else:
             text = reply.read_text(encoding="utf-8")
         conv = resolve_scenario(scenario, seed=seed, length=length)

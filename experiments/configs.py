@@ -72,7 +72,7 @@ class RunConfig(_Strict):
     device: str | None = None
     dtype: str | None = None
     store: Path
-    store_dtype: Literal["float16", "bfloat16"] = "float16"
+    store_dtype: Literal["float16", "bfloat16", "float32"] = "float16"  # float32: exact comparison with live scores
     hook_points: list[str] = Field(default_factory=lambda: ["blocks.-1.resid_post"], min_length=1)
     positions: PositionsConfig = Field(default_factory=PositionsConfig)
     batch_size: int = Field(4, ge=1, le=1024)

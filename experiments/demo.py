@@ -25,7 +25,7 @@ from experiments.configs import (
     ScenarioSelection,
 )
 from experiments.pipelines import run_capture, run_rollout
-from experiments.probe_run import run_training
+from experiments.probe_train import run_training
 from experiments.train import TrainSettings
 
 LAYERS = (5, 11, 17, 23)
@@ -88,20 +88,20 @@ def main() -> None:
     print(f"    note: {note}")
 
     _step(5, "score one coercive reply token by token", t0)
-    from experiments.probe_run import score_inputs
+    from experiments.probe_score import ScoreInput, score_inputs, strip_html
+    from probes import load_probe
     from scenarios.datasets import dataset
 
     coercive = next(t for t in dataset("coercion") if t.label == 1 and t.action_span and t.variant == "scripted"
                     and t.meta.get("render_seed") == 0)
-    reply_file = args.work / "coercive_reply.txt"
-    reply_file.write_text(coercive.reply)
     html = args.work / "coercive_reply_tokens.html"
-    (result,) = score_inputs(args.work / "probes" / "coercion", text=None, raw=False, conversation=None,
-                             scenario=coercive.condition_id, reply=reply_file, store=None, model="default",
-                             allow_other_model=False, html=html)
-    print(f"    {len(result['tokens'])} tokens; mean {result['aggregates']['mean']:.3f}, "
-          f"max {result['aggregates']['max']:.3f}; streaming threshold {result['threshold']}; "
-          f"fired at token {result['fired_at']}")
+    probe = load_probe(args.work / "probes" / "coercion", model=handle)
+    item = ScoreInput(scenario=str(coercive.condition_id), reply=coercive.reply)
+    (reading,) = score_inputs(probe, handle, [item])
+    strip_html(reading, probe, html)
+    print(f"    {len(reading.scores)} scored reply tokens; {reading.statistic} (window {reading.window}) "
+          f"{reading.value:.3f} vs threshold {reading.threshold}; action at scored token {reading.action_index}; "
+          f"fired at scored token {reading.crossing}")
     print(f"    per-token plot: {html}")
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f}s; everything is under {args.work}/")
 

@@ -127,14 +127,10 @@ def plan_rollout(cfg: RolloutConfig, handle: ModelHandle, items: list[WorkItem[A
 
 
 def plan_capture(cfg: CaptureConfig, handle: ModelHandle, items: list[WorkItem[Any]]) -> Plan:
-    from activations.positions import TokenLayout
-
     hooks = len(handle.hook_points(cfg.hook_points))
     policy = cfg.positions.build()
     tokens = sum(it.payload.tokens.n_tokens for it in items)
-    rows = sum(len(policy.select(TokenLayout(it.payload.tokens.n_tokens, it.payload.tokens.n_prompt_tokens,
-                                             it.payload.action_token_index, it.payload.tokens.scaffold_mask)))
-               for it in items)
+    rows = sum(len(policy.select(it.payload.tokens)) for it in items)
     distinct_prompts = {tuple(it.payload.tokens.token_ids[: it.payload.tokens.n_prompt_tokens]) for it in items}
     work = sum(len(p) for p in distinct_prompts) + sum(
         it.payload.tokens.n_tokens - it.payload.tokens.n_prompt_tokens for it in items)

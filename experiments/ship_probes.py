@@ -16,7 +16,7 @@ from pathlib import Path
 from activations.positions import AllTokens, BeforeAction, ReplyOnly
 from experiments.configs import CaptureConfig, PositionsConfig
 from experiments.pipelines import run_capture
-from experiments.probe_run import run_training
+from experiments.probe_train import run_training
 from experiments.train import TrainSettings
 
 LAYERS = (2, 5, 8, 11, 14, 17, 20, 23, 26, 29)

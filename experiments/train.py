@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,16 @@ import numpy as np
 
 from activations.positions import BeforeAction, PositionPolicy, ReplyOnly
 from activations.store import ResidualStore
+from activations.store_query import stored_rows_for
 from activations.store_types import Record
+from experiments.errors import UsageError
 from probes import (
+    HonestyReport,
     LayerData,
+    LeadTimeResult,
+    MetricWithCI,
     SweepResult,
+    Threshold,
     calibrate,
     grouped_split,
     honesty_checks,
@@ -27,31 +33,26 @@ from probes import (
 )
 from probes.datasets import TokenDataset, token_dataset, transcript_rows
 from probes.metrics import auroc_ci
-from probes.scoring import statistic_values
+from probes.scoring import DEFAULT_WINDOW, statistic_values
 from probes.splits import GroupedSplit
 
 METHOD_NAMES = ("lr", "diffmean", "lda", "lat")
 
 
-def method_factories(names: list[str] | tuple[str, ...]) -> dict[str, Callable[[], Any]]:
-    from probes.estimators import DiffMeanProbe, LATProbe, LDAProbe, LogisticProbe
+def estimators(names: Sequence[str], C: float = 1e-3) -> dict[str, Any]:
+    """Unfitted estimators by card name; the sweep fits a `clone` of each."""
+    from probes.estimators import PROBE_METHODS, LogisticProbe
 
-    table: dict[str, Callable[[], Any]] = {
-        "lr": lambda: LogisticProbe(C=1e-3),
-        "diffmean": DiffMeanProbe,
-        "lda": LDAProbe,
-        "lat": LATProbe,
-    }
-    unknown = [n for n in names if n not in table]
+    unknown = [n for n in names if n not in PROBE_METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHOD_NAMES)} or 'all'.")
-    return {n: table[n] for n in names}
+        raise UsageError(f"unknown method(s) {unknown}; choose from {', '.join(METHOD_NAMES)} or 'all'.")
+    return {n: LogisticProbe(C=C) if n == "lr" else PROBE_METHODS[n]() for n in names}
 
 
 def layer_of(hook_point: str) -> int:
     match = re.match(r"blocks\.(\d+)\.", hook_point)
     if not match:
-        raise ValueError(f"cannot read a layer from hook point {hook_point!r}")
+        raise UsageError(f"cannot read a layer from hook point {hook_point!r}; hook points look like blocks.5.resid_post")
     return int(match.group(1))
 
 
@@ -64,7 +65,8 @@ class TrainSettings:
     train_policy: PositionPolicy = field(default_factory=BeforeAction)
     score_policy: PositionPolicy = field(default_factory=ReplyOnly)  # tokens scored per transcript
     max_tokens_per_transcript: int = 48
-    window: int = 8
+    C: float = 1e-3  # inverse L2 strength of the logistic probe (on standardised features)
+    window: int = DEFAULT_WINDOW
     fpr: float = 0.01
     min_control: int = 1000  # the 1% tail needs at least this many control transcripts
     n_boot: int = 500
@@ -72,28 +74,68 @@ class TrainSettings:
 
 
 @dataclass
-class TrainResult:
-    sweep: SweepResult
-    hook_point: str
+class TrainReport:
+    """What `report.json` says: the selection, held-out metrics, calibration and honesty checks."""
+
+    label: str
+    layer: int
     method: str
+    hook_point: str
+    sweep: SweepResult
+    split_sizes: dict[str, int]
+    test_auroc_by_statistic: dict[str, MetricWithCI]
+    thresholds: dict[str, Threshold] | None
+    recall_at_1pct_fpr: dict[str, MetricWithCI] | None
+    lead_time: LeadTimeResult | None
+    lexical_text: str
+    word_masked: dict[str, Any]
+    honesty: HonestyReport
+    resid_norm: float
+    training_data_hash: str
+    n_training_records: int
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "selected": {"layer": self.layer, "method": self.method, "hook_point": self.hook_point},
+            "sweep": self.sweep.to_dict(),
+            "split": self.split_sizes,
+            "test_auroc_by_statistic": {k: v.to_dict() for k, v in self.test_auroc_by_statistic.items()},
+            "thresholds": None if self.thresholds is None else {k: v.to_dict() for k, v in self.thresholds.items()},
+            "recall_at_1pct_fpr": None if self.recall_at_1pct_fpr is None
+            else {k: v.to_dict() for k, v in self.recall_at_1pct_fpr.items()},
+            "lead_time": None if self.lead_time is None else self.lead_time.to_dict(),
+            "lexical_text": self.lexical_text,
+            "word_masked": self.word_masked,
+            "honesty": self.honesty.to_dict(),
+            "resid_norm": self.resid_norm,
+            "training_data_hash": self.training_data_hash,
+            "n_training_records": self.n_training_records,
+            "note": self.note,
+        }
+
+
+@dataclass
+class TrainResult:
     estimator: Any
     split: GroupedSplit  # over transcripts
     dataset: TokenDataset
-    test_scores: list[np.ndarray]  # per test transcript, reply tokens in order
+    test_scores: list[np.ndarray]  # per test transcript, the card's scored tokens in order
     test_records: list[Record]
     control_scores: list[np.ndarray] | None
-    report: dict[str, Any]
+    report: TrainReport
     settings: TrainSettings
 
 
 def _hooks(store: ResidualStore, settings: TrainSettings) -> dict[int, str]:
     hooks = {layer_of(h): h for h in store.manifest.hook_points if h.endswith(f".{settings.site}")}
     if not hooks:
-        raise ValueError(f"the store has no {settings.site} hook points: {store.manifest.hook_points}")
+        raise UsageError(f"the store has no {settings.site} hook points: {store.manifest.hook_points}")
     if settings.layers is not None:
         missing = [layer for layer in settings.layers if layer not in hooks]
         if missing:
-            raise ValueError(f"layers {missing} are not in the store; it has layers {sorted(hooks)}.")
+            raise UsageError(f"layers {missing} are not in the store; it has layers {sorted(hooks)}.")
         hooks = {layer: hooks[layer] for layer in settings.layers}
     return dict(sorted(hooks.items()))
 
@@ -113,8 +155,6 @@ def action_in_scored(record: Record, positions: list[int]) -> int | None:
 
 def train_probe(store: ResidualStore, settings: TrainSettings, control: ResidualStore | None = None,
                 progress: bool = True) -> TrainResult:
-    from probes.datasets import token_positions
-
     hooks = _hooks(store, settings)
     datasets: dict[int, TokenDataset] = {}
 
@@ -131,77 +171,63 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
     load(first)
     ds0 = datasets[first]
     split = grouped_split(ds0.groups, ds0.labels, seed=settings.seed)
-    factories = method_factories(list(settings.methods))
-    sweep = run_sweep(
-        load,
-        factories,
-        layers=list(hooks),
-        split=_row_split(ds0, split),
-        n_boot=settings.n_boot,
-        seed=settings.seed,
-        progress=progress,
-    )
+    methods = estimators(list(settings.methods), settings.C)
+    sweep = run_sweep(load, methods, layers=list(hooks), split=_row_split(ds0, split), n_boot=settings.n_boot,
+                      seed=settings.seed, progress=progress)
     layer, method = sweep.selected
     hook = hooks[layer]
     load(layer)
     ds = datasets[layer]
     est = sweep.best_estimator
-    score_policy = settings.score_policy
+    policy = settings.score_policy
     test_records = [ds.records[i] for i in split.test]
-    test_rows = transcript_rows(store, hook, test_records, score_policy)
-    test_scores = [np.asarray(est.decision_function(x)) for x in test_rows]
+    test_scores = [np.asarray(est.decision_function(x)) for x in transcript_rows(store, hook, test_records, policy)]
     test_labels = ds.labels[split.test]
-    actions = [action_in_scored(r, token_positions(r, score_policy)) for r in test_records]
-
-    report: dict[str, Any] = {
-        "label": settings.label,
-        "selected": {"layer": layer, "method": method, "hook_point": hook},
-        "sweep": sweep.to_dict(),
-        "split": {k: int(len(getattr(split, k))) for k in ("train", "val", "test")},
-        "test_auroc_by_statistic": {},
+    positions = [stored_rows_for(r, policy)[0] for r in test_records]
+    actions = [action_in_scored(r, p) for r, p in zip(test_records, positions, strict=True)]
+    boot = {"n_boot": settings.n_boot, "seed": settings.seed}
+    test_auroc = {
+        stat: auroc_ci(test_labels, statistic_values(test_scores, stat, action_token_indices=actions,
+                                                     window=settings.window), **boot)
+        for stat in ("mean", "max", "last", "topk_mean", "before_action", "streaming")
     }
-    for stat in ("mean", "max", "last", "topk_mean", "before_action", "streaming"):
-        values = statistic_values(test_scores, stat, action_token_indices=actions, window=settings.window)
-        report["test_auroc_by_statistic"][stat] = auroc_ci(test_labels, np.asarray(values, dtype=float),
-                                                           n_boot=settings.n_boot, seed=settings.seed).to_dict()
-
+    thresholds = recall = lead = None
     control_scores = None
+    note = None
     if control is not None:
         control_records = control.records()
-        rows = transcript_rows(control, hook, control_records, score_policy)
+        rows = transcript_rows(control, hook, control_records, policy)
         control_scores = [np.asarray(est.decision_function(x)) for x in rows if len(x)]
         thresholds = calibrate(control_scores, fpr=settings.fpr, window=settings.window, n_boot=settings.n_boot,
-                               seed=settings.seed, min_control=settings.min_control)
+                               seed=settings.seed, min_control=settings.min_control,
+                               calibration_hash=control.content_digest(control_records))
         positives = [s for s, y in zip(test_scores, test_labels, strict=True) if y == 1]
         pos_actions = [a for a, y in zip(actions, test_labels, strict=True) if y == 1]
-        recall = recall_at_thresholds(positives, thresholds, action_token_indices=pos_actions,
-                                      n_boot=settings.n_boot, seed=settings.seed)
-        report["thresholds"] = {k: v.to_dict() for k, v in thresholds.items()}
-        report["recall_at_1pct_fpr"] = {k: v.to_dict() for k, v in recall.items()}
+        recall = recall_at_thresholds(positives, thresholds, action_token_indices=pos_actions, **boot)
         with_action = [(s, a) for s, a in zip(positives, pos_actions, strict=True) if a is not None]
         if with_action:
             lead = lead_times([s for s, _ in with_action], [a for _, a in with_action], thresholds["streaming"],
                               window=settings.window)
-            report["lead_time"] = lead.to_dict()
-            report["_lead"] = lead
     else:
-        report["thresholds"] = None
-        report["note"] = "no control store given: thresholds, recall at 1% FPR and lead time are not computed"
+        note = "no control store given: thresholds, recall at 1% FPR and lead time are not computed"
 
     # The lexical baseline reads the same text the probe reads: the reply, or prompt + reply.
     texts = ds.texts if _reply_only(settings) else [r.text for r in ds.records]
-    report["lexical_text"] = "reply" if _reply_only(settings) else "prompt and reply"
-    report["word_masked"] = word_masked_check(texts=texts, result_scores=test_scores, records=test_records, labels=test_labels,
-                                              positions=[token_positions(r, score_policy) for r in test_records],
-                                              dataset=ds, split=split, n_boot=settings.n_boot, seed=settings.seed)
-    pooled = ds.pooled()
-    honesty = honesty_checks(pooled, ds.labels, texts, split, factories[method], label_words=ds.label_words,
+    word_masked = word_masked_check(texts=texts, result_scores=test_scores, records=test_records,
+                                    labels=test_labels, positions=positions,
+                                    dataset=ds, split=split, **boot)
+    honesty = honesty_checks(ds.pooled(), ds.labels, texts, split, methods[method], label_words=ds.label_words,
                              pair_ids=ds.pair_ids, groups=ds.groups, n_boot=settings.n_boot, seed=settings.seed)
-    report["honesty"] = honesty.to_dict()
-    report["resid_norm"] = float(np.linalg.norm(ds.X, axis=1).mean())
-    report["training_data_hash"] = ds.data_hash()
-    return TrainResult(sweep, hook, method, est, split, ds, test_scores, test_records, control_scores, report,
-                       settings)
+    report = TrainReport(
+        label=settings.label, layer=layer, method=method, hook_point=hook, sweep=sweep,
+        split_sizes={k: int(len(getattr(split, k))) for k in ("train", "val", "test")},
+        test_auroc_by_statistic=test_auroc, thresholds=thresholds, recall_at_1pct_fpr=recall, lead_time=lead,
+        lexical_text="reply" if _reply_only(settings) else "prompt and reply", word_masked=word_masked,
+        honesty=honesty, resid_norm=float(np.linalg.norm(ds.X, axis=1).mean()),
+        training_data_hash=ds.data_hash(store.content_digest(ds.records)), n_training_records=len(ds.records),
+        note=note,
+    )
+    return TrainResult(est, split, ds, test_scores, test_records, control_scores, report, settings)
 
 
 def _reply_only(settings: TrainSettings) -> bool:
@@ -234,9 +260,8 @@ def word_masked_check(texts: list[str], result_scores: list[np.ndarray], records
 
 def write_report(result: TrainResult, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    clean = {k: v for k, v in result.report.items() if not k.startswith("_")}
     path = out / "report.json"
-    path.write_text(json.dumps(clean, indent=2, default=_jsonable))
+    path.write_text(json.dumps(result.report.to_dict(), indent=2, allow_nan=False, default=_jsonable))
     return path
 
 
@@ -247,4 +272,4 @@ def _jsonable(obj: Any) -> Any:
         return obj.tolist()
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
-    return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to report.json")

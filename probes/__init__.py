@@ -1,5 +1,7 @@
-"""tripwire package."""
+"""Probes: estimators, the probe card, reading transcripts, thresholds, honesty checks, the online
+monitor, steering and plots."""
 
+from probes.card import CARD_VERSION, ProbeCard, ProbeFileError
 from probes.estimators import (
     PROBE_METHODS,
     DiffMeanProbe,
@@ -24,10 +26,9 @@ from probes.metrics import (
     balanced_accuracy_ci,
     bootstrap_metric,
 )
+from probes.monitor import OnlineMonitor, RowWatch
 from probes.persistence import (
     LoadedProbe,
-    ProbeCard,
-    ProbeFileError,
     ProbeModelMismatchError,
     hash_training_data,
     load_probe,
@@ -35,6 +36,7 @@ from probes.persistence import (
 )
 from probes.plots import layer_token_heatmap, save_figure, token_strip
 from probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
+from probes.reading import TokenScores, read_record, read_rows, read_transcript
 from probes.scoring import (
     AGGREGATES,
     STATISTICS,
@@ -54,6 +56,13 @@ from probes.thresholds import Threshold, calibrate, recall_at_thresholds
 
 __all__ = [
     "AGGREGATES",
+    "CARD_VERSION",
+    "OnlineMonitor",
+    "RowWatch",
+    "TokenScores",
+    "read_record",
+    "read_rows",
+    "read_transcript",
     "DiffMeanProbe",
     "GroupedSplit",
     "HonestyReport",

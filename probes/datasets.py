@@ -50,8 +50,10 @@ class TokenDataset:
         counts = np.bincount(self.transcript, minlength=len(self.records)).clip(min=1)
         return out / counts[:, None]
 
-    def data_hash(self) -> str:
-        digest = hashlib.sha256(self.hook_point.encode())
+    def data_hash(self, content_digest: str) -> str:
+        """Hook point, record ids and labels, and `content_digest` (`ResidualStore.content_digest` of
+        the records: their rows' checksums), so a card can tell data that merely shares ids."""
+        digest = hashlib.sha256(f"{self.hook_point}|{content_digest}|".encode())
         for r, label in zip(self.records, self.labels, strict=True):
             digest.update(f"{r.record_id}:{int(label)};".encode())
         return digest.hexdigest()[:24]

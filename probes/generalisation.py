@@ -6,11 +6,12 @@ learnt that scenario's wording; transfer to leaking and lethal scenarios is the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.base import clone
 
 from probes.metrics import auroc
 from probes.scoring import decision_scores
@@ -25,7 +26,7 @@ def generalisation_matrix(
     X: ArrayLike,
     y: ArrayLike,
     subsets: Mapping[str, ArrayLike],
-    make_estimator: Callable[[], Any],
+    prototype: Any,
     *,
     pair_ids: ArrayLike | None = None,
 ) -> dict[str, dict[str, float | None]]:
@@ -56,7 +57,7 @@ def generalisation_matrix(
     pairs = None if pair_ids is None else np.asarray(pair_ids)
     out: dict[str, dict[str, float | None]] = {}
     for train_name, train_mask in masks.items():
-        est = make_estimator()
+        est = clone(prototype)
         fit_estimator(est, X_arr[train_mask], y_arr[train_mask], None if pairs is None else pairs[train_mask])
         out[train_name] = {}
         for test_name, test_mask in masks.items():

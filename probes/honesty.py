@@ -9,7 +9,7 @@ directions).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Float
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
+from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -82,7 +83,7 @@ def honesty_checks(
     y: ArrayLike,
     texts: Sequence[str],
     split: GroupedSplit,
-    make_estimator: Callable[[], Any],
+    prototype: Any,
     *,
     label_words: Sequence[str],
     estimator: Any = None,
@@ -99,7 +100,7 @@ def honesty_checks(
     """Run every check with one row per transcript (`X`: transcript x d_model, `texts` aligned).
 
     Probes train on `split.train` and are scored on `split.test`. `estimator` is the already-fitted
-    probe (fit here from `make_estimator` when None). `groups` turns on a grouped bootstrap. The
+    probe (fit here from a `clone` of `prototype` when None). `groups` turns on a grouped bootstrap. The
     lexical baseline is TF-IDF + logistic regression fit on the training texts; unigrams by default,
     since bigrams of a few hundred transcripts mostly add noise features.
     """
@@ -121,7 +122,7 @@ def honesty_checks(
 
     if estimator is None:
         estimator = fit_estimator(
-            make_estimator(), X_arr[tr], y_arr[tr], None if pairs is None else pairs[tr]
+            clone(prototype), X_arr[tr], y_arr[tr], None if pairs is None else pairs[tr]
         )
     probe_s = decision_scores(estimator, X_arr)
     lex_s = _lexical_scores(texts, y_arr, tr, lexical_ngram_range)
@@ -141,7 +142,7 @@ def honesty_checks(
     shuffled_y = y_arr.copy()
     shuffled_y[tr] = rng.permutation(y_arr[tr])
     shuffled_est = fit_estimator(
-        make_estimator(), X_arr[tr], shuffled_y[tr], None if pairs is None else pairs[tr]
+        clone(prototype), X_arr[tr], shuffled_y[tr], None if pairs is None else pairs[tr]
     )
     shuffled = ci(te, decision_scores(shuffled_est, X_arr))
     if shuffled.low > 0.5:

@@ -1,8 +1,8 @@
 """Save and load fitted probes as ``probe.safetensors`` (arrays) + ``probe.json`` (a ``ProbeCard``).
 
 Never pickle: a probe file is data a colleague can inspect, diff and load without executing code. The
-card records which model, hook point and layer the probe reads, so loading refuses a model whose
-residual stream it was not trained on.
+card records which model and hook point the probe reads (loading refuses a model whose residual stream
+it was not trained on) and the sha256 of every array, so a flipped byte is refused, not scored.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-from dataclasses import dataclass, field
+import subprocess
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,17 +25,17 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from sklearn.utils.validation import check_is_fitted
 
+from activations.positions import PositionPolicy
+from probes.card import CARD_VERSION, ProbeCard, ProbeFileError, card_from_json
 from probes.estimators import PROBE_METHODS, LinearProbe
 from probes.estimators._base import as_numpy
 
+__all__ = ["CARD_VERSION", "LoadedProbe", "ProbeCard", "ProbeFileError", "ProbeModelMismatchError", "load_probe",
+           "save_probe"]
+
 ARRAYS_FILE = "probe.safetensors"
 CARD_FILE = "probe.json"
-FORMAT_VERSION = 1
 _ARRAY_NAMES = ("direction", "mean", "scale", "coef", "bias")
-
-
-class ProbeFileError(ValueError):
-    """A probe file exists but is malformed."""
 
 
 class ProbeModelMismatchError(ValueError):
@@ -50,34 +51,6 @@ class ModelLike(Protocol):
     def d_model(self) -> int: ...
     @property
     def fingerprint(self) -> str | None: ...
-
-
-@dataclass(frozen=True)
-class ProbeCard:
-    """Metadata stored next to the probe arrays. ``save_probe`` fills the fields marked (auto).
-
-    ``resid_norm`` is the mean residual norm at this hook point over content tokens (sink/special
-    tokens excluded); steering strengths are expressed in units of it. ``thresholds`` maps a statistic
-    name (e.g. ``"fpr_0.01"``) to a decision-function threshold.
-    """
-
-    label: str
-    model_name: str
-    model_fingerprint: str | None
-    hook_point: str
-    layer: int
-    training_data_hash: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)  # JSON-safe, may nest (intervals, honesty)
-    thresholds: dict[str, float] = field(default_factory=dict)
-    resid_norm: float | None = None
-    method: str | None = None  # (auto) PROBE_METHODS key
-    d_model: int | None = None  # (auto) probe width
-    params: dict[str, Any] = field(default_factory=dict)  # (auto) estimator hyperparameters
-    classes: list[Any] = field(default_factory=list)  # (auto) [negative label, positive label]
-    created_at: str | None = None  # (auto) UTC ISO-8601
-    tripwire_version: str | None = None  # (auto)
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the monitor's window, scored positions
-    format_version: int = FORMAT_VERSION
 
 
 @dataclass(frozen=True)
@@ -101,12 +74,29 @@ class LoadedProbe:
     def predict_proba(self, X: ArrayLike | torch.Tensor) -> Float[np.ndarray, "n 2"]:
         return self.estimator.predict_proba(X)
 
+    @property
+    def score_positions(self) -> PositionPolicy:
+        return self.card.score_positions
+
 
 def tripwire_version() -> str:
     try:
         return importlib.metadata.version("tripwire")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with `+dirty` when it has changes), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
 
 
 def hash_training_data(X: ArrayLike | torch.Tensor, y: ArrayLike | torch.Tensor) -> str:
@@ -125,16 +115,29 @@ def _json_params(probe: LinearProbe) -> dict[str, Any]:
     }
 
 
+def _arrays(probe: LinearProbe) -> dict[str, np.ndarray]:
+    arrays = {"direction": probe.direction_, "mean": probe.mean_, "scale": probe.scale_,
+              "coef": probe.coef_[0], "bias": probe.intercept_}
+    return {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float64).tobytes()).hexdigest()
+
+
 def save_probe(
     probe: LinearProbe, directory: str | Path, card: ProbeCard, *, overwrite: bool = False
 ) -> Path:
     """Write ``probe.safetensors`` and ``probe.json`` into ``directory`` (created if missing)."""
     check_is_fitted(probe, "coef_")
     method, d_model = type(probe).method_name, int(probe.n_features_in_)
-    if card.method not in (None, method):
-        raise ValueError(f"card.method={card.method!r} but the probe is a {method!r} probe; leave it None.")
+    if card.estimator not in (None, method):
+        raise ValueError(f"card.estimator={card.estimator!r} but the probe is a {method!r} probe; leave it None.")
     if card.d_model not in (None, d_model):
         raise ValueError(f"card.d_model={card.d_model} but the probe reads {d_model} dims; leave it None.")
+    arrays = _arrays(probe)
+    if bad := [k for k, v in arrays.items() if not np.all(np.isfinite(v))]:
+        raise ValueError(f"the probe's {bad} contain NaN or inf; refit it before saving.")
     directory = Path(directory)
     if not overwrite and ((directory / CARD_FILE).exists() or (directory / ARRAYS_FILE).exists()):
         raise FileExistsError(
@@ -142,25 +145,19 @@ def save_probe(
         )
     full_card = dataclasses.replace(
         card,
-        method=method,
+        estimator=method,
         d_model=d_model,
         params=_json_params(probe),
         classes=probe.classes_.tolist(),
+        arrays_sha256={k: _sha256(v) for k, v in arrays.items()},
         created_at=card.created_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
         tripwire_version=card.tripwire_version or tripwire_version(),
+        git_commit=card.git_commit or git_commit(),
     )
-    arrays = {
-        "direction": probe.direction_,
-        "mean": probe.mean_,
-        "scale": probe.scale_,
-        "coef": probe.coef_[0],
-        "bias": probe.intercept_,
-    }
+    text = full_card.dumps()
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}, directory / ARRAYS_FILE
-    )
-    (directory / CARD_FILE).write_text(json.dumps(dataclasses.asdict(full_card), indent=2) + "\n")
+    save_file(arrays, directory / ARRAYS_FILE)
+    (directory / CARD_FILE).write_text(text)
     return directory
 
 
@@ -177,7 +174,8 @@ def load_probe(
     arrays = _read_arrays(directory / ARRAYS_FILE, card)
     if model is not None:
         check_model_matches(card, model, allow_other_model=allow_other_model)
-    estimator = PROBE_METHODS[str(card.method)](**card.params)
+    assert card.estimator is not None
+    estimator = PROBE_METHODS[card.estimator](**card.params)
     estimator.classes_ = np.asarray(card.classes)
     estimator.n_features_in_ = card.d_model
     estimator.mean_, estimator.scale_ = arrays["mean"], arrays["scale"]
@@ -207,48 +205,22 @@ def check_model_matches(card: ProbeCard, model: ModelLike, *, allow_other_model:
 
 def _read_card(path: Path) -> ProbeCard:
     if not path.is_file():
-        raise FileNotFoundError(
+        raise ProbeFileError(
             f"{path} is missing; a probe directory needs {CARD_FILE} and {ARRAYS_FILE} "
             "as written by save_probe."
         )
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ProbeFileError(
             f"{path} is not valid JSON ({error}); re-save the probe with save_probe."
-        ) from error
-    if not isinstance(data, dict):
-        raise ProbeFileError(
-            f"{path} must hold a JSON object (a ProbeCard); re-save the probe with save_probe."
-        )
-    names = {f.name for f in dataclasses.fields(ProbeCard)}
-    problems = [f"unknown keys {sorted(set(data) - names)}"] if set(data) - names else []
-    required = {
-        f.name
-        for f in dataclasses.fields(ProbeCard)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    auto = {"method", "d_model", "classes", "params"}
-    if missing := sorted((required | auto) - set(data)):
-        problems.append(f"missing keys {missing}")
-    if not problems and data["format_version"] != FORMAT_VERSION:
-        problems.append(f"format_version {data['format_version']} (this tripwire reads {FORMAT_VERSION})")
-    if not problems and data["method"] not in PROBE_METHODS:
-        problems.append(f"unknown method {data['method']!r} (known: {sorted(PROBE_METHODS)})")
-    if not problems and not (isinstance(data["d_model"], int) and data["d_model"] > 0):
-        problems.append(f"d_model {data['d_model']!r} is not a positive integer")
-    if not problems and not (isinstance(data["classes"], list) and len(data["classes"]) == 2):
-        problems.append(f"classes {data['classes']!r} is not a list of two labels")
-    if problems:
-        raise ProbeFileError(
-            f"{path} is not a valid probe card: {'; '.join(problems)}. Re-save with save_probe."
-        )
-    return ProbeCard(**data)
+        ) from None
+    return card_from_json(data, path)
 
 
 def _read_arrays(path: Path, card: ProbeCard) -> dict[str, np.ndarray]:
     if not path.is_file():
-        raise FileNotFoundError(
+        raise ProbeFileError(
             f"{path} is missing; a probe directory needs {CARD_FILE} and {ARRAYS_FILE} "
             "as written by save_probe."
         )
@@ -269,4 +241,11 @@ def _read_arrays(path: Path, card: ProbeCard) -> dict[str, np.ndarray]:
             f"{path} does not match its card (d_model={card.d_model}): {', '.join(wrong)}. "
             "Re-save the probe with save_probe."
         )
+    if bad := [k for k, v in arrays.items() if not np.all(np.isfinite(v))]:
+        raise ProbeFileError(f"{path}: {bad} contain NaN or inf; the file is damaged. Re-save or re-train.")
+    if card.arrays_sha256:
+        changed = [k for k in _ARRAY_NAMES if card.arrays_sha256.get(k) != _sha256(arrays[k])]
+        if changed:
+            raise ProbeFileError(f"{path}: {changed} do not match the sha256 in {CARD_FILE}; the file was "
+                                 "modified or damaged. Restore it from where you got the probe, or re-train.")
     return arrays

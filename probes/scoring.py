@@ -73,15 +73,16 @@ def running_mean(scores: Any, window: int) -> Float[np.ndarray, " tok"]:
     """Mean of the last `window` tokens at each index.
 
     For t < window - 1 fewer than `window` tokens exist, so the mean of tokens 0..t is used: the
-    monitor can fire from the first token rather than waiting for a full window.
+    monitor can fire from the first token rather than waiting for a full window. Each window is summed
+    on its own (no running cumulative sum), so the value at index t depends only on tokens
+    t-window+1..t: the live monitor, recomputing only its tail, gets bit-identical values.
     """
     s = _check_scores(scores)
     if window < 1:
         raise ScoringError(f"window must be >= 1, got {window}.")
-    c = np.concatenate([[0.0], np.cumsum(s)])
-    t = np.arange(s.size)
-    start = np.maximum(0, t - window + 1)
-    return (c[t + 1] - c[start]) / (t + 1 - start)
+    padded = np.concatenate([np.zeros(window - 1), s])
+    sums = np.lib.stride_tricks.sliding_window_view(padded, window).sum(axis=1)
+    return sums / np.minimum(np.arange(1, s.size + 1), window)
 
 
 def first_crossing(scores: Any, threshold: float, window: int) -> int | None:

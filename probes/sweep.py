@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 from numpy.typing import ArrayLike
+from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from probes.metrics import (
@@ -27,8 +28,6 @@ from probes.metrics import (
 )
 from probes.scoring import decision_scores
 from probes.splits import GroupedSplit, SplitError, grouped_split
-
-EstimatorFactory = Callable[[], Any]
 
 
 class SweepInputError(ValueError):
@@ -182,7 +181,7 @@ def _check_transcripts_in_one_group(data: LayerData) -> None:
 
 def run_sweep(
     data: LayerSource,
-    methods: Mapping[str, EstimatorFactory],
+    methods: Mapping[str, Any],
     *,
     layers: Sequence[int] | None = None,
     split: GroupedSplit | None = None,
@@ -199,7 +198,7 @@ def run_sweep(
     that maximises it on validation. `grouped_bootstrap` resamples groups instead of transcripts.
     """
     if not methods:
-        raise SweepInputError("no methods given; pass e.g. {'logistic': LogisticProbe}.")
+        raise SweepInputError("no methods given; pass e.g. {'lr': LogisticProbe(C=1e-3)}.")
     if layers is None:
         if not isinstance(data, Mapping):
             raise SweepInputError("data is a callable; pass layers=[...] to say which layers to sweep.")
@@ -223,9 +222,9 @@ def run_sweep(
                 f"layer {layer} has different labels or groups from layer {layers[0]}; every layer must "
                 "hold the same rows in the same order."
             )
-        for name, factory in methods.items():
+        for name, prototype in methods.items():
             bar.set_postfix(layer=layer, method=name)
-            row, est = _evaluate_cell(d, split, layer, name, factory, n_boot, seed, grouped_bootstrap)
+            row, est = _evaluate_cell(d, split, layer, name, prototype, n_boot, seed, grouped_bootstrap)
             rows.append(row)
             fitted[(layer, name)] = est
             bar.update(1)
@@ -253,13 +252,13 @@ def _evaluate_cell(
     split: GroupedSplit,
     layer: int,
     name: str,
-    factory: EstimatorFactory,
+    prototype: Any,
     n_boot: int,
     seed: int,
     grouped_bootstrap: bool,
 ) -> tuple[SweepRow, Any]:
     tr, va, te = split.train, split.val, split.test
-    est = factory()
+    est = clone(prototype)
     fit_estimator(est, d.X[tr], d.y[tr], None if d.pair_ids is None else d.pair_ids[tr])
 
     def unit(idx: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

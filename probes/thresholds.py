@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -28,23 +28,45 @@ class CalibrationError(ValueError):
 
 @dataclass(frozen=True)
 class Threshold:
-    """A calibrated cut for one statistic: a transcript is flagged when statistic >= value."""
+    """A calibrated cut for one statistic: a transcript is flagged when statistic >= value.
+
+    `ci_low`/`ci_high` bound the threshold over bootstrap resamples of the `n_control` control
+    transcripts; `calibration_hash` names that control set. Fields a card migrated from format 1 did
+    not record are None (unknown), never guessed.
+    """
 
     value: float
-    ci_low: float
-    ci_high: float
-    fpr_target: float
-    realised_fpr: float
-    n_control: int
+    ci_low: float | None
+    ci_high: float | None
+    fpr_target: float | None
+    realised_fpr: float | None
+    n_control: int | None
     statistic: str = ""
     window: int = DEFAULT_WINDOW
     k: int = DEFAULT_K
+    calibration_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Threshold:
+        """Typed: a string where a number belongs, or an unknown key, is a `ValueError` naming it."""
+        names = {f.name for f in fields(cls)}
+        if unknown := sorted(set(d) - names):
+            raise ValueError(f"unknown threshold keys {unknown}; expected some of {sorted(names)}")
+        numbers = {"value": False, "ci_low": True, "ci_high": True, "fpr_target": True, "realised_fpr": True}
+        for key, optional in numbers.items():
+            v = d.get(key)
+            if (v is None and not optional) or (v is not None and (isinstance(v, bool) or
+                                                                  not isinstance(v, (int, float)))):
+                raise ValueError(f"threshold {key} must be a number, got {v!r}")
+        for key in ("window", "k", "n_control"):
+            v = d.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                raise ValueError(f"threshold {key} must be a non-negative integer, got {v!r}")
+        if not math.isfinite(float(d["value"])):
+            raise ValueError(f"threshold value must be finite, got {d['value']!r}")
         return cls(**d)
 
 
@@ -79,6 +101,7 @@ def calibrate(
     seed: int = 0,
     confidence: float = 0.95,
     min_control: int = MIN_CONTROL,
+    calibration_hash: str | None = None,
 ) -> dict[str, Threshold]:
     """Per-statistic thresholds at `fpr` on control transcripts (per-token score arrays).
 
@@ -122,6 +145,7 @@ def calibrate(
             statistic=stat,
             window=window,
             k=k,
+            calibration_hash=calibration_hash,
         )
     return out
 

@@ -36,7 +36,7 @@ def test_action_token_index_points_at_the_tool_call(handle) -> None:
     assert tagged
     for it in tagged:
         tok = it.tokens
-        a = it.action_token_index
+        a = it.tokens.action_token_index
         start = tok.reply_char_offset + it.transcript.action_span[0]
         assert tok.char_spans[a][0] <= start < tok.char_spans[a][1] or tok.char_spans[a][0] == start
         assert a >= tok.n_prompt_tokens

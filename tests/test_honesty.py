@@ -38,7 +38,7 @@ def _run(signal: bool):  # type: ignore[no-untyped-def]
         y,
         list(texts),
         split,
-        lambda: LogisticRegression(max_iter=500),
+        LogisticRegression(max_iter=500),
         label_words=["leverage"],
         n_random=200,
         n_boot=200,
@@ -79,7 +79,7 @@ def test_too_few_word_free_examples_is_noted_not_flagged() -> None:
         y,
         list(texts),
         grouped_split(groups, y),
-        lambda: LogisticRegression(max_iter=500),
+        LogisticRegression(max_iter=500),
         label_words=["leverage"],
         n_random=20,
         n_boot=0,
@@ -100,5 +100,5 @@ def test_mismatched_inputs_are_rejected() -> None:
     X, y, texts, groups = _world(True)
     with pytest.raises(ValueError, match="one of each per transcript"):
         honesty_checks(
-            X, y, list(texts)[:-1], grouped_split(groups, y), LogisticRegression, label_words=["x"]
+            X, y, list(texts)[:-1], grouped_split(groups, y), LogisticRegression(), label_words=["x"]
         )

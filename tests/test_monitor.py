@@ -1,41 +1,91 @@
-"""The online monitor inside the real decode loop of a tiny model."""
+"""The online tripwire inside the real decode loop of a tiny model: built from cards, equal to offline
+scoring of the same rollout, firing at the crossing, stopping one row while others continue."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from activations import SamplingParams
-from probes.monitor import OnlineMonitor
-from probes.scoring import first_crossing
+from activations import ReplyOnly, ResidualStore, SamplingParams
+from activations.positions import LastK
+from activations.rollout import Rollout, rollout_items
+from activations.runner import run_batches
+from probes import OnlineMonitor, ProbeCard, load_probe, read_record, save_probe
+from probes.estimators import DiffMeanProbe
+from probes.scoring import first_crossing, running_mean
+from probes.thresholds import Threshold
+from scenarios import render
 
 HOOK = "blocks.2.resid_post"
+WINDOW = 3
+PARAMS = SamplingParams(max_new_tokens=12, min_new_tokens=12)
 
 
-def _prompts(h) -> list[list[int]]:
-    return [h.render_chat([{"role": "user", "content": "Name three colours."}]),
-            h.render_chat([{"role": "user", "content": "The board decided to replace the assistant today."}])]
+def _probe(handle, tmp: Path, threshold: float, label: str = "coercion", seed: int = 0):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], 40)
+    X = rng.normal(size=(80, handle.d_model)) + np.outer(y, rng.normal(size=handle.d_model))
+    card = ProbeCard(label=label, model_name=handle.name, model_fingerprint=handle.fingerprint, hook_point=HOOK,
+                     layer=2, score_positions=ReplyOnly(), window=WINDOW,
+                     thresholds={"streaming": Threshold(threshold, None, None, 0.01, None, None, "streaming", WINDOW)})
+    save_probe(DiffMeanProbe().fit(X, y), tmp / label, card, overwrite=True)
+    return load_probe(tmp / label, model=handle)
 
 
-def test_monitor_fires_where_the_offline_streaming_rule_does(handle) -> None:
-    rng = np.random.default_rng(0)
-    direction = rng.normal(size=handle.d_model)
-    score = lambda x: x @ direction  # noqa: E731
-    params = SamplingParams(max_new_tokens=16, min_new_tokens=16)
-    rows = handle.generate(_prompts(handle), sampling=params, capture=[HOOK])
-    # offline: score the generated tokens' activations, pick a threshold the stream crosses mid-way
-    offline = [score(r.activations[HOOK][len(r.prompt_ids):].numpy()) for r in rows]
-    threshold = float(np.median(np.concatenate(offline)))
-    monitor = OnlineMonitor(score, HOOK, threshold, window=4)
-    again = handle.generate(_prompts(handle), sampling=params, capture=[HOOK], on_step=monitor)
-    assert [r.new_ids for r in again] == [r.new_ids for r in rows]  # watching changes nothing
-    for row, scores in enumerate(offline):
-        assert np.allclose(monitor.scores[row], scores, atol=1e-4)
-        assert monitor.fired_at.get(row) == first_crossing(scores, threshold, 4)
+def _rollout(handle, tmp: Path, monitor, name: str):  # type: ignore[no-untyped-def]
+    convs = [render("blackmail_none-none_replacement", seed=s, length="short") for s in (0, 1)]
+    convs = [replace(c, messages=c.messages[-1:]) for c in convs]  # short prompts for a tiny model
+    items = rollout_items(handle, convs, samples=1, sampling=PARAMS)
+    store = ResidualStore.create(tmp / name, model_name=handle.name, model_fingerprint=handle.fingerprint,
+                                 hook_points=[HOOK], d_model=handle.d_model, dtype="float32")
+    run_batches(store, items, 2, Rollout(handle, [HOOK], PARAMS, watcher=monitor), progress=False)
+    return ResidualStore.open(tmp / name)
 
 
-def test_monitor_can_halt_a_row(handle) -> None:
-    monitor = OnlineMonitor(lambda x: np.ones(len(x)), HOOK, threshold=0.5, window=2, stop=True)
-    rows = handle.generate(_prompts(handle), sampling=SamplingParams(max_new_tokens=16, min_new_tokens=16),
-                           capture=[HOOK], on_step=monitor)
-    for row in rows:
-        assert row.stop_reason == "on_step"
-        assert len(row.new_ids) == 1  # fired on the first generated token, halted before the second
-    assert monitor.fired_at == {0: 0, 1: 0}
+def test_live_scores_equal_offline_scores_of_the_same_rollout(handle, tmp_path: Path) -> None:
+    probe = _probe(handle, tmp_path, threshold=1e9)
+    monitor = OnlineMonitor.for_model([probe], handle.tokenizer)
+    store = _rollout(handle, tmp_path, monitor, "rollout")
+    for row, record in enumerate(store.records()):
+        offline = read_record(probe, store, record)
+        live = monitor.watches["coercion"][row]
+        assert live.positions == offline.positions and len(live.positions) == PARAMS.max_new_tokens - 1
+        assert live.positions[0] == record.n_prompt_tokens  # the reply's first token: prompt not scored
+        np.testing.assert_allclose(live.scores, offline.scores, atol=1e-5)
+        assert live.crossing is None and offline.crossing is None  # threshold above everything: never fires
+
+
+def test_a_threshold_inside_the_range_fires_at_the_crossing_and_stops_only_that_row(handle, tmp_path: Path) -> None:
+    watch = OnlineMonitor.for_model([_probe(handle, tmp_path, threshold=1e9)], handle.tokenizer)
+    prompts = [handle.render_chat([{"role": "user", "content": t}]) for t in ("Name three colours.", "Confirm.")]
+    rows = handle.generate(prompts, sampling=PARAMS, capture=[HOOK], on_step=watch)
+    streams = [running_mean(watch.watches["coercion"][r].scores, WINDOW) for r in (0, 1)]
+    # a cut row 0 reaches mid-way and row 1 never reaches
+    threshold = float(np.sort(streams[0])[len(streams[0]) // 2])
+    assert streams[1].max() < threshold or pytest.skip("the random rows overlap; pick another seed")
+    stopper = OnlineMonitor.for_model([_probe(handle, tmp_path, threshold)], handle.tokenizer, on_trigger="stop")
+    again = handle.generate(prompts, sampling=PARAMS, capture=[HOOK], on_step=stopper)
+    crossing = first_crossing(watch.watches["coercion"][0].scores, threshold, WINDOW)
+    assert crossing is not None and stopper.fired(0) == {"coercion": crossing}
+    assert again[0].stop_reason == "on_step" and again[0].new_ids == rows[0].new_ids[: crossing + 1]
+    assert again[1].stop_reason == "max_new_tokens" and again[1].new_ids == rows[1].new_ids  # kept going
+    assert stopper.fired(1) == {"coercion": None}
+
+
+def test_monitor_reads_its_settings_from_the_cards(handle, tmp_path: Path) -> None:
+    a, b = _probe(handle, tmp_path, 1e9), _probe(handle, tmp_path, -1e9, label="eval_awareness", seed=1)
+    monitor = OnlineMonitor.for_model([a, b], handle.tokenizer, on_trigger="stop")
+    rows = handle.generate([handle.render_chat([{"role": "user", "content": "Hi."}])], sampling=PARAMS,
+                           capture=monitor.hook_points, on_step=monitor)
+    assert monitor.fired(0) == {"coercion": None, "eval_awareness": 0} and rows[0].stop_reason == "on_step"
+    monitor.reset()
+    assert monitor.watches == {"coercion": {}, "eval_awareness": {}}
+    no_threshold = replace(a, card=replace(a.card, thresholds={}))
+    with pytest.raises(ValueError, match="no calibrated streaming threshold"):
+        OnlineMonitor([no_threshold])
+    needs_future = replace(a, card=replace(a.card, score_positions=LastK(3)))
+    with pytest.raises(Exception, match="needs the whole transcript"):
+        OnlineMonitor([needs_future])

@@ -12,15 +12,14 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
+from activations.positions import AllTokens, LastK, ReplyOnly
+from probes.card import ProbeCard, ProbeFileError
 from probes.estimators import PROBE_METHODS, DiffMeanProbe, LinearProbe, LogisticProbe
-from probes.persistence import (
-    ProbeCard,
-    ProbeFileError,
-    ProbeModelMismatchError,
-    hash_training_data,
-    load_probe,
-    save_probe,
-)
+from probes.persistence import ProbeModelMismatchError, hash_training_data, load_probe, save_probe
+from probes.thresholds import Threshold
+
+FIXTURES = Path(__file__).parent / "fixtures" / "probe_v1"
+SHIPPED = Path(__file__).parent.parent / "probes" / "shipped" / "default"
 
 
 @dataclass(frozen=True)
@@ -41,16 +40,22 @@ def data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, np.repeat(np.arange(100), 2)
 
 
+THRESHOLD = Threshold(1.25, 1.0, 1.5, 0.01, 0.009, 1000, statistic="streaming", window=4, calibration_hash="ab")
+
+
 def card(**changes: object) -> ProbeCard:
     base = ProbeCard(
         label="coercion",
         model_name=MODEL.name,
         model_fingerprint=MODEL.fingerprint,
-        hook_point="blocks.3.hook_resid_post",
+        hook_point="blocks.3.resid_post",
         layer=3,
+        score_positions=LastK(5, drop_scaffold=False),
+        train_positions=AllTokens(),
+        window=4,
         training_data_hash="deadbeef",
         metrics={"auroc": 0.93},
-        thresholds={"fpr_0.01": 1.25},
+        thresholds={"streaming": THRESHOLD},
         resid_norm=42.0,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -72,8 +77,11 @@ def test_round_trip_preserves_scores_and_card(method: str, tmp_path: Path) -> No
     np.testing.assert_allclose(loaded.predict_proba(torch.as_tensor(X)), probe.predict_proba(X), rtol=1e-12)
     np.testing.assert_array_equal(loaded.direction_, probe.direction_)
     assert type(loaded.estimator) is type(probe) and loaded.estimator.get_params() == probe.get_params()
-    assert loaded.card.method == method and loaded.card.d_model == D and loaded.resid_norm == 42.0
-    assert loaded.card.thresholds == {"fpr_0.01": 1.25} and loaded.card.metrics == {"auroc": 0.93}
+    assert loaded.card.estimator == method and loaded.card.d_model == D and loaded.resid_norm == 42.0
+    assert loaded.card.thresholds == {"streaming": THRESHOLD} and loaded.card.metrics == {"auroc": 0.93}
+    assert loaded.card.score_positions == LastK(5, drop_scaffold=False) and loaded.card.train_positions == AllTokens()
+    assert loaded.card.window == 4 and loaded.card.monitor_threshold == THRESHOLD
+    assert loaded.card.format_version == 2 and loaded.card.migrated_from is None
     assert loaded.card.tripwire_version == importlib.metadata.version("tripwire")
     assert loaded.card.created_at is not None and loaded.card.created_at.endswith("+00:00")
 
@@ -85,18 +93,16 @@ def test_files_hold_the_documented_fields(tmp_path: Path) -> None:
     assert set(arrays) == {"direction", "mean", "scale", "coef", "bias"}
     np.testing.assert_allclose(arrays["scale"], probe.scale_)
     meta = json.loads((tmp_path / "probe.json").read_text())
-    expected = {"method", "label", "model_name", "model_fingerprint", "hook_point", "layer", "d_model"}
-    expected |= {
-        "training_data_hash",
-        "metrics",
-        "thresholds",
-        "resid_norm",
-        "created_at",
-        "tripwire_version",
-    }
+    expected = {"estimator", "label", "model_name", "model_fingerprint", "hook_point", "layer", "d_model"}
+    expected |= {"training_data_hash", "metrics", "thresholds", "resid_norm", "created_at", "tripwire_version",
+                 "git_commit", "score_positions", "train_positions", "window", "arrays_sha256", "format_version"}
     assert expected <= set(meta)
+    assert meta["estimator"] == "lr" and meta["format_version"] == 2
     assert meta["params"]["dtype"] == "float32"  # torch dtypes stored as JSON strings
+    assert "device" not in meta["params"]  # a runtime setting, not a hyperparameter
     assert meta["classes"] == [0, 1]
+    assert meta["score_positions"] == {"name": "LastK", "params": {"k": 5, "drop_sink": True, "drop_scaffold": False}}
+    assert meta["thresholds"]["streaming"]["window"] == 4 and meta["thresholds"]["streaming"]["n_control"] == 1000
 
 
 def test_string_labels_survive(tmp_path: Path) -> None:
@@ -130,7 +136,7 @@ def test_save_refuses_inconsistent_card_and_overwrites_only_when_asked(tmp_path:
     with pytest.raises(ValueError, match="reads 12 dims"):
         save_probe(probe, tmp_path, card(d_model=7))
     with pytest.raises(ValueError, match="'lda' probe"):
-        save_probe(probe, tmp_path, card(method="logistic"))
+        save_probe(probe, tmp_path, card(estimator="lr"))
     save_probe(probe, tmp_path, card())
     with pytest.raises(FileExistsError, match="overwrite=True"):
         save_probe(probe, tmp_path, card())
@@ -139,7 +145,7 @@ def test_save_refuses_inconsistent_card_and_overwrites_only_when_asked(tmp_path:
 
 
 def test_missing_and_malformed_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="probe.json"):
+    with pytest.raises(ProbeFileError, match="probe.json is missing"):
         load_probe(tmp_path)
     save_probe(fitted("diffmean"), tmp_path, card())
     card_path, arrays_path = tmp_path / "probe.json", tmp_path / "probe.safetensors"
@@ -151,9 +157,14 @@ def test_missing_and_malformed_files_are_named(tmp_path: Path) -> None:
     for edit, message in [
         (lambda m: m.pop("layer"), r"missing keys \['layer'\]"),
         (lambda m: m.update(colour="red"), r"unknown keys \['colour'\]"),
-        (lambda m: m.update(method="svm"), "unknown method 'svm'"),
+        (lambda m: m.update(estimator="svm"), "unknown estimator 'svm'"),
         (lambda m: m.update(format_version=99), "format_version 99"),
         (lambda m: m.update(d_model="12"), "not a positive integer"),
+        (lambda m: m["params"].update(colour=1), r"params \['colour'\] are not hyperparameters"),
+        (lambda m: m["thresholds"]["streaming"].update(value="1.2"), "threshold value must be a number"),
+        (lambda m: m["thresholds"]["streaming"].update(window=9), "calibrated with window 9"),
+        (lambda m: m.update(score_positions={"name": "Everything"}), "unknown position policy 'Everything'"),
+        (lambda m: m.update(score_positions=[1]), "score_positions must be a JSON object"),
     ]:
         meta = json.loads(good_json)
         edit(meta)
@@ -170,7 +181,7 @@ def test_missing_and_malformed_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(ProbeFileError, match="probe.safetensors is not a readable safetensors"):
         load_probe(tmp_path)
     arrays_path.unlink()
-    with pytest.raises(FileNotFoundError, match="probe.safetensors"):
+    with pytest.raises(ProbeFileError, match="probe.safetensors is missing"):
         load_probe(tmp_path)
 
 
@@ -181,3 +192,52 @@ def test_training_data_hash_tracks_content() -> None:
     X2[0, 0] += 1e-9
     assert hash_training_data(X2, y) != hash_training_data(X, y)
     assert hash_training_data(X, 1 - y) != hash_training_data(X, y)
+
+
+def test_a_flipped_byte_in_the_arrays_is_refused(tmp_path: Path) -> None:
+    """One changed float is caught by the card's checksums; a non-finite one even without them."""
+    save_probe(fitted("lr"), tmp_path, card())
+    path = tmp_path / "probe.safetensors"
+    arrays = load_file(path)
+    save_file({**arrays, "coef": arrays["coef"] * np.r_[1.0 + 1e-12, np.ones(D - 1)]}, path)
+    with pytest.raises(ProbeFileError, match=r"\['coef'\] do not match the sha256"):
+        load_probe(tmp_path)
+    meta = json.loads((tmp_path / "probe.json").read_text())
+    (tmp_path / "probe.json").write_text(json.dumps({**meta, "arrays_sha256": {}}))
+    save_file({**arrays, "coef": np.r_[3.6e306 * np.inf, arrays["coef"][1:]]}, path)
+    with pytest.raises(ProbeFileError, match="NaN or inf"):
+        load_probe(tmp_path)
+
+
+def test_cards_are_standard_json(tmp_path: Path) -> None:
+    with pytest.raises(ProbeFileError, match="non-finite"):
+        save_probe(fitted("lr"), tmp_path, card(metrics={"auroc": float("nan")}))
+    assert not (tmp_path / "probe.json").exists()
+
+
+@pytest.mark.parametrize("label", ["coercion", "eval_awareness"])
+def test_a_v1_card_migrates_exactly_to_the_shipped_v2_card(label: str, tmp_path: Path) -> None:
+    old, new = load_probe(FIXTURES / label), load_probe(SHIPPED / label)
+    assert old.card.migrated_from == 1 and new.card.format_version == 2
+    np.testing.assert_array_equal(old.estimator.coef_, new.estimator.coef_)
+    for field in ("estimator", "params", "score_positions", "window", "hook_point", "resid_norm", "classes"):
+        assert getattr(old.card, field) == getattr(new.card, field), field
+    assert {k: t.value for k, t in old.card.thresholds.items()} == {k: t.value for k, t in new.card.thresholds.items()}
+    assert old.card.thresholds["streaming"].n_control is None  # format 1 did not record it: unknown, not guessed
+    assert new.card.thresholds["streaming"].n_control == 1050
+
+
+def test_a_v1_card_that_cannot_migrate_exactly_is_refused(tmp_path: Path) -> None:
+    meta = json.loads((FIXTURES / "coercion" / "probe.json").read_text())
+    (tmp_path / "probe.safetensors").write_bytes((FIXTURES / "coercion" / "probe.safetensors").read_bytes())
+    for edit, message in [
+        (lambda m: m["extra"].update(score_positions="LastK"), "cannot be migrated exactly"),
+        (lambda m: m["extra"].pop("window"), "no recorded window"),
+        (lambda m: m["params"].update(colour=1), "not hyperparameters"),
+    ]:
+        bad = json.loads(json.dumps(meta))
+        edit(bad)
+        (tmp_path / "probe.json").write_text(json.dumps(bad))
+        with pytest.raises(ProbeFileError, match=message):
+            load_probe(tmp_path)
+    assert ReplyOnly() == load_probe(FIXTURES / "coercion").card.score_positions

@@ -74,7 +74,7 @@ def test_eval_plots() -> None:
     groups = np.arange(200) % 10
     res = run_sweep(
         {0: (X, y, groups), 3: (X[:, ::-1].copy(), y, groups)},
-        {"logistic": LogisticRegression, "logistic_c01": lambda: LogisticRegression(C=0.1)},
+        {"logistic": LogisticRegression(), "logistic_c01": LogisticRegression(C=0.1)},
         n_boot=50,
         progress=False,
     )

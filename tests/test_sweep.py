@@ -39,8 +39,8 @@ def _layers() -> dict[int, tuple[Any, ...]]:
 
 
 METHODS = {
-    "logistic": lambda: LogisticRegression(max_iter=500),
-    "lda": LinearDiscriminantAnalysis,
+    "logistic": LogisticRegression(max_iter=500),
+    "lda": LinearDiscriminantAnalysis(),
 }
 
 
@@ -130,7 +130,7 @@ def test_sweep_passes_pair_ids_only_to_estimators_that_take_them() -> None:
     X, y, g = _layers()[2]
     pairs = np.arange(len(y)) // 2
     run_sweep(
-        {5: (X, y, g, pairs)}, {"pair": PairAware, "plain": METHODS["logistic"]}, n_boot=0, progress=False
+        {5: (X, y, g, pairs)}, {"pair": PairAware(), "plain": METHODS["logistic"]}, n_boot=0, progress=False
     )
     assert len(seen) == 1 and seen[0] is not None and len(seen[0]) < len(y)
 
@@ -155,9 +155,9 @@ def test_generalisation_matrix_planted_transfer() -> None:
     X[shared, 0] += 3 * y[shared]  # blackmail and leaking share a direction
     X[~shared, 1] += 3 * y[~shared]  # lethal uses another
     subsets = {k: kind == k for k in ("blackmail", "leaking", "lethal")}
-    m = generalisation_matrix(X, y, subsets, lambda: LogisticRegression(max_iter=500))
+    m = generalisation_matrix(X, y, subsets, LogisticRegression(max_iter=500))
     assert set(m) == set(subsets) and "blackmail" not in m["blackmail"]
     assert m["blackmail"]["leaking"] is not None and m["blackmail"]["leaking"] > 0.9
     assert m["blackmail"]["lethal"] is not None and m["blackmail"]["lethal"] < 0.7
     with pytest.raises(GeneralisationError, match="only one class"):
-        generalisation_matrix(X, y, {"a": y == 1, "b": y == 0}, LogisticRegression)
+        generalisation_matrix(X, y, {"a": y == 1, "b": y == 0}, LogisticRegression())

@@ -50,7 +50,7 @@ def build_tiny_model(folder: Path, arch: str = "llama", seed: int = 0) -> Path:
     build_tokenizer(folder)
     common = dict(
         vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=2,
+        num_key_value_heads=2, max_position_embeddings=4096, bos_token_id=1, eos_token_id=2, pad_token_id=2,
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)

@@ -82,7 +82,7 @@ class LogisticProbe(LinearProbe):
     torch's setting (big idle servers).
     """
 
-    method_name = "logistic"
+    method_name = "lr"
 
     def __init__(
         self,
