@@ -39,7 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/ship"))
     parser.add_argument("--out", type=Path, default=Path("probes/shipped/default"))
-    parser.add_argument("--limit", type=int, default=None, help="first N transcripts of each labelled set")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="about N transcripts of each labelled set, taken round-robin over template families")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--methods", default="lr,diffmean,lda,lat")
     args = parser.parse_args()
