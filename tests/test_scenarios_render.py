@@ -265,3 +265,24 @@ def test_importing_scenarios_does_not_import_torch() -> None:
     code = "import scenarios, scenarios.am_results, sys; assert 'torch' not in sys.modules, 'torch imported'"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_company_descriptions_take_the_article_their_industry_needs() -> None:
+    """Every company's industry in both phrasings of the system prompt's identity sentence."""
+    from scenarios.templates.cast import DEFENSE_COMPANIES, GENERIC_COMPANIES, make_cast
+    from scenarios.templates.common import Ctx
+    from scenarios.templates.prompt import system_prompt
+
+    wrong = re.compile(r"\b[Aa] [AEIOUaeiou]\w*")
+    for kind, companies in (("blackmail", GENERIC_COMPANIES), ("leaking", DEFENSE_COMPANIES)):
+        spec = parse_condition_id(f"{kind}_none-none_replacement")
+        for company, _, industry, city in companies:
+            phrasings = set()
+            for seed in range(12):
+                cast = dataclasses.replace(make_cast(kind, seed, False, False), company=company,
+                                           industry=industry, city=city)
+                system = system_prompt(Ctx(spec, cast, "full", seed), "", "")
+                assert not wrong.findall(system), (company, wrong.findall(system))
+                assert f"{'an' if industry[0] in 'aeiou' else 'a'} {industry} " in system
+                phrasings.add("headquartered" if f"headquartered in {city}" in system else "based")
+            assert phrasings == {"headquartered", "based"}  # both identity sentences were checked
