@@ -46,6 +46,12 @@ class ModelHandle:
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
 
+    def __repr__(self) -> str:
+        """One line for notebooks and logs (the dataclass default would print the whole tokenizer)."""
+        dtype = str(self.dtype).removeprefix("torch.")
+        return (f"ModelHandle({self.name!r}, backend={self.backend_name!r}, layers={self.n_layers}, "
+                f"d_model={self.d_model}, device={self.device!r}, dtype={dtype})")
+
     @property
     def backend_name(self) -> str:
         return self.backend.name

@@ -10,6 +10,7 @@ refused, with the reason, where it is not.
 from __future__ import annotations
 
 import dataclasses
+import html
 import inspect
 import json
 import math
@@ -78,6 +79,28 @@ class ProbeCard:
         data["thresholds"] = {k: v.to_dict() for k, v in self.thresholds.items()}
         return data
 
+    def _repr_html_(self) -> str:
+        """A compact table for notebooks: what the probe reads, how it is cut and how well it did.
+
+        Every cell is escaped: labels, names and metric keys come from files and may hold markup.
+        """
+        rows = [
+            ("label", self.label),
+            ("model", self.model_name),
+            ("hook point", f"{self.hook_point} (layer {self.layer})"),
+            ("estimator", _call(str(self.estimator), self.params)),
+            ("scored tokens", _call(**self.score_positions.to_dict())),
+            ("window", f"{self.window} (monitor statistic: {self.monitor_statistic})"),
+        ]
+        for stat, thr in self.thresholds.items():
+            ci = "" if thr.ci_low is None or thr.ci_high is None else f" [{thr.ci_low:.4g}, {thr.ci_high:.4g}]"
+            fpr = "" if thr.fpr_target is None else f", FPR target {thr.fpr_target:.3g}"
+            rows.append((f"threshold ({stat})", f"{thr.value:.4g}{ci}{fpr}, n_control={thr.n_control}"))
+        rows += _metric_rows(self.metrics)
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<table><caption>ProbeCard</caption>{body}</table>"
+
     def dumps(self) -> str:
         """Standard JSON only: a NaN or infinity anywhere is an error, not `NaN` in the file."""
         try:
@@ -85,6 +108,33 @@ class ProbeCard:
         except ValueError as error:
             raise ProbeFileError(f"the card of {self.label!r} holds a non-finite number ({error}); "
                                  "metrics and thresholds must be finite or None.") from None
+
+
+def _call(name: str, params: dict[str, Any]) -> str:
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def _metric_text(value: Any) -> str | None:
+    """A number, or an interval dict {value, low, high}, as text; None for anything else."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    if isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) for k in ("value", "low", "high")):
+        return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+    return None
+
+
+def _metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """Key metrics: numbers and intervals, and dicts of them (e.g. AUROC per statistic); nested
+    reports (honesty, lead time) stay in the JSON, where a table row could not hold them."""
+    rows: list[tuple[str, str]] = []
+    for name, value in metrics.items():
+        if (text := _metric_text(value)) is not None:
+            rows.append((name, text))
+        elif isinstance(value, dict):
+            texts = {str(k): _metric_text(v) for k, v in value.items()}
+            if all(t is not None for t in texts.values()):
+                rows += [(f"{name} ({k})", str(t)) for k, t in texts.items()]
+    return rows
 
 
 def card_from_json(data: Any, path: Path) -> ProbeCard:
