@@ -22,9 +22,8 @@ from probes.estimators._chunks import (
     ChunkSource,
     ChunkSourceError,
     ClassMoments,
-    float64_rows,
+    float64_chunks,
     iter_rows,
-    labels_1d,
 )
 
 
@@ -97,14 +96,9 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         Returns the means in ``classes_`` order (negative, positive) and the row count.
         """
         moments = ClassMoments()
-        for X, y in chunks():
-            y_arr = labels_1d(y)
-            if len(y_arr) == 0:
-                continue
+        for X, y in float64_chunks(chunks):
             # the first chunk sets n_features_in_, later ones are checked against it (as in predict)
-            X_arr, y_arr = validate_data(
-                self, float64_rows(X), y_arr, dtype=np.float64, reset=not moments.count, y_numeric=False
-            )
+            X_arr, y_arr = validate_data(self, X, y, dtype=np.float64, reset=not moments.count, y_numeric=False)
             check_classification_targets(y_arr)
             moments.add(X_arr, y_arr)
         if not moments.count:

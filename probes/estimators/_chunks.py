@@ -8,7 +8,7 @@ is not enough: ``lambda: store_reader()`` is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,13 +24,6 @@ ChunkSource = Callable[[], Iterable[Chunk]]
 
 class ChunkSourceError(ValueError):
     """The chunk source is not a faithful re-iterable view of one data set."""
-
-
-def float64_rows(X: ArrayLike | torch.Tensor) -> Float[np.ndarray, "rows d"]:
-    """Rows as float64 numpy; torch tensors of any dtype (float16, bfloat16) and device are accepted."""
-    if isinstance(X, torch.Tensor):
-        return X.detach().to(device="cpu", dtype=torch.float64).numpy()
-    return np.asarray(X, dtype=np.float64)
 
 
 def labels_1d(y: ArrayLike | torch.Tensor) -> np.ndarray:
@@ -54,9 +47,11 @@ class ClassMoments:
 
     def add(self, X: Float[np.ndarray, "rows d"], y: np.ndarray) -> None:
         for label in np.unique(y):
-            rows = X[y == label]
+            mask = y == label
+            rows = X if mask.all() else X[mask]  # chunks are often one record's label: no copy
             n_b, mean_b = len(rows), rows.mean(axis=0)
-            m2_b = ((rows - mean_b) ** 2).sum(axis=0)
+            deviation = rows - mean_b
+            m2_b = np.square(deviation, out=deviation).sum(axis=0)
             key = label.item()
             if key not in self.count:
                 self.count[key], self.mean[key], self.m2[key] = n_b, mean_b, m2_b
@@ -81,17 +76,40 @@ class ClassMoments:
         return mean, np.sqrt(m2 / counts.sum())
 
 
-def iter_rows(
-    chunks: ChunkSource, positive: Any, n_rows: int
-) -> Iterable[tuple[Float[np.ndarray, "rows d"], Float[np.ndarray, " rows"]]]:
-    """A later pass: float64 rows and 0/1 labels, checking the source re-yields the first pass's rows."""
-    seen = 0
+def float64_chunks(
+    chunks: ChunkSource,
+) -> Iterator[tuple[Float[np.ndarray, "rows d"], np.ndarray]]:
+    """One pass: the non-empty chunks as float64 rows and 1-D labels.
+
+    Torch tensors of any dtype (float16, bfloat16) and device are accepted. Every chunk is converted
+    into one float64 buffer, reused for the whole pass, so its rows are valid only until the next
+    chunk: fresh multi-MiB arrays per chunk cost page faults and fragment the allocator's heap.
+    """
+    buffer = np.empty(0)
     for X, y in chunks():
         y_arr = labels_1d(y)
         if len(y_arr) == 0:
             continue
-        seen += len(y_arr)
-        yield float64_rows(X), (y_arr == positive).astype(np.float64)
+        source = X.detach() if isinstance(X, torch.Tensor) else np.asarray(X)
+        size = int(np.prod(source.shape))
+        if buffer.size < size:
+            buffer = np.empty(size)
+        rows = buffer[:size].reshape(tuple(source.shape))
+        if isinstance(source, torch.Tensor):
+            torch.from_numpy(rows).copy_(source)
+        else:
+            np.copyto(rows, source, casting="same_kind")
+        yield rows, y_arr
+
+
+def iter_rows(
+    chunks: ChunkSource, positive: Any, n_rows: int
+) -> Iterator[tuple[Float[np.ndarray, "rows d"], Float[np.ndarray, " rows"]]]:
+    """A later pass: float64 rows and 0/1 labels, checking the source re-yields the first pass's rows."""
+    seen = 0
+    for rows, y in float64_chunks(chunks):
+        seen += len(y)
+        yield rows, (y == positive).astype(np.float64)
     if seen != n_rows:
         raise ChunkSourceError(
             f"the chunk source yielded {seen} rows on a later pass but {n_rows} on the first; chunks() must "
