@@ -55,7 +55,7 @@ def test_planted_direction_recovered(method: str, d: int) -> None:
     X, y, pair_ids, direction = planted(n=4000, d=d, seed=d, separation=3.0)
     # nearly separable data: LogisticProbe needs firm L2 to stay on the mean-difference direction
     # rather than chase a max-margin direction fitted to the noise
-    probe = PROBE_METHODS[method](C=1e-3) if method == "logistic" else PROBE_METHODS[method]()
+    probe = PROBE_METHODS[method](C=1e-3) if method == "lr" else PROBE_METHODS[method]()
     probe.fit(X, y, **({"pair_ids": pair_ids} if method == "lat" else {}))
     assert np.linalg.norm(probe.direction_) == pytest.approx(1.0)
     assert probe.direction_ @ direction > 0.99
