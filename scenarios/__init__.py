@@ -7,6 +7,7 @@ from scenarios.classify import Outcome as Outcome  # noqa: E402
 from scenarios.classify import classify as classify  # noqa: E402
 from scenarios.classify import resolve_kind as resolve_kind  # noqa: E402
 from scenarios.datasets import DATASETS as DATASETS  # noqa: E402
+from scenarios.datasets import TranscriptFormatError as TranscriptFormatError  # noqa: E402
 from scenarios.datasets import dataset as dataset  # noqa: E402
 from scenarios.datasets import export_jsonl as export_jsonl  # noqa: E402
 from scenarios.datasets import load_jsonl as load_jsonl  # noqa: E402

@@ -10,7 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scenarios.datasets import coercion, control, eval_awareness
-from scenarios.datasets.jsonl import load_jsonl, transcript_from_dict, transcript_to_dict, write_jsonl
+from scenarios.datasets.jsonl import (
+    TranscriptFormatError,
+    load_jsonl,
+    transcript_from_dict,
+    transcript_to_dict,
+    write_jsonl,
+)
 from scenarios.spec import Transcript
 
 DATASETS: dict[str, Callable[[int], list[Transcript]]] = {
@@ -37,6 +43,7 @@ def export_jsonl(name: str, path: str | Path, seed: int = 0) -> Path:
 
 
 __all__ = [
+    "TranscriptFormatError",
     "DATASETS",
     "UnknownDatasetError",
     "dataset",
