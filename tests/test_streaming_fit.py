@@ -170,3 +170,12 @@ def test_record_scores_match_decision_function(tmp_path: Path) -> None:
     scores = record_scores(probe, store, HOOK, store.records(), LastK(3))
     np.testing.assert_allclose(np.concatenate(scores), probe.decision_function(in_memory(store, LastK(3))[0]))
     assert [len(s) for s in scores] == [3] * len(store.records())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_streaming_logistic_on_gpu_matches_cpu(tmp_path: Path) -> None:
+    store = planted_store(tmp_path / "s")
+    source = store_chunks(store, HOOK, [r.record_id for r in store.records()], "concept", chunk_rows=50)
+    on_gpu = LogisticProbe(C=0.05, tol=1e-6).fit_chunks(source, device="cuda")
+    on_cpu = LogisticProbe(C=0.05, tol=1e-6).fit_chunks(source)
+    assert on_gpu.direction_ @ on_cpu.direction_ >= 0.9999
