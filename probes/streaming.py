@@ -32,9 +32,8 @@ from activations.store_types import Record, StoreRecordError
 from probes.estimators import LinearProbe
 
 CHUNK_BYTES = 2**23
-"""Default chunk size as float64 bytes (8 MiB; the probes convert chunks to float64). Below glibc's
-largest mmap threshold (32 MiB), freed chunk buffers are reused instead of returned to the kernel and
-page-faulted in again, which made float16 -> float64 conversion 8x slower."""
+"""Default chunk size as float64 bytes (8 MiB; the probes convert each chunk to float64). A streaming
+fit holds a few chunks' worth whatever the store's size; bigger chunks only save per-chunk overhead."""
 
 
 @dataclass(frozen=True)
