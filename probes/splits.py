@@ -9,6 +9,7 @@ than label words.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Bool, Int
 from numpy.typing import ArrayLike
+from sklearn.model_selection import StratifiedGroupKFold
 
 
 class TooFewGroupsError(ValueError):
@@ -57,8 +59,10 @@ def grouped_split(
 ) -> GroupedSplit:
     """Deterministic grouped split with roughly `fractions` of examples per part.
 
-    Groups are shuffled by `seed` and assigned whole, each part getting at least one group. With `y`,
-    shuffles are retried (deterministically) until every part holds both classes, since AUROC is
+    scikit-learn's `StratifiedGroupKFold` (shuffled by `seed`) deals whole groups into k folds of
+    near-equal size and class mix; each part takes whole folds in proportion to `fractions`
+    (k = 5 for the default 60/20/20), so each part is within about one group of its share. With `y`,
+    reshuffles are tried (deterministically) until every part holds both classes, since AUROC is
     undefined otherwise.
     """
     g = np.asarray(groups)
@@ -66,7 +70,7 @@ def grouped_split(
         raise SplitError(f"groups must be a non-empty 1-D array, got shape {g.shape}.")
     if len(fractions) != 3 or min(fractions) <= 0 or not np.isclose(sum(fractions), 1.0):
         raise SplitError(f"fractions must be three positive numbers summing to 1, got {fractions}.")
-    uniq, inverse = np.unique(g, return_inverse=True)
+    uniq = np.unique(g)
     if uniq.size < 3:
         raise TooFewGroupsError(
             f"{uniq.size} distinct group(s) found ({', '.join(map(str, uniq[:5]))}); a grouped "
@@ -74,15 +78,18 @@ def grouped_split(
             "instead of kind) or render more template families."
         )
     y_arr = None if y is None else np.asarray(y)
-    if y_arr is not None and y_arr.shape != g.shape:
-        raise SplitError(f"y shape {y_arr.shape} does not match groups shape {g.shape}.")
-    sizes = np.bincount(inverse)
+    max_folds = uniq.size
+    if y_arr is not None:
+        if y_arr.shape != g.shape:
+            raise SplitError(f"y shape {y_arr.shape} does not match groups shape {g.shape}.")
+        _check_classes_can_spread(g, y_arr)
+        # sklearn refuses more folds than the largest class has members
+        max_folds = min(max_folds, int(np.unique(y_arr, return_counts=True)[1].max()))
+    counts = _fold_counts(fractions, max_folds)
     rng = np.random.default_rng(seed)
     for _ in range(max_tries):
-        order = rng.permutation(uniq.size)
-        part_of_group = _assign(order, sizes, fractions)
-        parts = [np.flatnonzero(part_of_group[inverse] == p) for p in range(3)]
-        if y_arr is None or all(np.unique(y_arr[idx]).size >= 2 for idx in parts):
+        parts = _deal(g, y_arr, counts, rng)
+        if all(p.size for p in parts) and (y_arr is None or all(np.unique(y_arr[p]).size >= 2 for p in parts)):
             return GroupedSplit(parts[0], parts[1], parts[2], seed)
     raise SplitError(
         f"no grouped split in {max_tries} tries put both classes in train, val and test; with "
@@ -91,23 +98,58 @@ def grouped_split(
     )
 
 
-def _assign(
-    order: Int[np.ndarray, " g"], sizes: Int[np.ndarray, " g"], fractions: tuple[float, float, float]
-) -> Int[np.ndarray, " g"]:
-    """Fill test, then val, up to their target example counts; the rest is train (each >= 1 group)."""
-    total = sizes.sum()
-    part = np.zeros(order.size, dtype=np.int64)
-    pos = 0
-    for p in (2, 1):
-        target = fractions[p] * total
-        taken = 0
-        # Leave at least one group for each part still to be filled (val, then train).
-        reserve = 2 if p == 2 else 1
-        while pos < order.size - reserve and (taken == 0 or taken + sizes[order[pos]] / 2 <= target):
-            part[order[pos]] = p
-            taken += sizes[order[pos]]
-            pos += 1
-    return part
+def _check_classes_can_spread(g: np.ndarray, y: np.ndarray) -> None:
+    """Fail at once, not after every retry, when no split can put both classes in all three parts."""
+    labels = np.unique(y)
+    spread = {str(label): np.unique(g[y == label]).size for label in labels}
+    if labels.size < 2 or min(spread.values()) < 3:
+        raise SplitError(
+            f"both classes must reach train, val and test, but the groups holding each class number "
+            f"{spread}; each class needs at least 3. Group by a key that mixes labels (template family "
+            "rather than condition) or add groups."
+        )
+
+
+MAX_FOLDS = 20  # fractions are matched to 1/20 at best; more folds than groups is impossible
+
+
+def _fold_counts(fractions: tuple[float, float, float], max_folds: int) -> tuple[int, int, int]:
+    """(train, val, test) numbers of folds, each >= 1, out of the fewest folds that best match `fractions`."""
+    candidates = []
+    for k in range(3, min(max_folds, MAX_FOLDS) + 1):
+        val = min(max(1, round(fractions[1] * k)), k - 2)
+        test = min(max(1, round(fractions[2] * k)), k - 1 - val)
+        candidates.append((k - val - test, val, test))
+
+    def mismatch(counts: tuple[int, int, int]) -> float:
+        return round(max(abs(c / sum(counts) - f) for c, f in zip(counts, fractions, strict=True)), 9)
+
+    return min(candidates, key=mismatch)  # the first, so the fewest folds, among equals
+
+
+def _deal(
+    g: np.ndarray, y: np.ndarray | None, counts: tuple[int, int, int], rng: np.random.Generator
+) -> list[Int[np.ndarray, " n_part"]]:
+    """One shuffled `StratifiedGroupKFold` pass; parts take whole folds (in a shuffled order).
+
+    Without labels every example is one class, so the folds balance size alone.
+    """
+    k = sum(counts)
+    labels = np.zeros(g.size, dtype=np.int64) if y is None else y
+    folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=int(rng.integers(2**31)))
+    with warnings.catch_warnings():  # "least populated class < n_splits": judged below, per part
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            tests = [test for _, test in folds.split(np.zeros(g.size), labels, g)]
+        except ValueError as error:  # e.g. labels that are not classes
+            raise SplitError(f"cannot split by these labels: {error}") from None
+    order = rng.permutation(k)
+    bounds = np.cumsum([0, counts[2], counts[1], counts[0]])  # test, val, train
+    test, val, train = (
+        np.sort(np.concatenate([tests[i] for i in order[lo:hi]])).astype(np.int64)
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    )
+    return [train, val, test]
 
 
 def _word_pattern(label_words: Sequence[str]) -> re.Pattern[str]:
