@@ -13,7 +13,7 @@ nor the shards' mapped pages accumulate: peak memory is a few chunks, whatever t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -53,7 +53,7 @@ class StoreChunks:
     every row of it. Records in store order read each shard sequentially.
     """
 
-    root: Path
+    shard_file: Callable[[str], Path]  # the store's checked lookup: path rules and sha256, once per shard
     hook_point: str
     records: tuple[Record, ...]
     rows: tuple[Int[np.ndarray, " k"], ...]  # per record: indices into its stored rows
@@ -85,7 +85,7 @@ class StoreChunks:
     def _read(self, plan: list[_Piece]) -> Float[Tensor, "rows d_model"]:
         blocks: list[Tensor] = []
         for shard, pieces in groupby(plan, key=lambda piece: piece.record.shard):
-            with safe_open(str(self.root / shard), framework="pt") as f:
+            with safe_open(str(self.shard_file(shard)), framework="pt") as f:
                 tensor_slice = f.get_slice(self.hook_point)
                 for piece in pieces:
                     first, last = int(piece.rows.min()), int(piece.rows.max())
@@ -154,7 +154,7 @@ def store_chunks(
         chunk_rows = max(1, CHUNK_BYTES // (8 * store.manifest.d_model))
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows={chunk_rows} must be >= 1")
-    return StoreChunks(store.root, hook_point, records, rows, np.asarray(labels, dtype=np.int64), chunk_rows)
+    return StoreChunks(store.shard_file, hook_point, records, rows, np.asarray(labels, dtype=np.int64), chunk_rows)
 
 
 def record_scores(
