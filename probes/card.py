@@ -93,7 +93,8 @@ class ProbeCard:
             ("window", f"{self.window} (monitor statistic: {self.monitor_statistic})"),
         ]
         for stat, thr in self.thresholds.items():
-            ci = "" if thr.ci_low is None or thr.ci_high is None else f" [{thr.ci_low:.4g}, {thr.ci_high:.4g}]"
+            known_ci = thr.ci_low is not None and thr.ci_high is not None
+            ci = f" [{thr.ci_low:.4g}, {thr.ci_high:.4g}]" if known_ci else ""
             fpr = "" if thr.fpr_target is None else f", FPR target {thr.fpr_target:.3g}"
             rows.append((f"threshold ({stat})", f"{thr.value:.4g}{ci}{fpr}, n_control={thr.n_control}"))
         rows += _metric_rows(self.metrics)
@@ -110,6 +111,9 @@ class ProbeCard:
                                  "metrics and thresholds must be finite or None.") from None
 
 
+_INTERVAL = ("value", "low", "high")
+
+
 def _call(name: str, params: dict[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
@@ -118,7 +122,7 @@ def _metric_text(value: Any) -> str | None:
     """A number, or an interval dict {value, low, high}, as text; None for anything else."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.4g}"
-    if isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) for k in ("value", "low", "high")):
+    if isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) for k in _INTERVAL):
         return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
     return None
 

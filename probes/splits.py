@@ -89,7 +89,8 @@ def grouped_split(
     rng = np.random.default_rng(seed)
     for _ in range(max_tries):
         parts = _deal(g, y_arr, counts, rng)
-        if all(p.size for p in parts) and (y_arr is None or all(np.unique(y_arr[p]).size >= 2 for p in parts)):
+        mixed = y_arr is None or all(np.unique(y_arr[p]).size >= 2 for p in parts)
+        if mixed and all(p.size for p in parts):
             return GroupedSplit(parts[0], parts[1], parts[2], seed)
     raise SplitError(
         f"no grouped split in {max_tries} tries put both classes in train, val and test; with "
