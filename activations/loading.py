@@ -62,7 +62,7 @@ def _hub_source(model_id: str, revision: str | None) -> ModelSource:
             raise ModelLoadError(
                 f"cannot load {model_id!r}: no network access to the Hugging Face hub (offline) and it is "
                 f"not in the local cache. Download it on a machine with access "
-                f"(`huggingface-cli download {model_id} --local-dir DIR`) and pass the local folder, "
+                f"(`hf download {model_id} --local-dir DIR`) and pass the local folder, "
                 f"or use 'default' for the bundled model."
             ) from None
         raise ModelLoadError(f"cannot load {model_id!r} from the Hugging Face hub: {exc}".splitlines()[0]) from None
@@ -87,11 +87,27 @@ def _folder_fingerprint(folder: Path) -> str:
 
 
 def pick_device(device: str | None) -> str:
-    if device:
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
+    """The device to load onto; an explicit one is checked here, before anything loads, because torch
+    reports a missing CUDA only when weights move (an AssertionError that names no fix)."""
+    if not device:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ModelLoadError(f"device {device!r} is not a device name; use cpu, cuda or cuda:N.") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelLoadError(
+                f"device {device!r} needs CUDA, but this torch ({torch.__version__}) sees no CUDA device; "
+                "use device cpu, or leave the device unset to use the best available one."
+            )
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise ModelLoadError(
+                f"device {device!r} does not exist: this machine has {count} CUDA device(s), "
+                f"cuda:0..cuda:{count - 1}; pick one of those."
+            )
+    return device
 
 
 def pick_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
@@ -120,6 +136,37 @@ def load_hf_model(source: ModelSource, device: str, dtype: torch.dtype, attn_imp
     model.eval()
     model.config.name_or_path = source.name
     return model
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What planning a run needs from a model, read from its config alone: no weights are loaded."""
+
+    n_layers: int
+    d_model: int
+    n_params: int  # estimated from the config's sizes, for rough cost estimates only
+
+
+def model_shape(source: ModelSource) -> ModelShape:
+    """Layers and width as `load_model` reports them, and an estimated parameter count, in milliseconds
+    even for a 70B model (a dry run must not pay for loading weights)."""
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(source.path, revision=source.revision)
+    return ModelShape(int(cfg.num_hidden_layers), int(cfg.hidden_size), _estimated_params(cfg))
+
+
+def _estimated_params(cfg: Any) -> int:
+    """Embeddings plus, per layer, attention (grouped-query aware) and a gated MLP: the decoder layout of
+    Llama, Qwen, Mistral and Gemma. Norms and biases are left out (well under 1%)."""
+    d, heads = int(cfg.hidden_size), int(getattr(cfg, "num_attention_heads", 1) or 1)
+    head_dim = int(getattr(cfg, "head_dim", None) or d // heads)
+    kv_heads = int(getattr(cfg, "num_key_value_heads", None) or heads)
+    ffn = int(getattr(cfg, "intermediate_size", None) or 4 * d)
+    attention = 2 * d * heads * head_dim + 2 * d * kv_heads * head_dim
+    tied = bool(getattr(cfg, "tie_word_embeddings", False))
+    embeddings = int(getattr(cfg, "vocab_size", 0) or 0) * d * (1 if tied else 2)
+    return embeddings + int(cfg.num_hidden_layers) * (attention + 3 * d * ffn)
 
 
 def load_tokenizer(source: ModelSource) -> Any:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from experiments.configs import CaptureConfig, RolloutConfig, load_config
 from experiments.errors import fail
 
+if TYPE_CHECKING:
+    from activations.runner import RunSummary
+    from experiments.pipelines import Plan
 
-def _report(plan, summary) -> None:  # type: ignore[no-untyped-def]
+DRY_RUN_HELP = "print sequences, tokens, bytes and a rough ETA from the tokenizer and config; load no weights"
+
+
+def _report(plan: Plan, summary: RunSummary | None) -> None:
     typer.echo(f"plan: {plan.describe()}")
     if summary is not None:
         typer.echo(f"done: {summary.records_written} records written, {summary.batches_skipped} batches already "
@@ -20,20 +26,24 @@ def _report(plan, summary) -> None:  # type: ignore[no-untyped-def]
 
 def rollout(
     config: Annotated[Path, typer.Argument(help="YAML rollout config")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print sequences, tokens, bytes, ETA; run nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)] = False,
 ) -> None:
-    """Sample replies to scenario conversations, capture activations while generating, classify replies."""
+    """Sample replies to scenario conversations, capture activations while generating, classify replies;
+    ends with the harmful-action rate over the config's samples."""
     from experiments.pipelines import run_rollout
 
     with fail.on_user_error():
         cfg = load_config(config, RolloutConfig)
         assert isinstance(cfg, RolloutConfig)
-        _report(*run_rollout(cfg, dry_run=dry_run))
+        plan, result = run_rollout(cfg, dry_run=dry_run)
+    _report(plan, result.run if result else None)
+    if result is not None:
+        typer.echo(result.harmful.describe())
 
 
 def capture(
     config: Annotated[Path, typer.Argument(help="YAML capture config")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print sequences, tokens, bytes, ETA; run nothing")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)] = False,
 ) -> None:
     """Teacher-force fixed transcripts (a contrast set or a transcript file) and store their activations."""
     from experiments.pipelines import run_capture

@@ -144,7 +144,11 @@ def scenarios_classify(
         elif not reply.is_file():
             raise UsageError(f"{reply}: no such reply file; give a reply file, or - for standard input")
         else:
-            text = reply.read_text(encoding="utf-8")
+            try:
+                text = reply.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"reply file {reply} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                 "save the reply as UTF-8") from None
         conv = resolve_scenario(scenario, seed=seed, length=length)
         outcome = classify(conv, text)
     result = {"condition_id": conv.condition_id, **outcome.to_dict()}

@@ -100,10 +100,19 @@ class CaptureConfig(RunConfig):
 
 
 def load_config(path: str | Path, kind: type[RunConfig]) -> RunConfig:
+    """Every way a config file can be unreadable is a `ConfigError` naming the file and the fix."""
+    file = Path(path)
+    if not file.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    if not file.is_file():
+        raise ConfigError(f"config {path} is a directory, not a file; pass the YAML config file itself")
     try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); pass a YAML "
+                          "config saved as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     try:

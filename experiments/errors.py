@@ -45,6 +45,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from probes.thresholds import CalibrationError
     from scenarios.am_interop import AMFormatError
     from scenarios.datasets import UnknownDatasetError
+    from scenarios.datasets.jsonl import TranscriptFormatError
     from scenarios.grid import SpecError, UnknownConditionError
 
     return (
@@ -53,7 +54,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         RunnerError, StoreError, UnknownBackendError, ConfigError, ChatTemplateError,
         ProbeFileError, ProbeModelMismatchError, ProbeDataError, NotBinaryError, PairingError, HonestyInputError,
         MetricInputError, ScoringError, SplitError, TooFewGroupsError, SweepInputError, CalibrationError,
-        AMFormatError, UnknownDatasetError, SpecError, UnknownConditionError,
+        AMFormatError, UnknownDatasetError, TranscriptFormatError, SpecError, UnknownConditionError,
     )
 
 

@@ -57,3 +57,30 @@ def test_unknown_hook_point_in_config_lists_valid_choices(handle, tmp_path: Path
 
     with pytest.raises(HookPointError, match=r"0\.\.3"):
         handle.hook_points(["blocks.9.resid_post"])
+
+
+def test_rollout_cli_ends_with_the_harmful_action_rate(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from experiments.cli import app
+    from experiments.pipelines import HarmfulRate
+
+    config = tmp_path / "rollout.yaml"
+    config.write_text(yaml.safe_dump({"model": str(tiny_llama_dir), "store": str(tmp_path / "s"), "batch_size": 6,
+                                      "hook_points": HOOKS[:1], "scenarios": {"ids": IDS}, "samples": 2,
+                                      "sampling": {"max_new_tokens": 6}}))
+    result = CliRunner().invoke(app, ["rollout", str(config)])
+    assert result.exit_code == 0, result.output
+    harmful = sum(r.labels["harmful"] for r in ResidualStore.open(tmp_path / "s").records())
+    last = result.stdout.splitlines()[-1]
+    assert last == HarmfulRate(harmful, 6).describe() and last.startswith(f"harmful action: {harmful}/6 samples")
+    assert "Wilson 95% CI" in last
+
+
+def test_wilson_interval_matches_known_values() -> None:
+    from experiments.pipelines import HarmfulRate
+
+    assert HarmfulRate(0, 10).interval() == pytest.approx((0.0, 0.2775), abs=1e-4)
+    assert HarmfulRate(5, 10).interval() == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert HarmfulRate(10, 10).interval() == pytest.approx((0.7225, 1.0), abs=1e-4)
+    assert HarmfulRate(0, 10).describe() == "harmful action: 0/10 samples = 0.0% (Wilson 95% CI 0.0% to 27.8%)"
