@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +12,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from activations.backends.base import Backend, ForwardCall, ForwardResult, Intervention
+from activations.backends.base import Backend, Captured, ForwardCall, ForwardResult, Intervention
 from activations.batching import pad_left, positions, prepare_past
 from activations.chat import (
     ChatCapabilities,
@@ -29,6 +32,7 @@ from activations.loading import (
     pick_dtype,
     resolve_source,
 )
+from activations.pre_capture import PreCollector, PreRecorder, recorders_for
 from scenarios.spec import Conversation
 
 
@@ -45,6 +49,8 @@ class ModelHandle:
     source: ModelSource = field(repr=False)
     device: str = "cpu"
     dtype: torch.dtype = torch.float32
+    # (hook point, edit) applied to every pass while an `intervening` block is open, in order
+    persistent: list[tuple[HookPoint, Intervention]] = field(default_factory=list, repr=False, compare=False)
 
     def __repr__(self) -> str:
         """One line for notebooks and logs (the dataclass default would print the whole tokenizer)."""
@@ -83,26 +89,36 @@ class ModelHandle:
         past: KVCache | None = None,
         interventions: dict[str, Intervention] | None = None,
         use_cache: bool = False,
+        capture_pre: list[str] | list[HookPoint] | None = None,
     ) -> ForwardResult:
         """One pass. Lists of ids are left-padded. `past` is a KV cache of a shared prefix (batch 1 or
-        batch-sized); it is copied, never modified, so it can be reused for many batches."""
+        batch-sized); it is copied, never modified, so it can be reused for many batches. `capture_pre`
+        hook points are captured twice: before every intervention there (`.captured_pre`) and after
+        (`.captured`)."""
         ids, mask = pad_left(token_ids, self.pad_id) if isinstance(token_ids, list) else (token_ids, attention_mask)
         if mask is None:
             mask = torch.ones_like(ids)
         ids = ids.to(self.device)
         cache, mask, past_len = prepare_past(past, mask.to(self.device))
-        points = self.hook_points(capture or [])
-        call = ForwardCall(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions(mask)[:, past_len:],
-            capture=points,
-            interventions=self.interventions(interventions),
-            past=cache,
-            use_cache=use_cache or cache is not None,
-            stop_after_layer=max(hp.layer for hp in points) if points and stop_after_last_capture and not use_cache else None,
-        )
-        return self.backend.run(call)
+        pre = self.hook_points(capture_pre or [])
+        points = self.hook_points([*(capture or []), *pre])
+        with self._recording(pre) as recorders:
+            call = ForwardCall(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions(mask)[:, past_len:],
+                capture=points,
+                interventions=self.interventions(interventions),
+                past=cache,
+                use_cache=use_cache or cache is not None,
+                stop_after_layer=(max(hp.layer for hp in points)
+                                  if points and stop_after_last_capture and not use_cache else None),
+            )
+            result = self.backend.run(call)
+        if not pre:
+            return result
+        return dataclasses.replace(result, captured_pre=Captured({hp: r.take() for hp, r in recorders.items()},
+                                                                 self.n_layers))
 
     def generate(
         self,
@@ -113,13 +129,54 @@ class ModelHandle:
         interventions: dict[str, Intervention] | None = None,
         on_step: OnStep | None = None,
         past: KVCache | None = None,
+        capture_pre: list[str] | list[HookPoint] | None = None,
     ) -> list[GeneratedRow]:
-        """tripwire's decode loop over this backend; see `activations.decode.generate`."""
-        return generate(self, prompts, sampling=sampling, seeds=seeds, capture=capture,
-                        interventions=interventions, on_step=on_step, past=past)
+        """tripwire's decode loop over this backend; see `activations.decode.generate`. `capture_pre`
+        hook points are also captured before every intervention there, as `activations["<hook>:pre"]`
+        beside the usual (post-intervention) `activations["<hook>"]`."""
+        pre = self.hook_points(capture_pre or [])
+        if not pre:
+            return generate(self, prompts, sampling=sampling, seeds=seeds, capture=capture,
+                            interventions=interventions, on_step=on_step, past=past)
+        with self._recording(pre) as recorders:
+            collector = PreCollector(recorders, len(prompts), on_step)
+            rows = generate(self, prompts, sampling=sampling, seeds=seeds, capture=[*(capture or []), *pre],
+                            interventions=interventions, on_step=collector, past=past)
+        for row, extra in zip(rows, collector.per_row(), strict=True):
+            row.activations.update(extra)
+        return rows
 
     def interventions(self, edits: dict[str, Intervention] | None) -> dict[HookPoint, Intervention]:
-        return {self.hook_points([k])[0]: fn for k, fn in (edits or {}).items()}
+        """The edits of one pass: the open `intervening` blocks' first (in the order they were opened),
+        then this call's own; several at one hook point run one after another."""
+        chains: dict[HookPoint, list[Intervention]] = {}
+        for hp, fn in self.persistent:
+            chains.setdefault(hp, []).append(fn)
+        for key, fn in (edits or {}).items():
+            chains.setdefault(self.hook_points([key])[0], []).append(fn)
+        return {hp: fns[0] if len(fns) == 1 else _chained(fns) for hp, fns in chains.items()}
+
+    @contextmanager
+    def intervening(self, edits: dict[str, Intervention]) -> Iterator[None]:
+        """Apply `edits` to every `forward` and `generate` inside the block (what `SteeringVector.apply`
+        uses); blocks nest, and closing one removes exactly its own edits."""
+        added = [(self.hook_points([key])[0], fn) for key, fn in edits.items()]
+        self.persistent.extend(added)
+        try:
+            yield
+        finally:
+            self.persistent[:] = [e for e in self.persistent if not any(e is a for a in added)]
+
+    @contextmanager
+    def _recording(self, points: list[HookPoint]) -> Iterator[dict[HookPoint, PreRecorder]]:
+        """Pre-capture recorders, first in their hook points' chains for the duration of the block."""
+        recorders = recorders_for(points)
+        added = list(recorders.items())
+        self.persistent[:0] = added
+        try:
+            yield recorders
+        finally:
+            self.persistent[:] = [e for e in self.persistent if not any(e is a for a in added)]
 
     @property
     def pad_id(self) -> int:
@@ -132,6 +189,15 @@ class ModelHandle:
         extra = getattr(gen, "eos_token_id", None) if gen is not None else None
         ids |= set(extra) if isinstance(extra, list) else ({int(extra)} if extra is not None else set())
         return ids
+
+
+def _chained(fns: list[Intervention]) -> Intervention:
+    def run(act: Tensor, position_ids: Tensor) -> Tensor:
+        for fn in fns:
+            act = fn(act, position_ids)
+        return act
+
+    return run
 
 
 def load_model(

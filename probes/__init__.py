@@ -50,7 +50,8 @@ from probes.scoring import (
     transcript_statistic,
 )
 from probes.splits import GroupedSplit, TooFewGroupsError, grouped_split, remove_words, word_filtered
-from probes.steering import add_direction, project_out, steering_vector
+from probes.steering import MODES, add_direction, project_out, steer, steering_vector
+from probes.steering_vector import SteeringFileError, SteeringVector
 from probes.sweep import LayerData, SweepResult, SweepRow, run_sweep
 from probes.thresholds import Threshold, calibrate, recall_at_thresholds
 
@@ -81,7 +82,10 @@ __all__ = [
     "ProbeCard",
     "ProbeFileError",
     "ProbeModelMismatchError",
+    "MODES",
     "STATISTICS",
+    "SteeringFileError",
+    "SteeringVector",
     "SweepResult",
     "SweepRow",
     "Threshold",
@@ -117,6 +121,7 @@ __all__ = [
     "score_tokens",
     "score_transcripts",
     "statistic_values",
+    "steer",
     "steering_vector",
     "sweep_plot",
     "token_strip",

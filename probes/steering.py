@@ -11,7 +11,7 @@ the generated tokens).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -20,6 +20,8 @@ from torch import Tensor
 
 Positions = int | slice | Sequence[int] | None
 Intervention = Callable[[Tensor, Tensor], Tensor]
+Mode = Literal["add", "ablate", "ablate_then_add"]
+MODES: tuple[Mode, ...] = ("add", "ablate", "ablate_then_add")
 
 
 class HasDirection(Protocol):
@@ -130,3 +132,31 @@ def project_out(direction: np.ndarray | Tensor, positions: Positions = None) -> 
         return _apply(resid, position_ids, positions, ablate)
 
     return intervene
+
+
+def steer(direction: np.ndarray | Tensor, scale: float, mode: Mode = "add", positions: Positions = None
+          ) -> Intervention:
+    """The edit of one steering mode along ``direction`` (any length; only its direction counts).
+
+    ``add`` shifts the activation by ``scale`` along the unit direction; ``ablate`` removes its
+    component (``scale`` unused); ``ablate_then_add`` sets the component to exactly ``scale``, so every
+    token carries the same amount of the concept whatever it carried before.
+    """
+    unit = _as_vector(direction, "direction").to(torch.float64)
+    if not unit.norm() > 0:
+        raise ValueError("direction is the zero vector; a steering mode needs a direction.")
+    unit = unit / unit.norm()
+    if mode == "add":
+        return add_direction(scale * unit, positions)
+    if mode == "ablate":
+        return project_out(unit, positions)
+    if mode == "ablate_then_add":
+        ablate, shift = project_out(unit, positions), add_direction(scale * unit, positions)
+
+        def clamp(resid: Float[Tensor, "batch tok d_model"], position_ids: Tensor | None = None) -> Tensor:
+            if position_ids is None:
+                position_ids = torch.arange(resid.shape[1], device=resid.device).expand(resid.shape[0], -1)
+            return shift(ablate(resid, position_ids), position_ids)
+
+        return clamp
+    raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}.")

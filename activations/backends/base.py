@@ -83,11 +83,13 @@ class Captured(Mapping[HookPoint, Float[Tensor, "batch tok d_model"]]):
 
 @dataclass
 class ForwardResult:
-    """`logits` is None when the pass stopped early; `past` is None unless a cache was requested."""
+    """`logits` is None when the pass stopped early; `past` is None unless a cache was requested.
+    `captured_pre` holds `capture_pre=` hook points as they were before any intervention there."""
 
     logits: Float[Tensor, "batch tok vocab"] | None
     captured: Captured
     past: KVCache | None = None
+    captured_pre: Captured | None = None
 
 
 @dataclass
