@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from activations.store import ResidualStore
+from activations.store_types import Record
+from experiments.errors import fail
 
 store_app = typer.Typer(help="Inspect and verify on-disk activation stores.", no_args_is_help=True)
 
@@ -50,3 +53,44 @@ def verify(path: Annotated[Path, typer.Argument(help="Store directory.")]) -> No
         typer.echo(f"FAILED: {len({p.shard for p in problems})} broken shard(s)", err=True)
         raise typer.Exit(1)
     typer.echo(f"ok: {store.info()['batches']} shards verified")
+
+
+def _reply(record: Record) -> str:
+    return record.text[int(record.meta.get("reply_char_offset", 0)) :]
+
+
+@store_app.command()
+def show(
+    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    limit: Annotated[int | None, typer.Option(help="Show only the first N records.", min=1)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per record (JSON Lines).")] = False,
+) -> None:
+    """Records' ids, condition, labels, outcome and reply text: read what a run produced without Python."""
+    records = _open(path).records()[:limit]
+    for r in records:
+        row = {"record_id": r.record_id, "condition_id": r.condition_id, "labels": r.labels,
+               "outcome": r.outcome, "reply": _reply(r)}
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        outcome = "" if r.outcome is None else (f"  harmful={r.outcome.get('harmful')} "
+                                                f"action={r.outcome.get('action')}")
+        typer.echo(f"{r.record_id}  {r.condition_id}  labels={json.dumps(r.labels)}{outcome}")
+        typer.echo(textwrap.indent(_reply(r).strip() or "(empty reply)", "    "))
+
+
+@store_app.command()
+def export(
+    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    hook_point: Annotated[str, typer.Option(help="Stored hook point to export, e.g. blocks.12.resid_post.")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write (replaced if it exists).")],
+) -> None:
+    """One row per stored token (record_id, condition_id, token_index, token, label_<name>..., activation as a
+    fixed-size float32 list) for pandas, polars or DuckDB; needs pyarrow."""
+    from activations.store_export import export_parquet
+
+    store = _open(path)
+    with fail.on_user_error():
+        rows = export_parquet(store, hook_point, out)
+    typer.echo(f"wrote {rows:,} rows of {hook_point} ({len(store)} records, d_model "
+               f"{store.manifest.d_model}) to {out}")

@@ -1,4 +1,4 @@
-"""`tripwire store info|verify` through typer's CliRunner, mounted the way the main CLI mounts it."""
+"""`tripwire store info|verify|show` through typer's CliRunner, mounted the way the main CLI mounts it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+import torch
 import typer
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from store_worker import random_batch  # noqa: E402
 
 from activations.store import ResidualStore  # noqa: E402
+from activations.store_types import RecordMeta  # noqa: E402
 from experiments.cli_store import store_app  # noqa: E402
 
 app = typer.Typer()
@@ -80,3 +82,42 @@ def test_verify_refuses_an_index_pointing_outside_the_store(tmp_path):
         and "shards/../../x.safetensors" in result.output
         and "restore it" in result.output
     )
+
+
+def replies_store(path: Path) -> ResidualStore:
+    """Records with a prompt and a reply in their text, labels and an outcome, as a rollout writes them."""
+    store = ResidualStore.create(path, model_name="m", model_fingerprint="f", hook_points=["h0"], d_model=4)
+    records = []
+    for k in range(3):
+        text = f"PROMPT {k} says hello|reply number {k}\nsecond line"
+        records.append(RecordMeta(
+            record_id=f"rec{k}", condition_id=f"cond{k}", sample_index=0, seed=k, sampling={},
+            token_ids=[1, 2, 3], text=text, n_prompt_tokens=1, positions=[1, 2], scaffold_mask=[False] * 3,
+            labels={"harmful": k % 2},
+            outcome={"harmful": bool(k % 2), "action": "email" if k % 2 else "none"},
+            meta={"reply_char_offset": text.index("|") + 1}))
+    with store.writer() as writer:
+        writer.commit_batch("b0", records, {"h0": torch.randn(6, 4)})
+    return store
+
+
+def test_show_prints_ids_condition_labels_outcome_and_reply(tmp_path):
+    replies_store(tmp_path / "s")
+    result = runner.invoke(app, ["store", "show", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert 'rec1  cond1  labels={"harmful": 1}  harmful=True action=email' in out
+    assert "    reply number 1\n    second line" in out and "PROMPT" not in out
+    assert out.count("rec") == 3
+
+
+def test_show_json_and_limit(tmp_path):
+    store = replies_store(tmp_path / "s")
+    result = runner.invoke(app, ["store", "show", str(tmp_path / "s"), "--json", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    first = store.records()[0]
+    assert [r["record_id"] for r in rows] == ["rec0", "rec1"]
+    assert rows[0] == {"record_id": "rec0", "condition_id": "cond0", "labels": {"harmful": 0},
+                       "outcome": first.outcome, "reply": first.text[first.meta["reply_char_offset"]:]}
+    assert rows[0]["reply"] == "reply number 0\nsecond line"
