@@ -180,7 +180,7 @@ def test_score_text_writes_a_strip(trained: dict[str, Any]) -> None:
     (data,) = _score("--probe", str(trained["probe"]), "--text", "The board decided today.",
                      "--model", str(trained["model"]), "--html", str(html))
     assert data["action_index"] is None and len(data["scores"]) == len(data["tokens"]) > 3
-    assert html.exists() and "board" in html.read_text()
+    assert html.exists() and '"The"' in html.read_text()  # the reply's first token is drawn
 
 
 def test_probe_refused_on_another_model(trained: dict[str, Any], tiny_qwen_dir: Path) -> None:
