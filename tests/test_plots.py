@@ -130,14 +130,16 @@ def _legend(fig: go.Figure) -> list[str]:
 
 
 def test_token_strip_from_reply_start_shifts_strip_line_and_action_together() -> None:
-    fig = token_strip(TOKENS, SCORES, threshold=2.0, window=3, action_span=(22, 27), reply_start=10,
+    scores = np.r_[np.full(10, -3.0), SCORES[10:]]  # a prompt the running mean must still see
+    fig = token_strip(TOKENS, scores, threshold=2.0, window=3, action_span=(22, 27), reply_start=10,
                       tokens_per_row=10)
     heat = next(t for t in fig.data if isinstance(t, go.Heatmap))
     assert np.asarray(heat.z).shape == (2, 10) and list(np.asarray(heat.text).ravel()) == TOKENS[10:]
     assert np.asarray(heat.customdata)[0, 0] == 10  # hover keeps the index into the scored tokens
     running = next(t for t in fig.data if (t.name or "").startswith("running mean"))
     assert list(running.x) == list(range(10, 30))
-    np.testing.assert_allclose(running.y, running_mean(SCORES, 3)[10:])  # computed over the prompt too
+    np.testing.assert_allclose(running.y, running_mean(scores, 3)[10:])  # computed over the prompt too
+    assert running.y[0] == -2.0
     # Action 22..26 is shown tokens 12..16: wrapped row 1, columns 2..6; the line plot keeps 22..26.
     outline = [r for r in _rects(fig) if r.get("line", {}).get("width") == 3]
     assert [(r["x0"], r["x1"], r["y0"]) for r in outline] == [(1.5, 6.5, 0.5)]
