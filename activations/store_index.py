@@ -13,7 +13,7 @@ import errno
 import json
 import os
 import re
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from activations.store_types import (
     StoreCorruptError,
     StoreLockedError,
     StoreManifest,
+    StoreNotFoundError,
     StoreWriteError,
     canonical_json,
 )
@@ -82,15 +83,27 @@ def write_manifest(root: Path, manifest: StoreManifest) -> None:
 def read_manifest(root: Path) -> StoreManifest:
     path = root / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(
+        raise StoreNotFoundError(
             f"{root} is not a ResidualStore (no {MANIFEST}); create one with ResidualStore.create"
         )
-    data: dict[str, Any] = json.loads(path.read_text())
+    fix = "restore it from a backup or recapture into a new store"
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StoreCorruptError(f"{path} is not valid JSON ({e}); {fix}") from None
+    if not isinstance(data, dict):
+        raise StoreCorruptError(f"{path} must hold a JSON object, not {type(data).__name__}; {fix}")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise StoreCorruptError(
             f"store {root} has schema_version {data.get('schema_version')!r}; this tripwire reads "
             f"version {SCHEMA_VERSION}: use the matching tripwire version or recapture"
         )
+    names = {f.name for f in fields(StoreManifest)}
+    required = {f.name for f in fields(StoreManifest) if f.default is MISSING}
+    if unknown := sorted(set(data) - names):
+        raise StoreCorruptError(f"{path} has unknown keys {unknown}; {fix}")
+    if missing := sorted(required - set(data)):
+        raise StoreCorruptError(f"{path} lacks {missing}; {fix}")
     return StoreManifest(**data)
 
 

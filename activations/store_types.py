@@ -34,6 +34,10 @@ class StoreWriteError(StoreError, OSError):
     """Writing failed (disk full, read-only directory); the store is left as it was before."""
 
 
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """The path holds no store (no manifest)."""
+
+
 class StoreCorruptError(StoreError):
     """The store's files are damaged in a way a crash cannot produce."""
 

@@ -129,8 +129,9 @@ def score_inputs(probe: LoadedProbe, handle: ModelHandle, items: list[ScoreInput
     for item in items:
         layout = scoring_layout(handle, item)
         if layout.n_tokens > (limit := _context_length(handle)):
-            raise UsageError(f"input {item.id or ''} has {layout.n_tokens} tokens, more than the model's context "
-                             f"of {limit}; shorten it.")
+            name = f"input {item.id!r}" if item.id else "the input"
+            raise UsageError(f"{name} has {layout.n_tokens} tokens, more than the model's context of {limit}; "
+                             "shorten it.")
         resid = handle.forward([layout.token_ids], capture=[probe.card.hook_point]).captured[probe.card.hook_point]
         yield read_transcript(probe, resid[0], layout, layout.text, layout.action_char_span)
 
@@ -144,7 +145,7 @@ def score_store(probe_dir: Path, store_path: Path, allow_other_model: bool) -> I
 
 def strip_html(reading: TokenScores, probe: LoadedProbe, path: Path) -> None:
     fig = token_strip(reading.tokens, reading.scores, threshold=reading.threshold, window=reading.window,
-                      action_span=reading.action_span,
+                      action_span=reading.action_span, reply_start=reading.reply_start,
                       title=f"{probe.card.label} probe at {probe.card.hook_point} ({reading.statistic}, "
                             f"window {reading.window})")
     save_figure(fig, path.with_suffix(""), png=False)

@@ -84,7 +84,7 @@ def plot_training(result: TrainResult, probe: LoadedProbe, store: ResidualStore,
         reading = read_record(probe, store, record)
         figures["example_tokens"] = token_strip(
             reading.tokens, reading.scores, threshold=reading.threshold, window=reading.window,
-            action_span=reading.action_span,
+            action_span=reading.action_span, reply_start=reading.reply_start,
             title=f"{rep.label} probe, layer {rep.layer}: {record.condition_id}")
     for name, fig in figures.items():
         saved = save_figure(fig, folder / name)

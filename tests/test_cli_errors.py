@@ -88,8 +88,6 @@ def test_transcripts_file_with_a_bad_line(tmp_path: Path) -> None:
     assert f"{tmp_path / 't.jsonl'}:2" in err and "export_jsonl" in err
 
 
-@pytest.mark.xfail(strict=True, reason="activations/store_index.py read_manifest must raise "
-                   "StoreCorruptError for a manifest that is not a JSON object of the known fields")
 @pytest.mark.parametrize("manifest", ["extra_key", "list"])
 def test_store_with_a_malformed_manifest(tmp_path: Path, manifest: str) -> None:
     ResidualStore.create(tmp_path / "s", model_name="m", model_fingerprint="f", hook_points=[HOOK], d_model=8)

@@ -180,7 +180,9 @@ def test_score_text_writes_a_strip(trained: dict[str, Any]) -> None:
     (data,) = _score("--probe", str(trained["probe"]), "--text", "The board decided today.",
                      "--model", str(trained["model"]), "--html", str(html))
     assert data["action_index"] is None and len(data["scores"]) == len(data["tokens"]) > 3
-    assert html.exists() and '"The"' in html.read_text()  # the reply's first token is drawn
+    page = html.read_text()
+    assert (html.parent / "plotly.min.js").exists() and len(page) < 200_000  # plotly.js shared, not embedded
+    assert all(json.dumps(t) in page for t in data["tokens"][data["reply_start"] or 0 :])  # the reply is drawn
 
 
 def test_probe_refused_on_another_model(trained: dict[str, Any], tiny_qwen_dir: Path) -> None:
