@@ -66,6 +66,10 @@ class OnlineMonitor:
         if on_trigger not in ("stop", "record"):
             raise ValueError(f"on_trigger must be 'stop' or 'record', got {on_trigger!r}.")
         self.probes = {p.card.label: p for p in probes}
+        # `decision_function` is `x @ coef + bias` in float64; applying it directly skips sklearn's input
+        # validation on every decode step (most of the monitor's cost) and gives bit-identical scores.
+        self._linear = {p.card.label: (np.asarray(p.estimator.coef_[0], dtype=np.float64), float(p.estimator.bias_))
+                        for p in probes}
         self.on_trigger = on_trigger
         self.special_ids = special_ids
         self.watches: dict[str, dict[int, RowWatch]] = {}
@@ -142,8 +146,9 @@ class OnlineMonitor:
             watch = self.watches[label][row]
             keep = [k for k in range(len(ids)) if self._keeps(card.score_positions, start + k, n_prompt, scaffold[k])]
             if keep:
+                coef, bias = self._linear[label]
                 rows = acts[card.hook_point][keep].float().cpu().numpy()
-                new = np.asarray(probe.decision_function(rows), dtype=np.float64)
+                new = np.asarray(rows, dtype=np.float64) @ coef + bias
                 watch.positions += [start + k for k in keep]
                 watch.scores += new.tolist()
                 if watch.crossing is None:
@@ -173,6 +178,10 @@ def _first_new_crossing(scores: list[float], n_new: int, window: int, threshold:
     """First of the last `n_new` indices where the running mean reaches the threshold. Only the tail
     that those indices' windows cover is recomputed, with `probes.scoring.running_mean` itself."""
     begin = len(scores) - n_new
+    if n_new == 1:  # a decode step: skip the exact check when the new mean is clearly below the threshold
+        recent = scores[-window:]  # rounding in this sum is ~1e-14 of the largest score: far inside the margin
+        if sum(recent) / len(recent) < threshold - 1e-9 * (1.0 + max(map(abs, recent))):
+            return None
     lo = max(0, begin - window + 1)
     tail = running_mean(np.asarray(scores[lo:]), window)[begin - lo :]
     hits = np.flatnonzero(tail >= threshold)
