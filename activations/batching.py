@@ -15,7 +15,9 @@ def positions(mask: Int[Tensor, "batch tok"]) -> Int[Tensor, "batch tok"]:
     return pos.clamp(min=0)
 
 
-def pad_left(rows: list[list[int]], pad_id: int) -> tuple[Int[Tensor, "batch tok"], Int[Tensor, "batch tok"]]:
+def pad_left(rows: list[list[int]], pad_id: int, device: str | torch.device = "cpu"
+             ) -> tuple[Int[Tensor, "batch tok"], Int[Tensor, "batch tok"]]:
+    """Token ids and attention mask, left-padded, on `device` (built on the host, then one copy each)."""
     if not rows or any(len(r) == 0 for r in rows):
         raise ValueError("every row needs at least one token")
     width = max(len(r) for r in rows)
@@ -24,7 +26,7 @@ def pad_left(rows: list[list[int]], pad_id: int) -> tuple[Int[Tensor, "batch tok
     for i, r in enumerate(rows):
         ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
         mask[i, width - len(r) :] = 1
-    return ids, mask
+    return torch.as_tensor(ids, device=device), torch.as_tensor(mask, device=device)
 
 
 def prepare_past(
