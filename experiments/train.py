@@ -31,10 +31,11 @@ from probes import (
     recall_at_thresholds,
     run_sweep,
 )
-from probes.datasets import TokenDataset, token_dataset, transcript_rows
+from probes.datasets import TokenDataset, token_dataset
 from probes.metrics import auroc_ci
 from probes.scoring import DEFAULT_WINDOW, statistic_values
 from probes.splits import GroupedSplit
+from probes.streaming import record_scores
 
 METHOD_NAMES = ("lr", "diffmean", "lda", "lat")
 
@@ -181,7 +182,7 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
     est = sweep.best_estimator
     policy = settings.score_policy
     test_records = [ds.records[i] for i in split.test]
-    test_scores = [np.asarray(est.decision_function(x)) for x in transcript_rows(store, hook, test_records, policy)]
+    test_scores = record_scores(est, store, hook, test_records, policy)  # one record's rows in memory at a time
     test_labels = ds.labels[split.test]
     positions = [stored_rows_for(r, policy)[0] for r in test_records]
     actions = [action_in_scored(r, p) for r, p in zip(test_records, positions, strict=True)]
@@ -196,8 +197,7 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
     note = None
     if control is not None:
         control_records = control.records()
-        rows = transcript_rows(control, hook, control_records, policy)
-        control_scores = [np.asarray(est.decision_function(x)) for x in rows if len(x)]
+        control_scores = [s for s in record_scores(est, control, hook, control_records, policy) if len(s)]
         thresholds = calibrate(control_scores, fpr=settings.fpr, window=settings.window, n_boot=settings.n_boot,
                                seed=settings.seed, min_control=settings.min_control,
                                calibration_hash=control.content_digest(control_records))

@@ -112,16 +112,3 @@ def token_dataset(
         texts=[reply_text(r) for r in records],
         label_words=sorted({w for r in records for w in r.meta.get("label_words", [])}),
     )
-
-
-def transcript_rows(
-    store: ResidualStore, hook_point: str, records: list[Record], policy: PositionPolicy | None = None
-) -> list[Float[np.ndarray, "tok d_model"]]:
-    """Every selected token row of each record, in token order (for per-token scoring)."""
-    return [store.activations(r, hook_point, policy).float().numpy() for r in records]
-
-
-def token_positions(record: Record, policy: PositionPolicy | None = None) -> list[int]:
-    from activations.store_query import stored_rows_for
-
-    return stored_rows_for(record, policy)[0]
