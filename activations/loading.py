@@ -125,13 +125,20 @@ def pick_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
 
 def load_hf_model(source: ModelSource, device: str, dtype: torch.dtype, attn_implementation: str) -> Any:
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    quiet = hf_logging.is_progress_bar_enabled()  # a "Loading weights" bar per load is noise in a CLI run
+    if quiet:
+        hf_logging.disable_progress_bar()
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(
             source.path, dtype=dtype, attn_implementation=attn_implementation, revision=source.revision
         )
     except OSError as exc:
         raise ModelLoadError(f"cannot load weights for {source.spec!r}: {str(exc).splitlines()[0]}") from None
+    finally:
+        if quiet:
+            hf_logging.enable_progress_bar()
     model.to(device)
     model.eval()
     model.config.name_or_path = source.name

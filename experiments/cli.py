@@ -27,5 +27,23 @@ app.command("eval")(evaluate)
 app.command("score")(score)
 
 
+def _version(show: bool) -> None:
+    if show:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version("tripwire")
+        except importlib.metadata.PackageNotFoundError:
+            version = "0+unknown (not installed)"
+        typer.echo(f"tripwire {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True,
+                                       callback=_version)) -> None:
+    """tripwire: probe, monitor and steer open-weight chat models in agentic-misalignment scenarios."""
+
+
 def main() -> None:
     app()
