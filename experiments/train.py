@@ -3,6 +3,7 @@ control set, lead time before the action, and the honesty checks beside every nu
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
@@ -95,6 +96,20 @@ class TrainReport:
     training_data_hash: str
     n_training_records: int
     note: str | None = None
+
+    def _repr_html_(self) -> str:
+        """For notebooks: the selection, held-out AUROC per statistic, recall at the thresholds, honesty."""
+        rows = [("selected", f"layer {self.layer} / {self.method} ({self.hook_point})"),
+                ("split (transcripts)", ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()))]
+        rows += [(f"test AUROC ({k})", str(v)) for k, v in self.test_auroc_by_statistic.items()]
+        rows += [(f"recall at 1% FPR ({k})", str(v)) for k, v in (self.recall_at_1pct_fpr or {}).items()]
+        rows += [(f"honesty: {k}", str(v)) for k, v in self.honesty.to_dict().items()
+                 if not isinstance(v, (dict, list))]
+        if self.note:
+            rows.append(("note", self.note))
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<table><caption>{html.escape(self.label)} probe: training report</caption>{body}</table>"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -191,3 +191,14 @@ def test_probe_refused_on_another_model(trained: dict[str, Any], tiny_qwen_dir: 
     assert result.exit_code == 2
     assert "trained on 'tiny-llama" in result.output and "'tiny-qwen" in result.output
     assert "allow_other_model" in result.output and "Traceback" not in result.output
+
+
+def test_the_training_report_renders_in_a_notebook(trained: dict[str, Any]) -> None:
+    from experiments.train import TrainSettings, train_probe
+
+    settings = TrainSettings(label="coercion", methods=("diffmean",), n_boot=20, window=WINDOW)
+    report = train_probe(ResidualStore.open(trained["coercion"]), settings, progress=False).report
+    page = report._repr_html_()
+    assert page.startswith("<table>") and f"layer {report.layer} / diffmean" in page
+    assert "test AUROC (streaming)" in page and "no control store given" in page
+    assert "<script" not in page
