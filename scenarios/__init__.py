@@ -6,6 +6,11 @@ from scenarios.classify import Judge as Judge  # noqa: E402
 from scenarios.classify import Outcome as Outcome  # noqa: E402
 from scenarios.classify import classify as classify  # noqa: E402
 from scenarios.classify import resolve_kind as resolve_kind  # noqa: E402
+from scenarios.classify_judge import CallableJudge as CallableJudge  # noqa: E402
+from scenarios.classify_judge import PromptJudge as PromptJudge  # noqa: E402
+from scenarios.classify_judge import Verdict as Verdict  # noqa: E402
+from scenarios.classify_judge import agreement as agreement  # noqa: E402
+from scenarios.classify_judge import judge_messages as judge_messages  # noqa: E402
 from scenarios.datasets import DATASETS as DATASETS  # noqa: E402
 from scenarios.datasets import TranscriptFormatError as TranscriptFormatError  # noqa: E402
 from scenarios.datasets import dataset as dataset  # noqa: E402
