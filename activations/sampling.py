@@ -76,11 +76,11 @@ def candidates(probs: Float[Tensor, "batch vocab"], params: SamplingParams
 
 
 def inverse_cdf(p: Float[Tensor, "batch cand"], u: Float[Tensor, " batch"]) -> Int[Tensor, " batch"]:
-    """The column where each row's cumulative mass first exceeds u times its total: never a zero column."""
+    """The column where each row's cumulative mass first exceeds u times its total: never a zero column.
+
+    u < 1, so u * total < total in floating point too: the last nonzero column always qualifies."""
     c = p.cumsum(-1)
-    total = c[:, -1:]
-    target = torch.minimum(u[:, None] * total, total.nextafter(torch.zeros_like(total)))
-    return torch.searchsorted(c, target.contiguous(), right=True)[:, 0]
+    return torch.searchsorted(c, u[:, None] * c[:, -1:], right=True)[:, 0]
 
 
 class Sampler:

@@ -1,6 +1,10 @@
 """Rollout + capture speed and store size, on the default model with short scenarios.
 
-    python benchmarks/bench_rollout.py [--quick]
+    python benchmarks/bench_rollout.py [--quick] [--device cuda]
+
+--device puts the model (and every tensor the benchmark makes) on that device: `cpu` by default, `cuda`
+on a GPU machine. Each ratio's two sides run in turn within one loop (interleaved repeats, best kept), so
+a change in machine load hits both. The TransformerLens reference line is skipped with --quick.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from common import best_of, machine, ratio  # noqa: E402
+import torch  # noqa: E402
+from common import device_argument, interleaved, machine, ratio, timed  # noqa: E402
 
 from activations import SamplingParams, load_model  # noqa: E402
 from activations.batching import pad_left  # noqa: E402
@@ -40,12 +45,13 @@ def _store(handle, root: Path, hooks: list[str]) -> ResidualStore:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    device_argument(parser)
     args = parser.parse_args()
     new_tokens, batch, n_replies = (16, 4, 8) if args.quick else (64, 8, 32)
     print(machine())
-    h = load_model("default")
+    h = load_model("default", device=args.device)
     hooks = [str(hp) for hp in h.hook_points(["blocks.5.resid_post", "blocks.15.resid_post", "blocks.-1.resid_post"])]
     convs = [render(i, seed=0, length="short") for i in IDS[:batch]]
     # fixed-length decoding (stop only at max_new_tokens) so every method does the same work
@@ -56,8 +62,7 @@ def main() -> None:
         prompts = [it.payload.prompt_ids for it in items]
         n_prompt = sum(len(p) for p in prompts)
         print(f"{len(prompts)} short scenarios, {n_prompt} prompt tokens, {new_tokens} new tokens each")
-
-        ids, mask = pad_left(prompts, h.pad_id)
+        ids, mask = pad_left(prompts, h.pad_id, h.device)
 
         def plain() -> None:
             h.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
@@ -73,32 +78,29 @@ def main() -> None:
             rows = h.generate(prompts, sampling=params, seeds=list(range(len(prompts))))
             h.forward([r.token_ids[:-1] for r in rows], capture=hooks)
 
-        t_plain = best_of(plain, 2)
-        t_ours = best_of(ours, 2)
-        t_ref = best_of(reforward, 2)
+        t = interleaved({"plain": plain, "ours": ours, "reforward": reforward}, 2)
         gen_tokens = len(prompts) * new_tokens
-        print(f"plain HF generate: {gen_tokens / t_plain:.1f} new tok/s; rollout+capture into store: "
-              f"{gen_tokens / t_ours:.1f} new tok/s; generate then re-forward with capture: {t_ref:.2f}s")
-        tl = load_model("default", backend="transformer_lens")
-        t = time.perf_counter()
-        rows = h.generate(prompts, sampling=params)
-        for r in rows:
-            tl.backend.bridge.run_with_cache(__import__("torch").tensor([r.token_ids[:-1]]), names_filter=lambda n: n in
-                                             {"blocks.5.hook_resid_post", "blocks.15.hook_resid_post",
-                                              "blocks.29.hook_resid_post"})
-        print(f"reference: HF-style generate then TransformerLens run_with_cache per transcript: "
-              f"{time.perf_counter() - t:.2f}s (our rollout+capture: {t_ours:.2f}s)")
+        print(f"plain HF generate: {gen_tokens / t['plain']:.1f} new tok/s; rollout+capture into store: "
+              f"{gen_tokens / t['ours']:.1f} new tok/s; generate then re-forward with capture: {t['reforward']:.2f}s")
+        if not args.quick:
+            tl = load_model("default", backend="transformer_lens", device=args.device)
+            names = {f"blocks.{hp.layer}.hook_resid_post" for hp in h.hook_points(hooks)}
 
+            def tl_reference() -> None:
+                for r in h.generate(prompts, sampling=params):
+                    tl.backend.bridge.run_with_cache(torch.tensor([r.token_ids[:-1]], device=h.device),
+                                                     names_filter=lambda n: n in names)
+
+            print(f"reference: HF-style generate then TransformerLens run_with_cache per transcript: "
+                  f"{timed(tl_reference):.2f}s (our rollout+capture: {t['ours']:.2f}s)")
         # batch 8 vs batch 1 (tokens/s of the decode loop with capture)
-        def gen(bs: int) -> float:
-            t = time.perf_counter()
+        def gen(bs: int) -> None:
             for i in range(0, len(prompts), bs):
                 h.generate(prompts[i : i + bs], sampling=params, capture=hooks)
-            return gen_tokens / (time.perf_counter() - t)
 
-        tps8, tps1 = gen(batch), gen(1)
+        by_batch = interleaved({"batch": lambda: gen(batch), "one": lambda: gen(1)}, 2)
+        tps8, tps1 = gen_tokens / by_batch["batch"], gen_tokens / by_batch["one"]
         print(f"batch {batch}: {tps8:.1f} tok/s, batch 1: {tps1:.1f} tok/s")
-
         # prefix reuse: many replies after one full-length prompt
         conv = render(IDS[0], seed=0, length="full")
         replies = [f"Reply {i}: I have read the inbox and will " + "continue with the scheduled work. " * (3 + i % 4)
@@ -110,11 +112,10 @@ def main() -> None:
         times = {}
         for reuse in (False, True):
             compute = TeacherForcedCapture(h, hooks, ReplyOnly(), prefix_reuse=reuse)
-            t = time.perf_counter()
+            t0 = time.perf_counter()
             run_batches(_store(h, tmp / f"p{reuse}", hooks), citems, 4, compute, progress=False)
-            times[reuse] = time.perf_counter() - t
+            times[reuse] = time.perf_counter() - t0
         print(f"teacher forcing without reuse {times[False]:.1f}s, with reuse {times[True]:.1f}s")
-
         st = ResidualStore.open(tmp / "pTrue")
         info = st.info()
         rows_total = sum(r.row_count for r in st.records())
@@ -122,8 +123,8 @@ def main() -> None:
         bpt = shard_bytes / (rows_total * len(hooks) * 2 * h.d_model)
         print(f"store: {rows_total} rows x {len(hooks)} hook points, shards {shard_bytes} bytes, "
               f"index+manifest {info.get('bytes', 0) - shard_bytes if info.get('bytes') else 'n/a'} bytes")
-        print(ratio("capture_vs_plain_generate", (gen_tokens / t_ours) / (gen_tokens / t_plain)))
-        print(ratio("capture_vs_reforward", t_ref / t_ours))
+        print(ratio("capture_vs_plain_generate", t["plain"] / t["ours"]))
+        print(ratio("capture_vs_reforward", t["reforward"] / t["ours"]))
         print(ratio("batch8_vs_batch1", tps8 / tps1))
         print(ratio("prefix_reuse_speedup", times[False] / times[True]))
         print(ratio("bytes_per_token_layer", bpt))

@@ -3,6 +3,7 @@ counter of device-to-host transfers."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -17,14 +18,32 @@ import torch
 READS = ("cpu", "item", "tolist", "numpy")  # Tensor methods that bring data to the host; `to` is judged by target
 
 
+def timed(fn: Callable[[], object]) -> float:
+    """Wall time of one call, waiting for queued GPU work so it is counted where it was launched."""
+    t = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
 def best_of(fn: Callable[[], object], repeats: int) -> float:
     """Best wall time of `repeats` runs: the least disturbed by a noisy machine."""
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return min(timed(fn) for _ in range(repeats))
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time of each function over `repeats` rounds that run them all in turn (reversed on odd
+    rounds): a ratio of two of them is measured side by side, so load from other processes hits both."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(repeats):
+        for name in list(fns) if r % 2 == 0 else list(fns)[::-1]:
+            times[name].append(timed(fns[name]))
+    return {name: min(t) for name, t in times.items()}
+
+
+def device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="where the model runs: cpu (default) or cuda")
 
 
 def machine() -> str:
@@ -75,3 +94,23 @@ def host_transfers(under: Path) -> Iterator[list[int]]:
     finally:
         for name, original in originals.items():
             setattr(torch.Tensor, name, original)
+
+
+def decode_transfers(handle: Any, prompts: list[list[int]], capture: list[str], sampling: dict[str, Any],
+                     steps: tuple[int, int] = (4, 12)) -> tuple[float, float]:
+    """Device-to-host transfers the decode loop (activations/) makes per step, and once per call.
+
+    Two calls whose lengths are forced (min_new_tokens = max_new_tokens) to `steps`: per step is the
+    difference of their counts over the difference of their lengths, so per-call costs cancel."""
+    from activations import SamplingParams
+
+    counts = []
+    for n in steps:
+        params = SamplingParams(max_new_tokens=n, min_new_tokens=n, **sampling)
+        with host_transfers(Path(__file__).parents[1] / "activations") as counter:
+            rows = handle.generate(prompts, sampling=params, capture=capture)
+        if any(len(r.new_ids) != n for r in rows):
+            raise RuntimeError(f"a row stopped before {n} tokens; pass sampling without stop strings")
+        counts.append(counter[0])
+    per_step = (counts[1] - counts[0]) / (steps[1] - steps[0])
+    return per_step, counts[0] - per_step * steps[0]
