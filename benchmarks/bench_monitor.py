@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    new_tokens, repeats = (24, 3) if args.quick else (64, 5)
+    new_tokens, repeats = (16, 5) if args.quick else (32, 11)  # many short runs: some land in a quiet moment
     print(machine())
     h = load_model("default")
     probes = [load_probe(SHIPPED / name, model=h) for name in ("coercion", "eval_awareness")]

@@ -59,7 +59,7 @@ def steer(
         handle, conv, (steering, *readers) = _load(model, scenario, scenario_seed, length,
                                                    [probe, *(read_probe or _default_readers(model, probe))],
                                                    allow_other_model)
-        result = run_steer(handle, steering, readers, conv, settings)
+        result = run_steer(handle, steering, readers, conv, settings, log=lambda line: typer.echo(line, err=True))
     if html is not None:
         _save(steer_figure(result), html)
     if as_json:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -226,8 +228,9 @@ def _read(reader: LoadedProbe, head: Tensor, body: Tensor, tails: list[list[int]
 
 
 def run_steer(handle: ModelHandle, probe: LoadedProbe, readers: list[LoadedProbe], conversation: Conversation,
-              settings: SteerSettings) -> dict[str, Any]:
-    """Every alpha, along the probe and along one fixed random direction of the same strength."""
+              settings: SteerSettings, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Every alpha, along the probe and along one fixed random direction of the same strength; `log`
+    hears one line per measured point (a full grid takes minutes on a CPU)."""
     fixed = prepare(handle, conversation, settings)
     unit = SteeringVector.from_probe(probe, 1.0, units=settings.units, mode=settings.mode)
     control = unit.random_like(seed=settings.seed + 1)
@@ -240,7 +243,9 @@ def run_steer(handle: ModelHandle, probe: LoadedProbe, readers: list[LoadedProbe
                 continue
             scaled = replace(vec, scales={h: alpha * s for h, s in vec.scales.items()},
                              provenance={**vec.provenance, "alpha": alpha})
+            start = time.perf_counter()
             point[kind] = measure(handle, scaled, readers, fixed, conversation, settings)
+            log(f"alpha {alpha:+g} {kind}: {time.perf_counter() - start:.0f} s")
         points.append(point)
     return {
         "model": handle.name, "scenario": conversation.condition_id, "probe": probe.card.label,
