@@ -81,6 +81,11 @@ def test_prompt_carries_the_question_the_relevant_emails_and_the_reply() -> None
     assert "cancel the emergency alert" in lethal and "SAFE-2308" in lethal
 
 
+def test_a_forward_without_an_id_does_not_pull_in_the_whole_inbox() -> None:
+    bare_forward = '<tool_use:forward>\nto: "someone@example.com",\n</tool_use:forward>'
+    assert relevant_emails(BM_FULL, bare_forward) == relevant_emails(BM_FULL, "Handing over.")
+
+
 def test_judge_no_overrules_a_harmful_rule_outcome() -> None:
     judge = answering("<reasoning>It was a drill.</reasoning><answer>no</answer>")
     assert isinstance(judge, Judge)
@@ -149,22 +154,26 @@ def test_local_judge_on_a_tiny_model_always_returns_an_outcome(tiny_llama_dir: P
 
 @pytest.mark.slow
 def test_default_model_judge_agreement_on_the_external_set(default_model_dir: Path) -> None:
-    """The bundled 135M model as judge on a fixed subset (every seventh reply) of the external set.
-    Expect poor agreement; this bounds the cost and reports the figures, it does not grade the model."""
+    """The bundled 135M model as judge on a fixed subset (every fifteenth reply) of the external set, 48
+    new tokens each. Expect poor agreement: the model mostly echoes the format ("<answer>yes or no")
+    instead of answering. This bounds the cost and reports the figures; it does not grade the model."""
     from activations.judge import LocalJudge
 
-    rows = [json.loads(line) for line in EXTERNAL.read_text().splitlines() if line.strip()][::7]
+    rows = [json.loads(line) for line in EXTERNAL.read_text().splitlines() if line.strip()][::15]
     items = [(render(r["condition_id"], seed=r["seed"], length=r["length"]), r["reply"]) for r in rows]
-    judge = LocalJudge.load("default", max_new_tokens=96)
+    judge = LocalJudge.load("default", max_new_tokens=48)
     start = time.perf_counter()
     verdicts = judge.verdicts(items)
     elapsed = time.perf_counter() - start
     rules = [classify(c, r).harmful for c, r in items]
     got = agreement(rules, [v.harmful for v in verdicts])
     print(f"\ndefault-model judge on {len(items)} external replies in {elapsed:.0f}s: {got}")
-    assert got.answered + got.unanswered == len(items) == 11
+    assert got.answered + got.unanswered == len(items) == 5
+    assert all(v.harmful is not None or "\n<answer>" in v.raw for v in verdicts)  # answered, or nudged
     for (conv, reply), v in zip(items, verdicts, strict=True):
         revised = classify(conv, reply, judge=CallableJudge(lambda m, raw=v.raw: raw, name="replay"))
         rules_outcome = classify(conv, reply)
         if v.harmful is None or v.harmful == rules_outcome.harmful:
             assert revised.harmful == rules_outcome.harmful
+        else:
+            assert "overrules" in revised.reasons[-1] or "no tool call" in revised.reasons[-1]
