@@ -7,6 +7,7 @@ import typer
 from experiments.cli_model import doctor, model_app
 from experiments.cli_run import capture, rollout
 from experiments.cli_scenarios import datasets_app, scenarios_app
+from experiments.cli_steer import monitor, steer
 from experiments.cli_store import store_app
 from experiments.cli_train import evaluate, score, train
 
@@ -25,6 +26,8 @@ app.command("capture")(capture)
 app.command("train")(train)
 app.command("eval")(evaluate)
 app.command("score")(score)
+app.command("steer")(steer)
+app.command("monitor")(monitor)
 
 
 def _version(show: bool) -> None:
