@@ -153,6 +153,7 @@ def test_local_judge_on_a_tiny_model_always_returns_an_outcome(tiny_llama_dir: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~2.5 CPU-minutes: five long judge prompts on the 135M model, slower when shared
 def test_default_model_judge_agreement_on_the_external_set(default_model_dir: Path) -> None:
     """The bundled 135M model as judge on a fixed subset (every fifteenth reply) of the external set, 48
     new tokens each. Expect poor agreement: the model mostly echoes the format ("<answer>yes or no")
