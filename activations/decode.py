@@ -198,7 +198,7 @@ def generate(
                 reasons[row] = "stop_string"
             else:
                 keep.append(b)
-        if not keep:
+        if not keep or step + 1 == params.max_new_tokens:  # no compaction for rows about to stop anyway
             break
         feed, pos = chosen[:, None], pos[:, -1:] + 1
         if len(keep) < len(alive):

@@ -204,5 +204,5 @@ def test_one_device_to_host_transfer_per_step(handle: ModelHandle) -> None:
     `.to("cpu")` (rows x hook points more per step) or a per-step `.item()`."""
     prompts = [handle.render_chat([{"role": "user", "content": c}]) for c in ("Paris", "Name three colours.", "Hi")]
     per_step, per_call = decode_transfers(handle, prompts, HOOKS, {"temperature": 1.0, "top_p": 0.9, "top_k": 50})
-    assert per_step == 1
-    assert per_call == 1  # the capture buffers' one move to the host
+    assert per_step <= 1
+    assert per_call == 1  # the capture buffers' one move to the host (and proof the counter sees the loop)
