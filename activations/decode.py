@@ -15,7 +15,7 @@ activations cover its prompt and all generated tokens but the last.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -80,7 +80,7 @@ class CaptureBuffers:
         self.cols = width + max_new_tokens - 1
         self.data: Float[Tensor, "hook batch tok d_model"] | None = None
 
-    def write(self, captured: Any, alive: Int[Tensor, " alive"] | None, step: int) -> None:
+    def write(self, captured: Mapping[HookPoint, Tensor], alive: Int[Tensor, " alive"] | None, step: int) -> None:
         """Store one step's captures; `alive` maps batch rows to original rows (None: all rows, in order)."""
         if not self.points:
             return

@@ -206,3 +206,15 @@ def test_one_device_to_host_transfer_per_step(handle: ModelHandle) -> None:
     per_step, per_call = decode_transfers(handle, prompts, HOOKS, {"temperature": 1.0, "top_p": 0.9, "top_k": 50})
     assert per_step <= 1
     assert per_call == 1  # the capture buffers' one move to the host (and proof the counter sees the loop)
+
+
+def test_new_sampling_fields_at_their_defaults_keep_record_ids() -> None:
+    """Record ids hash `to_dict()`: a store written before top_k, min_p and repetition_penalty existed
+    must still match. Catches `to_dict` listing the new fields at their no-op values."""
+    old_keys = {"max_new_tokens", "min_new_tokens", "temperature", "top_p", "stop"}
+    assert set(SamplingParams(temperature=0.7).to_dict()) == old_keys
+    assert SamplingParams(top_k=5, min_p=0.1, repetition_penalty=1.2).to_dict().keys() == old_keys | {
+        "top_k", "min_p", "repetition_penalty"}
+    for bad in ({"top_k": -1}, {"min_p": 1.5}, {"top_p": 0.0}, {"repetition_penalty": 0.0}):
+        with pytest.raises(ValueError, match="invalid sampling parameters"):
+            SamplingParams(**bad)
