@@ -13,6 +13,8 @@ from experiments.errors import UsageError, fail
 
 SHIPPED = Path(__file__).resolve().parent.parent / "probes" / "shipped" / "default"
 MODES = ("add", "ablate", "ablate_then_add")
+ALPHA_HELP = ("strengths: lo:hi:n or a comma list; 0 is always added. The default model stays fluent to about "
+              "+-0.3 (eval-awareness probe, layer 11) and breaks by +-0.5")
 
 ScenarioOpt = Annotated[str, typer.Option(help="condition id (rendered) or an original-layout folder")]
 ModelOpt = Annotated[str, typer.Option(help="model (must match the probes)")]
@@ -28,7 +30,7 @@ HtmlOpt = Annotated[Path | None, typer.Option(help="write the figure to this HTM
 def steer(
     probe: Annotated[Path, typer.Option(help="probe folder whose direction is steered along")],
     scenario: ScenarioOpt,
-    alpha: Annotated[str, typer.Option(help="strengths: lo:hi:n or a comma list; 0 is always added")] = "-1:1:9",
+    alpha: Annotated[str, typer.Option(help=ALPHA_HELP)] = "-0.5:0.5:11",
     mode: Annotated[str, typer.Option(help="add | ablate | ablate_then_add")] = "add",
     raw: Annotated[bool, typer.Option("--raw", help="alpha in raw residual units, not the card's resid_norm")] = False,
     samples: Annotated[int, typer.Option(help="rollouts per alpha and direction", min=1)] = 4,
