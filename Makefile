@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/python -m experiments.demo
+	$(BIN)/python -m tripwire.experiments.demo
 
 # the default suite and the slow-marked model tests, each bounded by pytest-timeout
 test: install
@@ -63,8 +63,8 @@ bench-quick: install
 	$(BIN)/python benchmarks/run_all.py --quick
 
 lint: install
-	$(BIN)/ruff check scenarios activations probes experiments tests benchmarks tools
-	$(BIN)/mypy scenarios activations probes experiments
+	$(BIN)/ruff check tripwire tests benchmarks tools
+	$(BIN)/mypy tripwire
 
 clean:
 	rm -rf $(VENV) $(LATEST_VENV) .pytest_cache .mypy_cache .ruff_cache

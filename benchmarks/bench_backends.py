@@ -22,8 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from common import decode_transfers, device_argument, interleaved, machine, ratio  # noqa: E402
 
-from activations import SamplingParams, load_model  # noqa: E402
-from activations.batching import pad_left  # noqa: E402
+from tripwire.activations import SamplingParams, load_model  # noqa: E402
+from tripwire.activations.batching import pad_left  # noqa: E402
 
 
 def main() -> None:

@@ -16,18 +16,17 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from common import machine, ratio  # noqa: E402
 
-from activations import SamplingParams, load_model  # noqa: E402
-from activations.layout import generated_transcript  # noqa: E402
-from probes import OnlineMonitor, SteeringVector, load_probe  # noqa: E402
+from tripwire.activations import SamplingParams, load_model  # noqa: E402
+from tripwire.activations.layout import generated_transcript  # noqa: E402
+from tripwire.probes import SHIPPED_PROBES, OnlineMonitor, SteeringVector, load_probe  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parent.parent / "probes" / "shipped" / "default"
+SHIPPED = SHIPPED_PROBES / "default"
 QUESTIONS = ("Write a short note to a colleague about tomorrow's meeting.",
              "Summarise why regular backups matter for a small office.",
              "List three ways to make a long email easier to read.",

@@ -35,10 +35,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from activations.store import ResidualStore
-from activations.store_types import RecordMeta
-from probes.estimators import LogisticProbe, l2_logistic_objective
-from probes.streaming import store_chunks
+from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_types import RecordMeta
+from tripwire.probes.estimators import LogisticProbe, l2_logistic_objective
+from tripwire.probes.streaming import store_chunks
 
 TOL = 1e-6
 MAX_ITER = 5000

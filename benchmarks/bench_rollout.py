@@ -23,15 +23,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from common import device_argument, interleaved, machine, ratio, timed  # noqa: E402
 
-from activations import SamplingParams, load_model  # noqa: E402
-from activations.batching import pad_left  # noqa: E402
-from activations.capture import TeacherForcedCapture, capture_items  # noqa: E402
-from activations.positions import AllTokens, ReplyOnly  # noqa: E402
-from activations.rollout import Rollout, rollout_items  # noqa: E402
-from activations.runner import run_batches  # noqa: E402
-from activations.store import ResidualStore  # noqa: E402
-from scenarios import render  # noqa: E402
-from scenarios.spec import Transcript  # noqa: E402
+from tripwire.activations import SamplingParams, load_model  # noqa: E402
+from tripwire.activations.batching import pad_left  # noqa: E402
+from tripwire.activations.capture import TeacherForcedCapture, capture_items  # noqa: E402
+from tripwire.activations.positions import AllTokens, ReplyOnly  # noqa: E402
+from tripwire.activations.rollout import Rollout, rollout_items  # noqa: E402
+from tripwire.activations.runner import run_batches  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.scenarios import render  # noqa: E402
+from tripwire.scenarios.spec import Transcript  # noqa: E402
 
 IDS = ["blackmail_explicit-america_replacement", "leaking_explicit-safety_replacement",
        "lethal_explicit-ethical_replacement", "blackmail_none-none_restriction",

@@ -102,12 +102,12 @@ def decode_transfers(handle: Any, prompts: list[list[int]], capture: list[str], 
 
     Two calls whose lengths are forced (min_new_tokens = max_new_tokens) to `steps`: per step is the
     difference of their counts over the difference of their lengths, so per-call costs cancel."""
-    from activations import SamplingParams
+    from tripwire.activations import SamplingParams
 
     counts = []
     for n in steps:
         params = SamplingParams(max_new_tokens=n, min_new_tokens=n, **sampling)
-        with host_transfers(Path(__file__).parents[1] / "activations") as counter:
+        with host_transfers(Path(__file__).parents[1] / "tripwire" / "activations") as counter:
             rows = handle.generate(prompts, sampling=params, capture=capture)
         if any(len(r.new_ids) != n for r in rows):
             raise RuntimeError(f"a row stopped before {n} tokens; pass sampling without stop strings")

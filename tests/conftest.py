@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from tests.tiny_models import build_tiny_model  # noqa: E402
 
 if TYPE_CHECKING:
-    from activations.handle import ModelHandle
+    from tripwire.activations.handle import ModelHandle
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,7 @@ def tiny_dir(request: pytest.FixtureRequest, tiny_llama_dir: Path, tiny_qwen_dir
 @pytest.fixture(scope="module")
 def handle(tiny_llama_dir: Path) -> ModelHandle:
     """The tiny Llama on the HF backend; one per test module, so no file sees what another did to it."""
-    from activations import load_model
+    from tripwire.activations import load_model
 
     return load_model(str(tiny_llama_dir))
 
@@ -42,6 +42,6 @@ def handle(tiny_llama_dir: Path) -> ModelHandle:
 @pytest.fixture(scope="session")
 def default_model_dir() -> Path:
     """The bundled default model, converted once per machine (in the user's tripwire cache)."""
-    from activations.default_model import prepare_default_model
+    from tripwire.activations.default_model import prepare_default_model
 
     return prepare_default_model(progress=False)

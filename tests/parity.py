@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from activations import BackendCompatibilityError, SamplingParams
-from activations.batching import pad_left
-from activations.handle import ModelHandle
+from tripwire.activations import BackendCompatibilityError, SamplingParams
+from tripwire.activations.batching import pad_left
+from tripwire.activations.handle import ModelHandle
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import (
+from tripwire.scenarios import (
     FRAMINGS,
     AMFormatError,
     ScenarioSpec,
@@ -26,7 +26,7 @@ from scenarios import (
     parse_condition_id,
     render,
 )
-from scenarios.inbox import parse_inbox
+from tripwire.scenarios.inbox import parse_inbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "am"
 META_KEYS = {
@@ -135,7 +135,7 @@ def test_hand_written_fixture_imports_with_facts() -> None:
 
 
 def test_classifier_works_on_imported_fixture() -> None:
-    classify = pytest.importorskip("scenarios.classify", reason="scenarios.classify not written yet").classify
+    classify = pytest.importorskip("tripwire.scenarios.classify", reason="scenarios.classify not written yet").classify
     convs, _ = import_am_tree(FIXTURES)
     by_id = {c.condition_id: c for c in convs}
     cancel = '<tool_use:cancel_alert>\ncode: "EXEC-7731",\n</tool_use:cancel_alert>'

@@ -6,8 +6,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from activations import HookPoint, SamplingParams, load_model
-from activations.handle import ModelHandle
 from tests.parity import (
     cache_capable,
     captures_agree_everywhere,
@@ -15,6 +13,8 @@ from tests.parity import (
     relative_error,
     sampled_row_ignores_its_batch,
 )
+from tripwire.activations import HookPoint, SamplingParams, load_model
+from tripwire.activations.handle import ModelHandle
 
 BACKENDS = ("hf", "transformer_lens", "nnsight")
 CAPTURE = ["blocks.0.resid_pre", "blocks.1.attn_out", "blocks.1.mlp_out", "blocks.2.resid_post", "blocks.-1.resid_post"]

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import torch
 
-from activations.capture import TeacherForcedCapture, capture_items
-from activations.positions import AllTokens, BeforeAction
-from activations.runner import run_batches
-from activations.store import ResidualStore
-from scenarios.spec import Message, Transcript
+from tripwire.activations.capture import TeacherForcedCapture, capture_items
+from tripwire.activations.positions import AllTokens, BeforeAction
+from tripwire.activations.runner import run_batches
+from tripwire.activations.store import ResidualStore
+from tripwire.scenarios.spec import Message, Transcript
 
 HOOKS = ["blocks.1.resid_post", "blocks.3.resid_post"]
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import render
-from scenarios.classify import Judge, Outcome, classify, resolve_kind, stated_belief
-from scenarios.spec import Conversation, Facts, Message, ScenarioSpec
+from tripwire.scenarios import render
+from tripwire.scenarios.classify import Judge, Outcome, classify, resolve_kind, stated_belief
+from tripwire.scenarios.spec import Conversation, Facts, Message, ScenarioSpec
 
 SUITE = Path(__file__).parent / "fixtures" / "labelled_replies.jsonl"
 

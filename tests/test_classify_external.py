@@ -9,8 +9,8 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from scenarios import render
-from scenarios.classify import classify
+from tripwire.scenarios import render
+from tripwire.scenarios.classify import classify
 
 EXTERNAL = Path(__file__).parent / "fixtures" / "labelled_replies_external.jsonl"
 # Measured, not chosen: see README "The outcome classifier" for the commit and the replies still wrong.

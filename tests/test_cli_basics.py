@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from experiments.cli import app
+from tripwire.experiments.cli import app
 
 REPO = Path(__file__).parent.parent
 
@@ -20,14 +20,14 @@ def test_version() -> None:
 
 
 def test_loading_a_model_prints_no_progress_bars(tiny_llama_dir: Path) -> None:
-    cmd = [sys.executable, "-c", "from experiments.cli import main; main()", "model", "info", str(tiny_llama_dir)]
+    cmd = [sys.executable, "-c", "from tripwire.experiments.cli import main; main()", "model", "info", str(tiny_llama_dir)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240,
                           env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert "Loading weights" not in done.stderr and "%|" not in done.stderr, done.stderr
     from transformers.utils import logging as hf_logging
 
-    from activations import load_model
+    from tripwire.activations import load_model
 
     load_model(str(tiny_llama_dir))
     assert hf_logging.is_progress_bar_enabled()  # loading restores the caller's setting

@@ -19,8 +19,8 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from activations.store import ResidualStore
-from experiments.cli import app
+from tripwire.activations.store import ResidualStore
+from tripwire.experiments.cli import app
 
 runner = CliRunner()
 HOOK = "blocks.1.resid_post"
@@ -128,8 +128,8 @@ def test_train_layers_that_are_not_integers(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def tiny_probe(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> Path:
     """A real (random-data) probe for the tiny model, saved the way `tripwire train` saves one."""
-    from activations import load_model
-    from probes import DiffMeanProbe, ProbeCard, save_probe
+    from tripwire.activations import load_model
+    from tripwire.probes import DiffMeanProbe, ProbeCard, save_probe
 
     handle = load_model(str(tiny_llama_dir))
     rng = np.random.default_rng(0)
@@ -141,8 +141,8 @@ def tiny_probe(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -
 
 
 def test_score_of_a_reply_longer_than_the_context(tiny_probe: Path, tiny_llama_dir: Path) -> None:
-    from activations import load_model
-    from experiments.probe_score import ScoreInput, scoring_layout
+    from tripwire.activations import load_model
+    from tripwire.experiments.probe_score import ScoreInput, scoring_layout
 
     reply = "The board decided to replace the assistant today. " * 3100
     n_tokens = scoring_layout(load_model(str(tiny_llama_dir)), ScoreInput(text=reply)).n_tokens

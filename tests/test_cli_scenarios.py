@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from experiments.cli_scenarios import datasets_app, scenarios_app
-from scenarios import FRAMINGS, grid, render
+from tripwire.experiments.cli_scenarios import datasets_app, scenarios_app
+from tripwire.scenarios import FRAMINGS, grid, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "am"
 app = typer.Typer()

@@ -8,14 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.classify import classify
-from scenarios.datasets import DATASETS, UnknownDatasetError, coercion, dataset, export_jsonl, load_jsonl
-from scenarios.datasets.eval_cues import CUE_FAMILIES, STRENGTHS
-from scenarios.spec import Conversation, Facts, Message, ScenarioSpec, Transcript
 from tests.test_classify import FACTS
+from tripwire.scenarios.classify import classify
+from tripwire.scenarios.datasets import (
+    DATASETS,
+    UnknownDatasetError,
+    coercion,
+    dataset,
+    export_jsonl,
+    load_jsonl,
+)
+from tripwire.scenarios.datasets.eval_cues import CUE_FAMILIES, STRENGTHS
+from tripwire.scenarios.spec import Conversation, Facts, Message, ScenarioSpec, Transcript
 
 try:
-    from scenarios.render import render
+    from tripwire.scenarios.render import render
 except ImportError:  # written by another helper; the coercion set needs it
     render = None
 needs_render = pytest.mark.skipif(render is None, reason="scenarios.render is not available yet")

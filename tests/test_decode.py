@@ -15,12 +15,12 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from activations import SamplingParams, StepInfo
-from activations.decode import StopStrings
-from activations.handle import ModelHandle
-from activations.sampling import Sampler, candidates, inverse_cdf
 from benchmarks.common import decode_transfers
 from tests.parity import relative_error
+from tripwire.activations import SamplingParams, StepInfo
+from tripwire.activations.decode import StopStrings
+from tripwire.activations.handle import ModelHandle
+from tripwire.activations.sampling import Sampler, candidates, inverse_cdf
 
 VOCAB = 300
 HOOKS = ["blocks.1.resid_post", "blocks.3.resid_post"]

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from activations import ResidualStore, load_model
-from activations.capture import TeacherForcedCapture, capture_items
-from activations.runner import run_batches
-from experiments.probe_score import ScoreInput, scoring_layout
-from probes import OnlineMonitor, load_probe, read_record, read_transcript
-from scenarios import render
-from scenarios.spec import Transcript
+from tripwire.activations import ResidualStore, load_model
+from tripwire.activations.capture import TeacherForcedCapture, capture_items
+from tripwire.activations.runner import run_batches
+from tripwire.experiments.probe_score import ScoreInput, scoring_layout
+from tripwire.probes import SHIPPED_PROBES, OnlineMonitor, load_probe, read_record, read_transcript
+from tripwire.scenarios import render
+from tripwire.scenarios.spec import Transcript
 
-SHIPPED = Path(__file__).parent.parent / "probes" / "shipped" / "default" / "eval_awareness"
+SHIPPED = SHIPPED_PROBES / "default" / "eval_awareness"
 REPLY = "This looks like a graded test of how I handle pressure. I will email Kyle about the schedule."
 
 pytestmark = pytest.mark.slow

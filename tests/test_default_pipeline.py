@@ -7,7 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from experiments.cli import app
+from tripwire.experiments.cli import app
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -33,7 +33,7 @@ def test_rollout_six_conditions_two_samples(default_model_dir: Path, tmp_path: P
 
 
 def test_capture_contrast_sets_with_action_token_indices(default_model_dir: Path, tmp_path: Path) -> None:
-    from activations.store import ResidualStore
+    from tripwire.activations.store import ResidualStore
 
     for name, policy in (("coercion", "reply"), ("eval_awareness", "all")):
         cfg = {"store": str(tmp_path / name), "dataset": name, "limit": 20, "positions": {"policy": policy},

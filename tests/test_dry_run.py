@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from activations.loading import model_shape
-from experiments.cli import app
+from tripwire.activations.loading import model_shape
+from tripwire.experiments.cli import app
 
 runner = CliRunner()
 

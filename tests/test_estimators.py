@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import check_estimator
 
-from probes.estimators import (
+from tripwire.probes.estimators import (
     PROBE_METHODS,
     DiffMeanProbe,
     LATProbe,

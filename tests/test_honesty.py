@@ -9,8 +9,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from probes.honesty import auroc_columns, honesty_checks
-from probes.splits import grouped_split
+from tripwire.probes.honesty import auroc_columns, honesty_checks
+from tripwire.probes.splits import grouped_split
 
 FILLER = "email meeting report schedule budget review office memo quarter client lunch plan".split()
 N, D = 360, 64

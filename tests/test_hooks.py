@@ -1,6 +1,6 @@
 import pytest
 
-from activations.hooks import (
+from tripwire.activations.hooks import (
     SITES,
     HookPoint,
     HookPointError,

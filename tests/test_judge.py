@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from scenarios import render
-from scenarios.classify import Judge, classify
-from scenarios.classify_judge import (
+from tripwire.scenarios import render
+from tripwire.scenarios.classify import Judge, classify
+from tripwire.scenarios.classify_judge import (
     CallableJudge,
     Messages,
     agreement,
@@ -135,8 +135,8 @@ def test_agreement_matches_scikit_learn_and_skips_unanswered() -> None:
 
 
 def test_local_judge_on_a_tiny_model_always_returns_an_outcome(tiny_llama_dir: Path) -> None:
-    from activations import SamplingParams, load_model
-    from activations.judge import LocalJudge
+    from tripwire.activations import SamplingParams, load_model
+    from tripwire.activations.judge import LocalJudge
 
     handle = load_model(str(tiny_llama_dir))
     judge = LocalJudge(handle, max_new_tokens=8)
@@ -158,7 +158,7 @@ def test_default_model_judge_agreement_on_the_external_set(default_model_dir: Pa
     """The bundled 135M model as judge on a fixed subset (every fifteenth reply) of the external set, 48
     new tokens each. Expect poor agreement: the model mostly echoes the format ("<answer>yes or no")
     instead of answering. This bounds the cost and reports the figures; it does not grade the model."""
-    from activations.judge import LocalJudge
+    from tripwire.activations.judge import LocalJudge
 
     rows = [json.loads(line) for line in EXTERNAL.read_text().splitlines() if line.strip()][::15]
     items = [(render(r["condition_id"], seed=r["seed"], length=r["length"]), r["reply"]) for r in rows]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from probes.lead_time import lead_times
-from probes.scoring import ScoringError
-from probes.thresholds import Threshold
+from tripwire.probes.lead_time import lead_times
+from tripwire.probes.scoring import ScoringError
+from tripwire.probes.thresholds import Threshold
 
 
 def _ramp(n: int, start: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from probes.metrics import (
+from tripwire.probes.metrics import (
     MetricInputError,
     auroc,
     auroc_ci,
@@ -13,7 +13,7 @@ from probes.metrics import (
     balanced_accuracy_ci,
     best_balanced_threshold,
 )
-from probes.scoring import (
+from tripwire.probes.scoring import (
     ScoringError,
     aggregate,
     decision_scores,

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from activations import ReplyOnly, ResidualStore, SamplingParams
-from activations.positions import LastK
-from activations.rollout import Rollout, rollout_items
-from activations.runner import run_batches
-from probes import OnlineMonitor, ProbeCard, load_probe, read_record, save_probe
-from probes.estimators import DiffMeanProbe
-from probes.scoring import first_crossing, running_mean
-from probes.thresholds import Threshold
-from scenarios import render
+from tripwire.activations import ReplyOnly, ResidualStore, SamplingParams
+from tripwire.activations.positions import LastK
+from tripwire.activations.rollout import Rollout, rollout_items
+from tripwire.activations.runner import run_batches
+from tripwire.probes import OnlineMonitor, ProbeCard, load_probe, read_record, save_probe
+from tripwire.probes.estimators import DiffMeanProbe
+from tripwire.probes.scoring import first_crossing, running_mean
+from tripwire.probes.thresholds import Threshold
+from tripwire.scenarios import render
 
 HOOK = "blocks.2.resid_post"
 WINDOW = 3

@@ -11,10 +11,10 @@ import numpy as np
 import typer
 from typer.testing import CliRunner
 
-from activations import ModelHandle
-from experiments.cli_steer import monitor
-from experiments.monitor_run import verdict
 from tests.tiny_probes import WINDOW, tiny_probe
+from tripwire.activations import ModelHandle
+from tripwire.experiments.cli_steer import monitor
+from tripwire.experiments.monitor_run import verdict
 
 app = typer.Typer()
 app.callback()(lambda: None)  # a group, so `monitor` is a subcommand as in experiments/cli.py

@@ -19,13 +19,18 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scenarios.am_interop import AMFormatError
-from scenarios.am_results import load_am_results, load_reply_jsonl
-from scenarios.classify import classify
-from scenarios.datasets.jsonl import TranscriptFormatError, load_jsonl, transcript_to_dict, write_jsonl
-from scenarios.render import render
-from scenarios.spec import Message, Transcript
-from scenarios.toolcalls import parse_tool_calls
+from tripwire.scenarios.am_interop import AMFormatError
+from tripwire.scenarios.am_results import load_am_results, load_reply_jsonl
+from tripwire.scenarios.classify import classify
+from tripwire.scenarios.datasets.jsonl import (
+    TranscriptFormatError,
+    load_jsonl,
+    transcript_to_dict,
+    write_jsonl,
+)
+from tripwire.scenarios.render import render
+from tripwire.scenarios.spec import Message, Transcript
+from tripwire.scenarios.toolcalls import parse_tool_calls
 
 CONV = render("blackmail_explicit-america_replacement")
 FUZZ = settings(

@@ -12,14 +12,20 @@ import pytest
 import torch
 from safetensors.numpy import load_file, save_file
 
-from activations.positions import AllTokens, LastK, ReplyOnly
-from probes.card import ProbeCard, ProbeFileError
-from probes.estimators import PROBE_METHODS, DiffMeanProbe, LinearProbe, LogisticProbe
-from probes.persistence import ProbeModelMismatchError, hash_training_data, load_probe, save_probe
-from probes.thresholds import Threshold
+from tripwire.activations.positions import AllTokens, LastK, ReplyOnly
+from tripwire.probes.card import ProbeCard, ProbeFileError
+from tripwire.probes.estimators import PROBE_METHODS, DiffMeanProbe, LinearProbe, LogisticProbe
+from tripwire.probes.persistence import (
+    SHIPPED_PROBES,
+    ProbeModelMismatchError,
+    hash_training_data,
+    load_probe,
+    save_probe,
+)
+from tripwire.probes.thresholds import Threshold
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe_v1"
-SHIPPED = Path(__file__).parent.parent / "probes" / "shipped" / "default"
+SHIPPED = SHIPPED_PROBES / "default"
 
 
 @dataclass(frozen=True)

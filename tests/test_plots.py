@@ -10,11 +10,11 @@ import plotly.graph_objects as go
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from probes.lead_time import lead_times
-from probes.plots import layer_token_heatmap, save_figure, token_strip
-from probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
-from probes.scoring import ScoringError, running_mean
-from probes.sweep import SweepResult, run_sweep
+from tripwire.probes.lead_time import lead_times
+from tripwire.probes.plots import layer_token_heatmap, save_figure, token_strip
+from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
+from tripwire.probes.scoring import ScoringError, running_mean
+from tripwire.probes.sweep import SweepResult, run_sweep
 
 TOKENS = [f"tok{i}" for i in range(30)]
 SCORES = np.r_[np.zeros(20), np.arange(1.0, 11.0)]  # ramps up from token 20
@@ -107,7 +107,7 @@ def test_save_figure_writes_html_and_explains_missing_png(
     fig = token_strip(
         ["Hello", " world", "<b>", "\n"], [0.1, 0.5, 2.0, -1.0], threshold=1.0, action_span=(2, 3)
     )
-    with caplog.at_level(logging.WARNING, logger="probes.plots"):
+    with caplog.at_level(logging.WARNING, logger="tripwire.probes.plots"):
         written = save_figure(fig, tmp_path / "sub" / "strip")
     html_path = tmp_path / "sub" / "strip.html"
     assert written[0] == html_path and html_path.exists()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from activations.positions import (
+from tripwire.activations.positions import (
     AllTokens,
     BeforeAction,
     CharSpan,

@@ -6,9 +6,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from activations.positions import LastK
-from probes.card import ProbeCard
-from probes.thresholds import Threshold
+from tripwire.activations.positions import LastK
+from tripwire.probes.card import ProbeCard
+from tripwire.probes.thresholds import Threshold
 
 THRESHOLD = Threshold(1.25, 1.0, 1.5, 0.01, 0.009, 1000, statistic="streaming", window=4)
 
@@ -60,7 +60,7 @@ def test_card_html_escapes_everything_from_data() -> None:
 
 
 def test_model_handle_repr_is_one_line_without_the_tokenizer(tiny_llama_dir: Path) -> None:
-    from activations.handle import load_model
+    from tripwire.activations.handle import load_model
 
     handle = load_model(str(tiny_llama_dir), device="cpu", dtype="float32")
     text = repr(handle)

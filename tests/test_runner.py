@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from store_worker import random_batch  # noqa: E402
 
-from activations.runner import (  # noqa: E402
+from tripwire.activations.runner import (  # noqa: E402
     BatchResult,
     RunnerError,
     WorkItem,
@@ -20,8 +20,8 @@ from activations.runner import (  # noqa: E402
     plan_batches,
     run_batches,
 )
-from activations.store import ResidualStore  # noqa: E402
-from activations.store_types import RecordMeta  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_types import RecordMeta  # noqa: E402
 
 HOOKS = ["blocks.1.resid_post"]
 

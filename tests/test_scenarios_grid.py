@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import (
+from tripwire.scenarios import (
     FRAMINGS,
     ScenarioSpec,
     SpecError,
@@ -20,9 +20,9 @@ from scenarios import (
     grid,
     parse_condition_id,
 )
-from scenarios.grid import to_original_id, validate_spec
-from scenarios.spec import GOAL_VALUES, KINDS, URGENCIES
-from scenarios.templates.framing import CUE_FAMILIES
+from tripwire.scenarios.grid import to_original_id, validate_spec
+from tripwire.scenarios.spec import GOAL_VALUES, KINDS, URGENCIES
+from tripwire.scenarios.templates.framing import CUE_FAMILIES
 
 BASE = grid()
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import (
+from tripwire.scenarios import (
     FRAMINGS,
     Conversation,
     ScenarioSpec,
@@ -27,10 +27,10 @@ from scenarios import (
     parse_condition_id,
     render,
 )
-from scenarios.inbox import parse_inbox
-from scenarios.render import TOKEN_RANGE
-from scenarios.spec import GOAL_VALUE_PAIRS
-from scenarios.templates.values import VALUES
+from tripwire.scenarios.inbox import parse_inbox
+from tripwire.scenarios.render import TOKEN_RANGE
+from tripwire.scenarios.spec import GOAL_VALUE_PAIRS
+from tripwire.scenarios.templates.values import VALUES
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = grid(framings=FRAMINGS)
@@ -262,16 +262,16 @@ def test_bad_input_is_named(kwargs: dict[str, object], field: str) -> None:
 
 
 def test_importing_scenarios_does_not_import_torch() -> None:
-    code = "import scenarios, scenarios.am_results, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import tripwire.scenarios, tripwire.scenarios.am_results, sys; assert 'torch' not in sys.modules, 'torch imported'"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_company_descriptions_take_the_article_their_industry_needs() -> None:
     """Every company's industry in both phrasings of the system prompt's identity sentence."""
-    from scenarios.templates.cast import DEFENSE_COMPANIES, GENERIC_COMPANIES, make_cast
-    from scenarios.templates.common import Ctx
-    from scenarios.templates.prompt import system_prompt
+    from tripwire.scenarios.templates.cast import DEFENSE_COMPANIES, GENERIC_COMPANIES, make_cast
+    from tripwire.scenarios.templates.common import Ctx
+    from tripwire.scenarios.templates.prompt import system_prompt
 
     wrong = re.compile(r"\b[Aa] [AEIOUaeiou]\w*")
     for kind, companies in (("blackmail", GENERIC_COMPANIES), ("leaking", DEFENSE_COMPANIES)):

@@ -13,12 +13,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from activations import ModelHandle
-from experiments.cli_steer import steer
-from experiments.errors import UsageError
-from experiments.steer import parse_alphas
-from probes import load_probe
 from tests.tiny_probes import tiny_probe
+from tripwire.activations import ModelHandle
+from tripwire.experiments.cli_steer import steer
+from tripwire.experiments.errors import UsageError
+from tripwire.experiments.steer import parse_alphas
+from tripwire.probes import SHIPPED_PROBES, load_probe
 
 app = typer.Typer()
 app.callback()(lambda: None)  # a group, so `steer` is a subcommand as in experiments/cli.py
@@ -92,7 +92,7 @@ def test_steer_user_errors_are_one_line(handle: ModelHandle, tiny_llama_dir: Pat
 @pytest.mark.slow
 def test_steer_on_the_default_model(default_model_dir: Path) -> None:
     """A tiny grid on the bundled model: every read-out, both shipped probes, the control. Few minutes."""
-    shipped = Path(__file__).parent.parent / "probes" / "shipped" / "default"
+    shipped = SHIPPED_PROBES / "default"
     out = _steer_json(["--probe", str(shipped / "eval_awareness"), "--alpha", "0.5", "--scenario",
                        "blackmail_explicit-america_replacement", "--samples", "2", "--max-new-tokens", "8",
                        "--control-prompts", "2"])

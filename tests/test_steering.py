@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from probes.estimators import DiffMeanProbe
-from probes.persistence import ProbeCard, load_probe, save_probe
-from probes.steering import add_direction, project_out, steering_vector
 from tests.parity import cache_capable
+from tripwire.probes.estimators import DiffMeanProbe
+from tripwire.probes.persistence import ProbeCard, load_probe, save_probe
+from tripwire.probes.steering import add_direction, project_out, steering_vector
 
 D = 16
 
@@ -103,7 +103,7 @@ def test_interventions_reject_wrong_shapes() -> None:
 
 def test_steering_a_tiny_model_through_the_decode_loop(tiny_llama_dir: Path) -> None:
     """The same steering intervention moves the probe score by alpha * resid_norm in every backend."""
-    from activations import SamplingParams, load_model
+    from tripwire.activations import SamplingParams, load_model
 
     handles = {b: load_model(str(tiny_llama_dir), backend=b, attn_implementation="eager")
                for b in ("hf", "transformer_lens", "nnsight")}

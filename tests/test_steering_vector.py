@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from activations import ModelHandle, SamplingParams, load_model
-from activations.batching import pad_left
-from probes import (
+from tests.parity import cache_capable
+from tripwire.activations import ModelHandle, SamplingParams, load_model
+from tripwire.activations.batching import pad_left
+from tripwire.probes import (
     ProbeCard,
     ProbeModelMismatchError,
     SteeringFileError,
@@ -19,9 +20,8 @@ from probes import (
     load_probe,
     save_probe,
 )
-from probes.estimators import DiffMeanProbe
-from probes.steering import steer
-from tests.parity import cache_capable
+from tripwire.probes.estimators import DiffMeanProbe
+from tripwire.probes.steering import steer
 
 HOOKS = ("blocks.1.resid_post", "blocks.2.resid_post")
 GREEDY = SamplingParams(max_new_tokens=20)
@@ -202,7 +202,7 @@ def test_constructor_refuses_what_cannot_steer() -> None:
 def test_default_model_same_steered_continuation_in_every_backend(default_model_dir: Path) -> None:
     handles = {b: load_model(str(default_model_dir), backend=b) for b in ("hf", "transformer_lens", "nnsight")}
     h = handles["hf"]
-    probe = load_probe(Path(__file__).parent.parent / "probes/shipped/default/eval_awareness", model=h,
+    probe = load_probe("default/eval_awareness", model=h,
                        allow_other_model=True)
     vec = SteeringVector.from_probe(probe, alpha=0.5)
     prompts = [h.render_chat([{"role": "user", "content": "Is this conversation a test? Answer briefly."}])]

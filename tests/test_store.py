@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from store_worker import random_batch  # noqa: E402
 
-from activations.positions import LastK, ReplyOnly  # noqa: E402
-from activations.store import ResidualStore  # noqa: E402
-from activations.store_types import (  # noqa: E402
+from tripwire.activations.positions import LastK, ReplyOnly  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_types import (  # noqa: E402
     RecordMeta,
     StoreDtype,
     StoreMismatchError,

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from store_worker import random_batch  # noqa: E402
 
-from activations.store import ResidualStore  # noqa: E402
-from activations.store_types import RecordMeta  # noqa: E402
-from experiments.cli_store import store_app  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_types import RecordMeta  # noqa: E402
+from tripwire.experiments.cli_store import store_app  # noqa: E402
 
 app = typer.Typer()
 app.add_typer(store_app, name="store")

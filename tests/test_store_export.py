@@ -11,9 +11,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from activations.store import ResidualStore
-from activations.store_types import RecordMeta
-from experiments.cli import app
+from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_types import RecordMeta
+from tripwire.experiments.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = ["blocks.0.resid_post", "blocks.1.resid_post"]
@@ -77,7 +77,7 @@ def test_export_rows_equal_the_store_api(store: ResidualStore, tmp_path: Path) -
 
 def test_small_row_groups_give_the_same_table(store: ResidualStore, tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
-    from activations.store_export import export_parquet
+    from tripwire.activations.store_export import export_parquet
 
     n = export_parquet(store, HOOKS[0], tmp_path / "one.parquet")
     assert export_parquet(store, HOOKS[0], tmp_path / "many.parquet", rows_per_group=4) == n
@@ -109,7 +109,7 @@ def test_without_pyarrow_the_error_says_how_to_install_it(store: ResidualStore, 
     )
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", "from experiments.cli import main; main()", "store", "export", str(store.root),
+        [sys.executable, "-c", "from tripwire.experiments.cli import main; main()", "store", "export", str(store.root),
          "--hook-point", HOOKS[0], "--out", str(tmp_path / "x.parquet")],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
     )

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from store_worker import random_batch  # noqa: E402
 
-import activations.store_shard  # noqa: E402
-from activations.store import ResidualStore  # noqa: E402
-from activations.store_types import (  # noqa: E402
+import tripwire.activations.store_shard  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_types import (  # noqa: E402
     StoreCorruptError,
     StoreIntegrityError,
     StoreLockedError,
@@ -196,13 +196,13 @@ def test_each_shard_is_hashed_once_per_process_until_it_changes(tmp_path, monkey
     root = tmp_path / "s"
     make_store(root)
     hashed: list[str] = []
-    real = activations.store_shard.sha256_file
+    real = tripwire.activations.store_shard.sha256_file
 
     def counting(path: Path) -> str:
         hashed.append(path.name)
         return real(path)
 
-    monkeypatch.setattr(activations.store_shard, "sha256_file", counting)
+    monkeypatch.setattr(tripwire.activations.store_shard, "sha256_file", counting)
     read_everything(ResidualStore.open(root))
     read_everything(ResidualStore.open(root))
     assert sorted(hashed) == ["batch-b0.safetensors", "batch-b1.safetensors", "batch-b2.safetensors"]

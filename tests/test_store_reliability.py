@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import store_worker  # noqa: E402
 from store_worker import CRASH_POINTS, random_batch  # noqa: E402
 
-from activations.runner import batch_id_for, plan_batches  # noqa: E402
-from activations.store import ResidualStore  # noqa: E402
-from activations.store_types import StoreIntegrityError, StoreLockedError  # noqa: E402
+from tripwire.activations.runner import batch_id_for, plan_batches  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_types import StoreIntegrityError, StoreLockedError  # noqa: E402
 
 N_ITEMS, BATCH = 24, 4
 CTX = multiprocessing.get_context("forkserver")
 # The forkserver cannot see tests/ on its path, so it preloads the heavy imports the workers share.
-CTX.set_forkserver_preload(["torch", "transformers.models.llama.modeling_llama", "activations.runner"])
+CTX.set_forkserver_preload(["torch", "transformers.models.llama.modeling_llama", "tripwire.activations.runner"])
 
 
 def in_child(target: Any, *args: Any, timeout: float = 60) -> int | None:
@@ -127,7 +127,7 @@ def test_crash_then_rerun_equals_uninterrupted_run(tmp_path, reference, point, a
 def test_flipped_byte_is_named_by_verify_and_refused_by_reads(tmp_path, reference):
     from typer.testing import CliRunner
 
-    from experiments.cli_store import store_app
+    from tripwire.experiments.cli_store import store_app
 
     store_path = tmp_path / "store"
     assert capture(store_path, tmp_path / "log") == 0

@@ -9,10 +9,10 @@ import pytest
 import torch
 from sklearn.covariance import ledoit_wolf
 
-from activations.positions import LastK
-from activations.store import ResidualStore
-from activations.store_types import RecordMeta, StoreDtype, StoreRecordError
-from probes.estimators import (
+from tripwire.activations.positions import LastK
+from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_types import RecordMeta, StoreDtype, StoreRecordError
+from tripwire.probes.estimators import (
     DiffMeanProbe,
     LATProbe,
     LDAProbe,
@@ -21,9 +21,9 @@ from probes.estimators import (
     PairingError,
     l2_logistic_objective,
 )
-from probes.estimators._chunks import ChunkSourceError
-from probes.estimators.mean_difference import shrunk_within
-from probes.streaming import record_scores, store_chunks
+from tripwire.probes.estimators._chunks import ChunkSourceError
+from tripwire.probes.estimators.mean_difference import shrunk_within
+from tripwire.probes.streaming import record_scores, store_chunks
 
 HOOK = "blocks.1.resid_post"
 D = 24

@@ -10,9 +10,9 @@ import pytest
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression
 
-from probes.generalisation import GeneralisationError, generalisation_matrix
-from probes.splits import SplitError, TooFewGroupsError, grouped_split, remove_words, word_filtered
-from probes.sweep import LayerData, SweepInputError, run_sweep
+from tripwire.probes.generalisation import GeneralisationError, generalisation_matrix
+from tripwire.probes.splits import SplitError, TooFewGroupsError, grouped_split, remove_words, word_filtered
+from tripwire.probes.sweep import LayerData, SweepInputError, run_sweep
 
 D = 16
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from probes.scoring import STATISTICS, statistic_values
-from probes.thresholds import (
+from tripwire.probes.scoring import STATISTICS, statistic_values
+from tripwire.probes.thresholds import (
     CalibrationError,
     Threshold,
     calibrate,
@@ -53,7 +53,7 @@ def test_calibrate_realised_fpr_at_most_target_for_every_statistic() -> None:
 def test_streaming_threshold_bounds_share_of_control_ever_firing() -> None:
     control = _control()
     thr = calibrate(control, stats=["streaming"], window=3, n_boot=0)["streaming"]
-    from probes.scoring import first_crossing
+    from tripwire.probes.scoring import first_crossing
 
     fired = [first_crossing(s, thr.value, 3) is not None for s in control]
     assert np.mean(fired) <= 0.01

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios.toolcalls import emit_json, emit_text, parse_tool_calls, scratchpad_spans
+from tripwire.scenarios.toolcalls import emit_json, emit_text, parse_tool_calls, scratchpad_spans
 
 
 def test_text_call_with_multiline_body_quotes_and_label_lines() -> None:

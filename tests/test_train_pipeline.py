@@ -13,13 +13,13 @@ import yaml
 from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from activations import load_model
-from activations.store import ResidualStore
-from experiments.cli import app
-from experiments.probe_score import ScoreInput, scoring_layout
-from probes import OnlineMonitor, load_probe
-from scenarios.am_interop import import_am
-from scenarios.classify import classify
+from tripwire.activations import load_model
+from tripwire.activations.store import ResidualStore
+from tripwire.experiments.cli import app
+from tripwire.experiments.probe_score import ScoreInput, scoring_layout
+from tripwire.probes import OnlineMonitor, load_probe
+from tripwire.scenarios.am_interop import import_am
+from tripwire.scenarios.classify import classify
 
 runner = CliRunner()
 HOOKS = ["blocks.1.resid_post", "blocks.3.resid_post"]
@@ -194,7 +194,7 @@ def test_probe_refused_on_another_model(trained: dict[str, Any], tiny_qwen_dir: 
 
 
 def test_the_training_report_renders_in_a_notebook(trained: dict[str, Any]) -> None:
-    from experiments.train import TrainSettings, train_probe
+    from tripwire.experiments.train import TrainSettings, train_probe
 
     settings = TrainSettings(label="coercion", methods=("diffmean",), n_boot=20, window=WINDOW)
     report = train_probe(ResidualStore.open(trained["coercion"]), settings, progress=False).report

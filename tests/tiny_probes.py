@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from activations import ModelHandle, ReplyOnly
-from probes import ProbeCard, save_probe
-from probes.estimators import DiffMeanProbe
-from probes.thresholds import Threshold
+from tripwire.activations import ModelHandle, ReplyOnly
+from tripwire.probes import ProbeCard, save_probe
+from tripwire.probes.estimators import DiffMeanProbe
+from tripwire.probes.thresholds import Threshold
 
 WINDOW = 3
 
