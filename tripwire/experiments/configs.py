@@ -17,6 +17,7 @@ from tripwire.activations.positions import (
     PositionPolicy,
     ReplyOnly,
 )
+from tripwire.scenarios.datasets import DATASETS
 
 
 class ConfigError(ValueError):
@@ -87,7 +88,7 @@ class RolloutConfig(RunConfig):
 
 
 class CaptureConfig(RunConfig):
-    dataset: Literal["coercion", "eval_awareness", "control"] | None = None
+    dataset: str | None = None  # a name in tripwire.scenarios.datasets.DATASETS
     transcripts: Path | None = None  # a JSONL of {scenario, reply} or of exported Transcripts
     limit: int | None = Field(None, ge=1)  # ~N transcripts spread over the set, pairs kept whole
     dataset_seed: int = 0
@@ -95,7 +96,9 @@ class CaptureConfig(RunConfig):
     @model_validator(mode="after")
     def _one_source(self) -> CaptureConfig:
         if (self.dataset is None) == (self.transcripts is None):
-            raise ValueError("set exactly one of `dataset` (coercion | eval_awareness | control) or `transcripts`")
+            raise ValueError(f"set exactly one of `dataset` ({' | '.join(DATASETS)}) or `transcripts`")
+        if self.dataset is not None and self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; use one of {', '.join(DATASETS)}")
         return self
 
 
