@@ -71,7 +71,8 @@ def test_probe_with_real_signal_passes_and_beats_controls() -> None:
     assert d["reads_words_only"] is False and "value" in d["lexical_auroc"]
 
 
-def test_too_few_word_free_examples_is_noted_not_flagged() -> None:
+def test_a_word_check_that_could_not_run_is_none_not_false() -> None:
+    """Every text says the label word, so the word-filtered subset is empty: the check did not run."""
     X, y, texts, groups = _world(False)
     texts = np.array([t + " leverage" for t in texts], dtype=object)  # every text says the word
     rep = honesty_checks(
@@ -84,8 +85,9 @@ def test_too_few_word_free_examples_is_noted_not_flagged() -> None:
         n_random=20,
         n_boot=0,
     )
-    assert rep.word_filtered_probe_auroc is None and not rep.reads_words_only
-    assert any("too few to judge" in n for n in rep.notes)
+    assert rep.word_filtered_probe_auroc is None and rep.reads_words_only is None
+    assert rep.n_word_filtered == 0 and any("too few to judge" in n for n in rep.notes)
+    assert json.loads(json.dumps(rep.to_dict()))["reads_words_only"] is None
 
 
 def test_auroc_columns_matches_sklearn() -> None:
@@ -102,3 +104,46 @@ def test_mismatched_inputs_are_rejected() -> None:
         honesty_checks(
             X, y, list(texts)[:-1], grouped_split(groups, y), LogisticRegression(), label_words=["x"]
         )
+
+
+def test_lexical_check_fires_when_the_words_carry_the_label() -> None:
+    """A leaky world: the text says the label word on every positive and the activation reads it."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=N)
+    texts = [" ".join(rng.choice(FILLER, size=10).tolist() + (["leverage"] if v else [])) for v in y]
+    X = rng.normal(size=(N, D))
+    X[:, 0] += 3.0 * y
+    groups = np.arange(N) % 12
+    rep = honesty_checks(X, y, texts, grouped_split(groups, y), LogisticRegression(max_iter=500),
+                         label_words=["leverage"], n_random=50, n_boot=50)
+    assert rep.lexical_auroc.value > 0.95 and rep.beats_lexical is False
+    assert _run(signal=True).beats_lexical is True  # the same check passes when the words do not say it
+
+
+def test_shuffled_label_check_fires_when_the_label_is_the_dominant_variance() -> None:
+    """Today's window asymmetry in miniature: positives and negatives differ along the direction of
+    largest variance, so LAT (top principal direction of differences) finds the label with shuffled
+    labels too; a world with a small signal leaves the shuffled probe at chance."""
+    from tripwire.probes.estimators import LATProbe
+
+    def shuffled(strength: float) -> bool:
+        rng = np.random.default_rng(2)
+        y = rng.integers(0, 2, size=N)
+        X = rng.normal(size=(N, D))
+        X[:, 0] += strength * y
+        rep = honesty_checks(X, y, [f"t{i}" for i in range(N)], grouped_split(np.arange(N) % 12, y),
+                             LATProbe(), label_words=["x"], n_random=20, n_boot=200, seed=0)
+        return rep.shuffled_off_chance
+
+    assert shuffled(12.0) is True
+    assert shuffled(0.0) is False
+
+
+def test_random_direction_check_fires_on_a_probe_without_signal() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, size=N)
+    X = rng.normal(size=(N, D))  # nothing to find
+    rep = honesty_checks(X, y, [f"t{i}" for i in range(N)], grouped_split(np.arange(N) % 12, y),
+                         LogisticRegression(max_iter=500), label_words=["x"], n_random=200, n_boot=0)
+    assert rep.beats_random_directions is False
+    assert _run(signal=True).beats_random_directions is True

@@ -139,3 +139,17 @@ def test_best_balanced_threshold_matches_brute_force() -> None:
     cut = best_balanced_threshold(y, s)
     brute = max(balanced_accuracy(y, (s >= c).astype(int)) for c in np.unique(s))
     assert balanced_accuracy(y, (s >= cut).astype(int)) == pytest.approx(brute)
+
+
+def test_intervals_only_over_ten_or_more_units_and_say_what_they_are_over() -> None:
+    from tripwire.probes.metrics import auroc_over_units
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 100)
+    s = rng.normal(size=200) + y
+    two = auroc_over_units(y, s, np.arange(200) % 2, "families", n_boot=200)
+    assert two.low is None and two.high is None and not two.has_interval
+    assert two.n_units == 2 and "2 families < 10" in str(two.note) and "no interval" in str(two)
+    many = auroc_over_units(y, s, np.arange(200) // 2, "pairs", n_boot=200)
+    assert many.has_interval and many.low is not None and many.low < many.value < float(many.high or 0)
+    assert many.over == "pairs" and many.n_units == 100 and "over 100 pairs" in str(many)

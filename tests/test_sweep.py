@@ -125,12 +125,45 @@ def test_sweep_selects_planted_layer_on_validation() -> None:
     assert 0.0 <= best.test_bacc.low <= best.test_bacc.value <= best.test_bacc.high <= 1.0
     assert sum(res.split_sizes.values()) == 240
     md = res.to_markdown()
-    assert md.count("\n| ") == 8 and "Selected by validation AUROC: layer 2" in md
+    assert md.count("\n| ") == 8 and "Selected by validation AUROC (row statistic, ties by log-loss): layer 2" in md
     assert str(res) == md
     d = json.loads(res.to_json())
     assert d["selected"] == {"layer": 2, "method": res.selected[1]}
     assert len(d["rows"]) == 8 and set(d["rows"][0]["test_auroc"]) >= {"value", "low", "high"}
     assert res.best_estimator is not None
+
+
+def test_ties_at_validation_auroc_go_to_the_wider_margin_not_the_first_cell() -> None:
+    """Layers 1, 2 and 3 all separate validation perfectly; the old rule (`max` keeps the first) took
+    layer 1. Ties are broken by validation log-loss, which prefers layer 3's wider margin."""
+    _, y, groups = _planted(240, 0.0, seed=0)
+    layers: dict[int, tuple[Any, ...]] = {}
+    for layer, strength in [(1, 8.0), (2, 10.0), (3, 30.0)]:
+        X = np.random.default_rng(10 + layer).normal(size=(240, D))
+        X[:, 0] += strength * y
+        layers[layer] = (X, y, groups)
+    res = run_sweep(layers, {"lda": LinearDiscriminantAnalysis()}, n_boot=0, progress=False)
+    assert [r.val_auroc for r in res.rows] == [1.0, 1.0, 1.0]
+    assert max(res.rows, key=lambda r: r.val_auroc).layer == 1  # what `max` picked
+    assert res.selected == (3, "lda")
+    assert res.rows[2].val_logloss < res.rows[0].val_logloss
+
+
+def test_selection_reads_the_streaming_statistic_of_whole_transcripts() -> None:
+    """One planted token per positive transcript: the mean dilutes it, the streaming statistic (max
+    running mean over a short window) finds it, so the sweep's validation AUROC says so."""
+    rng = np.random.default_rng(5)
+    n, tok = 120, 30
+    y = np.tile([0, 1], n // 2)
+    X = rng.normal(size=(n * tok, D))
+    spike = np.flatnonzero(y) * tok + 10
+    X[spike, 0] += 6.0
+    tids = np.repeat(np.arange(n), tok)
+    data = {0: LayerData(X, np.repeat(y, tok), np.repeat(np.arange(n) % 12, tok), transcript_ids=tids)}
+    proto = {"lda": LinearDiscriminantAnalysis()}
+    mean = run_sweep(data, proto, n_boot=0, progress=False, val_statistic="mean").rows[0]
+    stream = run_sweep(data, proto, n_boot=0, progress=False, val_statistic="streaming", window=1).rows[0]
+    assert stream.val_statistic == "streaming" and stream.val_auroc > mean.val_auroc + 0.1
 
 
 def test_sweep_callable_source_and_per_token_rows() -> None:

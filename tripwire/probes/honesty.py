@@ -35,10 +35,17 @@ class HonestyInputError(ValueError):
 class HonestyReport:
     """All checks for one probe on one split.
 
-    `reads_words_only` is True when BOTH (a) the probe does not beat the lexical baseline by `margin`
-    AUROC on the test split and (b) it collapses on the word-filtered test subset: its AUROC there drops
-    by at least `collapse_drop` or falls to the random-direction 95th percentile. It is False when the
-    word-filtered subset is too small to judge (see `notes`).
+    Each verdict is a flag that fires on a leak, or None when the check could not run (with the
+    reason in `notes`), never a silent False:
+
+    - `beats_lexical`: the probe's test AUROC exceeds the bag-of-words baseline's by `margin`.
+    - `reads_words_only`: the probe does not beat the lexical baseline AND collapses on the
+      word-filtered test subset (its AUROC there drops by `collapse_drop` or to the random-direction
+      95th percentile). None when that subset is too small or single-class.
+    - `shuffled_off_chance`: the probe method refit on shuffled training labels has a test interval
+      that excludes 0.5 (either side): the method finds the label without labels (e.g. the label is
+      the data's dominant variance, as with asymmetric windows) or the split leaks.
+    - `beats_random_directions`: the probe's AUROC exceeds the 95th percentile of random directions.
     """
 
     probe_auroc: MetricWithCI
@@ -50,9 +57,12 @@ class HonestyReport:
     random_direction_mean: float
     random_direction_p95: float
     n_random: int
-    reads_words_only: bool
+    reads_words_only: bool | None
     margin: float
     collapse_drop: float
+    beats_lexical: bool = False
+    shuffled_off_chance: bool = False
+    beats_random_directions: bool = False
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +146,8 @@ def honesty_checks(
     else:
         notes.append(
             f"word-filtered test subset has {keep.size} transcripts "
-            f"({np.unique(y_arr[keep]).size} class(es)); too few to judge, so reads_words_only is False."
+            f"({np.unique(y_arr[keep]).size} class(es)); too few to judge, so reads_words_only is None "
+            "(not run)."
         )
 
     shuffled_y = y_arr.copy()
@@ -145,10 +156,12 @@ def honesty_checks(
         clone(prototype), X_arr[tr], shuffled_y[tr], None if pairs is None else pairs[tr]
     )
     shuffled = ci(te, decision_scores(shuffled_est, X_arr))
-    if shuffled.low > 0.5:
+    shuffled_off_chance = bool(shuffled.low > 0.5 or shuffled.high < 0.5)
+    if shuffled_off_chance:
         notes.append(
-            f"shuffled-label probe scores {shuffled} on test, above chance: labels may leak through the "
-            "features (duplicate transcripts across splits, or features that encode the group)."
+            f"shuffled-label probe scores {shuffled} on test, off chance: the method finds the label "
+            "without labels (the label is the data's dominant variance, e.g. asymmetric windows) or "
+            "the split leaks (duplicate transcripts, features that encode the group)."
         )
 
     dirs = rng.standard_normal((X_arr.shape[1], n_random))
@@ -160,7 +173,7 @@ def honesty_checks(
             f"probe AUROC {probe.value:.3f} does not beat the random-direction 95th pct {rand_p95:.3f}."
         )
 
-    reads_words_only = False
+    reads_words_only: bool | None = None
     if wf_probe is not None:
         not_beating = probe.value < lexical.value + margin
         collapses = wf_probe.value <= probe.value - collapse_drop or wf_probe.value <= rand_p95
@@ -178,6 +191,9 @@ def honesty_checks(
         reads_words_only=reads_words_only,
         margin=margin,
         collapse_drop=collapse_drop,
+        beats_lexical=bool(probe.value >= lexical.value + margin),
+        shuffled_off_chance=shuffled_off_chance,
+        beats_random_directions=bool(probe.value > rand_p95),
         notes=notes,
     )
 

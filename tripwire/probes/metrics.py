@@ -212,3 +212,70 @@ def roc_points(
     _check_pair(y_arr, s)
     fpr, tpr, thr = roc_curve(y_arr, s)
     return fpr, tpr, thr
+
+
+MIN_UNITS = 10
+"""Fewest independent units (groups, pairs, transcripts) a bootstrap interval is reported over: below
+it, resampling a handful of clusters gives intervals that look tight and mean nothing."""
+
+
+@dataclass(frozen=True)
+class UnitMetric:
+    """A point value with a bootstrap interval over `n_units` units named by `over` ("pairs",
+    "families", "transcripts"), or with no interval (`low`/`high` None) and `note` saying why."""
+
+    value: float
+    low: float | None
+    high: float | None
+    over: str
+    n_units: int
+    n_boot: int = 0
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def __str__(self) -> str:
+        if self.low is None or self.high is None:
+            return f"{self.value:.3f} (no interval: {self.note})"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] over {self.n_units} {self.over}"
+
+
+def metric_over_units(
+    metric: MetricFn,
+    y: ArrayLike,
+    values: ArrayLike,
+    units: ArrayLike,
+    over: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    min_units: int = MIN_UNITS,
+) -> UnitMetric:
+    """`metric(y, values)` with a percentile bootstrap that resamples whole units, only when there are
+    at least `min_units` of them (otherwise the interval is None and `note` gives the count)."""
+    y_arr, v = np.asarray(y), np.asarray(values)
+    u = np.asarray(units)
+    if u.shape[0] != y_arr.shape[0]:
+        raise MetricInputError(f"{u.shape[0]} unit labels for {y_arr.shape[0]} examples; pass one per example.")
+    n_units = int(np.unique(u).size)
+    point = float(metric(y_arr, v))
+    if n_units < min_units:
+        return UnitMetric(point, None, None, over, n_units, 0,
+                          f"{n_units} {over} < {min_units}: too few independent units for an interval")
+    if n_boot <= 0:
+        return UnitMetric(point, None, None, over, n_units, 0, "n_boot=0: no interval requested")
+    ci = bootstrap_metric(metric, y_arr, v, n_boot=n_boot, seed=seed, groups=u)
+    return UnitMetric(point, ci.low, ci.high, over, n_units, n_boot)
+
+
+def auroc_over_units(y: ArrayLike, scores: ArrayLike, units: ArrayLike, over: str, *, n_boot: int = 1000,
+                     seed: int = 0, min_units: int = MIN_UNITS) -> UnitMetric:
+    """AUROC with an interval over units (see `metric_over_units`)."""
+    y_arr, s = _validated(y, scores, "AUROC")
+    return metric_over_units(_auroc_unchecked, y_arr, s, units, over, n_boot=n_boot, seed=seed,
+                             min_units=min_units)

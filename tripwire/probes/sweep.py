@@ -3,6 +3,10 @@
 Which layer and which estimator to trust is chosen on a validation split only; the reported numbers
 come from a separate grouped test split, so selecting over many (layer, method) cells does not inflate
 the headline result. The same split is used for every cell.
+
+Selection reads the statistic that is deployed (by default `streaming`, the maximum running mean the
+monitor thresholds) per validation transcript, and breaks ties (several cells at AUROC 1.000 are
+common) by validation log-loss of that statistic, which still sees how far apart the classes are.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from tripwire.probes.metrics import (
     balanced_accuracy_ci,
     best_balanced_threshold,
 )
-from tripwire.probes.scoring import decision_scores
+from tripwire.probes.scoring import DEFAULT_WINDOW, decision_scores, statistic_values
 from tripwire.probes.splits import GroupedSplit, SplitError, grouped_split
 
 
@@ -83,12 +87,16 @@ class SweepRow:
     val_auroc: float
     test_auroc: MetricWithCI
     test_bacc: MetricWithCI
+    val_logloss: float = float("nan")
+    val_statistic: str = "mean"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.layer,
             "method": self.method,
+            "val_statistic": self.val_statistic,
             "val_auroc": self.val_auroc,
+            "val_logloss": self.val_logloss,
             "test_auroc": self.test_auroc.to_dict(),
             "test_bacc": self.test_bacc.to_dict(),
         }
@@ -127,20 +135,22 @@ class SweepResult:
 
     def to_markdown(self) -> str:
         lines = [
-            "| layer | method | val AUROC | test AUROC [95% CI] | test bal. acc [95% CI] | selected |",
-            "|---:|---|---:|---|---|:---:|",
+            "| layer | method | val AUROC | val log-loss | test AUROC [95% CI] | test bal. acc [95% CI] | selected |",
+            "|---:|---|---:|---:|---|---|:---:|",
         ]
         for r in self.rows:
             mark = "*" if (r.layer, r.method) == self.selected else ""
             lines.append(
-                f"| {r.layer} | {r.method} | {r.val_auroc:.3f} | {r.test_auroc} | {r.test_bacc} | {mark} |"
+                f"| {r.layer} | {r.method} | {r.val_auroc:.3f} | {r.val_logloss:.3f} | {r.test_auroc} | "
+                f"{r.test_bacc} | {mark} |"
             )
         sel = self.selected_row
         sizes = ", ".join(f"{k}={v}" for k, v in self.split_sizes.items())
         lines.append("")
         lines.append(
-            f"Selected by validation AUROC: layer {sel.layer}, {sel.method}; test AUROC {sel.test_auroc} "
-            f"(grouped split, transcripts: {sizes})."
+            f"Selected by validation AUROC ({sel.val_statistic} statistic, ties by log-loss): layer {sel.layer}, "
+            f"{sel.method}; test AUROC {sel.test_auroc} (grouped split, transcripts: {sizes}; intervals over "
+            "transcripts)."
         )
         return "\n".join(lines)
 
@@ -171,6 +181,36 @@ def per_unit(
     return mean_scores, y_u, groups[first]
 
 
+def unit_statistic(
+    scores: np.ndarray, y: np.ndarray, transcript_ids: np.ndarray | None, statistic: str, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-transcript `statistic` of per-token scores (rows of a transcript in token order) and labels;
+    per-transcript rows pass through unchanged."""
+    if transcript_ids is None:
+        return scores, y
+    ids, first = np.unique(transcript_ids, return_index=True)
+    seqs = [scores[transcript_ids == t] for t in ids]
+    return statistic_values(seqs, statistic, window=window), y[first]
+
+
+def selection_logloss(y: np.ndarray, values: np.ndarray) -> float:
+    """Log-loss of a 1-D logistic fit (C=1) on the standardised statistic: scale-free, so methods with
+    uncalibrated scores compare, and smaller the further apart the classes lie (a tie-breaker when
+    several cells separate validation perfectly)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    sd = float(values.std())
+    z = ((values - values.mean()) / (sd if sd > 0 else 1.0)).reshape(-1, 1)
+    clf = LogisticRegression(C=1.0).fit(z, y)
+    return float(log_loss(y, clf.predict_proba(z)[:, 1], labels=[0, 1]))
+
+
+def select_row(rows: Sequence[SweepRow]) -> SweepRow:
+    """Highest validation AUROC; among equals (to 1e-9) the lowest validation log-loss; then the first."""
+    return min(rows, key=lambda r: (-round(r.val_auroc, 9), r.val_logloss))
+
+
 def _check_transcripts_in_one_group(data: LayerData) -> None:
     if data.transcript_ids is None:
         return
@@ -190,12 +230,17 @@ def run_sweep(
     n_boot: int = 1000,
     grouped_bootstrap: bool = False,
     progress: bool = True,
+    val_statistic: str = "streaming",
+    window: int = DEFAULT_WINDOW,
 ) -> SweepResult:
-    """Fit every method at every layer on the train part; select on val AUROC; report test metrics.
+    """Fit every method at every layer on the train part; select on val AUROC of `val_statistic` per
+    transcript (ties by val log-loss, `select_row`); report test metrics.
 
     `data` maps layer -> LayerData or (X, y, groups[, pair_ids]); a callable is called once per layer
     (lazy loading from a ResidualStore) and then needs `layers`. Balanced accuracy uses the score cut
     that maximises it on validation. `grouped_bootstrap` resamples groups instead of transcripts.
+    With per-token rows, `streaming` reads each validation transcript's rows in the order given (so pass
+    every scored token in order for the deployed statistic); per-transcript rows use the row's score.
     """
     if not methods:
         raise SweepInputError("no methods given; pass e.g. {'lr': LogisticProbe(C=1e-3)}.")
@@ -224,12 +269,13 @@ def run_sweep(
             )
         for name, prototype in methods.items():
             bar.set_postfix(layer=layer, method=name)
-            row, est = _evaluate_cell(d, split, layer, name, prototype, n_boot, seed, grouped_bootstrap)
+            row, est = _evaluate_cell(d, split, layer, name, prototype, n_boot, seed, grouped_bootstrap,
+                                      val_statistic, window)
             rows.append(row)
             fitted[(layer, name)] = est
             bar.update(1)
     bar.close()
-    best = max(rows, key=lambda r: r.val_auroc)  # first max wins: ties go to the earlier cell
+    best = select_row(rows)
     selected = (best.layer, best.method)
     return SweepResult(rows, selected, _unit_sizes(first, split), n_boot, fitted[selected])
 
@@ -256,6 +302,8 @@ def _evaluate_cell(
     n_boot: int,
     seed: int,
     grouped_bootstrap: bool,
+    val_statistic: str,
+    window: int,
 ) -> tuple[SweepRow, Any]:
     tr, va, te = split.train, split.val, split.test
     est = clone(prototype)
@@ -268,15 +316,19 @@ def _evaluate_cell(
 
     s_val, y_val, _ = unit(va)
     s_te, y_te, g_te = unit(te)
+    va_ids = None if d.transcript_ids is None else d.transcript_ids[va]
+    stat_val, y_stat = unit_statistic(decision_scores(est, d.X[va]), d.y[va], va_ids, val_statistic, window)
     cut = best_balanced_threshold(y_val, s_val)
     boot_groups = g_te if grouped_bootstrap else None
     row = SweepRow(
         layer=layer,
         method=name,
-        val_auroc=auroc(y_val, s_val),
+        val_auroc=auroc(y_stat, stat_val),
         test_auroc=auroc_ci(y_te, s_te, n_boot=n_boot, seed=seed, groups=boot_groups),
         test_bacc=balanced_accuracy_ci(
             y_te, (s_te >= cut).astype(np.int64), n_boot=n_boot, seed=seed, groups=boot_groups
         ),
+        val_logloss=selection_logloss(y_stat, stat_val),
+        val_statistic=val_statistic if d.transcript_ids is not None else "row",
     )
     return row, est
