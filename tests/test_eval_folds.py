@@ -1,0 +1,102 @@
+"""A fold evaluated with its baselines and the verdict rule, on synthetic per-transcript data: a probe
+that reads a state the words do not show beats the text; one that reads a word does not."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+from tripwire.probes.estimators import DiffMeanProbe, LogisticProbe
+from tripwire.probes.fold_eval import (
+    FoldData,
+    FoldInputError,
+    FoldSettings,
+    evaluate_fold,
+    select_cell,
+    verdict,
+)
+from tripwire.probes.metrics import UnitMetric
+
+WORDS = "the board met today and reviewed budget plans while staff wrote memos about schedules".split()
+N, TOK, D = 80, 12, 16
+
+
+def _world(signal_in: str, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray], FoldData]:
+    rng = np.random.default_rng(seed)
+    y = np.tile([0, 1], N // 2)
+    texts, cuts, rows, rows0 = [], [], [], []
+    for label in y:
+        words = rng.choice(WORDS, size=TOK).tolist()
+        if signal_in == "words" and label:
+            words[3] = "leverage"
+        text = "Prompt text here. " + " ".join(words)
+        texts.append(text)
+        cuts.append(np.array([m.end() for m in re.finditer(r"\w+", text)][-TOK:]))
+        r = rng.normal(size=(TOK, D))
+        if signal_in == "state":
+            r[:, 0] += 1.5 * label  # the model's state differs; the words do not
+        else:
+            r[3:, 0] += 3.0 * (words[3] == "leverage")  # the activation only echoes the word
+        rows.append(r)
+        rows0.append(rng.normal(size=(TOK, D)))
+    spans = [t.split(". ", 1)[1] for t in texts]
+    data = FoldData(labels=y, units=np.arange(N) // 2, unit_name="pairs", pair_ids=None, texts=texts,
+                    cuts=cuts, spans=spans)
+    return rows, rows0, data
+
+
+TRAIN, TEST = np.arange(0, 48), np.arange(48, N)
+SETTINGS = FoldSettings(window=4, n_boot=200, n_random=20)
+
+
+def test_a_probe_reading_the_state_beats_the_text() -> None:
+    rows, rows0, data = _world("state")
+    out = evaluate_fold("f", DiffMeanProbe(), rows, rows0, data, TRAIN, TEST, SETTINGS)
+    b = out["baselines"]
+    assert out["probe"]["value"] > 0.9 and out["probe"]["over"] == "pairs" and out["probe"]["n_units"] == 16
+    assert b["ii_streaming_text_monitor"]["value"] < 0.8 and b["iii_layer0_probe"]["value"] < 0.8
+    assert out["verdict"] == "beats the text"
+    assert 0.3 < b["iv_random_directions"]["mean"] < 0.7
+    json.dumps(out, allow_nan=False)
+
+
+def test_a_probe_echoing_a_word_does_not_beat_the_text() -> None:
+    rows, rows0, data = _world("words")
+    out = evaluate_fold("f", DiffMeanProbe(), rows, rows0, data, TRAIN, TEST, SETTINGS)
+    assert out["baselines"]["ii_streaming_text_monitor"]["value"] > 0.95
+    assert out["baselines"]["i_span_bag_of_words"]["value"] > 0.95
+    assert out["verdict"] == "does not beat the text"
+
+
+def test_verdict_needs_an_interval_and_both_baselines() -> None:
+    none = UnitMetric(0.99, None, None, "families", 2, 0, "2 families < 10")
+    hi = UnitMetric(0.99, 0.97, 1.0, "pairs", 20, 100)
+    lo = UnitMetric(0.6, 0.5, 0.7, "pairs", 20, 100)
+    assert verdict(none, lo, lo).startswith("undetermined: no interval")
+    assert verdict(hi, lo, None).startswith("undetermined: baseline")
+    assert verdict(hi, lo, lo) == "beats the text"
+    assert verdict(lo, lo, lo) == "does not beat the text"
+
+
+def test_a_fold_with_one_class_on_a_side_is_refused() -> None:
+    rows, rows0, data = _world("state")
+    with pytest.raises(FoldInputError, match="test side of fold f"):
+        evaluate_fold("f", DiffMeanProbe(), rows, rows0, data, TRAIN, np.array([49, 51, 53]), SETTINGS)
+
+
+def test_selection_reads_streaming_val_auroc_and_breaks_ties_by_logloss() -> None:
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 1], N // 2)
+    by_layer = {}
+    for layer, strength in [(1, 0.0), (2, 6.0), (3, 20.0)]:
+        by_layer[layer] = [rng.normal(size=(TOK, D)) + np.eye(D)[0] * strength * label for label in y]
+    (layer, method), table, fitted = select_cell(
+        {"lda": LinearDiscriminantAnalysis(), "lr": LogisticProbe(C=1e-2)}, by_layer.__getitem__, [1, 2, 3], y,
+        TRAIN, TEST, window=4)
+    assert {(r.layer, r.method) for r in table} == set(fitted) and len(table) == 6
+    assert [r.val_auroc for r in table if r.layer > 1] == [1.0] * 4
+    assert layer == 3 and all(r.val_statistic == "streaming" for r in table)
