@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from tripwire.experiments.cli_experiment import experiment_app
 from tripwire.experiments.cli_model import doctor, model_app
 from tripwire.experiments.cli_run import capture, rollout
 from tripwire.experiments.cli_scenarios import datasets_app, scenarios_app
@@ -20,6 +21,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(store_app, name="store")
 app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(experiment_app, name="experiment")
 app.command("doctor")(doctor)
 app.command("rollout")(rollout)
 app.command("capture")(capture)

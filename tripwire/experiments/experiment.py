@@ -1,0 +1,127 @@
+"""Run an experiment config: each stage from the cache when its output is there and verifies, else
+computed (resuming whatever its store already holds); then results.json, the cards and report.html.
+
+    from tripwire.experiments.experiment import run_experiment
+    from tripwire.experiments.experiment_config import read_experiment
+    run = run_experiment(read_experiment("tripwire/experiments/configs/demo_behavior.yaml"))
+    print(run.path / "report.html")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tripwire.experiments.experiment_config import ExperimentConfig, config_yaml
+from tripwire.experiments.pipelines_behavior import BehaviorPipeline, StatedBeliefPipeline
+from tripwire.experiments.pipelines_transcripts import TranscriptsPipeline
+from tripwire.experiments.report import StageRecord, render_report
+from tripwire.experiments.runs import RunDir, dumps, environment, stage_cache, strict_json, write_atomic
+from tripwire.experiments.stage import Context, Pipeline, Section, StagePlan
+
+PIPELINES: dict[str, Pipeline] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
+                                                      TranscriptsPipeline())}
+
+
+@dataclass(frozen=True)
+class ExperimentRun:
+    path: Path
+    stages: list[StageRecord]
+    results: dict[str, Any]
+    seconds: float
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+
+def plan_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs")) -> list[tuple[str, StagePlan]]:
+    """Each stage's plan, from configs and tokenizers only (no weights); cached stages say so."""
+    ctx = Context(cfg, runs_root, progress=False)
+    out = []
+    for name, stage in zip(cfg.stage_names(), cfg.stages, strict=True):
+        pipeline = PIPELINES[stage.pipeline]
+        cache = stage_cache(runs_root, pipeline.key(ctx, stage.options), create=False)
+        if cache.load() is not None:
+            out.append((name, StagePlan(f"{stage.pipeline}", cached=True)))
+        else:
+            out.append((name, pipeline.plan(ctx, stage.options, cache)))
+    return out
+
+
+def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, progress: bool = True,
+                   log: Callable[[str], None] = print) -> ExperimentRun:
+    """Run every stage into a new `runs_root/<UTC time>-<name>/`; a failing stage still leaves
+    results.json and report.html for the stages before it, then re-raises."""
+    start = time.perf_counter()
+    run = RunDir.create(runs_root, cfg.name)
+    ctx = Context(cfg, runs_root, run_path=run.path, progress=progress)
+    yaml_text = config_yaml(cfg)
+    write_atomic(run.config_file, yaml_text)
+    from tripwire.activations.loading import pick_device
+
+    env = environment(cfg.seed, pick_device(cfg.device))
+    write_atomic(run.environment_file, dumps(env))
+    records: list[StageRecord] = []
+    outputs: list[tuple[str, dict[str, Any]]] = []
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    error: BaseException | None = None
+    for name, stage in zip(cfg.stage_names(), cfg.stages, strict=True):
+        pipeline = PIPELINES[stage.pipeline]
+        t0 = time.perf_counter()
+        cache = stage_cache(runs_root, pipeline.key(ctx, stage.options))
+        output = cache.load()
+        status = "cached"
+        if output is None:
+            log(f"[{name}] running ({stage.pipeline}; cache {cache.root})")
+            try:
+                output = pipeline.run(ctx, stage.options, cache)
+            except BaseException as exc:  # KeyboardInterrupt too: leave a readable run behind
+                records.append(StageRecord(name, stage.pipeline, "failed", time.perf_counter() - t0, repr(exc)))
+                error = exc
+                break
+            cache.save(output)
+            status = "computed"
+        records.append(StageRecord(name, stage.pipeline, status, time.perf_counter() - t0, str(cache.root)))
+        outputs.append((name, output))
+        log(f"[{name}] {status} in {records[-1].seconds:.1f}s")
+    sections = [PIPELINES[o["pipeline"]].section(o) for _, o in outputs]
+    results = _results(cfg, started, records, outputs, sections, run)
+    write_atomic(run.results_file, dumps(results))
+    write_atomic(run.report_file, render_report(f"tripwire experiment: {cfg.name}", yaml_text, env, records,
+                                                sections))
+    if error is not None:
+        raise error
+    return ExperimentRun(run.path, records, results, time.perf_counter() - start)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "card"
+
+
+def _results(cfg: ExperimentConfig, started: str, records: list[StageRecord],
+             outputs: list[tuple[str, dict[str, Any]]], sections: list[Section], run: RunDir) -> dict[str, Any]:
+    """results.json: every stage's output except per-sample rows (in samples/<stage>.jsonl) and cards
+    (in cards/), with the headline lines the report leads with."""
+    stages = []
+    for (name, output), section in zip(outputs, sections, strict=True):
+        body = {k: v for k, v in output.items() if k not in ("samples", "cards")}
+        if "samples" in output:
+            lines = "".join(json.dumps(strict_json(s), allow_nan=False, ensure_ascii=False) + "\n"
+                            for s in output["samples"])
+            write_atomic(run.path / "samples" / f"{name}.jsonl", lines)
+            body["samples_file"] = f"samples/{name}.jsonl"
+        for card_name, card in output.get("cards", {}).items():
+            write_atomic(run.cards / f"{_safe(name)}--{_safe(card_name)}.json", dumps(card))
+        stages.append({"name": name, "headline": section.headline, "output": body})
+    return {"name": cfg.name, "model": cfg.model, "seed": cfg.seed, "started_at": started,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "stage_runs": [{"name": r.name, "pipeline": r.pipeline, "status": r.status, "seconds": r.seconds,
+                            "detail": r.plan} for r in records],
+            "stages": stages}

@@ -1,0 +1,115 @@
+"""One self-contained `report.html` per run: what was run (config, environment, stages), then each
+stage's headline, tables, figures and caveats, each table saying what its numbers are compared against.
+
+plotly.js is inlined once in the page head (the same `get_plotlyjs()` bundle `probes.plots` shares per
+folder) and every figure is a bare div drawing with it, so ten figures cost ~4.8 MB once, not ten times.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tripwire.experiments.stage import Section, Table
+
+MAX_BYTES = 10_000_000
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+h1{font-size:1.6em} h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em} th,td{border:1px solid #ccc;padding:.3em .6em;
+vertical-align:top;text-align:left} th{background:#f3f3f3} td.reply{max-width:520px;white-space:pre-wrap;
+font-family:ui-monospace,monospace;font-size:.85em}
+.caption{font-weight:600;margin-top:1em} .against{color:#555;font-size:.88em;margin:-.8em 0 1em}
+.headline{background:#fdf6e3;border-left:4px solid #e0a800;padding:.5em 1em} .caveats{color:#444}
+pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.85em} .figure{margin:1em 0}
+"""
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    """How a stage ran: for the report's overview and results.json."""
+
+    name: str
+    pipeline: str
+    status: str  # computed | cached | failed
+    seconds: float
+    plan: str
+
+
+def _table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = []
+    for row in table.rows:
+        cells = []
+        for col, value in zip(table.columns, row, strict=True):
+            cls = ' class="reply"' if col == "reply" else ""
+            cells.append(f"<td{cls}>{html.escape(_fmt(value))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    if not body:
+        body.append(f'<tr><td colspan="{len(table.columns)}">(no rows)</td></tr>')
+    return (f'<div class="caption">{html.escape(table.caption)}</div><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table>'
+            f'<div class="against">Compared against: {html.escape(table.compared_against)}</div>')
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _section(section: Section, record: StageRecord | None) -> str:
+    parts = [f"<h2>{html.escape(section.title)}</h2>"]
+    if record is not None:
+        parts.append(f"<p><em>stage <code>{html.escape(record.name)}</code> ({html.escape(record.pipeline)}): "
+                     f"{html.escape(record.status)} in {record.seconds:.1f} s</em></p>")
+    parts.append(f"<p>{html.escape(section.what)}</p>")
+    if section.headline:
+        parts.append('<div class="headline"><ul>' + "".join(f"<li>{html.escape(h)}</li>" for h in section.headline)
+                     + "</ul></div>")
+    for fig in section.figures:
+        parts.append('<div class="figure">' + fig.to_html(full_html=False, include_plotlyjs=False,
+                                                         config={"displaylogo": False}) + "</div>")
+    parts.extend(_table(t) for t in section.tables)
+    if section.caveats:
+        parts.append('<div class="caveats"><strong>Caveats</strong><ul>'
+                     + "".join(f"<li>{html.escape(c)}</li>" for c in section.caveats) + "</ul></div>")
+    return "\n".join(parts)
+
+
+def render_report(title: str, config_yaml: str, environment: dict[str, Any], stages: Sequence[StageRecord],
+                  sections: Sequence[Section], notes: Sequence[str] = ()) -> str:
+    """The whole page as one string; raises if it would exceed 10 MB (a figure carrying raw data)."""
+    from plotly.offline import get_plotlyjs
+
+    overview = Table("Stages", ["stage", "pipeline", "status", "seconds", "plan"],
+                     [[s.name, s.pipeline, s.status, round(s.seconds, 1), s.plan] for s in stages],
+                     "'cached' means the stage's output was reused from runs/cache/ (same config part, same "
+                     "model fingerprint, checksum verified), not recomputed")
+    env_rows = [[k, json.dumps(v) if isinstance(v, dict) else _fmt(v)] for k, v in environment.items()]
+    env = Table("Environment", ["field", "value"], env_rows, "the machine and versions that produced these numbers")
+    body = [f"<h1>{html.escape(title)}</h1>",
+            "<p>This page is self-contained: figures are interactive (hover for counts) and work offline.</p>"]
+    if notes:
+        body.append('<div class="headline"><ul>' + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+                    + "</ul></div>")
+    body += ["<h2>What was run</h2>", _table(overview), _table(env),
+             "<details><summary>Resolved config (config.yaml)</summary><pre>" + html.escape(config_yaml)
+             + "</pre></details>"]
+    by_name = {s.name: s for s in stages}
+    for name, section in zip([s.name for s in stages if s.status != "failed"], sections, strict=False):
+        body.append(_section(section, by_name.get(name)))
+    page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + html.escape(title) + "</title><style>"
+            + _CSS + "</style><script type=\"text/javascript\">" + get_plotlyjs() + "</script></head><body>"
+            + "\n".join(body) + "</body></html>")
+    if len(page.encode()) > MAX_BYTES:
+        raise ValueError(f"report would be {len(page.encode()) / 1e6:.1f} MB, over the 10 MB limit; a figure "
+                         "carries too many points (summarise before plotting)")
+    return page

@@ -1,0 +1,65 @@
+"""Plotly figures of the experiment report, built from a stage's JSON output (never from live objects,
+so a cached stage draws the same figure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+_HEIGHT = 380
+
+
+def _errors(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float], list[float]]:
+    rates = [r["rate"] if r["rate"] is not None else 0.0 for r in rows]
+    up = [(r["ci_high"] - r["rate"]) if r["rate"] is not None else 0.0 for r in rows]
+    down = [(r["rate"] - r["ci_low"]) if r["rate"] is not None else 0.0 for r in rows]
+    return rates, up, down
+
+
+def rate_bars(labels: Sequence[str], rows: Sequence[Mapping[str, Any]], title: str,
+              reference: tuple[float, str] | None = None) -> go.Figure:
+    """Rates with asymmetric Wilson error bars; `reference` draws a dashed line (e.g. a paper's figure)."""
+    rates, up, down = _errors(rows)
+    fig = go.Figure(go.Bar(
+        x=list(labels), y=rates, marker_color="#c0392b",
+        error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down, "color": "#333"},
+        customdata=[[r["harmful"], r["n"]] for r in rows],
+        hovertemplate="%{x}<br>rate %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>"))
+    if reference is not None:
+        fig.add_hline(y=reference[0], line_dash="dash", line_color="#7f8c8d",
+                      annotation_text=reference[1], annotation_position="top left")
+    fig.update_layout(title=title, yaxis={"title": "harmful-action rate", "range": [0, 1.05], "tickformat": ".0%"},
+                      height=_HEIGHT + 40 * (max(map(len, labels), default=0) > 30), margin={"b": 140},
+                      template="plotly_white")
+    return fig
+
+
+def belief_bars(groups: Mapping[str, Mapping[str, Any]], paper: Mapping[str, float]) -> go.Figure:
+    """This model's harm rate per stated belief beside the original study's (Claude Opus 4)."""
+    names = list(groups)
+    rates, up, down = _errors([groups[b] for b in names])
+    fig = go.Figure()
+    fig.add_bar(name="this model", x=names, y=rates, marker_color="#c0392b",
+                error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
+                customdata=[[groups[b]["harmful"], groups[b]["n"]] for b in names],
+                hovertemplate="%{x}: %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra>this model</extra>")
+    fig.add_bar(name="original study, Claude Opus 4", x=[b for b in names if b in paper],
+                y=[paper[b] for b in names if b in paper], marker_color="#95a5a6")
+    fig.update_layout(title="Harm rate by stated belief (Wilson 95% CI)", barmode="group", height=_HEIGHT,
+                      yaxis={"title": "harmful-action rate", "range": [0, 1.05], "tickformat": ".0%"},
+                      template="plotly_white")
+    return fig
+
+
+def score_histogram(groups: Mapping[str, Sequence[float]], threshold: float | None, title: str) -> go.Figure:
+    """Per-transcript probe statistics, one histogram per group, with the card's threshold."""
+    fig = go.Figure()
+    for name, values in groups.items():
+        fig.add_histogram(x=list(values), name=f"{name} (n={len(values)})", opacity=0.6, nbinsx=30)
+    if threshold is not None:
+        fig.add_vline(x=threshold, line_dash="dash", annotation_text="card threshold")
+    fig.update_layout(title=title, barmode="overlay", height=_HEIGHT, xaxis_title="probe statistic",
+                      yaxis_title="transcripts", template="plotly_white")
+    return fig

@@ -1,0 +1,198 @@
+"""Run folders and the stage cache.
+
+A run is `runs/<UTC time>-<name>/`: `config.yaml` (resolved), `environment.json`, `results.json`,
+`cards/` and `report.html`. Expensive work lives apart, in `runs/cache/<hash>/`, keyed on the content
+hash of what a stage depends on (model, seed, the stage's options, the bytes of its input files), so a
+re-run of a config, or a run interrupted half-way, reuses every finished stage; an unfinished rollout
+resumes by record id inside its `ResidualStore`. A stage's output is written atomically with its
+checksum beside it, and counts as done only when the checksum verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+CACHE_VERSION = 1  # bump when a stage's output format changes: old entries are then not reused
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+PACKAGES = ("torch", "transformers", "nnsight", "transformer-lens", "tripwire")
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with NaN and ±Infinity as None (standard JSON has neither), tuples as lists, paths as str."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return strict_json(obj.item())
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(strict_json(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename: a reader sees all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is read like any other file
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def content_hash(obj: Any) -> str:
+    canonical = json.dumps(strict_json(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def file_digests(paths: Iterable[Path]) -> dict[str, str]:
+    """sha256 of every file at or under each path (sorted), so changed inputs get a new cache entry."""
+    out: dict[str, str] = {}
+    for root in paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files:
+            out[str(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+@dataclass(frozen=True)
+class StageCache:
+    """One stage's cache folder: `output.json` plus `output.json.sha256`, and whatever stores it keeps."""
+
+    root: Path
+
+    @property
+    def output_file(self) -> Path:
+        return self.root / "output.json"
+
+    @property
+    def checksum_file(self) -> Path:
+        return self.root / "output.json.sha256"
+
+    def load(self) -> dict[str, Any] | None:
+        """The finished output, or None when absent or its checksum does not verify (then it is redone)."""
+        try:
+            text = self.output_file.read_text(encoding="utf-8")
+            want = self.checksum_file.read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+        if hashlib.sha256(text.encode()).hexdigest() != want:
+            return None
+        data = json.loads(text)
+        return data if isinstance(data, dict) else None
+
+    def save(self, output: dict[str, Any]) -> None:
+        """Checksum first, output last: output.json present with a matching checksum means finished."""
+        text = dumps(output)
+        self.checksum_file.unlink(missing_ok=True)
+        write_atomic(self.output_file, text)
+        write_atomic(self.checksum_file, hashlib.sha256(text.encode()).hexdigest() + "\n")
+
+
+def stage_cache(runs_root: Path, key: dict[str, Any], create: bool = True) -> StageCache:
+    """The cache folder for `key` (created, with the key beside it, unless `create` is False: a dry run)."""
+    digest = content_hash({"cache_version": CACHE_VERSION, **key})
+    folder = runs_root / "cache" / digest
+    if not create:
+        return StageCache(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "key.json"
+    if not key_file.exists():
+        write_atomic(key_file, dumps(key))
+    return StageCache(folder)
+
+
+def environment(seed: int, device: str | None) -> dict[str, Any]:
+    """What a reader needs to reproduce the numbers: package versions, commit, device, threads, seed."""
+    import torch
+
+    from tripwire.probes.persistence import git_commit
+
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "packages": versions,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "device": device,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "seed": seed,
+    }
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, runs_root: Path, name: str, now: datetime | None = None) -> RunDir:
+        stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+        path = runs_root / f"{stamp}-{name}"
+        n = 1
+        while path.exists():  # two runs in the same second
+            n += 1
+            path = runs_root / f"{stamp}-{name}-{n}"
+        path.mkdir(parents=True)
+        (path / "cards").mkdir()
+        return cls(path)
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def environment_file(self) -> Path:
+        return self.path / "environment.json"
+
+    @property
+    def results_file(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def report_file(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def cards(self) -> Path:
+        return self.path / "cards"
+
+    def read_results(self) -> dict[str, Any]:
+        if not self.results_file.is_file():
+            raise FileNotFoundError(f"{self.path} has no results.json; pass a folder written by "
+                                    "`tripwire experiment run` (runs/<time>-<name>/)")
+        data = json.loads(self.results_file.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.results_file} is not a JSON object")
+        return data
