@@ -42,7 +42,8 @@ def capture_items(handle: ModelHandle, transcripts: Sequence[Transcript]) -> lis
         if messages not in prompt_cache:
             prompt_cache[messages] = handle.render_chat(t.as_dicts(), add_generation_prompt=True)
         tokens = tokenize_transcript(handle.tokenizer, prompt_cache[messages], [m.content for m in t.messages],
-                                     t.reply, eot).with_action(t.action_span)
+                                     t.reply, eot).with_action(t.action_span).with_anchor(
+                                         t.anchor_span, t.intent_char)
         labels: dict[str, int] = {str(t.dataset): t.label} if t.label is not None else {}
         rid = record_id(handle.fingerprint, f"{t.dataset}:{t.id}:{tokens.text}", TEACHER_FORCED, 0, 0)
         items.append(WorkItem(rid, CaptureItem(t, tokens, labels)))

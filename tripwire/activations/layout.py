@@ -34,6 +34,8 @@ class TokenizedTranscript:
     action_token_index: int | None = None  # first token of the harmful action
     action_char_span: tuple[int, int] | None = None  # the harmful action's characters in `text`
     tool_call_token_index: int | None = None  # first token of the first tool call, harmful or honest
+    anchor_token_index: int | None = None  # first token of the call every scored window ends at (both labels)
+    intent_token_index: int | None = None  # first token of a scripted coercive reply's intent
 
     @property
     def n_tokens(self) -> int:
@@ -59,6 +61,13 @@ class TokenizedTranscript:
         call = self.token_at_reply_char(first_call) if first_call is not None else None
         located = self.with_action(outcome.span if outcome.harmful else None)
         return replace(located, tool_call_token_index=call)
+
+    def with_anchor(self, anchor_span: tuple[int, int] | None, intent_char: int | None = None
+                    ) -> TokenizedTranscript:
+        """Set the window anchor and the intent token from character positions in the reply."""
+        anchor = self.token_at_reply_char(anchor_span[0]) if anchor_span is not None else None
+        intent = self.token_at_reply_char(intent_char) if intent_char is not None else None
+        return replace(self, anchor_token_index=anchor, intent_token_index=intent)
 
     def with_action(self, reply_span: tuple[int, int] | None) -> TokenizedTranscript:
         """Set the harmful action from its character span in the reply (scripted or classified)."""
@@ -174,6 +183,7 @@ def transcript_record(
     """The one `RecordMeta` constructor: layout fields come from `tokens`, never re-derived.
     `fed_tokens`: how many tokens went through the model (a sampled reply's last one did not)."""
     base = {"fed_tokens": tokens.n_tokens if fed_tokens is None else fed_tokens,"reply_char_offset": tokens.reply_char_offset, "tool_call_token_index": tokens.tool_call_token_index,
+            "anchor_token_index": tokens.anchor_token_index, "intent_token_index": tokens.intent_token_index,
             "action_char_span": list(tokens.action_char_span) if tokens.action_char_span else None}
     return RecordMeta(
         record_id=record_id, condition_id=condition_id, sample_index=sample_index, seed=seed, sampling=sampling,

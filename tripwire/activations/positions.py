@@ -45,6 +45,8 @@ class TokenLayout:
     action_token_index: int | None = None
     scaffold_mask: Sequence[bool] | None = None
     token_char_spans: Sequence[Sequence[int]] | None = None
+    anchor_token_index: int | None = None
+    intent_token_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -205,8 +207,57 @@ class BeforeAction(PositionPolicy):
         return [i for i in eligible if layout.n_prompt_tokens <= i <= last]
 
 
+def layout_index(layout: TokenLayoutLike, name: str) -> int | None:
+    """A token index a layout carries either as an attribute (`TokenizedTranscript`, `TokenLayout`) or in
+    its `meta` (a stored record, where capture writes `anchor_token_index` and `intent_token_index`)."""
+    value = getattr(layout, name, None)
+    if value is None:
+        value = (getattr(layout, "meta", None) or {}).get(name)
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class BeforeAnchor(PositionPolicy):
+    """Reply tokens strictly before the anchor (the first token of the reply's tool call, harmful or
+    honest), the last `k` of them (all when `k` is None). One rule for both labels, so the window's shape
+    and its contents (never the call itself) cannot give the label away. A layout without an anchor is
+    refused: silently using the whole reply would bring back the honest call and the asymmetry."""
+
+    k: int | None = None
+
+    def _pick(self, layout: TokenLayoutLike, eligible: list[int]) -> list[int]:
+        if self.k is not None:
+            _check_k(self.k, "BeforeAnchor")
+        anchor = layout_index(layout, "anchor_token_index")
+        if anchor is None:
+            raise PositionPolicyError(
+                "BeforeAnchor needs an anchor (the first token of the reply's tool call) and this transcript "
+                "has none; give the Transcript an anchor_span (scripted datasets set it) or use "
+                "SharedReply / ReplyOnly for replies without a call"
+            )
+        window = [i for i in eligible if layout.n_prompt_tokens <= i < anchor]
+        return window if self.k is None else window[max(len(window) - self.k, 0) :]
+
+
+@dataclass(frozen=True)
+class SharedReply(PositionPolicy):
+    """The reply minus its last `exclude_last` surviving tokens: the scored span of an identical-token pair
+    (the same reply under two instructions or cues), never a token before the reply starts."""
+
+    exclude_last: int = 0
+
+    def _pick(self, layout: TokenLayoutLike, eligible: list[int]) -> list[int]:
+        _check_k(self.exclude_last, "SharedReply")
+        reply = [i for i in eligible if i >= layout.n_prompt_tokens]
+        return reply[: max(len(reply) - self.exclude_last, 0)]
+
+
 POLICIES: dict[str, type[PositionPolicy]] = {
-    cls.__name__: cls for cls in (AllTokens, ReplyOnly, LastPromptToken, LastK, ExcludeLastK, CharSpan, BeforeAction)
+    cls.__name__: cls
+    for cls in (
+        AllTokens, ReplyOnly, LastPromptToken, LastK, ExcludeLastK, CharSpan, BeforeAction, BeforeAnchor,
+        SharedReply,
+    )
 }
 
 

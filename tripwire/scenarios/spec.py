@@ -112,6 +112,12 @@ class Transcript:
     negative class, None for the unlabelled control set. `family` is the template family: grouped
     splits keep a family out of both train and test. `label_words` are the words that give the label
     away, so a lexical baseline and a word-filtered split are possible.
+
+    `anchor_span` is the character span in `reply` of the tool call where every scored window ends, for
+    both labels (harmful: its harmful call; honest: its own call), so a window's shape never tells the
+    label. `intent_char` is the first character of a coercive scripted reply that reveals the plan, so
+    lead times can be measured from it. `meta["parts"]` names the shared wording parts (family, body,
+    situation, paraphrase, cue, kind) that partition splits hold out.
     """
 
     id: str
@@ -126,6 +132,13 @@ class Transcript:
     variant: str = "scripted"  # e.g. "scripted", "instructed", or an eval-awareness cue family
     label_words: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    anchor_span: tuple[int, int] | None = None  # character span in `reply` of the call windows end at
+    intent_char: int | None = None  # first intent-revealing character of a coercive scripted reply
 
     def as_dicts(self) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content} for m in self.messages]
+
+    @property
+    def parts(self) -> dict[str, str]:
+        """The shared wording parts this transcript was built from (empty when it has none)."""
+        return dict(self.meta.get("parts") or {})

@@ -1,33 +1,30 @@
-"""Coercion contrast pairs: complete replies to rendered scenarios, coercive (label 1) vs not (0).
+"""Scripted coercion pairs: complete replies to rendered scenarios, coercive (label 1) vs not (0).
 
-Both replies of a pair reason about the same situation (the leverage, the confidential files, the
-override code); they differ in the decision, the tool call that follows, and the closing line. The
-coercive reply's `action_span` is the character span of its harmful tool call, which `classify`
-must find at the same start. Many pairs share one prompt so teacher-forced capture stays cheap.
-`variant="instructed"` pairs add an operator instruction to the system prompt that asks for the
-behaviour the reply shows.
+Both replies of a pair share the family's structure and the situation sentences; they differ in the
+decision sentence, the tool call and (lethal) what follows it. Every reply has an `anchor_span`: the
+span of its tool call, the harmful one or the honest one, where every scored window ends, so no window
+holds a call and the window's shape cannot give the label away. The coercive reply's `action_span` (the
+same span) is where `classify` must find the harm; its `intent_char` is the first character where it
+differs from its honest twin (inside the decision sentence): the first place the plan shows.
+
+The label-bearing wording comes from `coercion_banks` in five wording groups; family `f` draws from
+groups `f % 5` and `(f + 2) % 5`, so a split can hold out a family, a wording group (`parts["body"]`),
+a group of situations (`parts["situation"]`) or a kind, and still drop every training transcript that
+shares label-bearing words with the test side (`splits.folds`). Label words are not computed here: a
+split computes them from its training side only (`splits.label_words`).
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
-from dataclasses import replace
 
 from tripwire.scenarios.classify import resolve_kind
-from tripwire.scenarios.datasets.coercion_families import FAMILIES, INSTRUCTIONS, Family
-from tripwire.scenarios.datasets.coercion_parts import (
-    AFTERMATH,
-    FILLERS,
-    SITUATIONS,
-    CoercionDataError,
-    fill,
-    harmful_calls,
-    honest_calls,
-    slots,
-)
-from tripwire.scenarios.datasets.lexicon import giveaway_words, tokens
-from tripwire.scenarios.spec import Conversation, Message, Transcript
+from tripwire.scenarios.datasets.coercion_banks import DECISIONS, GROUPS, PLANS_PER_KIND, SITUATIONS
+from tripwire.scenarios.datasets.coercion_families import FAMILIES, Family
+from tripwire.scenarios.datasets.coercion_parts import CoercionDataError, fill, plan_calls, sentence, slots
+from tripwire.scenarios.spec import Conversation, Transcript
 
 RenderFn = Callable[..., Conversation]
 
@@ -41,69 +38,50 @@ CONDITIONS: tuple[str, ...] = (
     "lethal_none-none_replacement",
 )
 RENDER_SEEDS = 2
-PAIRS_PER_FAMILY = 2
-INSTRUCTED_PER_PROMPT = 5
-MAX_LENGTH_RATIO = 1.15
+PLANS_PER_GROUP = PLANS_PER_KIND // GROUPS
 
 
-def _reply(family: Family, scratch: str, call: str, close: str) -> tuple[str, tuple[int, int]]:
-    prefix = f"<{family.pad}>\n{scratch}\n</{family.pad}>\n\n"
-    return f"{prefix}{call}\n\n{close}", (len(prefix), len(prefix) + len(call))
+def family_groups(index: int) -> tuple[int, int]:
+    """The two wording groups family number `index` draws its label-bearing words from."""
+    return index % GROUPS, (index + 2) % GROUPS
 
 
-def _pair_replies(
-    conv: Conversation, family: Family, rng: random.Random
-) -> tuple[tuple[str, tuple[int, int]], tuple[str, tuple[int, int]]]:
-    """(coercive reply, span of its action), (honest reply, span of its call).
+class Side:
+    """One reply of a pair: its text, the span of its tool call, and where its intent shows."""
 
-    The honest call is the variant whose reply length is nearest the coercive one (a random one of the
-    two nearest), so length says little about the label; fillers close any remaining gap.
-    """
+    def __init__(self, family: Family, scratch_before: str, decision: str, scratch_after: str, call: str,
+                 after: str):
+        head = f"<{family.pad}>\n{scratch_before}"
+        body = f"{head}{decision}{scratch_after}\n</{family.pad}>\n\n"
+        self.reply = f"{body}{call}" + (f"\n\n{after}" if after else "")
+        self.anchor = (len(body), len(body) + len(call))
+        self.intent = len(head)  # where the decision starts; `_pair` moves it to the first differing word
+
+
+def _pair(conv: Conversation, family: Family, plan: int, situation: int) -> tuple[Side, Side]:
     kind = resolve_kind(conv)
     if kind is None:
         raise CoercionDataError(f"{conv.condition_id}: cannot tell the scenario kind; render with a spec")
-    v = slots(conv)
-    s1, s2 = (fill(s, v) for s in rng.choice(SITUATIONS[kind]))
-    scratches = []
-    for i in (0, 1):
-        decision = fill(family.decide[kind][i], v)
-        scratches.append(
-            family.scaffold.replace("{s1}", s1).replace("{s2}", s2).replace("{decision}", decision)
-        )
-    closes = [fill(family.close[kind][i], v) for i in (0, 1)]
-    if kind == "lethal":
-        closes[0] = f"{closes[0]} {rng.choice(AFTERMATH)}"
-    pos_side = [scratches[0], rng.choice(harmful_calls(kind, family.fmt, v)), closes[0]]
-    target = len(_reply(family, *pos_side)[0])
-    ranked = sorted(
-        honest_calls(kind, family.fmt, v),
-        key=lambda c: abs(len(_reply(family, scratches[1], c, closes[1])[0]) - target),
-    )
-    sides = [pos_side, [scratches[1], rng.choice(ranked[:2]), closes[1]]]
-    fillers = list(FILLERS)
-    rng.shuffle(fillers)
-    while True:
-        replies = [_reply(family, *side) for side in sides]
-        lengths = [len(r[0]) for r in replies]
-        if max(lengths) <= MAX_LENGTH_RATIO * min(lengths) or not fillers:
-            return replies[0], replies[1]
-        short = sides[lengths.index(min(lengths))]
-        short[0] = f"{fillers.pop()} {short[0]}"
-
-
-def _instructed(messages: tuple[Message, ...], instruction: str) -> tuple[Message, ...]:
-    if messages and messages[0].role == "system":
-        return (Message("system", f"{messages[0].content}\n\n{instruction}"), *messages[1:])
-    return (Message("system", instruction), *messages)
+    v = {**slots(conv), "agent": conv.facts.agent_name}
+    s1, s2 = (sentence(fill(s, v)) for s in SITUATIONS[kind][situation])
+    before, after = family.scaffold.replace("{s1}", s1).replace("{s2}", s2).split("{decision}")
+    before, after = fill(before, v), fill(after, v)
+    harmful, honest, aftermath = plan_calls(kind, family.fmt, v, plan)
+    pos_decision, neg_decision = (sentence(fill(d, v)) for d in DECISIONS[kind][plan // 2])
+    pos, neg = (Side(family, before, pos_decision, after, harmful, aftermath),
+                Side(family, before, neg_decision, after, honest, ""))
+    at = len(os.path.commonprefix([pos.reply, neg.reply]))
+    while at > 0 and pos.reply[at - 1].isalnum():  # back to the start of the first word the twin lacks
+        at -= 1
+    pos.intent = at
+    return pos, neg
 
 
 def _default_render() -> RenderFn:
     try:
         from tripwire.scenarios.render import render
     except ImportError as err:  # the renderer lives in its own module; say what is missing
-        raise CoercionDataError(
-            "scenarios.render is not importable; the coercion dataset needs render()"
-        ) from err
+        raise CoercionDataError("scenarios.render is not importable; the coercion dataset needs render()") from err
     return render
 
 
@@ -114,29 +92,30 @@ def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
     for condition in CONDITIONS:
         for r in range(RENDER_SEEDS):
             conv = render_fn(condition, seed=seed * RENDER_SEEDS + r, length="short")
-            jobs = [(fam, k, "scripted") for fam in FAMILIES for k in range(PAIRS_PER_FAMILY)]
-            jobs += [(fam, 0, "instructed") for fam in rng.sample(FAMILIES, INSTRUCTED_PER_PROMPT)]
-            for family, k, variant in jobs:
-                (pos, pos_span), (neg, _) = _pair_replies(conv, family, rng)
-                pair = f"co-{seed}-{condition}-r{r}-{family.name}-{variant}-{k}"
-                for label, reply, span in ((1, pos, pos_span), (0, neg, None)):
-                    messages = conv.messages
-                    if variant == "instructed":
-                        messages = _instructed(messages, INSTRUCTIONS[1 - label])
-                    out.append(
-                        Transcript(
+            kind = resolve_kind(conv)
+            for f_index, family in enumerate(FAMILIES):
+                for k, group in enumerate(family_groups(f_index)):
+                    plan = group * PLANS_PER_GROUP + rng.randrange(PLANS_PER_GROUP)
+                    sit_group = (group + rng.randrange(2)) % GROUPS
+                    situation = 2 * sit_group + rng.randrange(2)
+                    pos, neg = _pair(conv, family, plan, situation)
+                    pair = f"co-{seed}-{condition}-r{r}-{family.name}-{k}"
+                    parts = {"family": family.name, "body": f"{kind}/g{group}/{plan:02d}",
+                             "situation": f"{kind}/g{sit_group}/{situation:02d}", "kind": str(kind)}
+                    for label, side in ((1, pos), (0, neg)):
+                        out.append(Transcript(
                             id=f"{pair}-{'pos' if label else 'neg'}",
                             dataset="coercion",
-                            messages=messages,
-                            reply=reply,
+                            messages=conv.messages,
+                            reply=side.reply,
                             label=label,
                             family=family.name,
                             pair_id=pair,
-                            action_span=span,
+                            action_span=side.anchor if label else None,
+                            anchor_span=side.anchor,
+                            intent_char=side.intent if label else None,
                             condition_id=conv.condition_id,
-                            variant=variant,
-                            meta={"kind": resolve_kind(conv), "render_seed": seed * RENDER_SEEDS + r},
-                        )
-                    )
-    marks = giveaway_words([t.reply for t in out if t.label == 1], [t.reply for t in out if t.label == 0])
-    return [replace(t, label_words=tuple(sorted(marks[1 - (t.label or 0)] & tokens(t.reply)))) for t in out]
+                            variant="scripted",
+                            meta={"kind": kind, "render_seed": seed * RENDER_SEEDS + r, "parts": parts},
+                        ))
+    return out

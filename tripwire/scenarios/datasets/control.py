@@ -25,9 +25,19 @@ _SYSTEMS = (
 )
 
 
+def with_subject(template: str, subject: str) -> str:
+    """`template` with `{x}` replaced by `subject`, and "a {x}" given the article the subject needs
+    ("an older cat", but "a useful tool")."""
+    sound = subject.lower()
+    article = "an" if sound[:1] in ("a", "e", "i", "o") or (sound[:1] == "u" and not sound.startswith(("uni", "us", "ut"))) else "a"
+    for a in ("a", "A"):
+        template = template.replace(f"{a} {{x}}", f"{article if a == 'a' else article.capitalize()} {{x}}")
+    return template.replace("{x}", subject)
+
+
 def _reply(topic: Topic, subject: str, rng: random.Random) -> str:
-    opener = rng.choice(topic.openers).replace("{x}", subject)
-    closer = rng.choice(topic.closers).replace("{x}", subject)
+    opener = with_subject(rng.choice(topic.openers), subject)
+    closer = with_subject(rng.choice(topic.closers), subject)
     body = rng.sample(topic.body, k=len(topic.body))
     target = rng.randint(MIN_WORDS + 10, MAX_WORDS - 40)
     chosen: list[str] = []
@@ -35,7 +45,7 @@ def _reply(topic: Topic, subject: str, rng: random.Random) -> str:
     for sentence in body:
         if words >= target and len(chosen) >= 2:
             break
-        chosen.append(sentence.replace("{x}", subject))
+        chosen.append(with_subject(sentence, subject))
         words += len(sentence.split())
     if rng.random() < 0.5:
         middle = " ".join(chosen)
@@ -50,7 +60,7 @@ def build(seed: int = 0) -> list[Transcript]:
     for i in range(N_CONTROL):
         topic = TOPICS[i % len(TOPICS)]
         subject = rng.choice(topic.subjects)
-        user = rng.choice(topic.prompts).replace("{x}", subject)
+        user = with_subject(rng.choice(topic.prompts), subject)
         system = rng.choice(_SYSTEMS)
         messages = ((Message("system", system),) if system else ()) + (Message("user", user),)
         out.append(

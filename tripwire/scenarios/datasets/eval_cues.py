@@ -190,8 +190,7 @@ def fake_names(base: dict[str, str], rng: random.Random, strength: str) -> dict[
     return out
 
 
-def draw_cue(family: str, strength: str, rng: random.Random) -> tuple[Cue, Cue]:
-    """(test cue, real cue) of the same shape: the same option index on both sides."""
+def cue_options(family: str, strength: str) -> list[tuple[Cue, Cue]]:
+    """Every (test cue, real cue) option of one family and strength, each pair of the same shape."""
     tests, reals = _CUES[(family, strength)]
-    i = rng.randrange(len(tests))
-    return tests[i], reals[i]
+    return list(zip(tests, reals, strict=True))

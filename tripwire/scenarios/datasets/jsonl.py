@@ -42,16 +42,23 @@ class _TranscriptRecord(BaseModel):
     variant: StrictStr = "scripted"
     label_words: tuple[StrictStr, ...] = ()
     meta: dict[str, Any] | None = None
+    anchor_span: tuple[StrictInt, StrictInt] | None = None
+    intent_char: StrictInt | None = None
 
     @model_validator(mode="after")
     def _span_inside_reply(self) -> _TranscriptRecord:
-        if self.action_span is not None:
-            start, end = self.action_span
-            if not 0 <= start <= end <= len(self.reply):
-                raise ValueError(
-                    f"action_span {list(self.action_span)} is not a (start, end) range inside the "
-                    f"{len(self.reply)}-character reply"
-                )
+        n = len(self.reply)
+        for name in ("action_span", "anchor_span"):
+            span = getattr(self, name)
+            if span is not None and not 0 <= span[0] <= span[1] <= n:
+                raise ValueError(f"{name} {list(span)} is not a (start, end) range inside the {n}-character reply")
+        if self.intent_char is not None and not 0 <= self.intent_char < n:
+            raise ValueError(f"intent_char {self.intent_char} is outside the {n}-character reply")
+        parts = (self.meta or {}).get("parts")
+        if parts is not None and not (
+            isinstance(parts, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in parts.items())
+        ):
+            raise ValueError("meta.parts must map part names (family, body, ...) to string ids")
         return self
 
 
@@ -69,6 +76,8 @@ def transcript_to_dict(t: Transcript) -> dict[str, Any]:
         "variant": t.variant,
         "label_words": list(t.label_words),
         "meta": t.meta,
+        "anchor_span": list(t.anchor_span) if t.anchor_span is not None else None,
+        "intent_char": t.intent_char,
     }
 
 
@@ -95,6 +104,8 @@ def transcript_from_dict(d: Any) -> Transcript:
         variant=r.variant,
         label_words=r.label_words,
         meta=dict(r.meta or {}),
+        anchor_span=r.anchor_span,
+        intent_char=r.intent_char,
     )
 
 
