@@ -1,22 +1,27 @@
-"""`load_model`: the bundled default, a local folder or a Hugging Face id, behind one of three backends."""
+"""`load_model`: the bundled default, a local folder, a Hugging Face id or an already-loaded model, behind
+one of three backends, on one device or sharded over several (`device_map`), optionally quantised."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from tripwire.activations.backends.base import check_backend
 from tripwire.activations.default_model import DEFAULT_MODEL_NAME, prepare_default_model, read_marker
+from tripwire.activations.load_errors import ModelLoadError
+from tripwire.activations.placement import DeviceMap, Placement, resolve_placement
 
+if TYPE_CHECKING:
+    from tripwire.activations.handle import ModelHandle
 
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message says why and what to do instead."""
+__all__ = ["ModelLoadError", "ModelSource", "load_model"]
 
 
 @dataclass(frozen=True)
@@ -123,26 +128,40 @@ def pick_dtype(dtype: str | torch.dtype | None, device: str) -> torch.dtype:
     return table[dtype]
 
 
-def load_hf_model(source: ModelSource, device: str, dtype: torch.dtype, attn_implementation: str) -> Any:
+def load_hf_model(source: ModelSource, device: str, dtype: torch.dtype, attn_implementation: str,
+                  placement: Placement | None = None) -> Any:
+    """Weights onto `device`, or, with a device map or quantisation in `placement`, placed by accelerate
+    while they load (a sharded or quantised model is never moved afterwards)."""
     from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
+    placed: dict[str, Any] = {}
+    if placement is not None and placement.device_map is not None:
+        placed["device_map"] = placement.device_map
+    if placement is not None and placement.quantization is not None:
+        placed["quantization_config"] = placement.quantization
     quiet = hf_logging.is_progress_bar_enabled()  # a "Loading weights" bar per load is noise in a CLI run
     if quiet:
         hf_logging.disable_progress_bar()
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(
-            source.path, dtype=dtype, attn_implementation=attn_implementation, revision=source.revision
+            source.path, dtype=dtype, attn_implementation=attn_implementation, revision=source.revision, **placed
         )
-    except OSError as exc:
+    except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(f"cannot load weights for {source.spec!r}: {str(exc).splitlines()[0]}") from None
     finally:
         if quiet:
             hf_logging.enable_progress_bar()
-    model.to(device)
+    if "device_map" not in placed:
+        model.to(device)
     model.eval()
     model.config.name_or_path = source.name
     return model
+
+
+def input_device(model: Any) -> str:
+    """Where token ids must go: the input embeddings' device (the first shard under a device map)."""
+    return str(model.get_input_embeddings().weight.device)
 
 
 @dataclass(frozen=True)
@@ -179,36 +198,103 @@ def _estimated_params(cfg: Any) -> int:
 def load_tokenizer(source: ModelSource) -> Any:
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.path, revision=source.revision)
+    return with_pad_token(AutoTokenizer.from_pretrained(source.path, revision=source.revision))
+
+
+def with_pad_token(tokenizer: Any) -> Any:
+    """Batches are left-padded; a tokenizer without a pad token pads with its end-of-sequence token."""
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
 def build_backend(name: str, source: ModelSource, device: str, dtype: torch.dtype, attn: str | None,
-                  tokenizer: Any) -> tuple[Any, Any]:
+                  tokenizer: Any, placement: Placement | None = None) -> tuple[Any, Any]:
     """(backend, hf_model). TransformerLens rewires modules in place, so it always gets its own model."""
+    check_backend(name)
+    model = load_hf_model(source, device, dtype, "eager" if name == "transformer_lens" else attn or "sdpa",
+                          placement)  # the bridge needs eager attention
+    return wrap_backend(name, model, source.path, tokenizer), model
+
+
+def wrap_backend(name: str, model: Any, path: str, tokenizer: Any) -> Any:
+    """One of the three backends around a loaded (possibly sharded or quantised) Hugging Face model."""
     from tripwire.activations.backends.hf import HFBackend, decoder_layers
     from tripwire.activations.kv_cache import cache_argument
 
-    check_backend(name)
     if name == "hf":
-        model = load_hf_model(source, device, dtype, attn or "sdpa")
-        return HFBackend(model), model
+        return HFBackend(model)
     if name == "transformer_lens":
         from transformer_lens.model_bridge import TransformerBridge
 
         from tripwire.activations.backends.transformer_lens import TransformerLensBackend
 
-        model = load_hf_model(source, device, dtype, "eager")  # the bridge needs eager attention
-        bridge = TransformerBridge.boot_transformers(
-            source.path, hf_model=model, tokenizer=tokenizer, device=device, dtype=dtype
-        )
-        return TransformerLensBackend(bridge), model
+        try:  # the bridge takes the model's placement from the model itself (hf_device_map)
+            bridge = TransformerBridge.boot_transformers(path, hf_model=model, tokenizer=tokenizer,
+                                                         device=input_device(model), dtype=model.dtype)
+        except ValueError as exc:
+            raise ModelLoadError(f"the transformer_lens backend cannot take this model: {exc}") from None
+        return TransformerLensBackend(bridge)
     from nnsight import TransformersModel
 
     from tripwire.activations.backends.nnsight import NNsightBackend
 
-    model = load_hf_model(source, device, dtype, attn or "sdpa")
     lm = TransformersModel(model, tokenizer=tokenizer)
-    return NNsightBackend(lm, decoder_layers(model)[0], cache_argument(model.forward)), model
+    return NNsightBackend(lm, decoder_layers(model)[0], cache_argument(model.forward))
+
+
+def load_model(
+    spec: str | Any = "default",
+    backend: str = "hf",
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    attn_implementation: str | None = None,
+    revision: str | None = None,
+    *,
+    torch_dtype: str | torch.dtype | None = None,
+    device_map: DeviceMap | None = None,
+    quantization: str | Any | None = None,
+    tokenizer: Any = None,
+) -> ModelHandle:
+    """A `ModelHandle` on one of three backends.
+
+    `spec`: "default" (bundled SmolLM2-135M-Instruct), a local folder, a Hugging Face id, or a Hugging Face
+    causal LM already in memory (wrapped as it is: see `tripwire.activations.wrapped`). `device_map`
+    ("auto", "balanced", "sequential" or a dict) shards the model over every visible GPU with accelerate;
+    `quantization` ("4bit", "8bit" or a transformers quantisation config) loads it with bitsandbytes on a
+    GPU. `torch_dtype` is the Hugging Face spelling of `dtype`. `tokenizer` overrides the model's own."""
+    from tripwire.activations.chat import detect_capabilities
+    from tripwire.activations.handle import ModelHandle
+
+    check_backend(backend)
+    if torch_dtype is not None and dtype is not None:
+        raise ModelLoadError("pass dtype= or torch_dtype= (the same option), not both.")
+    dtype = dtype if dtype is not None else torch_dtype
+    if not isinstance(spec, str):
+        from tripwire.activations.wrapped import wrap_model
+
+        given = {"device": device, "dtype": dtype, "attn_implementation": attn_implementation,
+                 "revision": revision, "device_map": device_map, "quantization": quantization}
+        return wrap_model(spec, backend, tokenizer, {k: v for k, v in given.items() if v is not None})
+    dev = pick_device(device) if device is not None or device_map is None else pick_device(None)
+    torch_dt = pick_dtype(dtype, "cpu" if dev == "cpu" else "cuda")
+    placement = resolve_placement(device, device_map, quantization, torch_dt)
+    source = resolve_source(spec, revision)
+    if placement.label:
+        source = dataclasses.replace(source, fingerprint=f"{source.fingerprint}+{placement.label}")
+    tokenizer = with_pad_token(tokenizer) if tokenizer is not None else load_tokenizer(source)
+    runner, model = build_backend(backend, source, dev, torch_dt, attn_implementation, tokenizer, placement)
+    cfg = model.config
+    return ModelHandle(
+        name=source.name,
+        n_layers=int(cfg.num_hidden_layers),
+        d_model=int(cfg.hidden_size),
+        fingerprint=source.fingerprint,
+        tokenizer=tokenizer,
+        chat_capabilities=detect_capabilities(tokenizer),
+        backend=runner,
+        model=model,
+        source=source,
+        device=input_device(model) if placement.device_map is not None else dev,
+        dtype=torch_dt,
+    )

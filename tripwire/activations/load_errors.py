@@ -1,0 +1,6 @@
+"""The one error every model-loading path raises (its own module so the option checks and the loaders
+can share it without importing each other)."""
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message says why and what to do instead."""
