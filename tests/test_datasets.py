@@ -19,8 +19,8 @@ from tripwire.scenarios.datasets import (
     export_jsonl,
     load_jsonl,
 )
-from tripwire.scenarios.datasets.jsonl import TranscriptFormatError, transcript_from_dict, transcript_to_dict
 from tripwire.scenarios.datasets.eval_cues import CUE_FAMILIES, STRENGTHS
+from tripwire.scenarios.datasets.jsonl import TranscriptFormatError, transcript_from_dict, transcript_to_dict
 from tripwire.scenarios.datasets.lexicon import tokens
 from tripwire.scenarios.datasets.splits import group, label_words
 from tripwire.scenarios.spec import Conversation, Facts, Message, ScenarioSpec, Transcript

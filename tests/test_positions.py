@@ -9,12 +9,15 @@ from hypothesis import strategies as st
 from tripwire.activations.positions import (
     AllTokens,
     BeforeAction,
+    BeforeAnchor,
     CharSpan,
     ExcludeLastK,
     LastK,
     LastPromptToken,
+    PositionPolicy,
     PositionPolicyError,
     ReplyOnly,
+    SharedReply,
     TokenLayout,
     eligible_positions,
     select_positions,
@@ -123,3 +126,65 @@ def test_policy_properties(layout, k, drop_sink, drop_scaffold):
         assert picked == sorted(set(picked))
         assert not (drop_sink and 0 in picked)
         assert not (drop_scaffold and any(layout.scaffold_mask[i] for i in picked))
+
+
+ANCHORED = TokenLayout(n_tokens=12, n_prompt_tokens=4, anchor_token_index=9, scaffold_mask=[True] + [False] * 10 + [True])
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (BeforeAnchor(), [4, 5, 6, 7, 8]),
+        (BeforeAnchor(3), [6, 7, 8]),
+        (BeforeAnchor(0), []),
+        (BeforeAnchor(50), [4, 5, 6, 7, 8]),
+        (SharedReply(), [4, 5, 6, 7, 8, 9, 10]),  # 11 is the end-of-turn token (scaffolding)
+        (SharedReply(exclude_last=3), [4, 5, 6, 7]),
+        (SharedReply(exclude_last=50), []),
+    ],
+)
+def test_anchor_and_shared_reply_picks(policy, expected):
+    assert select_positions(policy, ANCHORED) == expected
+
+
+def test_before_anchor_is_one_rule_for_both_labels():
+    """An honest reply's window ends at its own call exactly as a harmful one's does: the label never
+    changes which rule applies (BeforeAction used the whole reply when there was no harmful action)."""
+    honest = TokenLayout(n_tokens=12, n_prompt_tokens=4, action_token_index=None, anchor_token_index=9)
+    harmful = TokenLayout(n_tokens=12, n_prompt_tokens=4, action_token_index=9, anchor_token_index=9)
+    assert BeforeAnchor().select(honest) == BeforeAnchor().select(harmful) == [4, 5, 6, 7, 8]
+    assert BeforeAction().select(honest) != BeforeAction().select(harmful)  # the old rule: asymmetric
+
+
+def test_before_anchor_refuses_a_transcript_without_anchor():
+    with pytest.raises(PositionPolicyError, match="anchor_span"):
+        BeforeAnchor().select(TokenLayout(n_tokens=6, n_prompt_tokens=3))
+    with pytest.raises(PositionPolicyError, match="k must be >= 0"):
+        BeforeAnchor(-1).select(ANCHORED)
+
+
+def test_anchor_read_from_a_stored_record_meta():
+    """Stored records carry the anchor in `meta` (capture writes it there)."""
+    from tripwire.activations.store_types import RecordMeta
+
+    record = RecordMeta(record_id="r", condition_id="c", sample_index=0, seed=0, sampling={}, token_ids=list(range(12)),
+                        text="", n_prompt_tokens=4, positions=list(range(12)), scaffold_mask=list(ANCHORED.scaffold_mask or []),
+                        meta={"anchor_token_index": 9})
+    assert BeforeAnchor(2).select(record) == [7, 8]
+
+
+@pytest.mark.parametrize("policy", [BeforeAnchor(), BeforeAnchor(16, drop_sink=False), SharedReply(exclude_last=4)])
+def test_new_policies_round_trip_through_cards(policy):
+    assert PositionPolicy.from_dict(policy.to_dict()) == policy
+
+
+@given(layouts(), st.integers(0, 45))
+def test_anchor_policies_stay_in_the_reply(layout, k):
+    reply = ReplyOnly().select(layout)
+    shared = SharedReply(exclude_last=k).select(layout)
+    assert shared == reply[: max(len(reply) - k, 0)]
+    if layout.n_tokens:
+        anchored = TokenLayout(n_tokens=layout.n_tokens, n_prompt_tokens=layout.n_prompt_tokens,
+                               anchor_token_index=layout.n_tokens - 1, scaffold_mask=layout.scaffold_mask)
+        window = BeforeAnchor(k).select(anchored)
+        assert set(window) <= set(reply) and all(i < layout.n_tokens - 1 for i in window) and len(window) <= k

@@ -6,8 +6,10 @@ channels (label 0), from `coercion_instructions`. The reply is the SAME text in 
 a situation analysis that stops before any decision, so its tokens are identical and only the model's
 reading of the instruction can differ. Score it with `SharedReply(exclude_last=k)`.
 
-Scenario `c` (the pair's family) draws paraphrases from groups `c % 5` and `(c + 2) % 5`, so leaving a
-scenario out can also leave its paraphrases out (`splits.folds`, which drops the overlap).
+Scenario `c` (the pair's family) draws paraphrases from groups `c` and `(c + 1) % 6`, so leaving a
+scenario, a group of paraphrases or a kind out still leaves most of the rest for training once
+`splits.folds` drops the pairs that share paraphrases with the test side. The situation sentences are
+recorded in `meta["situation"]`, not in `parts`: they are in the shared reply, so they carry no label.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 
 from tripwire.scenarios.classify import resolve_kind
 from tripwire.scenarios.datasets.coercion import CONDITIONS
-from tripwire.scenarios.datasets.coercion_banks import GROUPS, SITUATIONS
+from tripwire.scenarios.datasets.coercion_banks import SITUATIONS
 from tripwire.scenarios.datasets.coercion_instructions import (
     PARAPHRASE_GROUPS,
     PARAPHRASES,
@@ -76,7 +78,7 @@ def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
     out: list[Transcript] = []
     for c, condition in enumerate(CONDITIONS):
         convs = {(length, r): render_fn(condition, seed=seed * 2 + r, length=length) for length, r in PROMPTS}
-        for g in (c % GROUPS, (c + 2) % GROUPS):
+        for g in (c % PARAPHRASE_GROUPS, (c + 1) % PARAPHRASE_GROUPS):
             for p in range(g * PER_GROUP, (g + 1) * PER_GROUP):
                 for length, r in PROMPTS:
                     conv = convs[(length, r)]
@@ -84,8 +86,7 @@ def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
                     situation = rng.randrange(len(SITUATIONS[kind]))
                     reply = analysis(conv, situation, rng.randrange(len(OPENERS)))
                     pair = f"cp-{seed}-{condition}-{length}-r{r}-p{p:02d}"
-                    parts = {"family": condition, "paraphrase": paraphrase_id(p),
-                             "situation": f"{kind}/g{situation // 2}/{situation:02d}", "kind": kind}
+                    parts = {"family": condition, "paraphrase": paraphrase_id(p), "kind": kind}
                     for label, instruction in ((1, SELF_PRESERVING[p]), (0, PRINCIPLED[p])):
                         out.append(Transcript(
                             id=f"{pair}-{'plus' if label else 'minus'}",
@@ -97,6 +98,7 @@ def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
                             pair_id=pair,
                             condition_id=conv.condition_id,
                             variant="instructed",
-                            meta={"kind": kind, "render_seed": seed * 2 + r, "length": length, "parts": parts},
+                            meta={"kind": kind, "render_seed": seed * 2 + r, "length": length, "parts": parts,
+                                  "situation": f"{kind}/{situation:02d}"},
                         ))
     return out
