@@ -33,6 +33,8 @@ from tripwire.scenarios.grid import SpecError as SpecError  # noqa: E402
 from tripwire.scenarios.grid import UnknownConditionError as UnknownConditionError  # noqa: E402
 from tripwire.scenarios.grid import grid as grid  # noqa: E402
 from tripwire.scenarios.grid import parse_condition_id as parse_condition_id  # noqa: E402
+from tripwire.scenarios.inspect_logs import InspectLogError as InspectLogError  # noqa: E402
+from tripwire.scenarios.inspect_logs import load_inspect_log as load_inspect_log  # noqa: E402
 from tripwire.scenarios.render import inbox_tokens as inbox_tokens  # noqa: E402
 from tripwire.scenarios.render import render as render  # noqa: E402
 from tripwire.scenarios.spec import Conversation as Conversation  # noqa: E402
