@@ -94,8 +94,9 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     sections = [PIPELINES[o["pipeline"]].section(o) for _, o in outputs]
     results = _results(cfg, started, records, outputs, sections, run)
     write_atomic(run.results_file, dumps(results))
+    done = [r for r in records if r.status != "failed"]
     write_atomic(run.report_file, render_report(f"tripwire experiment: {cfg.name}", yaml_text, env, records,
-                                                sections))
+                                                list(zip(done, sections, strict=True))))
     if error is not None:
         raise error
     return ExperimentRun(run.path, records, results, time.perf_counter() - start)

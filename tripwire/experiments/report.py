@@ -85,8 +85,9 @@ def _section(section: Section, record: StageRecord | None) -> str:
 
 
 def render_report(title: str, config_yaml: str, environment: dict[str, Any], stages: Sequence[StageRecord],
-                  sections: Sequence[Section], notes: Sequence[str] = ()) -> str:
-    """The whole page as one string; raises if it would exceed 10 MB (a figure carrying raw data)."""
+                  sections: Sequence[tuple[StageRecord | None, Section]], notes: Sequence[str] = ()) -> str:
+    """The whole page as one string: an overview of `stages` (failed ones included), then each section
+    with the stage it came from; raises if it would exceed 10 MB (a figure carrying raw data)."""
     from plotly.offline import get_plotlyjs
 
     overview = Table("Stages", ["stage", "pipeline", "status", "seconds", "plan"],
@@ -103,9 +104,7 @@ def render_report(title: str, config_yaml: str, environment: dict[str, Any], sta
     body += ["<h2>What was run</h2>", _table(overview), _table(env),
              "<details><summary>Resolved config (config.yaml)</summary><pre>" + html.escape(config_yaml)
              + "</pre></details>"]
-    by_name = {s.name: s for s in stages}
-    for name, section in zip([s.name for s in stages if s.status != "failed"], sections, strict=False):
-        body.append(_section(section, by_name.get(name)))
+    body.extend(_section(section, record) for record, section in sections)
     page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + html.escape(title) + "</title><style>"
             + _CSS + "</style><script type=\"text/javascript\">" + get_plotlyjs() + "</script></head><body>"
             + "\n".join(body) + "</body></html>")
