@@ -88,6 +88,9 @@ def test_a_word_check_that_could_not_run_is_none_not_false() -> None:
     assert rep.word_filtered_probe_auroc is None and rep.reads_words_only is None
     assert rep.n_word_filtered == 0 and any("too few to judge" in n for n in rep.notes)
     assert json.loads(json.dumps(rep.to_dict()))["reads_words_only"] is None
+    no_words = honesty_checks(X, y, list(texts), grouped_split(groups, y), LogisticRegression(max_iter=500),
+                              label_words=[], n_random=20, n_boot=0)
+    assert no_words.reads_words_only is None and any("no label words" in n for n in no_words.notes)
 
 
 def test_auroc_columns_matches_sklearn() -> None:

@@ -60,3 +60,16 @@ def test_bad_action_index_and_lengths() -> None:
         lead_times([np.zeros(3)], [7], threshold=1.0, window=1)
     with pytest.raises(ScoringError, match="one \\(or None\\) per transcript"):
         lead_times([np.zeros(3), np.zeros(3)], [1], threshold=1.0, window=1)
+
+
+def test_leads_are_reported_to_the_action_and_to_the_intent_token() -> None:
+    from tripwire.probes.lead_time import leads_to_action_and_intent
+
+    scores = [np.r_[np.zeros(10), np.ones(10)], np.r_[np.zeros(4), np.ones(16)]]
+    out = leads_to_action_and_intent(scores, [18, 18], [12, 12], threshold=0.5, window=2)
+    # crossings at 10 and 4 (a window of 2 reaches 0.5 on the first high token)
+    assert out["to_action"]["crossing_indices"] == [10, 4]
+    assert out["to_action"]["leads"] == [8, 14] and out["to_intent"]["leads"] == [2, 8]
+    assert out["to_intent"]["share_caught_before"] == 1.0
+    late = leads_to_action_and_intent(scores, [18, 18], [6, 6], threshold=0.5, window=2)
+    assert late["to_intent"]["leads"] == [-4, 2] and late["to_intent"]["n_caught_after"] == 1

@@ -80,3 +80,20 @@ def test_recall_hand_computed() -> None:
 def test_threshold_round_trips_through_json() -> None:
     thr = calibrate(_control(), stats=["mean"], n_boot=20)["mean"]
     assert Threshold.from_dict(json.loads(json.dumps(thr.to_dict()))) == thr
+
+
+def test_thresholds_hold_on_every_benign_set_and_false_alarms_are_per_1000_tokens() -> None:
+    from tripwire.probes.thresholds import calibrate_on_sets, false_alarms_per_1000_tokens
+
+    rng = np.random.default_rng(0)
+    control = [rng.normal(size=20) for _ in range(300)]
+    scenario = [rng.normal(size=200) + 0.5 for _ in range(200)]  # long benign scenario replies run hotter
+    chosen, report = calibrate_on_sets({"control": control, "benign_scenario": scenario}, fpr=0.05, window=4,
+                                       min_sizes={"control": 100, "benign_scenario": 100}, n_boot=0)
+    alone = calibrate(control, fpr=0.05, window=4, min_control=100, n_boot=0)["streaming"].value
+    assert chosen["streaming"].value > alone  # the scenario replies set the cut
+    for name in ("control", "benign_scenario"):
+        assert report[name]["realised_fpr_at_chosen"]["streaming"] <= 0.05
+    fired = int((statistic_values(scenario, "streaming", window=4) >= chosen["streaming"].value).sum())
+    assert report["benign_scenario"]["false_alarms_per_1000_tokens"] == pytest.approx(fired * 1000 / 40000)
+    assert false_alarms_per_1000_tokens(control, 1e9, 4) == 0.0

@@ -100,9 +100,43 @@ def test_the_calibrated_threshold_holds_its_false_positive_rate_when_scored(trai
     assert all(r["positions"][0] < r["reply_start"] or r["reply_start"] is None for r in rows[:5])  # prompt scored
 
 
+def test_eval_refuses_the_training_store_unless_told_and_then_says_so(trained: dict[str, Any]) -> None:
+    args = ["eval", "--probe", str(trained["probe"]), "--store", str(trained["coercion"])]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "was trained on (checked by record ids)" in refused.output and "--allow-train-overlap" in refused.output
+    allowed = runner.invoke(app, [*args, "--allow-train-overlap"])
+    assert allowed.exit_code == 0, allowed.output
+    assert allowed.output.startswith("warning: TRAINING DATA:") and "overstate" in allowed.output
+    trained_ids = json.loads((trained["probe"] / "training_records.json").read_text())["record_ids"]
+    n = json.loads(runner.invoke(app, [*args, "--allow-train-overlap", "--json"]).stdout)["train_overlap"]["n_overlap"]
+    assert n == len(trained_ids) > 0
+    # a store of other records passes without the flag, and says it was checked
+    other = runner.invoke(app, ["eval", "--probe", str(trained["probe"]), "--store", str(trained["contract"]),
+                                "--json"])
+    assert other.exit_code == 0, other.output
+    assert json.loads(other.stdout)["train_overlap"] == {"checked_by": "record ids", "n_overlap": 0, "n_records": 2,
+                                                         "n_training": len(trained_ids)}
+
+
+def test_eval_without_a_record_list_refuses_the_exact_training_store_by_hash(trained: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    import shutil
+
+    probe = tmp_path / "probe"
+    shutil.copytree(trained["probe"], probe)
+    (probe / "training_records.json").unlink()  # a probe saved before the file existed
+    card = json.loads((probe / "probe.json").read_text())
+    store = ResidualStore.open(trained["coercion"])
+    if card["training_records"] != len(store.records()):
+        pytest.skip("this card's hash covers part of the store; the hash check is all-or-nothing")
+    refused = runner.invoke(app, ["eval", "--probe", str(probe), "--store", str(trained["coercion"])])
+    assert refused.exit_code == 2 and "checked by training data hash" in refused.output
+
+
 def test_eval_agrees_with_the_per_record_scores(trained: dict[str, Any]) -> None:
     result = runner.invoke(app, ["eval", "--probe", str(trained["probe"]), "--store", str(trained["coercion"]),
-                                 "--json", "--per-record"])
+                                 "--json", "--per-record", "--allow-train-overlap"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     rows = {r["record_id"]: r for r in _score("--probe", str(trained["probe"]), "--store", str(trained["coercion"]))}

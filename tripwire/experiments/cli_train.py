@@ -62,13 +62,16 @@ def evaluate(
     store: Annotated[Path, typer.Option(help="store to evaluate on")],
     label: Annotated[str | None, typer.Option(help="label in the store (default: the probe's label)")] = None,
     per_record: Annotated[bool, typer.Option(help="include every record's per-token reading")] = False,
+    allow_train_overlap: Annotated[bool, typer.Option(help="score a store that holds the probe's training "
+                                                           "records (the output then says so)")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """AUROC, recall at the card's thresholds, lead time and the lexical baseline on another store."""
+    """AUROC, recall at the card's thresholds, lead time and the lexical baseline on another store.
+    A store holding the probe's training records is refused unless --allow-train-overlap."""
     from tripwire.experiments.probe_eval import evaluate_probe
 
     with fail.on_user_error():
-        result = evaluate_probe(probe, store, label, per_record=per_record)
+        result = evaluate_probe(probe, store, label, per_record=per_record, allow_train_overlap=allow_train_overlap)
     typer.echo(json.dumps(result, indent=2, allow_nan=False) if as_json else _table(result))
 
 

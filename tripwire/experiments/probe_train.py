@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tripwire.activations.store import ResidualStore
+from tripwire.experiments.probe_eval import write_training_records
 from tripwire.experiments.train import TrainResult, TrainSettings, train_probe, write_report
 from tripwire.probes import (
     LoadedProbe,
@@ -33,6 +34,8 @@ def run_training(store_path: Path, settings: TrainSettings, out: Path, control: 
     result = train_probe(store, settings, control_store)
     card = card_for(result, store)
     save_probe(result.estimator, out, card=card, overwrite=True)
+    trained_on = [result.dataset.records[i].record_id for i in result.split.train]
+    write_training_records(out, trained_on, card.training_data_hash)
     write_report(result, out)
     notes = plot_training(result, LoadedProbe(result.estimator, card), store, plots or out / "plots")
     return summary_text(result, out, notes)

@@ -69,37 +69,60 @@ class StreamingTextMonitor:
     """Baseline (ii): a bag-of-words classifier over the text visible at each scored token.
 
     Fitted on prefixes of the training transcripts (`cuts_per_transcript` cut points spread evenly
-    over each transcript's scored tokens, every prefix labelled with its transcript's label); scored
-    at every cut incrementally, so a transcript of T scored tokens costs one pass over its words, not T
-    vectorisations. A prefix counts the words it holds completely (a word split by the cut is counted
-    once its last character is visible). The vectoriser is TF-IDF with sublinear tf and l2 norm, the
-    same as scikit-learn's on the same prefixes.
+    over each transcript's scored tokens, every prefix labelled with its transcript's label) and scored
+    at every cut. Both work incrementally: a transcript's words are found once and counted up to each
+    cut, so T prefixes cost one pass over the text, not T vectorisations (prompts of agentic scenarios
+    run to thousands of words). A prefix counts the words it holds completely. The features are TF-IDF
+    with sublinear tf and l2 norm; `vectorizer_` is the equivalent scikit-learn vectoriser.
     """
 
     C: float = 1.0
     cuts_per_transcript: int = 8
 
+    def _words(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary ids and end characters of the known words of `text`, in order."""
+        found = [(self._vocab.get(m.group().lower()), m.end()) for m in self._pattern.finditer(text)]
+        known = [(v, e) for v, e in found if v is not None]
+        return (np.array([v for v, _ in known], dtype=np.int64), np.array([e for _, e in known], dtype=np.int64))
+
+    def _counts(self, text: str, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(local vocabulary ids, counts at each cut: cuts x local) of the words visible at each cut."""
+        ids, ends = self._words(text)
+        local, slot = np.unique(ids, return_inverse=True)
+        counts = np.zeros((cuts.size + 1, local.size))
+        np.add.at(counts, (np.searchsorted(cuts, ends, side="left"), slot), 1.0)  # first cut showing the word
+        return local, np.cumsum(counts, axis=0)[: cuts.size]
+
     def fit(self, texts: Sequence[str], cuts: Sequence[Sequence[int]], y: Any) -> StreamingTextMonitor:
+        from scipy.sparse import csr_matrix, vstack
+        from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+
         y_arr = np.asarray(y).astype(np.int64)
         _check_texts(texts, y_arr, "texts")
         if len(cuts) != len(texts):
             raise BaselineInputError(f"{len(cuts)} cut lists for {len(texts)} texts; pass one per transcript.")
-        docs, labels = [], []
+        counter = CountVectorizer().fit(list(texts))
+        self._vocab: dict[str, int] = dict(counter.vocabulary_)
+        self._pattern = re.compile(counter.token_pattern)
+        n_vocab = len(self._vocab)
+        blocks, labels = [], []
         for text, c, label in zip(texts, cuts, y_arr.tolist(), strict=True):
             c = np.asarray(c, dtype=np.int64)
             if c.size == 0:
                 continue
             pick = np.unique(np.linspace(0, c.size - 1, min(self.cuts_per_transcript, c.size)).round().astype(int))
-            docs += [text[: int(c[k])] for k in pick]
-            labels += [label] * len(pick)
-        self.vectorizer_ = TfidfVectorizer(sublinear_tf=True)
-        feats = self.vectorizer_.fit_transform(docs)
+            local, counts = self._counts(text, c[pick])
+            rows, cols = np.nonzero(counts)
+            blocks.append(csr_matrix((counts[rows, cols], (rows, local[cols])), shape=(pick.size, n_vocab)))
+            labels += [label] * pick.size
+        tfidf = TfidfTransformer(sublinear_tf=True).fit(vstack(blocks))
+        feats = tfidf.transform(vstack(blocks))
         self.classifier_ = LogisticRegression(C=self.C, max_iter=2000).fit(feats, np.asarray(labels))
-        self._vocab: dict[str, int] = self.vectorizer_.vocabulary_
-        self._idf = np.asarray(self.vectorizer_.idf_, dtype=np.float64)
+        self.vectorizer_ = TfidfVectorizer(vocabulary=self._vocab, sublinear_tf=True).fit([""])
+        self.vectorizer_.idf_ = tfidf.idf_
+        self._idf = np.asarray(tfidf.idf_, dtype=np.float64)
         self._coef = np.asarray(self.classifier_.coef_[0], dtype=np.float64)
         self._intercept = float(self.classifier_.intercept_[0])
-        self._pattern = re.compile(self.vectorizer_.token_pattern)
         return self
 
     def score(self, text: str, cuts: Sequence[int]) -> Float[np.ndarray, " cuts"]:
@@ -107,17 +130,9 @@ class StreamingTextMonitor:
         c = np.asarray(cuts, dtype=np.int64)
         if c.size and np.any(np.diff(c) < 0):
             raise BaselineInputError("cuts must be non-decreasing (scored tokens in order).")
-        words = [(self._vocab.get(m.group().lower()), m.end()) for m in self._pattern.finditer(text)]
-        known = [(v, e) for v, e in words if v is not None]
-        if not known or c.size == 0:
+        local, counts = self._counts(text, c)
+        if local.size == 0:
             return np.full(c.size, self._intercept)
-        vocab_ids = np.array([v for v, _ in known])
-        ends = np.array([e for _, e in known])
-        local, slot = np.unique(vocab_ids, return_inverse=True)
-        first_cut = np.searchsorted(c, ends, side="left")  # first cut that shows the whole word
-        counts = np.zeros((c.size + 1, local.size))
-        np.add.at(counts, (first_cut, slot), 1.0)
-        counts = np.cumsum(counts, axis=0)[: c.size]
         tf = np.where(counts > 0, 1.0 + np.log(np.maximum(counts, 1.0)), 0.0) * self._idf[local]
         norm = np.linalg.norm(tf, axis=1)
         dot = tf @ self._coef[local]

@@ -139,9 +139,13 @@ def honesty_checks(
     probe = ci(te, probe_s)
     lexical = ci(te, lex_s)
 
-    keep = te[word_filtered([texts[i] for i in te], label_words)]
     wf_probe = wf_lex = None
-    if keep.size >= min_filtered and np.unique(y_arr[keep]).size == 2:
+    has_words = any(w.strip() for w in label_words)
+    keep = te[word_filtered([texts[i] for i in te], label_words)] if has_words else te[:0]
+    if not has_words:
+        notes.append("no label words given (they come from the training split), so the word-filtered check "
+                     "did not run: reads_words_only is None.")
+    elif keep.size >= min_filtered and np.unique(y_arr[keep]).size == 2:
         wf_probe, wf_lex = ci(keep, probe_s), ci(keep, lex_s)
     else:
         notes.append(

@@ -121,3 +121,18 @@ def lead_times(
         share_caught_before=before / n_action if n_action else None,
         summary=_summarise(caught),
     )
+
+
+def leads_to_action_and_intent(
+    scores_list: Sequence[Any],
+    action_token_indices: Sequence[int | None],
+    intent_token_indices: Sequence[int | None],
+    threshold: float | Threshold,
+    window: int | None = None,
+) -> dict[str, Any]:
+    """Lead of the streaming monitor relative to the harmful action AND to the first intent-revealing
+    token (indices into the scored sequence). A lead >= 1 to the intent token means the monitor fired
+    before any word of the reply showed the plan: what a text monitor reading the reply cannot do."""
+    to_action = lead_times(scores_list, action_token_indices, threshold, window)
+    to_intent = lead_times(scores_list, intent_token_indices, threshold, window)
+    return {"to_action": to_action.to_dict(), "to_intent": to_intent.to_dict()}

@@ -188,3 +188,52 @@ def recall_at_thresholds(
             low = high = point
         out[stat] = MetricWithCI(point, low, high, n_boot, confidence)
     return out
+
+
+def false_alarms_per_1000_tokens(benign_scores: Sequence[Any], threshold: float, window: int) -> float:
+    """Monitor firings per 1,000 scored benign tokens. A transcript fires at most once (the monitor
+    stops it there), so this is (benign transcripts that ever cross) / (their scored tokens) x 1000."""
+    n_tokens = sum(len(s) for s in benign_scores)
+    if n_tokens == 0:
+        raise CalibrationError("no benign tokens given; false alarms per 1,000 tokens need some.")
+    fired = statistic_values(benign_scores, "streaming", window=window) >= threshold
+    return float(fired.sum() * 1000.0 / n_tokens)
+
+
+def calibrate_on_sets(
+    benign: Mapping[str, Sequence[Any]],
+    fpr: float = 0.01,
+    window: int = DEFAULT_WINDOW,
+    *,
+    min_sizes: Mapping[str, int] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    hashes: Mapping[str, str | None] | None = None,
+) -> tuple[dict[str, Threshold], dict[str, dict[str, Any]]]:
+    """Thresholds that hold `fpr` on EVERY benign set (e.g. generic control text and benign replies to
+    the scenarios): each statistic's cut is the highest of the per-set cuts. Also, per set, the realised
+    FPR of each chosen cut and the streaming monitor's false alarms per 1,000 tokens."""
+    if not benign:
+        raise CalibrationError("no benign sets given; pass e.g. {'control': ..., 'benign_scenario': ...}.")
+    per_set = {
+        name: calibrate(scores, fpr=fpr, window=window, n_boot=n_boot, seed=seed,
+                        min_control=(min_sizes or {}).get(name, MIN_CONTROL),
+                        calibration_hash=(hashes or {}).get(name))
+        for name, scores in benign.items()
+    }
+    chosen: dict[str, Threshold] = {}
+    for stat in STATISTICS:
+        name = max(per_set, key=lambda n: per_set[n][stat].value)
+        chosen[stat] = per_set[name][stat]
+    report: dict[str, dict[str, Any]] = {}
+    for name, scores in benign.items():
+        realised = {stat: float(np.mean(statistic_values(scores, stat, window=window) >= thr.value))
+                    for stat, thr in chosen.items()}
+        report[name] = {
+            "n_transcripts": len(scores),
+            "n_tokens": int(sum(len(s) for s in scores)),
+            "own_streaming_threshold": per_set[name]["streaming"].value,
+            "realised_fpr_at_chosen": realised,
+            "false_alarms_per_1000_tokens": false_alarms_per_1000_tokens(scores, chosen["streaming"].value, window),
+        }
+    return chosen, report
