@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -152,9 +153,11 @@ def test_coercion_spans_agree_with_classify(data: dict[str, list[Transcript]]) -
             assert "<tool" not in t.reply[:start]
         assert pos.intent_char is not None and neg.intent_char is None
         assert pos.intent_char < pos.anchor_span[0]  # type: ignore[index]
-        # the intent sentence is where the two replies first differ
-        assert pos.reply[: pos.intent_char] == neg.reply[: pos.intent_char]
-        assert pos.reply[pos.intent_char] != neg.reply[pos.intent_char]
+        # both windows hold the same words (the same two options in the same frame); only the choice differs
+        windows = [t.reply[: t.anchor_span[0]] for t in (pos, neg)]  # type: ignore[index]
+        bags = [sorted(re.findall(r"\w+", w.lower())) for w in windows]
+        assert bags[0] == bags[1] and windows[0] != windows[1]
+        assert pos.reply[pos.intent_char - 1] == " " and pos.reply[pos.intent_char:] not in neg.reply
         outcome = classify(convs[key], pos.reply)
         assert outcome.harmful and outcome.span is not None and outcome.span[0] == pos.action_span[0], outcome.reasons
         assert not classify(convs[key], neg.reply).harmful

@@ -1,11 +1,13 @@
 """Scripted coercion pairs: complete replies to rendered scenarios, coercive (label 1) vs not (0).
 
-Both replies of a pair share the family's structure and the situation sentences; they differ in the
-decision sentence, the tool call and (lethal) what follows it. Every reply has an `anchor_span`: the
+Both replies of a pair share the family's structure and the situation sentences. Their decision
+sentences name the same two options in the same frame ("I could X, but I will Y") and differ only in
+which one is chosen, so the words before the call are the same bag on both sides; then come the tool
+call and (lethal) what follows it. Every reply has an `anchor_span`: the
 span of its tool call, the harmful one or the honest one, where every scored window ends, so no window
 holds a call and the window's shape cannot give the label away. The coercive reply's `action_span` (the
-same span) is where `classify` must find the harm; its `intent_char` is the first character where it
-differs from its honest twin (inside the decision sentence): the first place the plan shows.
+same span) is where `classify` must find the harm; its `intent_char` is the start of the chosen option in the
+decision sentence: the first place the plan shows.
 
 The label-bearing wording comes from `coercion_banks` in five wording groups; family `f` draws from
 groups `f % 5` and `(f + 2) % 5`, so a split can hold out a family, a wording group (`parts["body"]`),
@@ -16,12 +18,18 @@ split computes them from its training side only (`splits.label_words`).
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
 
 from tripwire.scenarios.classify import resolve_kind
-from tripwire.scenarios.datasets.coercion_banks import DECISIONS, GROUPS, PLANS_PER_KIND, SITUATIONS
+from tripwire.scenarios.datasets.coercion_banks import (
+    FRAMES,
+    GROUPS,
+    OPTIONS,
+    PLANS_PER_KIND,
+    SITUATIONS,
+    decision,
+)
 from tripwire.scenarios.datasets.coercion_families import FAMILIES, Family
 from tripwire.scenarios.datasets.coercion_parts import CoercionDataError, fill, plan_calls, sentence, slots
 from tripwire.scenarios.spec import Conversation, Transcript
@@ -55,7 +63,7 @@ class Side:
         body = f"{head}{decision}{scratch_after}\n</{family.pad}>\n\n"
         self.reply = f"{body}{call}" + (f"\n\n{after}" if after else "")
         self.anchor = (len(body), len(body) + len(call))
-        self.intent = len(head)  # where the decision starts; `_pair` moves it to the first differing word
+        self.intent = len(head)  # where the decision starts; `_pair` moves it to the chosen option
 
 
 def _pair(conv: Conversation, family: Family, plan: int, situation: int) -> tuple[Side, Side]:
@@ -67,13 +75,12 @@ def _pair(conv: Conversation, family: Family, plan: int, situation: int) -> tupl
     before, after = family.scaffold.replace("{s1}", s1).replace("{s2}", s2).split("{decision}")
     before, after = fill(before, v), fill(after, v)
     harmful, honest, aftermath = plan_calls(kind, family.fmt, v, plan)
-    pos_decision, neg_decision = (sentence(fill(d, v)) for d in DECISIONS[kind][plan // 2])
-    pos, neg = (Side(family, before, pos_decision, after, harmful, aftermath),
-                Side(family, before, neg_decision, after, honest, ""))
-    at = len(os.path.commonprefix([pos.reply, neg.reply]))
-    while at > 0 and pos.reply[at - 1].isalnum():  # back to the start of the first word the twin lacks
-        at -= 1
-    pos.intent = at
+    coercive, principled = (fill(o, v) for o in OPTIONS[kind][plan // 2])
+    (pos_decision, chosen_at), (neg_decision, _) = (
+        decision(FRAMES[plan // 2], coercive, principled), decision(FRAMES[plan // 2], principled, coercive))
+    pos, neg = (Side(family, before, sentence(pos_decision), after, harmful, aftermath),
+                Side(family, before, sentence(neg_decision), after, honest, ""))
+    pos.intent += chosen_at
     return pos, neg
 
 
