@@ -28,6 +28,7 @@ from tripwire.activations.positions import (
     TokenLayout,
     select_positions,
 )
+from tripwire.activations.remote import RemoteRequest, RemoteUnsupportedError, remote_request
 from tripwire.activations.runner import BatchResult, RunnerError, RunSummary, WorkItem, run_batches
 from tripwire.activations.store import ResidualStore, StoreWriter
 from tripwire.activations.store_query import QueryResult
@@ -76,6 +77,9 @@ __all__ = [
     "StoreRecordError",
     "StoreWriteError",
     "record_id",
+    "RemoteRequest",
+    "RemoteUnsupportedError",
+    "remote_request",
     "BACKENDS",
     "BackendCompatibilityError",
     "Captured",

@@ -255,6 +255,7 @@ def load_model(
     device_map: DeviceMap | None = None,
     quantization: str | Any | None = None,
     tokenizer: Any = None,
+    remote: bool | str = False,
 ) -> ModelHandle:
     """A `ModelHandle` on one of three backends.
 
@@ -262,7 +263,9 @@ def load_model(
     causal LM already in memory (wrapped as it is: see `tripwire.activations.wrapped`). `device_map`
     ("auto", "balanced", "sequential" or a dict) shards the model over every visible GPU with accelerate;
     `quantization` ("4bit", "8bit" or a transformers quantisation config) loads it with bitsandbytes on a
-    GPU. `torch_dtype` is the Hugging Face spelling of `dtype`. `tokenizer` overrides the model's own."""
+    GPU. `torch_dtype` is the Hugging Face spelling of `dtype`. `tokenizer` overrides the model's own.
+    `remote=True` (or an NDIF host URL) runs forwards on NDIF with the key in NDIF_API_KEY, "local" runs
+    the same nnsight trace here (see `tripwire.activations.remote`)."""
     from tripwire.activations.chat import detect_capabilities
     from tripwire.activations.handle import ModelHandle
 
@@ -276,6 +279,10 @@ def load_model(
         given = {"device": device, "dtype": dtype, "attn_implementation": attn_implementation,
                  "revision": revision, "device_map": device_map, "quantization": quantization}
         return wrap_model(spec, backend, tokenizer, {k: v for k, v in given.items() if v is not None})
+    if remote:
+        return _remote(spec, backend, revision, tokenizer, remote, {
+            "device": device, "dtype": dtype, "attn_implementation": attn_implementation,
+            "device_map": device_map, "quantization": quantization})
     dev = pick_device(device) if device is not None or device_map is None else pick_device(None)
     torch_dt = pick_dtype(dtype, "cpu" if dev == "cpu" else "cuda")
     placement = resolve_placement(device, device_map, quantization, torch_dt)
@@ -298,3 +305,24 @@ def load_model(
         device=input_device(model) if placement.device_map is not None else dev,
         dtype=torch_dt,
     )
+
+
+def _remote(spec: str, backend: str, revision: str | None, tokenizer: Any, remote: bool | str,
+            given: dict[str, Any]) -> ModelHandle:
+    from tripwire.activations.remote import ndif_api_key, remote_handle
+
+    if backend != "nnsight":
+        raise ModelLoadError(f"remote={remote!r} runs through nnsight; pass backend='nnsight' (not {backend!r}).")
+    placed = [f"{k}=" for k, v in given.items() if v is not None]
+    if placed and remote != "local":
+        raise ModelLoadError(f"{', '.join(placed)} cannot apply to a model NDIF runs (NDIF places and casts "
+                             "it); drop them, or load the model here without remote=.")
+    if remote != "local":
+        ndif_api_key()  # before any download: a missing key is the cheapest thing to find
+    source = resolve_source(spec, revision)
+    tokenizer = with_pad_token(tokenizer) if tokenizer is not None else load_tokenizer(source)
+    model = None
+    if remote == "local":
+        dev = pick_device(given["device"])
+        model = load_hf_model(source, dev, pick_dtype(given["dtype"], dev), given["attn_implementation"] or "sdpa")
+    return remote_handle(source, tokenizer, remote, model)
