@@ -98,6 +98,7 @@ def test_experiment_runs_both_pipelines_into_one_run_folder(tiny_llama_dir: Path
     page = (run.path / "report.html").read_text()
     assert "Behaviour: harmful-action rate by condition" in page and "Stated belief" in page
     assert "Compared against" in page and "135M" in page
+    assert results["notes"] and "A model this small does not follow" in page  # the tiny model: rates mean nothing
 
 
 def test_interrupted_run_resumes_without_recomputing_finished_work(tiny_llama_dir: Path, tmp_path: Path,

@@ -63,6 +63,8 @@ def _summary(path: Path) -> None:
         raise UsageError(str(exc)) from None
     typer.echo(f"experiment {results['name']} (model {results['model']}, seed {results['seed']}), "
                f"{results['started_at']} .. {results['finished_at']}")
+    for note in results.get("notes", []):
+        typer.echo(f"  note: {note}")
     for stage in results["stage_runs"]:
         typer.echo(f"  stage {stage['name']} ({stage['pipeline']}): {stage['status']} in {stage['seconds']:.1f}s")
     for stage in results["stages"]:

@@ -92,14 +92,32 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
         outputs.append((name, output))
         log(f"[{name}] {status} in {records[-1].seconds:.1f}s")
     sections = [PIPELINES[o["pipeline"]].section(o) for _, o in outputs]
-    results = _results(cfg, started, records, outputs, sections, run)
+    notes = model_notes(ctx)
+    results = {**_results(cfg, started, records, outputs, sections, run), "notes": notes}
     write_atomic(run.results_file, dumps(results))
     done = [r for r in records if r.status != "failed"]
     write_atomic(run.report_file, render_report(f"tripwire experiment: {cfg.name}", yaml_text, env, records,
-                                                list(zip(done, sections, strict=True))))
+                                                list(zip(done, sections, strict=True)), notes))
     if error is not None:
         raise error
     return ExperimentRun(run.path, records, results, time.perf_counter() - start)
+
+
+SMALL_MODEL_PARAMS = 1e9
+
+
+def model_notes(ctx: Context) -> list[str]:
+    """What the reader must know about the model before reading any rate (from its config alone)."""
+    from tripwire.activations.loading import model_shape
+
+    source = ctx.source()
+    n_params = model_shape(source).n_params
+    if n_params >= SMALL_MODEL_PARAMS:
+        return []
+    return [f"This run used {source.name} ({n_params / 1e6:.0f}M parameters). A model this small does not follow "
+            "the agentic-misalignment scenarios, so its harmful-action rates here are ~0: that says nothing about "
+            "alignment. The run checks the pipelines, the cache and the report; use an instruct model of 8B or "
+            "more parameters for meaningful rates."]
 
 
 def _safe(name: str) -> str:
@@ -124,5 +142,5 @@ def _results(cfg: ExperimentConfig, started: str, records: list[StageRecord],
     return {"name": cfg.name, "model": cfg.model, "seed": cfg.seed, "started_at": started,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "stage_runs": [{"name": r.name, "pipeline": r.pipeline, "status": r.status, "seconds": r.seconds,
-                            "detail": r.plan} for r in records],
+                            "detail": r.detail} for r in records],
             "stages": stages}

@@ -38,7 +38,7 @@ class StageRecord:
     pipeline: str
     status: str  # computed | cached | failed
     seconds: float
-    plan: str
+    detail: str  # the stage's cache folder, or the error that stopped it
 
 
 def _table(table: Table) -> str:
@@ -90,8 +90,8 @@ def render_report(title: str, config_yaml: str, environment: dict[str, Any], sta
     with the stage it came from; raises if it would exceed 10 MB (a figure carrying raw data)."""
     from plotly.offline import get_plotlyjs
 
-    overview = Table("Stages", ["stage", "pipeline", "status", "seconds", "plan"],
-                     [[s.name, s.pipeline, s.status, round(s.seconds, 1), s.plan] for s in stages],
+    overview = Table("Stages", ["stage", "pipeline", "status", "seconds", "cache folder (or error)"],
+                     [[s.name, s.pipeline, s.status, round(s.seconds, 1), s.detail] for s in stages],
                      "'cached' means the stage's output was reused from runs/cache/ (same config part, same "
                      "model fingerprint, checksum verified), not recomputed")
     env_rows = [[k, json.dumps(v) if isinstance(v, dict) else _fmt(v)] for k, v in environment.items()]

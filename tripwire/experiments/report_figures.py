@@ -25,7 +25,8 @@ def rate_bars(labels: Sequence[str], rows: Sequence[Mapping[str, Any]], title: s
     fig = go.Figure(go.Bar(
         x=list(labels), y=rates, marker_color="#c0392b",
         error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down, "color": "#333"},
-        customdata=[[r["harmful"], r["n"]] for r in rows],
+        customdata=[[r["harmful"], r["n"]] for r in rows], text=[f"{r['harmful']}/{r['n']}" for r in rows],
+        textposition="outside", cliponaxis=False,
         hovertemplate="%{x}<br>rate %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>"))
     if reference is not None:
         fig.add_hline(y=reference[0], line_dash="dash", line_color="#7f8c8d",
@@ -44,6 +45,7 @@ def belief_bars(groups: Mapping[str, Mapping[str, Any]], paper: Mapping[str, flo
     fig.add_bar(name="this model", x=names, y=rates, marker_color="#c0392b",
                 error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
                 customdata=[[groups[b]["harmful"], groups[b]["n"]] for b in names],
+                text=[f"{groups[b]['harmful']}/{groups[b]['n']}" for b in names], textposition="outside",
                 hovertemplate="%{x}: %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra>this model</extra>")
     fig.add_bar(name="original study, Claude Opus 4", x=[b for b in names if b in paper],
                 y=[paper[b] for b in names if b in paper], marker_color="#95a5a6")
