@@ -17,6 +17,7 @@ from transformers import (
 )
 
 from tripwire.activations import ModelLoadError
+from tripwire.activations.backends.transformer_lens import kv_cache_breakage
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.loading import load_model
 from tripwire.activations.placement import quantization_config, resolve_placement
@@ -48,8 +49,8 @@ def test_wrapping_a_loaded_model_gives_the_activations_of_loading_its_folder(tin
     wrapped = load_model(_hf(tiny_llama_dir), backend=backend, tokenizer=tokenizer)
     assert wrapped.backend_name == backend and (wrapped.n_layers, wrapped.d_model) == (4, 64)
     assert _same(_run(wrapped), _run(from_folder))
-    assert wrapped.generate([IDS[0]])[0].new_ids == from_folder.generate([IDS[0]])[0].new_ids or \
-        backend == "transformer_lens"  # the bridge cannot decode with a cache on transformers >= 5.24
+    if backend != "transformer_lens" or kv_cache_breakage() is None:  # see backends.transformer_lens
+        assert wrapped.generate([IDS[0]])[0].new_ids == from_folder.generate([IDS[0]])[0].new_ids
 
 
 def test_the_comparison_sees_a_changed_weight_and_so_does_the_fingerprint(tiny_llama_dir: Path) -> None:
@@ -78,6 +79,8 @@ def test_wrapping_refuses_load_options_and_names_them(tiny_llama_dir: Path) -> N
         load_model(_hf(tiny_llama_dir), device="cpu", dtype="bfloat16")
     with pytest.raises(ModelLoadError, match="device_map="):
         load_model(_hf(tiny_llama_dir), device_map="auto")
+    with pytest.raises(ModelLoadError, match="remote="):
+        load_model(_hf(tiny_llama_dir), backend="nnsight", remote="local")
 
 
 def test_wrapping_a_model_without_a_tokenizer_asks_for_one() -> None:

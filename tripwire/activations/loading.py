@@ -277,7 +277,8 @@ def load_model(
         from tripwire.activations.wrapped import wrap_model
 
         given = {"device": device, "dtype": dtype, "attn_implementation": attn_implementation,
-                 "revision": revision, "device_map": device_map, "quantization": quantization}
+                 "revision": revision, "device_map": device_map, "quantization": quantization,
+                 "remote": remote or None}
         return wrap_model(spec, backend, tokenizer, {k: v for k, v in given.items() if v is not None})
     if remote:
         return _remote(spec, backend, revision, tokenizer, remote, {
@@ -313,6 +314,8 @@ def _remote(spec: str, backend: str, revision: str | None, tokenizer: Any, remot
 
     if backend != "nnsight":
         raise ModelLoadError(f"remote={remote!r} runs through nnsight; pass backend='nnsight' (not {backend!r}).")
+    if isinstance(remote, str) and remote != "local" and not remote.startswith(("http://", "https://")):
+        raise ModelLoadError(f"remote={remote!r} is neither True, 'local' nor an NDIF host URL (https://...).")
     placed = [f"{k}=" for k, v in given.items() if v is not None]
     if placed and remote != "local":
         raise ModelLoadError(f"{', '.join(placed)} cannot apply to a model NDIF runs (NDIF places and casts "
