@@ -191,3 +191,27 @@ def test_bag_of_words_on_the_scored_span_is_chance(name: str, part: str) -> None
     assert auroc == pytest.approx(0.5, abs=1e-9)
     old = old_instructed_pairs(dataset("coercion"))  # distinct replies: words give the label away
     assert bag_of_words_auroc([t.reply for t in old], [t.label or 0 for t in old], [t.family for t in old]) > 0.9
+
+
+def fold_bow_auroc(items: Sequence[Transcript], fold, span) -> float:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    by_id = {t.id: t for t in items}
+    train, test = [by_id[i] for i in fold.train_ids], [by_id[i] for i in fold.test_ids]
+    vec = CountVectorizer().fit([span(t) for t in train])
+    model = LogisticRegression(max_iter=3000).fit(vec.transform([span(t) for t in train]), [t.label for t in train])
+    return float(roc_auc_score([t.label for t in test], model.decision_function(vec.transform([span(t) for t in test]))))
+
+
+def test_bag_of_words_on_scripted_windows_is_chance() -> None:
+    """Both windows of a scripted pair hold the same words, so a unigram bag of words on the whole window
+    is at chance on every family fold; on today's windows (the honest one runs through its call) it is
+    perfect."""
+    items = dataset("coercion")
+    new = [fold_bow_auroc(items, f, lambda t: t.reply[: t.anchor_span[0]]) for f in folds(items, "family")]
+    assert new == pytest.approx([0.5] * len(new), abs=0.02)
+    old = [fold_bow_auroc(items, f, lambda t: t.reply[: t.action_span[0]] if t.action_span else t.reply)
+           for f in folds(items, "family", purge=False)]
+    assert min(old) > 0.95
