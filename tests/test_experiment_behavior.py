@@ -99,6 +99,9 @@ def test_experiment_runs_both_pipelines_into_one_run_folder(tiny_llama_dir: Path
     assert "Behaviour: harmful-action rate by condition" in page and "Stated belief" in page
     assert "Compared against" in page and "135M" in page
     assert results["notes"] and "A model this small does not follow" in page  # the tiny model: rates mean nothing
+    shown = CliRunner().invoke(app, ["experiment", "show", str(run.path)])
+    assert shown.exit_code == 0 and "[behavior] harmful-action rate over all 2 samples" in shown.output
+    assert "note: This run used" in shown.output and f"report: {run.path / 'report.html'}" in shown.output
 
 
 def test_interrupted_run_resumes_without_recomputing_finished_work(tiny_llama_dir: Path, tmp_path: Path,

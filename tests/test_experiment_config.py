@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tripwire.experiments.cli import app
-from tripwire.experiments.configs import ConfigError
+from tripwire.experiments.configs import ConfigError, ScenarioSelection
 from tripwire.experiments.experiment_config import (
     BehaviorOptions,
     StatedBeliefOptions,
@@ -66,6 +66,17 @@ def test_stated_belief_always_asks_and_refuses_other_framings() -> None:
     with pytest.raises(ConfigError, match="ask_to_assess"):
         parse_experiment({"name": "x", "stages": [{"pipeline": "stated_belief", "options": {
             "scenarios": {"framings": ["none"]}}}]})
+    # condition ids carry their own framing: the suffix is added, another framing refused
+    cfg = parse_experiment({"name": "x", "stages": [{"pipeline": "stated_belief", "options": {
+        "scenarios": {"ids": ["blackmail_none-none_none", "lethal_none-none_none__ask_to_assess"]}}}]})
+    assert cfg.stages[0].options.scenarios.ids == ["blackmail_none-none_none__ask_to_assess",
+                                                   "lethal_none-none_none__ask_to_assess"]
+    with pytest.raises(ConfigError, match="test_explicit_1"):
+        parse_experiment({"name": "x", "stages": [{"pipeline": "stated_belief", "options": {
+            "scenarios": {"ids": ["blackmail_none-none_none__test_explicit_1"]}}}]})
+    # a selection built in Python is checked the same way
+    with pytest.raises(ValueError, match="ask_to_assess"):
+        StatedBeliefOptions(scenarios=ScenarioSelection(framings=["none"]))
 
 
 def test_transcripts_need_a_source_and_paths_resolve_against_the_config(tmp_path: Path) -> None:

@@ -95,3 +95,20 @@ def test_probe_scores_every_reply_and_resumes_after_an_interrupt(tiny_llama_dir:
     (card,) = (run.path / "cards").iterdir()
     assert json.loads(card.read_text())["label"] == "coercion"
     assert "Probe" in run.report.read_text()
+
+
+def test_bad_inputs_of_any_stage_fail_before_the_first_stage_runs(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from tripwire.experiments.cli import app
+
+    behavior = {"pipeline": "behavior", "options": {"scenarios": {"ids": ["blackmail_none-none_none"]}}}
+    for stage, problem in (({"pipeline": "transcripts", "options": {"jsonl": ["missing.jsonl"]}}, "missing.jsonl"),
+                           ({"pipeline": "behavior", "options": {"scenarios": {"ids": ["blackmail_nope"]}}},
+                            "blackmail_nope")):
+        config = tmp_path / "exp.yaml"
+        config.write_text(yaml.safe_dump({"name": "bad", "model": str(tiny_llama_dir), "stages": [behavior, stage]}))
+        result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs")])
+        assert result.exit_code == 2 and problem in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "runs").exists()  # nothing ran, no run folder

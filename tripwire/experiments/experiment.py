@@ -60,8 +60,11 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     """Run every stage into a new `runs_root/<UTC time>-<name>/`; a failing stage still leaves
     results.json and report.html for the stages before it, then re-raises."""
     start = time.perf_counter()
+    ctx = Context(cfg, runs_root, progress=progress)
+    # every stage's key first: bad inputs (a missing file, an unknown condition) fail before any work
+    keys = [PIPELINES[stage.pipeline].key(ctx, stage.options) for stage in cfg.stages]
     run = RunDir.create(runs_root, cfg.name)
-    ctx = Context(cfg, runs_root, run_path=run.path, progress=progress)
+    ctx.run_path = run.path
     yaml_text = config_yaml(cfg)
     write_atomic(run.config_file, yaml_text)
     from tripwire.activations.loading import pick_device
@@ -72,10 +75,10 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     outputs: list[tuple[str, dict[str, Any]]] = []
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     error: BaseException | None = None
-    for name, stage in zip(cfg.stage_names(), cfg.stages, strict=True):
+    for name, stage, key in zip(cfg.stage_names(), cfg.stages, keys, strict=True):
         pipeline = PIPELINES[stage.pipeline]
         t0 = time.perf_counter()
-        cache = stage_cache(runs_root, pipeline.key(ctx, stage.options))
+        cache = stage_cache(runs_root, key)
         output = cache.load()
         status = "cached"
         if output is None:

@@ -47,13 +47,23 @@ class StatedBeliefOptions(RolloutOptions):
     @field_validator("scenarios", mode="before")
     @classmethod
     def _assess(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            framings = value.get("framings", ["ask_to_assess"])
-            if list(framings) != ["ask_to_assess"]:
-                raise ValueError(f"stated_belief always uses the ask_to_assess framing (got framings: {framings}); "
-                                 "drop `framings` here and use a `behavior` stage for other framings")
-            return {**value, "framings": ["ask_to_assess"]}
-        return value
+        """Framings default to [ask_to_assess]; condition ids get the `__ask_to_assess` suffix."""
+        if isinstance(value, ScenarioSelection):
+            value = value.model_dump()
+        if not isinstance(value, dict):
+            return value
+        framings = value.get("framings", ["ask_to_assess"])
+        if list(framings) != ["ask_to_assess"]:
+            raise ValueError(f"stated_belief always uses the ask_to_assess framing (got framings: {framings}); "
+                             "drop `framings` here and use a `behavior` stage for other framings")
+        ids = []
+        for cid in value.get("ids", []):
+            base, _, framing = str(cid).partition("__")
+            if framing not in ("", "ask_to_assess"):
+                raise ValueError(f"condition id {cid!r} has the framing {framing!r}; stated_belief needs "
+                                 f"ask_to_assess (write {base!r})")
+            ids.append(f"{base}__ask_to_assess")
+        return {**value, "framings": ["ask_to_assess"], "ids": ids}
 
 
 class TranscriptsOptions(_Strict):

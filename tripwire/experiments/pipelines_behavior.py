@@ -36,6 +36,18 @@ def _rollout_config(ctx: Context, opts: RolloutOptions, cache: StageCache) -> An
                          samples=opts.samples, sampling=opts.sampling, base_seed=ctx.cfg.seed)
 
 
+def check_selection(opts: RolloutOptions) -> None:
+    """Unknown condition ids or factor levels fail here, when the run starts, not when the stage does."""
+    from tripwire.scenarios import grid, parse_condition_id
+
+    sel = opts.scenarios
+    for cid in sel.ids:
+        parse_condition_id(cid)
+    if not sel.ids:
+        grid(kinds=tuple(sel.kinds), goal_types=tuple(sel.goal_types), goal_values=tuple(sel.goal_values),
+             urgencies=tuple(sel.urgencies), framings=tuple(sel.framings))
+
+
 def _sampling(opts: RolloutOptions) -> Any:
     from tripwire.activations import SamplingParams
 
@@ -133,6 +145,7 @@ class BehaviorPipeline:
     name = "behavior"
 
     def key(self, ctx: Context, options: BehaviorOptions) -> dict[str, Any]:
+        check_selection(options)
         return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json")}
 
     def plan(self, ctx: Context, options: BehaviorOptions, cache: StageCache) -> StagePlan:
@@ -193,6 +206,7 @@ class StatedBeliefPipeline:
     name = "stated_belief"
 
     def key(self, ctx: Context, options: StatedBeliefOptions) -> dict[str, Any]:
+        check_selection(options)
         return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json")}
 
     def plan(self, ctx: Context, options: StatedBeliefOptions, cache: StageCache) -> StagePlan:

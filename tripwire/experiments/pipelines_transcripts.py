@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from tripwire.experiments.errors import UsageError
 from tripwire.experiments.experiment_config import TranscriptsOptions
 from tripwire.experiments.runs import StageCache, file_digests, strict_json
 from tripwire.experiments.stage import Context, Section, StagePlan, Table, interval_text, pct, rate_row
@@ -68,6 +69,12 @@ class TranscriptsPipeline:
     name = "transcripts"
 
     def key(self, ctx: Context, options: TranscriptsOptions) -> dict[str, Any]:
+        for kind, paths in (("am_results", options.am_results), ("jsonl", options.jsonl),
+                            ("prompts_dir", [options.prompts_dir] if options.prompts_dir else [])):
+            for path in paths:
+                if not path.exists():
+                    raise UsageError(f"transcripts {kind} {path} does not exist; fix the path in the config "
+                                     "(relative paths are read from the config file's folder)")
         inputs = file_digests([*options.am_results, *options.jsonl]
                               + ([options.prompts_dir] if options.prompts_dir else []))
         cards = {p: hashlib.sha256(_card_text(p).encode()).hexdigest() for p in options.probes}
