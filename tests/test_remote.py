@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 import zstandard
+from nnsight.schema.config import CONFIG
 
 from tripwire.activations import ModelLoadError
 from tripwire.activations.handle import ModelHandle
@@ -80,7 +81,7 @@ def test_the_request_is_built_offline_with_the_key_from_the_environment(
     req = remote_request(h, IDS, CAPTURE)
     key = f'nnsight.modeling.transformers.TransformersModel:{{"repo_id": "{CANONICAL}", "revision": null, ' \
           '"task": "text-generation"}'
-    assert req.host == "https://api.ndif.us" and req.model_key == key
+    assert req.host == CONFIG.API.HOST and req.host.startswith("https://") and req.model_key == key
     assert req.envelope["model_key"] == key and req.envelope["env"] == {"attn_implementation": "sdpa"}
     assert req.headers == {"ndif-api-key": KEY} and KEY not in repr(req)
     assert req.hook_points == ("blocks.0.resid_pre", "blocks.1.attn_out", "blocks.2.mlp_out",
