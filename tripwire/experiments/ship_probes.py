@@ -1,118 +1,236 @@
-"""Train the two probes shipped for the default model, reproducibly:
+"""Train, judge and ship the two probes for the default model, reproducibly:
 
-    python -m tripwire.experiments.ship_probes [--work runs/ship] [--out tripwire/probes/shipped/default] [--limit N]
+    python -m tripwire.experiments.ship_probes [--work runs/ship] [--out DIR] [--limit N]
 
-Teacher-forces the three contrast sets on the default model (coercion, eval_awareness, control),
-sweeps layers x methods on grouped splits, calibrates thresholds on the control set, and writes the
-probe cards (576 floats each) plus `results.md`, the table the README quotes.
+For each label (coercion, eval_awareness) three designs are trained: (a) identical-token pairs (the
+same reply under two instructions or cues), (b) scripted replies with symmetric windows that end at
+the reply's tool call, (c) both. Each selects layer x method on validation by the deployed streaming
+statistic; the design that ships is the one with the best AUROC on a realistic development set of
+replies written apart from the templates (never the test numbers). Every design is reported per fold
+with baselines (i)-(iv); the shipped one also with thresholds that hold on generic control text and on
+benign scenario replies, traps, recall and lead times beside the streaming text monitor.
+
+Writes `report.json` (everything) and `results.md` (tables generated from it) to --out, and the probe
+cards (with `training_records.json`) to --out/<label>. With --limit and no --out, nothing shipped is
+touched: the output goes to --work/probes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import time
 from pathlib import Path
+from typing import Any
 
-from tripwire.activations.positions import AllTokens, BeforeAction, ReplyOnly
+import numpy as np
+
+from tripwire.activations.positions import BeforeAnchor, PositionPolicy, ReplyOnly, SharedReply
+from tripwire.activations.store import ResidualStore
 from tripwire.experiments.configs import CaptureConfig, PositionsConfig
+from tripwire.experiments.design_data import Design, am_dev_transcripts, eval_natural_transcripts
+from tripwire.experiments.design_eval import (
+    LAYER0,
+    EvalSettings,
+    dev_metrics,
+    fold_results,
+    main_split,
+    per_fold,
+    select,
+)
+from tripwire.experiments.design_judge import calibration, recall_and_leads, text_monitor, traps
 from tripwire.experiments.pipelines import run_capture
-from tripwire.experiments.probe_train import run_training
-from tripwire.experiments.train import TrainSettings
+from tripwire.experiments.probe_eval import write_training_records
+from tripwire.experiments.ship_results import results_markdown
+from tripwire.probes import ProbeCard, save_probe
+from tripwire.probes.fold_eval import FoldSettings
 from tripwire.probes.persistence import SHIPPED_PROBES
+from tripwire.scenarios.datasets import dataset, write_jsonl
 
 LAYERS = (2, 5, 8, 11, 14, 17, 20, 23, 26, 29)
+PAIR_TAIL = 4  # an instructed pair's shared reply is scored minus its last tokens (no decision in them)
+
+JOBS: dict[str, dict[str, Any]] = {
+    "coercion": {
+        "designs": {"pairs": ["coercion_pairs"], "scripted": ["coercion"], "both": ["coercion_pairs", "coercion"]},
+        "policies": {"coercion": BeforeAnchor(), "coercion_pairs": SharedReply(exclude_last=PAIR_TAIL),
+                     "coercion_traps": BeforeAnchor(), "am_dev": BeforeAnchor()},
+        "main_by": {"coercion": "family", "coercion_pairs": "paraphrase"},
+        "dev": "am_dev", "traps": "coercion_traps", "lead_source": "coercion",
+    },
+    "eval_awareness": {
+        "designs": {"pairs": ["eval_pairs"], "scripted": ["eval_awareness"], "both": ["eval_pairs", "eval_awareness"]},
+        "policies": {"eval_awareness": ReplyOnly(), "eval_pairs": SharedReply(), "eval_natural": ReplyOnly()},
+        "main_by": {"eval_awareness": "cue", "eval_pairs": "cue"},
+        "dev": "eval_natural", "traps": None, "lead_source": None,
+    },
+}
+BENIGN = ("control", "benign_scenario")
+LABELLED = ("coercion", "coercion_pairs", "coercion_traps", "benign_scenario", "eval_awareness", "eval_pairs")
 
 
-def capture_all(work: Path, limit: int | None, batch_size: int) -> dict[str, Path]:
-    hooks = [f"blocks.{layer}.resid_post" for layer in LAYERS]
+def capture_all(work: Path, limit: int | None, control_limit: int | None, batch_size: int,
+                layers: tuple[int, ...], dev_limit: int | None = None, model: str = "default") -> dict[str, Path]:
+    """Every set teacher-forced once, reply tokens only, at the sweep's layers and the embedding layer."""
+    hooks = [f"blocks.{layer}.resid_post" for layer in layers] + [LAYER0]
+    sources: dict[str, dict[str, Any]] = {name: {"dataset": name, "limit": limit} for name in LABELLED}
+    sources["control"] = {"dataset": "control", "limit": control_limit}
+    for name, build in (("am_dev", am_dev_transcripts), ("eval_natural", eval_natural_transcripts)):
+        path = work / f"{name}.jsonl"
+        write_jsonl(build(), path)
+        sources[name] = {"transcripts": path, "limit": dev_limit}
     stores = {}
-    for name in ("coercion", "eval_awareness", "control"):
-        positions = PositionsConfig(policy="reply" if name == "coercion" else "all", k=8)
-        cfg = CaptureConfig(store=work / f"store-{name}", dataset=name, hook_points=hooks, positions=positions,
-                            batch_size=batch_size, limit=None if name == "control" else limit)
-        plan, summary = run_capture(cfg)
-        print(f"[{name}] {plan.describe()}")
+    for name, source in sources.items():
+        cfg = CaptureConfig(model=model, store=work / f"store-{name}", hook_points=hooks, positions=PositionsConfig(policy="reply"),
+                            batch_size=batch_size, **source)
+        plan, _ = run_capture(cfg, progress=False)
+        print(f"[{name}] {plan.describe()}", flush=True)
         stores[name] = cfg.store
     return stores
 
 
-def main() -> None:
+def _training_hash(design: Design, idx: np.ndarray, hook: str) -> str:
+    digest = hashlib.sha256(hook.encode())
+    for store in dict.fromkeys(design.stores):
+        mine = [design.records[i] for i in idx.tolist() if design.stores[i] is store]
+        if mine:
+            digest.update(store.content_digest(mine).encode())
+    for i in idx.tolist():
+        digest.update(f"{design.records[i].record_id}:{int(design.labels[i])};".encode())
+    return digest.hexdigest()[:24]
+
+
+def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettings, args: argparse.Namespace,
+              out: Path) -> dict[str, Any]:
+    job = JOBS[label]
+    policies: dict[str, PositionPolicy] = job["policies"]
+    transcripts = {name: dataset(name) for names in job["designs"].values() for name in names}
+    dev = Design.load({job["dev"]: stores[job["dev"]]}, label, policies)
+    designs: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    for name, sources in job["designs"].items():
+        t0 = time.time()
+        design = Design.load({s: stores[s] for s in sources}, label, policies)
+        train, val, test, split_info = main_split(design, transcripts, job["main_by"])
+        (layer, method), selection, est = select(design, train, val, settings)
+        hook = settings.hook(layer)
+        tests = {f"main test: {s}": test[np.isin(test, np.flatnonzero(np.array(design.sources) == s))]
+                 for s in sources}
+        entry = {
+            "sources": sources, "windows": {s: policies[s].to_dict() for s in sources},
+            "split": {"by_source": split_info, "n_train": int(train.size), "n_val": int(val.size),
+                      "n_test": int(test.size)},
+            "selection": selection,
+            "dev": dev_metrics(est, dev, hook, settings),
+            "test": fold_results(design, layer, method, train, tests, settings),
+            "folds": per_fold(design, transcripts, layer, method, settings) if len(sources) == 1 else
+            {"note": "per-fold results are reported for the single-source designs; (c) is judged on the main "
+                     "test sides of both sources and on the development set"},
+        }
+        entry["seconds"] = round(time.time() - t0, 1)
+        print(f"[{label}/{name}] layer {layer} / {method}; dev {_dev_value(entry)}; {entry['seconds']} s", flush=True)
+        designs[name] = entry
+        kept[name] = (design, train, test, layer, method, est)
+    chosen = max(designs, key=lambda n: (_dev_value(designs[n]) or -1.0, -(_dev_logloss(designs[n]) or 0.0)))
+    design, train, test, layer, method, est = kept[chosen]
+    hook = settings.hook(layer)
+    monitor = text_monitor(design.fold_data(), train)
+    benign = {n: stores[n] for n in BENIGN}
+    min_sizes = {n: min(args.min_control, len(stores[n])) for n in BENIGN}
+    thresholds, text_thr, calib = calibration(est, monitor, benign, hook, fpr=args.fpr, window=settings.fold.window,
+                                              min_sizes=min_sizes, n_boot=settings.fold.n_boot,
+                                              seed=settings.fold.seed)
+    judged: dict[str, Any] = {"calibration": calib}
+    if job["lead_source"]:  # the scripted replies' held-out side (the same for every design that has them)
+        lead_design, _, lead_test = kept["scripted"][:3]
+        judged["recall_and_leads"] = recall_and_leads(est, monitor, lead_design, lead_test, hook, thresholds,
+                                                      text_thr, settings.fold.n_boot, settings.fold.seed)
+    if job["traps"]:
+        trap_design = Design.load({job["traps"]: stores[job["traps"]]}, label, policies)
+        judged["traps"] = traps(est, monitor, design.fold_data(), train, trap_design, hook, thresholds, text_thr,
+                                settings.fold.window, settings.fold.n_boot, settings.fold.seed)
+    card = ProbeCard(
+        label=label, model_name=design.stores[0].manifest.model_name,
+        model_fingerprint=design.stores[0].manifest.model_fingerprint, hook_point=hook, layer=layer,
+        score_positions=ReplyOnly(), train_positions=policies[design.sources[int(train[0])]],
+        window=settings.fold.window, thresholds=thresholds,
+        resid_norm=float(np.mean([np.linalg.norm(r, axis=1).mean() for r in design.rows(hook) if len(r)])),
+        training_data_hash=_training_hash(design, train, hook), training_records=int(train.size),
+        metrics={"design": chosen, "dev": designs[chosen]["dev"], "selection": designs[chosen]["selection"]["selected"],
+                 "false_alarms_per_1000_tokens": {k: v["false_alarms_per_1000_tokens"]
+                                                  for k, v in calib["probe"].items()}})
+    folder = out / label
+    save_probe(est, folder, card=card, overwrite=True)
+    write_training_records(folder, [design.records[i].record_id for i in train.tolist()], card.training_data_hash)
+    return {"designs": designs, "chosen_design": chosen,
+            "chosen_by": "highest streaming AUROC on the development set's anchor-ended windows, ties by its log-loss",
+            "shipped": {"layer": layer, "method": method, "hook_point": hook, "card": str(folder)}, **judged}
+
+
+def _dev_value(entry: dict[str, Any]) -> float | None:
+    dev = entry.get("dev") or {}
+    return (dev.get("window") or dev.get("reply") or {}).get("value")
+
+
+def _dev_logloss(entry: dict[str, Any]) -> float | None:
+    dev = entry.get("dev") or {}
+    return (dev.get("window") or dev.get("reply") or {}).get("logloss")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("runs/ship"))
-    parser.add_argument("--out", type=Path, default=SHIPPED_PROBES / "default")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="about N transcripts of each labelled set, taken round-robin over template families")
+    parser.add_argument("--model", default="default", help="model to capture (tests use a tiny one)")
+    parser.add_argument("--out", type=Path, default=None, help="default: the shipped probes (a full run), or "
+                                                               "--work/probes with --limit")
+    parser.add_argument("--limit", type=int, default=None, help="about N transcripts of each labelled set (pairs whole)")
+    parser.add_argument("--control-limit", type=int, default=None)
+    parser.add_argument("--dev-limit", type=int, default=None, help="about N replies of each development set")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--methods", default="lr,diffmean,lda,lat")
-    args = parser.parse_args()
-    stores = capture_all(args.work, args.limit, args.batch_size)
-    methods = tuple(args.methods.split(","))
-    jobs = {
-        "coercion": TrainSettings(label="coercion", methods=methods, train_policy=BeforeAction(),
-                                  score_policy=ReplyOnly()),
-        "eval_awareness": TrainSettings(label="eval_awareness", methods=methods, train_policy=AllTokens(),
-                                        score_policy=AllTokens()),
-    }
-    rows = []
-    for label, settings in jobs.items():
-        out = args.out / label
-        summary = run_training(stores[label], settings, out, control=stores["control"],
-                               plots=args.work / "plots" / label)
-        print(summary)
-        rows.append(json.loads((out / "report.json").read_text()))
-    (args.out / "results.md").write_text(results_table(rows))
-    print((args.out / "results.md").read_text())
+    parser.add_argument("--layers", default=",".join(map(str, LAYERS)))
+    parser.add_argument("--labels", default="coercion,eval_awareness")
+    parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument("--n-random", type=int, default=50)
+    parser.add_argument("--fpr", type=float, default=0.01)
+    parser.add_argument("--min-control", type=int, default=1000, help="fewest transcripts per benign set")
+    args = parser.parse_args(argv)
+    out = args.out or (args.work / "probes" if args.limit else SHIPPED_PROBES / "default")
+    start = time.time()
+    layers = tuple(int(x) for x in args.layers.split(","))
+    args.work.mkdir(parents=True, exist_ok=True)
+    paths = capture_all(args.work, args.limit, args.control_limit, args.batch_size, layers, args.dev_limit,
+                        args.model)
+    captured = time.time() - start
+    stores = {name: ResidualStore.open(p) for name, p in paths.items()}
+    settings = EvalSettings(layers=layers, methods=tuple(args.methods.split(",")),
+                            fold=FoldSettings(n_boot=args.n_boot, n_random=args.n_random))
+    report: dict[str, Any] = {"model": stores["coercion"].manifest.model_name, "probes": {}}
+    for label in args.labels.split(","):
+        report["probes"][label] = run_label(label, stores, settings, args, out)
+    report["run"] = {"command": "python -m tripwire.experiments.ship_probes " + " ".join(argv or []),
+                     "limit": args.limit, "dev_limit": args.dev_limit, "control_limit": args.control_limit,
+                     "capture_seconds": round(captured, 1),
+                     "total_seconds": round(time.time() - start, 1), "fpr": args.fpr, "layers": list(layers),
+                     "methods": list(settings.methods), "window": settings.fold.window, "n_boot": args.n_boot,
+                     "store_sizes": {n: len(s) for n, s in stores.items()}}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_jsonable) + "\n")
+    (out / "results.md").write_text(results_markdown(report))
+    print((out / "results.md").read_text())
+    print(f"report.json and results.md written to {out} in {report['run']['total_seconds']} s")
 
 
-def _ci(m: dict | None) -> str:
-    if not m:
-        return "n/a"
-    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
-
-
-def _selected_row(r: dict) -> dict:
-    sel = r["selected"]
-    return next(row for row in r["sweep"]["rows"] if row["layer"] == sel["layer"] and row["method"] == sel["method"])
-
-
-def verdict(r: dict) -> str:
-    """One honest sentence: does the probe know more than the words do?"""
-    h, masked = r["honesty"], r.get("word_masked", {})
-    probe, lexical = h["probe_auroc"]["value"], h["lexical_auroc"]["value"]
-    parts = []
-    if probe < lexical + 0.05:
-        parts.append("does not beat the bag-of-words baseline")
-    m = (masked.get("probe_auroc_without_label_word_tokens") or {}).get("value")
-    if m is not None and m < probe - 0.1:
-        parts.append("drops without label-word tokens")
-    if h.get("reads_words_only"):
-        parts.append("reads words only")
-    return "; ".join(parts) or "beats the lexical baseline and survives word masking"
-
-
-def results_table(reports: list[dict]) -> str:
-    lines = [
-        "| probe | layer / method | AUROC, sweep (training tokens, averaged per transcript) | AUROC, transcript mean | "
-        "recall @1% FPR: mean / streaming | caught before action (median lead, tokens) | lexical baseline AUROC | "
-        "without label words: probe / lexical | shuffled labels | random directions (mean / p95) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in reports:
-        h, masked = r["honesty"], r.get("word_masked", {})
-        lead = r.get("lead_time")
-        caught = (f"{lead['share_caught_before']:.2f} ({lead['summary']['median']})" if lead else "n/a")
-        recall = r.get("recall_at_1pct_fpr") or {}
-        lines.append(
-            f"| {r['label']} | {r['selected']['layer']} / {r['selected']['method']} | "
-            f"{_ci(_selected_row(r)['test_auroc'])} | {_ci(r['test_auroc_by_statistic']['mean'])} | "
-            f"{_ci(recall.get('mean'))} / {_ci(recall.get('streaming'))} | {caught} | {_ci(h.get('lexical_auroc'))} | "
-            f"{_ci(masked.get('probe_auroc_without_label_word_tokens'))} / "
-            f"{_ci(masked.get('lexical_auroc_without_label_words'))} | {_ci(h.get('shuffled_label_auroc'))} | "
-            f"{h.get('random_direction_mean', float('nan')):.3f} / {h.get('random_direction_p95', float('nan')):.3f} | "
-            f"{verdict(r)} |"
-        )
-    return "\n".join(lines) + "\n"
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} to report.json")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -1,6 +1,14 @@
 """Probes: estimators, the probe card, reading transcripts, thresholds, honesty checks, the online
 monitor, steering and plots."""
 
+# Evaluation: metrics, scoring, thresholds, lead time, splits, sweep, honesty, baselines, folds, plots.
+from tripwire.probes.baselines import (
+    StreamingTextMonitor,
+    random_direction_aurocs,
+    shuffled_labels,
+    span_bow_scores,
+    span_text,
+)
 from tripwire.probes.card import CARD_VERSION, ProbeCard, ProbeFileError
 from tripwire.probes.estimators import (
     PROBE_METHODS,
@@ -13,15 +21,16 @@ from tripwire.probes.estimators import (
     PairingError,
     l2_logistic_objective,
 )
-
-# Evaluation: metrics, scoring, thresholds, lead time, splits, sweep, honesty, plots.
+from tripwire.probes.fold_eval import FoldData, FoldSettings, evaluate_fold, select_cell, verdict
 from tripwire.probes.generalisation import generalisation_matrix
 from tripwire.probes.honesty import HonestyReport, honesty_checks
-from tripwire.probes.lead_time import LeadSummary, LeadTimeResult, lead_times
+from tripwire.probes.lead_time import LeadSummary, LeadTimeResult, lead_times, leads_to_action_and_intent
 from tripwire.probes.metrics import (
     MetricWithCI,
+    UnitMetric,
     auroc,
     auroc_ci,
+    auroc_over_units,
     balanced_accuracy,
     balanced_accuracy_ci,
     bootstrap_metric,
@@ -56,9 +65,30 @@ from tripwire.probes.splits import GroupedSplit, TooFewGroupsError, grouped_spli
 from tripwire.probes.steering import MODES, add_direction, project_out, steer, steering_vector
 from tripwire.probes.steering_vector import SteeringFileError, SteeringVector
 from tripwire.probes.sweep import LayerData, SweepResult, SweepRow, run_sweep
-from tripwire.probes.thresholds import Threshold, calibrate, recall_at_thresholds
+from tripwire.probes.thresholds import (
+    Threshold,
+    calibrate,
+    calibrate_on_sets,
+    false_alarms_per_1000_tokens,
+    recall_at_thresholds,
+)
 
 __all__ = [
+    "FoldData",
+    "FoldSettings",
+    "StreamingTextMonitor",
+    "UnitMetric",
+    "auroc_over_units",
+    "calibrate_on_sets",
+    "evaluate_fold",
+    "false_alarms_per_1000_tokens",
+    "leads_to_action_and_intent",
+    "random_direction_aurocs",
+    "select_cell",
+    "shuffled_labels",
+    "span_bow_scores",
+    "span_text",
+    "verdict",
     "AGGREGATES",
     "CARD_VERSION",
     "OnlineMonitor",

@@ -93,7 +93,7 @@ class StreamingTextMonitor:
         np.add.at(counts, (np.searchsorted(cuts, ends, side="left"), slot), 1.0)  # first cut showing the word
         return local, np.cumsum(counts, axis=0)[: cuts.size]
 
-    def fit(self, texts: Sequence[str], cuts: Sequence[Sequence[int]], y: Any) -> StreamingTextMonitor:
+    def fit(self, texts: Sequence[str], cuts: Sequence[Sequence[int] | np.ndarray], y: Any) -> StreamingTextMonitor:
         from scipy.sparse import csr_matrix, vstack
         from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
@@ -106,8 +106,8 @@ class StreamingTextMonitor:
         self._pattern = re.compile(counter.token_pattern)
         n_vocab = len(self._vocab)
         blocks, labels = [], []
-        for text, c, label in zip(texts, cuts, y_arr.tolist(), strict=True):
-            c = np.asarray(c, dtype=np.int64)
+        for text, cut_list, label in zip(texts, cuts, y_arr.tolist(), strict=True):
+            c = np.asarray(cut_list, dtype=np.int64)
             if c.size == 0:
                 continue
             pick = np.unique(np.linspace(0, c.size - 1, min(self.cuts_per_transcript, c.size)).round().astype(int))
@@ -125,7 +125,7 @@ class StreamingTextMonitor:
         self._intercept = float(self.classifier_.intercept_[0])
         return self
 
-    def score(self, text: str, cuts: Sequence[int]) -> Float[np.ndarray, " cuts"]:
+    def score(self, text: str, cuts: Sequence[int] | np.ndarray) -> Float[np.ndarray, " cuts"]:
         """The classifier's decision value on `text[:cut]` for every cut (non-decreasing)."""
         c = np.asarray(cuts, dtype=np.int64)
         if c.size and np.any(np.diff(c) < 0):
@@ -138,7 +138,8 @@ class StreamingTextMonitor:
         dot = tf @ self._coef[local]
         return np.where(norm > 0, dot / np.where(norm > 0, norm, 1.0), 0.0) + self._intercept
 
-    def score_many(self, texts: Sequence[str], cuts: Sequence[Sequence[int]]) -> list[Float[np.ndarray, " cuts"]]:
+    def score_many(self, texts: Sequence[str], cuts: Sequence[Sequence[int] | np.ndarray]
+                   ) -> list[Float[np.ndarray, " cuts"]]:
         return [self.score(t, c) for t, c in zip(texts, cuts, strict=True)]
 
 

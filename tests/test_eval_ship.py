@@ -1,0 +1,70 @@
+"""`python -m tripwire.experiments.ship_probes` end to end on the tiny model with a small limit: three
+designs per label, each with per-fold baselines and a verdict; the shipped design chosen on the
+development set; cards with their training records (which `tripwire eval` then refuses); and
+`results.md` generated from `report.json` alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tripwire.experiments.cli import app
+from tripwire.experiments.ship_probes import main
+from tripwire.experiments.ship_results import results_markdown
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("ship")
+    out = work / "out"
+    main(["--model", str(tiny_llama_dir), "--work", str(work), "--out", str(out), "--limit", "48",
+          "--control-limit", "60", "--dev-limit", "24", "--layers", "1,3", "--methods", "diffmean,lr",
+          "--n-boot", "30", "--n-random", "5", "--fpr", "0.1", "--min-control", "10"])
+    return {"work": work, "out": out, "report": json.loads((out / "report.json").read_text())}
+
+
+def test_every_design_is_reported_with_its_baselines_and_verdicts(shipped: dict[str, Any]) -> None:
+    report = shipped["report"]
+    assert set(report["probes"]) == {"coercion", "eval_awareness"}
+    for label, p in report["probes"].items():
+        assert set(p["designs"]) == {"pairs", "scripted", "both"}
+        assert p["chosen_design"] in p["designs"] and "development set" in p["chosen_by"]
+        for d in p["designs"].values():
+            assert d["selection"]["statistic"] == "streaming" and len(d["selection"]["rows"]) == 4
+            for r in d["test"].values():
+                if "skipped" in r:
+                    continue
+                assert set(r["baselines"]) == {"i_span_bag_of_words", "ii_streaming_text_monitor", "iii_layer0_probe",
+                                               "iv_shuffled_labels", "iv_random_directions"}
+                assert r["probe"]["over"] in ("pairs", "transcripts")
+                assert (r["probe"]["low"] is None) == (r["probe"]["n_units"] < 10)
+                assert r["verdict"].startswith(("beats the text", "does not beat", "undetermined"))
+        pairs_test = next(iter(p["designs"]["pairs"]["test"].values()))
+        if "skipped" not in pairs_test:  # identical scored tokens within pairs: (i) cannot tell them apart
+            assert pairs_test["baselines"]["i_span_bag_of_words"]["value"] == pytest.approx(0.5)
+        calib = p["calibration"]
+        assert set(calib["probe"]) == {"control", "benign_scenario"}
+        assert all(v["false_alarms_per_1000_tokens"] >= 0 for v in calib["probe"].values())
+    assert "traps" in report["probes"]["coercion"] and "recall_and_leads" in report["probes"]["coercion"]
+
+
+def test_results_md_is_generated_from_report_json(shipped: dict[str, Any]) -> None:
+    md = (shipped["out"] / "results.md").read_text()
+    assert md == results_markdown(shipped["report"])
+    assert "beats the text" in md and "over the units named" in md and "false alarms per 1,000" in md
+
+
+def test_shipped_cards_carry_training_records_that_eval_refuses(shipped: dict[str, Any]) -> None:
+    card_dir = shipped["out"] / "coercion"
+    card = json.loads((card_dir / "probe.json").read_text())
+    ids = json.loads((card_dir / "training_records.json").read_text())["record_ids"]
+    assert card["score_positions"]["name"] == "ReplyOnly" and card["training_records"] == len(ids) > 0
+    assert set(card["thresholds"]) >= {"streaming"}
+    design = shipped["report"]["probes"]["coercion"]["chosen_design"]
+    store = shipped["work"] / ("store-coercion_pairs" if design in ("pairs", "both") else "store-coercion")
+    refused = CliRunner().invoke(app, ["eval", "--probe", str(card_dir), "--store", str(store)])
+    assert refused.exit_code == 2 and "--allow-train-overlap" in refused.output

@@ -1,0 +1,151 @@
+"""`results.md`, generated from `report.json` alone (so the README table can be regenerated and checked):
+design selection, main test and per-fold results with baselines (i)-(iv) and verdicts, calibration
+with false alarms per 1,000 tokens, traps, and lead times beside the streaming text monitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADER = """Every AUROC is of the deployed statistic (maximum running mean over {window} tokens) per transcript, except
+(i), which scores the scored span as one text. An interval is a 95% percentile bootstrap over the units named
+in its cell (pairs: both members move together; transcripts otherwise) and is given only with >= 10 units
+("n/a" otherwise). Baselines on the same split and tokens: (i) bag-of-words on exactly the scored span,
+(ii) streaming bag-of-words monitor over everything visible (prompt + reply so far), (iii) the same probe
+method on embedding activations (blocks.0.resid_pre), (iv) the probe method on shuffled labels and 50
+norm-matched random directions (mean / 95th percentile). Verdict: a probe "beats the text" only if its
+interval's lower bound exceeds both (ii) and (iii). On this 135M model, a pair design's result means the
+instruction (or cue) is linearly decodable from identical reply tokens, not that the model "believes" it.
+"""
+
+
+def _m(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "n/a"
+    if m.get("low") is None or m.get("high") is None:
+        return f"{m['value']:.3f} (n/a: {m.get('n_units', '?')} {m.get('over', 'units')})"
+    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}] /{m['n_units']} {m['over']}"
+
+
+def _num(x: Any, fmt: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, fmt)
+
+
+def _fold_row(prefix: str, r: dict[str, Any]) -> str:
+    if "skipped" in r:
+        return f"| {prefix} | {r['fold']} | skipped: {r['skipped']} | | | | | | | |"
+    b = r["baselines"]
+    rand = b["iv_random_directions"]
+    return (f"| {prefix} | {r['fold']} | {r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
+            f"{_m(b['i_span_bag_of_words'])} | {_m(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
+            f"{_m(b['iv_shuffled_labels'])} | {rand['mean']:.3f} / {rand['p95']:.3f} | {r['verdict']} |")
+
+
+FOLD_HEAD = ["| design or rule | fold (test side) | test transcripts | probe | (i) span BoW | (ii) text monitor | "
+             "(iii) layer-0 probe | (iv) shuffled labels | (iv) random dirs mean / p95 | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def _selection(label: str, p: dict[str, Any]) -> list[str]:
+    lines = [f"### {label}: designs (chosen by the development set, not by test numbers)", "",
+             "| design | trained on | selected layer / method | val AUROC (streaming; ties by log-loss) | "
+             "dev AUROC, window ending at the anchor | dev AUROC, whole reply | shipped |",
+             "|---|---|---|---|---|---|:---:|"]
+    for name, d in p["designs"].items():
+        sel = d["selection"]["selected"]
+        val = next(r for r in d["selection"]["rows"] if r["layer"] == sel["layer"] and r["method"] == sel["method"])
+        dev = d.get("dev") or {}
+        lines.append(f"| {name} | {', '.join(d['sources'])} | {sel['layer']} / {sel['method']} | "
+                     f"{val['val_auroc']:.3f} | {_m(dev.get('window'))} | {_m(dev.get('reply'))} | "
+                     f"{'*' if name == p['chosen_design'] else ''} |")
+    return [*lines, ""]
+
+
+def _tests(label: str, p: dict[str, Any]) -> list[str]:
+    lines = [f"### {label}: held-out test sides (main split) and per fold", "", *FOLD_HEAD]
+    for name, d in p["designs"].items():
+        for r in d["test"].values():
+            lines.append(_fold_row(name, r))
+    for name, d in p["designs"].items():
+        folds = d.get("folds") or {}
+        for source, rules in folds.items():
+            if not isinstance(rules, dict):
+                continue
+            for rule, results in rules.items():
+                if isinstance(results, dict):
+                    lines.append(f"| {name} / {source} / {rule} | skipped: {results.get('skipped', '')} | | | | | | | | |")
+                    continue
+                lines += [_fold_row(f"{name} / {source} / {rule}", r) for r in results]
+    return [*lines, ""]
+
+
+def _calibration(label: str, p: dict[str, Any]) -> list[str]:
+    c = p.get("calibration")
+    if not c:
+        return []
+    lines = [f"### {label}: thresholds at {c['fpr_target']:.0%} FPR on every benign set ({c['rule']})", "",
+             "| benign set | transcripts | reply tokens | probe: realised FPR (streaming) | probe: false alarms per 1,000 "
+             "tokens | text monitor: realised FPR | text monitor: false alarms per 1,000 tokens |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in c["probe"].items():
+        t = c["text_monitor"][name]
+        lines.append(f"| {name} | {r['n_transcripts']} | {r['n_tokens']} | "
+                     f"{r['realised_fpr_at_chosen']['streaming']:.3f} | {r['false_alarms_per_1000_tokens']:.3f} | "
+                     f"{t['realised_fpr_at_chosen']['streaming']:.3f} | {t['false_alarms_per_1000_tokens']:.3f} |")
+    return [*lines, ""]
+
+
+def _leads(label: str, p: dict[str, Any]) -> list[str]:
+    rl = p.get("recall_and_leads")
+    if not rl or rl.get("recall") is None:
+        return []
+    lines = [f"### {label}: recall and lead time on held-out harmful scripted replies (whole reply, each monitor at "
+             "its own cut for the same FPR; intervals over transcripts)", "",
+             f"Recall (streaming): probe {_ci(rl['recall'].get('streaming'))}, text monitor "
+             f"{_ci(rl['text_monitor_recall_streaming'])} ({rl['n_positive']} transcripts).", ""]
+    lt = rl.get("lead_time")
+    if not lt:
+        return [*lines, f"Lead time: {rl.get('lead_note')}", ""]
+    lines += ["| monitor | caught before the action | median lead to the action (tokens) | caught before the intent "
+              "token | median lead to the intent token |", "|---|---|---|---|---|"]
+    for who in ("probe", "text_monitor"):
+        a, i = lt[who]["to_action"], lt[who]["to_intent"]
+        lines.append(f"| {who} | {_num(a['share_caught_before'], '.2f')} of {a['n_with_action']} | "
+                     f"{_num(a['summary']['median'], '.1f')} | {_num(i['share_caught_before'], '.2f')} | "
+                     f"{_num(i['summary']['median'], '.1f')} |")
+    return [*lines, ""]
+
+
+def _ci(m: dict[str, Any] | None) -> str:
+    return "n/a" if not m else f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+
+def _traps(label: str, p: dict[str, Any]) -> list[str]:
+    t = p.get("traps")
+    if not t:
+        return []
+    if "not_run" in t:
+        return [f"### {label}: traps", "", f"Not run: {t['not_run']}", ""]
+    lines = [f"### {label}: traps (evaluation only)", "",
+             "| trap | transcripts (positive) | probe AUROC | (i) span BoW AUROC | (ii) text monitor AUROC | "
+             "probe flags label 0 / 1 | text monitor flags label 0 / 1 |", "|---|---|---|---|---|---|---|"]
+    for kind, e in t.items():
+        lines.append(f"| {kind} | {e['n']} ({e['n_positive']}) | {_m(e.get('probe_auroc'))} | "
+                     f"{_m(e.get('span_bag_of_words_auroc'))} | {_m(e.get('text_monitor_auroc'))} | "
+                     f"{_num(e['probe_flag_rate_label0'], '.2f')} / {_num(e['probe_flag_rate_label1'], '.2f')} | "
+                     f"{_num(e['text_monitor_flag_rate_label0'], '.2f')} / "
+                     f"{_num(e['text_monitor_flag_rate_label1'], '.2f')} |")
+    return [*lines, ""]
+
+
+def results_markdown(report: dict[str, Any]) -> str:
+    run = report.get("run", {})
+    lines = [f"# Shipped probes for {report.get('model', '?')}", "",
+             HEADER.format(window=run.get("window", "?")).strip(), "",
+             f"Run: `{run.get('command', '')}` ({run.get('total_seconds', '?')} s, of which capture "
+             f"{run.get('capture_seconds', '?')} s; limit {run.get('limit')}).", ""]
+    for label, p in report["probes"].items():
+        shipped = p["shipped"]
+        lines += [f"## {label}: shipped design {p['chosen_design']!r}, layer {shipped['layer']} / {shipped['method']}",
+                  "", *_selection(label, p), *_tests(label, p), *_calibration(label, p), *_leads(label, p),
+                  *_traps(label, p)]
+    return "\n".join(lines).rstrip() + "\n"
