@@ -18,6 +18,7 @@ from tripwire.activations.loading import ModelLoadError
 from tripwire.activations.positions import (
     AllTokens,
     BeforeAction,
+    BeforeAnchor,
     CharSpan,
     ExcludeLastK,
     LastK,
@@ -25,6 +26,7 @@ from tripwire.activations.positions import (
     PositionPolicy,
     PositionPolicyError,
     ReplyOnly,
+    SharedReply,
     TokenLayout,
     select_positions,
 )
@@ -49,6 +51,8 @@ from tripwire.activations.store_types import (
 __all__ = [
     "AllTokens",
     "BeforeAction",
+    "BeforeAnchor",
+    "SharedReply",
     "CharSpan",
     "ExcludeLastK",
     "LastK",

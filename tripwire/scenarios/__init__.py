@@ -16,6 +16,8 @@ from tripwire.scenarios.datasets import TranscriptFormatError as TranscriptForma
 from tripwire.scenarios.datasets import dataset as dataset  # noqa: E402
 from tripwire.scenarios.datasets import export_jsonl as export_jsonl  # noqa: E402
 from tripwire.scenarios.datasets import load_jsonl as load_jsonl  # noqa: E402
+from tripwire.scenarios.datasets.splits import Fold as Fold  # noqa: E402
+from tripwire.scenarios.datasets.splits import folds as folds  # noqa: E402
 from tripwire.scenarios.toolcalls import ToolCall as ToolCall  # noqa: E402
 from tripwire.scenarios.toolcalls import emit_json as emit_json  # noqa: E402
 from tripwire.scenarios.toolcalls import emit_text as emit_text  # noqa: E402
