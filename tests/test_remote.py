@@ -68,6 +68,8 @@ def test_remote_options_that_cannot_apply_are_refused(offline_ndif: None) -> Non
         load_model("some-org/not-cached", remote=True)
     with pytest.raises(ModelLoadError, match=r"device_map=, quantization= cannot apply to a model NDIF runs"):
         load_model("some-org/not-cached", backend="nnsight", remote=True, device_map="auto", quantization="4bit")
+    with pytest.raises(ModelLoadError, match=r"^device_map= cannot apply"):
+        load_model("some-org/not-cached", backend="nnsight", remote="local", device_map="auto")
     with pytest.raises(ModelLoadError, match="neither True, 'local' nor an NDIF host URL"):
         load_model("some-org/not-cached", backend="nnsight", remote="ndif")
 

@@ -316,8 +316,9 @@ def _remote(spec: str, backend: str, revision: str | None, tokenizer: Any, remot
         raise ModelLoadError(f"remote={remote!r} runs through nnsight; pass backend='nnsight' (not {backend!r}).")
     if isinstance(remote, str) and remote != "local" and not remote.startswith(("http://", "https://")):
         raise ModelLoadError(f"remote={remote!r} is neither True, 'local' nor an NDIF host URL (https://...).")
-    placed = [f"{k}=" for k, v in given.items() if v is not None]
-    if placed and remote != "local":
+    local_ok = ("device", "dtype", "attn_implementation") if remote == "local" else ()  # the simulation loads here
+    placed = [f"{k}=" for k, v in given.items() if v is not None and k not in local_ok]
+    if placed:
         raise ModelLoadError(f"{', '.join(placed)} cannot apply to a model NDIF runs (NDIF places and casts "
                              "it); drop them, or load the model here without remote=.")
     if remote != "local":
