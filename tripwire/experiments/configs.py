@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tripwire.activations.positions import (
     AllTokens,
@@ -79,12 +79,69 @@ class RunConfig(_Strict):
     batch_size: int = Field(4, ge=1, le=1024)
 
 
+class MonitorSection(_Strict):
+    """The online tripwire during the rollout: each probe's card sets its hook point, scored tokens,
+    window and threshold; `stop` ends a row where any probe fires, `record` only notes where."""
+
+    probes: list[str] = Field(min_length=1)  # probe folders or shipped names (default/coercion)
+    on_trigger: Literal["stop", "record"] = "record"
+    allow_other_model: bool = False
+
+    @field_validator("probes")
+    @classmethod
+    def _distinct(cls, probes: list[str]) -> list[str]:
+        if len(set(probes)) != len(probes):
+            raise ValueError(f"lists a probe more than once: {probes}")
+        return probes
+
+
+StepPositions = Literal["all", "prompt", "generated"] | int
+
+
+class SteerSection(_Strict):
+    """A steering vector on every forward of the rollout: along a probe's direction (`alpha` in units of
+    the card's resid_norm, or raw) or a saved `SteeringVector` folder (its own strengths)."""
+
+    probe: str | None = None  # a probe folder or shipped name
+    vector: Path | None = None  # a folder written by SteeringVector.save
+    alpha: float | None = Field(None, allow_inf_nan=False)
+    units: Literal["resid_norm", "raw"] | None = None
+    mode: Literal["add", "ablate", "ablate_then_add"] | None = None  # default: add (probe), the file's (vector)
+    positions: StepPositions | None = None  # all | prompt | generated | K (absolute position K on); default all
+    allow_other_model: bool = False
+
+    @field_validator("positions", mode="before")
+    @classmethod
+    def _positions(cls, value: Any) -> Any:
+        if value is None or value in ("all", "prompt", "generated"):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        raise ValueError(f"{value!r} is not all, prompt, generated or an absolute token position K >= 0 "
+                         "(steer from position K on)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SteerSection:
+        if (self.probe is None) == (self.vector is None):
+            raise ValueError("set exactly one of `probe` (a probe folder or shipped name, with `alpha`) or "
+                             "`vector` (a folder written by SteeringVector.save)")
+        if self.probe is not None and self.alpha is None:
+            raise ValueError("`alpha` is required with `probe` (e.g. alpha: -0.3, in units of the card's "
+                             "resid_norm; units: raw for a residual-space length)")
+        if self.vector is not None and (self.alpha is not None or self.units is not None):
+            raise ValueError("`alpha` and `units` go with `probe`; a saved `vector` carries its own strengths "
+                             "(rebuild it with SteeringVector.from_probe to change them)")
+        return self
+
+
 class RolloutConfig(RunConfig):
     scenarios: ScenarioSelection = Field(default_factory=ScenarioSelection)
     samples: int = Field(1, ge=1)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     base_seed: int = 0
     positions: PositionsConfig = Field(default_factory=lambda: PositionsConfig(policy="all"))
+    monitor: MonitorSection | None = None
+    steer: SteerSection | None = None
 
 
 class CaptureConfig(RunConfig):

@@ -47,6 +47,7 @@ from tripwire.activations.store import TORCH_DTYPES, ResidualStore
 from tripwire.activations.store_types import StoreManifest
 from tripwire.experiments.configs import CaptureConfig, RolloutConfig, RunConfig
 from tripwire.experiments.errors import UsageError
+from tripwire.experiments.rollout_sections import ModelFacts, RolloutSections
 from tripwire.scenarios.spec import Conversation, Message, Transcript
 
 
@@ -336,17 +337,20 @@ def run_rollout(cfg: RolloutConfig, dry_run: bool = False,
     sampling = SamplingParams(max_new_tokens=cfg.sampling.max_new_tokens, temperature=cfg.sampling.temperature,
                               top_p=cfg.sampling.top_p, stop=tuple(cfg.sampling.stop))
     model = check_model(cfg, existing)
+    sections = RolloutSections.load(cfg, ModelFacts(model.source.name, model.source.fingerprint,
+                                                    model.shape.d_model, model.shape.n_layers))
     if dry_run:
         tokenizer = load_tokenizer(model.source)
         capabilities = detect_capabilities(tokenizer)
         lengths = [len(render_conversation(tokenizer, capabilities, c).token_ids) for c in convs]
         return plan_rollout(cfg, model, [n for n in lengths for _ in range(cfg.samples)]), None
     handle = _handle(cfg, model)
-    items = rollout_items(handle, convs, cfg.samples, sampling, cfg.base_seed)
+    items = rollout_items(handle, convs, cfg.samples, sampling, cfg.base_seed, sections.variant())
     plan = plan_rollout(cfg, model, [len(it.payload.prompt_ids) for it in items])
     store = open_store(cfg, handle)
-    compute = Rollout(handle, model.hooks, sampling, cfg.positions.build())
-    summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
+    with sections.running(handle) as (watcher, watch, row_meta):
+        compute = Rollout(handle, model.hooks, sampling, cfg.positions.build(), watcher, watch, row_meta)
+        summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
     return plan, RolloutSummary(summary, harmful_rate(store, [it.record_id for it in items]))
 
 

@@ -171,18 +171,20 @@ class SteeringVector:
         """Steer every forward of ``model`` inside the block: a ModelHandle (any backend, with tripwire's
         decode loop) or a plain Hugging Face model (torch hooks, so its own ``generate`` is steered)."""
         if isinstance(model, ModelHandle):
-            self._check_model(model.d_model, model.fingerprint, model.name, allow_other_model)
+            self.check_model(model.d_model, model.fingerprint, model.name, allow_other_model)
             with model.intervening(self.interventions()):
                 yield
         elif isinstance(model, nn.Module):
             config: Any = model.config
-            self._check_model(int(config.hidden_size), None, None, allow_other_model)
+            self.check_model(int(config.hidden_size), None, None, allow_other_model)
             with hf_interventions(model, self.interventions()):
                 yield
         else:
             raise TypeError(f"apply() takes a ModelHandle or a Hugging Face model, got {type(model).__name__}.")
 
-    def _check_model(self, d_model: int, fingerprint: str | None, name: str | None, allow_other: bool) -> None:
+    def check_model(self, d_model: int, fingerprint: str | None, name: str | None, allow_other: bool = False) -> None:
+        """Refuse a model of another width, or (unless ``allow_other``) another fingerprint than the one
+        the vector was made for; `apply` calls it, a run can call it from the model's config alone."""
         if d_model != self.d_model:
             raise ProbeModelMismatchError(f"this steering vector is {self.d_model} wide but the model's residual "
                                           f"stream is {d_model}; build it from a probe of this model.")
