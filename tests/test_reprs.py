@@ -60,7 +60,7 @@ def test_card_html_escapes_everything_from_data() -> None:
 
 
 def test_model_handle_repr_is_one_line_without_the_tokenizer(tiny_llama_dir: Path) -> None:
-    from tripwire.activations.handle import load_model
+    from tripwire.activations import load_model
 
     handle = load_model(str(tiny_llama_dir), device="cpu", dtype="float32")
     text = repr(handle)

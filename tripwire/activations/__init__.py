@@ -11,10 +11,10 @@ from tripwire.activations.backends.base import (
 from tripwire.activations.chat import ChatCapabilities, RenderedPrompt
 from tripwire.activations.decode import GeneratedRow, SamplingParams, StepInfo, generate
 from tripwire.activations.default_model import DefaultModelMissingError, prepare_default_model
-from tripwire.activations.handle import ModelHandle, load_model
+from tripwire.activations.handle import ModelHandle
 from tripwire.activations.hooks import HookPoint, HookPointError, hook_point, hook_points
 from tripwire.activations.kv_cache import KVCache
-from tripwire.activations.loading import ModelLoadError
+from tripwire.activations.loading import ModelLoadError, load_model
 from tripwire.activations.positions import (
     AllTokens,
     BeforeAction,

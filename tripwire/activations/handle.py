@@ -17,7 +17,6 @@ from tripwire.activations.batching import pad_left, positions, prepare_past
 from tripwire.activations.chat import (
     ChatCapabilities,
     RenderedPrompt,
-    detect_capabilities,
     render_chat_ids,
     render_conversation,
 )
@@ -26,11 +25,6 @@ from tripwire.activations.hooks import HookPoint, hook_points
 from tripwire.activations.kv_cache import KVCache
 from tripwire.activations.loading import (
     ModelSource,
-    build_backend,
-    load_tokenizer,
-    pick_device,
-    pick_dtype,
-    resolve_source,
 )
 from tripwire.activations.pre_capture import PreCollector, PreRecorder, recorders_for
 from tripwire.scenarios.spec import Conversation
@@ -198,37 +192,4 @@ def _chained(fns: list[Intervention]) -> Intervention:
         return act
 
     return run
-
-
-def load_model(
-    spec: str = "default",
-    backend: str = "hf",
-    device: str | None = None,
-    dtype: str | torch.dtype | None = None,
-    attn_implementation: str | None = None,
-    revision: str | None = None,
-) -> ModelHandle:
-    """`spec`: "default" (bundled SmolLM2-135M-Instruct), a local folder, or a Hugging Face id."""
-    from tripwire.activations.backends.base import check_backend
-
-    check_backend(backend)
-    source = resolve_source(spec, revision)
-    dev = pick_device(device)
-    torch_dtype = pick_dtype(dtype, dev)
-    tokenizer = load_tokenizer(source)
-    runner, model = build_backend(backend, source, dev, torch_dtype, attn_implementation, tokenizer)
-    cfg = model.config
-    return ModelHandle(
-        name=source.name,
-        n_layers=int(cfg.num_hidden_layers),
-        d_model=int(cfg.hidden_size),
-        fingerprint=source.fingerprint,
-        tokenizer=tokenizer,
-        chat_capabilities=detect_capabilities(tokenizer),
-        backend=runner,
-        model=model,
-        source=source,
-        device=dev,
-        dtype=torch_dtype,
-    )
 

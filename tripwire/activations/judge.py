@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire.activations.decode import SamplingParams
-from tripwire.activations.handle import ModelHandle, load_model
+from tripwire.activations.handle import ModelHandle
+from tripwire.activations.loading import load_model
 from tripwire.scenarios.classify_judge import Messages, PromptJudge, parse_verdict
 
 _ANSWER_OPEN = "\n<answer>"
