@@ -93,7 +93,9 @@ class CaptureBuffers:
             elif alive is None:
                 self.data[h, :, self.width + step - 1].copy_(captured[hp][:, -1])
             else:
-                self.data[h, :, self.width + step - 1].index_copy_(0, alive, captured[hp][:, -1])
+                # a model sharded over devices (device_map) leaves each hook's rows on its layer's device
+                rows = captured[hp][:, -1].to(self.data.device, non_blocking=True)
+                self.data[h, :, self.width + step - 1].index_copy_(0, alive.to(self.data.device), rows)
 
     def to_host(self, steps: int) -> Float[Tensor, "hook batch tok d_model"] | None:
         """The filled columns after `steps` forwards, on the host: one transfer (pinned, async on CUDA)."""
