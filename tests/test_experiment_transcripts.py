@@ -112,3 +112,25 @@ def test_bad_inputs_of_any_stage_fail_before_the_first_stage_runs(tiny_llama_dir
         result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs")])
         assert result.exit_code == 2 and problem in result.output and "Traceback" not in result.output
         assert not (tmp_path / "runs").exists()  # nothing ran, no run folder
+
+
+def test_dry_run_counts_one_forward_per_reply_without_weights(tiny_llama_dir: Path, handle: ModelHandle,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tripwire.activations as activations
+    from tripwire.experiments.experiment import plan_experiment
+
+    expected = _jsonl(tmp_path / "replies.jsonl")
+    probe = tiny_probe(handle, tmp_path / "probes", "coercion", layer=2)
+
+    def no_weights(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a dry run loaded the model")
+
+    monkeypatch.setattr(activations, "load_model", no_weights)
+    scored = parse_experiment(_config(tiny_llama_dir, {"jsonl": [str(tmp_path / "replies.jsonl")],
+                                                       "probes": [str(probe)]}))
+    ((_, plan),) = plan_experiment(scored, tmp_path / "runs")
+    assert plan.forwards == len(expected) and plan.tokens > 0 and plan.eta_seconds > 0 and plan.rollouts == 0
+    classified = parse_experiment(_config(tiny_llama_dir, {"jsonl": [str(tmp_path / "replies.jsonl")]}))
+    ((_, plan),) = plan_experiment(classified, tmp_path / "runs")
+    assert plan.forwards == 0 and "no model work" in plan.describe()
+    assert not (tmp_path / "runs").exists()

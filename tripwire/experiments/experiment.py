@@ -64,7 +64,6 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     # every stage's key first: bad inputs (a missing file, an unknown condition) fail before any work
     keys = [PIPELINES[stage.pipeline].key(ctx, stage.options) for stage in cfg.stages]
     run = RunDir.create(runs_root, cfg.name)
-    ctx.run_path = run.path
     yaml_text = config_yaml(cfg)
     write_atomic(run.config_file, yaml_text)
     from tripwire.activations.loading import pick_device

@@ -83,11 +83,25 @@ class TranscriptsPipeline:
                 "cards": cards}
 
     def plan(self, ctx: Context, options: TranscriptsOptions, cache: StageCache) -> StagePlan:
+        """One teacher-forced forward per reply when probes are named (none otherwise); tokens from the
+        tokenizer, the ETA from the parameter count; no weights are read."""
         replies = load_replies(options)
-        forwards = len(replies) if options.probes else 0
-        return StagePlan(f"transcripts: {len(replies)} replies classified"
-                         + (f", scored by {len(options.probes)} probe(s)" if options.probes else ", no probes"),
-                         forwards=forwards, eta_seconds=0.0)
+        what = f"transcripts: {len(replies)} replies classified"
+        if not options.probes:
+            return StagePlan(what + ", no probes (no forwards)")
+        from tripwire.activations.chat import detect_capabilities, render_conversation
+        from tripwire.activations.loading import load_tokenizer, model_shape, pick_device, pick_dtype
+        from tripwire.experiments.pipelines import CheckedModel, rough_eta
+
+        source = ctx.source()
+        tokenizer = load_tokenizer(source)
+        capabilities = detect_capabilities(tokenizer)
+        lengths = [len(render_conversation(tokenizer, capabilities, conv).token_ids)
+                   + len(tokenizer(reply, add_special_tokens=False)["input_ids"]) + 1 for _, conv, reply, _ in replies]
+        device = pick_device(ctx.cfg.device)
+        model = CheckedModel(source, model_shape(source), [], device, pick_dtype(ctx.cfg.dtype, device))
+        return StagePlan(what + f", scored by {len(options.probes)} probe(s)", forwards=len(replies),
+                         tokens=sum(lengths), eta_seconds=rough_eta(model, sum(lengths), lengths))
 
     def run(self, ctx: Context, options: TranscriptsOptions, cache: StageCache) -> dict[str, Any]:
         from tripwire.scenarios.belief import stated_belief

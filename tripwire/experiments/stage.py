@@ -48,7 +48,6 @@ class Context:
 
     cfg: ExperimentConfig
     runs_root: Path
-    run_path: Path | None = None  # None in a dry run
     progress: bool = True
     _handle: ModelHandle | None = None
     _source: ModelSource | None = None
@@ -92,7 +91,10 @@ class StagePlan:
     def describe(self) -> str:
         if self.cached:
             return f"{self.description}; cached (reused, 0 s)"
-        return (f"{self.description}; {self.rollouts} rollouts, <= {self.forwards:,} forwards, {self.tokens:,} tokens, "
+        if not self.forwards:
+            return f"{self.description}; no model work"
+        rollouts = f"{self.rollouts} rollouts, <= " if self.rollouts else ""
+        return (f"{self.description}; {rollouts}{self.forwards:,} forwards, {self.tokens:,} tokens, "
                 f"ETA ~{self.eta_seconds / 60:.1f} min (rough: from the parameter count)")
 
 
