@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tripwire.activations import ReplyOnly, ResidualStore, SamplingParams
-from tripwire.activations.positions import LastK
+from tripwire.activations.layout import TokenizedTranscript
+from tripwire.activations.positions import AllTokens, LastK
 from tripwire.activations.rollout import Rollout, rollout_items
 from tripwire.activations.runner import run_batches
 from tripwire.probes import OnlineMonitor, ProbeCard, load_probe, read_record, save_probe
@@ -35,13 +36,13 @@ def _probe(handle, tmp: Path, threshold: float, label: str = "coercion", seed: i
     return load_probe(tmp / label, model=handle)
 
 
-def _rollout(handle, tmp: Path, monitor, name: str):  # type: ignore[no-untyped-def]
+def _rollout(handle, tmp: Path, monitor, name: str, policy=None):  # type: ignore[no-untyped-def]
     convs = [render("blackmail_none-none_replacement", seed=s, length="short") for s in (0, 1)]
     convs = [replace(c, messages=c.messages[-1:]) for c in convs]  # short prompts for a tiny model
     items = rollout_items(handle, convs, samples=1, sampling=PARAMS)
     store = ResidualStore.create(tmp / name, model_name=handle.name, model_fingerprint=handle.fingerprint,
                                  hook_points=[HOOK], d_model=handle.d_model, dtype="float32")
-    run_batches(store, items, 2, Rollout(handle, [HOOK], PARAMS, watcher=monitor), progress=False)
+    run_batches(store, items, 2, Rollout(handle, [HOOK], PARAMS, policy, watcher=monitor), progress=False)
     return ResidualStore.open(tmp / name)
 
 
@@ -63,16 +64,48 @@ def test_a_threshold_inside_the_range_fires_at_the_crossing_and_stops_only_that_
     prompts = [handle.render_chat([{"role": "user", "content": t}]) for t in ("Name three colours.", "Confirm.")]
     rows = handle.generate(prompts, sampling=PARAMS, capture=[HOOK], on_step=watch)
     streams = [running_mean(watch.watches["coercion"][r].scores, WINDOW) for r in (0, 1)]
-    # a cut row 0 reaches mid-way and row 1 never reaches
-    threshold = float(np.sort(streams[0])[len(streams[0]) // 2])
-    assert streams[1].max() < threshold or pytest.skip("the random rows overlap; pick another seed")
+    # the row that reaches higher crosses a threshold just above the other's maximum; the other never does
+    top = int(streams[1].max() > streams[0].max())
+    other = 1 - top
+    threshold = float(streams[other].max()) + 1e-4
+    assert streams[top].min() < threshold <= streams[top].max()  # between that reply's min and max
     stopper = OnlineMonitor.for_model([_probe(handle, tmp_path, threshold)], handle.tokenizer, on_trigger="stop")
     again = handle.generate(prompts, sampling=PARAMS, capture=[HOOK], on_step=stopper)
-    crossing = first_crossing(watch.watches["coercion"][0].scores, threshold, WINDOW)
-    assert crossing is not None and stopper.fired(0) == {"coercion": crossing}
-    assert again[0].stop_reason == "on_step" and again[0].new_ids == rows[0].new_ids[: crossing + 1]
-    assert again[1].stop_reason == "max_new_tokens" and again[1].new_ids == rows[1].new_ids  # kept going
-    assert stopper.fired(1) == {"coercion": None}
+    crossing = first_crossing(watch.watches["coercion"][top].scores, threshold, WINDOW)
+    assert crossing is not None and 0 < crossing and stopper.fired(top) == {"coercion": crossing}
+    assert again[top].stop_reason == "on_step" and again[top].new_ids == rows[top].new_ids[: crossing + 1]
+    assert again[other].stop_reason == "max_new_tokens" and again[other].new_ids == rows[other].new_ids  # kept going
+    assert stopper.fired(other) == {"coercion": None}
+
+
+def test_just_above_every_value_never_fires_and_at_the_maximum_fires_there(handle, tmp_path: Path) -> None:
+    """The boundary, where the monitor's fast path (skip the exact check when clearly below) could slip."""
+    watch = OnlineMonitor.for_model([_probe(handle, tmp_path, threshold=1e9)], handle.tokenizer)
+    prompt = [handle.render_chat([{"role": "user", "content": "Name three colours."}])]
+    handle.generate(prompt, sampling=PARAMS, capture=[HOOK], on_step=watch)
+    stream = running_mean(watch.watches["coercion"][0].scores, WINDOW)
+    peak = float(stream.max())
+    for threshold, expected in ((float(np.nextafter(peak, np.inf)), None), (peak, int(np.argmax(stream)))):
+        monitor = OnlineMonitor.for_model([_probe(handle, tmp_path, threshold)], handle.tokenizer)
+        handle.generate(prompt, sampling=PARAMS, capture=[HOOK], on_step=monitor)
+        assert monitor.fired(0) == {"coercion": expected}
+
+
+def test_replay_of_the_stored_rollout_equals_the_live_scores(handle, tmp_path: Path) -> None:
+    probe = _probe(handle, tmp_path, threshold=0.0)
+    live = OnlineMonitor.for_model([probe], handle.tokenizer)
+    store = _rollout(handle, tmp_path, live, "rollout", AllTokens(drop_sink=False, drop_scaffold=False))
+    replayer = OnlineMonitor.for_model([probe], handle.tokenizer)
+    for row, record in enumerate(store.records()):
+        fed = record.meta["fed_tokens"]
+        layout = TokenizedTranscript(record.token_ids[:fed], record.text, record.n_prompt_tokens,
+                                     record.token_char_spans[:fed], record.scaffold_mask[:fed],
+                                     record.meta["reply_char_offset"])
+        replayed = replayer.replay(layout, {HOOK: store.activations(record, HOOK)}, row=row)["coercion"]
+        got = live.watches["coercion"][row]
+        assert replayed.positions == got.positions and len(got.positions) > 0
+        np.testing.assert_allclose(replayed.scores, got.scores, atol=1e-6, rtol=0)
+        assert replayed.crossing == got.crossing
 
 
 def test_monitor_reads_its_settings_from_the_cards(handle, tmp_path: Path) -> None:
