@@ -3,8 +3,11 @@
 Decode tokens/s of the same batch with and without (a) the two shipped probes monitoring every step
 (their hook points captured, `OnlineMonitor` in record mode so no row stops early) and (b) a steering
 vector along the eval-awareness probe applied with `SteeringVector.apply`. Runs are interleaved
-(without, with, without, with, ...) and each side keeps its fastest run, so a noisy neighbour slows
-both sides alike rather than one. Decoding is fixed-length (no early end of turn).
+(without, with, without, with, ...) and each side keeps its fastest run. Time is this process's CPU
+time on a CPU (wall time on a GPU): on a shared machine other processes stretch wall time by whatever
+share of the cores they take, which swamped a 3% effect (a quick run at load 12 on 2 cores measured the
+monitored side 2.9x faster), while CPU time counts the work each side does. The tok/s lines are from the
+same clock. Decoding is fixed-length (no early end of turn).
 
     python benchmarks/bench_monitor.py [--quick]
 """
@@ -20,6 +23,7 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import torch  # noqa: E402
 from common import machine, ratio  # noqa: E402
 from torch import Tensor  # noqa: E402
 
@@ -35,14 +39,22 @@ QUESTIONS = ("Write a short note to a colleague about tomorrow's meeting.",
              "Explain what a quarterly budget review is for.")
 
 
+def clock() -> float:
+    """CPU seconds of this process on a CPU; wall seconds (after the device finishes) on a GPU."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        return time.perf_counter()
+    return time.process_time()
+
+
 def interleaved(without: Callable[[], object], with_: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Fastest wall time of each side over `repeats` alternating runs."""
+    """Fastest time of each side over `repeats` alternating runs."""
     times: dict[str, list[float]] = {"without": [], "with": []}
     for _ in range(repeats):
         for name, fn in (("without", without), ("with", with_)):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return min(times["without"]), min(times["with"])
 
 
@@ -53,15 +65,15 @@ def callback_share(h: ModelHandle, prompts: list[list[int]], params: SamplingPar
     inside: list[float] = []
 
     def timed_monitor(step: StepInfo) -> Tensor | None:
-        start = time.perf_counter()
+        start = clock()
         out = monitor(step)
-        inside.append(time.perf_counter() - start)
+        inside.append(clock() - start)
         return out
 
     monitor.start(layouts)
-    start = time.perf_counter()
+    start = clock()
     h.generate(prompts, sampling=params, seeds=seeds, capture=monitor.hook_points, on_step=timed_monitor)
-    total = time.perf_counter() - start
+    total = clock() - start
     return sum(inside) / len(inside), sum(inside) / total
 
 
@@ -80,7 +92,8 @@ def main() -> None:
     monitor = OnlineMonitor.for_model(probes, h.tokenizer, on_trigger="record")
     vec = SteeringVector.from_probe(probes[1], alpha=0.5)
     decoded = len(prompts) * new_tokens
-    print(f"batch {len(prompts)}, prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
+    clock_name = "wall time" if torch.cuda.is_available() else "CPU time of this process"
+    print(f"clock: {clock_name}; batch {len(prompts)}, prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
           f"{new_tokens} new tokens each, {repeats} interleaved repeats per side (fastest kept)")
 
     def plain() -> None:
@@ -102,7 +115,7 @@ def main() -> None:
     print(f"steering ({vec.mode} at {', '.join(vec.directions)}, alpha 0.5): {decoded / bare2:.1f} tok/s without, "
           f"{decoded / pushed:.1f} with")
     own = callback_share(h, prompts, params, seeds, monitor, layouts)
-    print(f"monitor callback: {own[0] * 1e3:.2f} ms per step, {own[1]:.1%} of a monitored run's wall time "
+    print(f"monitor callback: {own[0] * 1e3:.2f} ms per step, {own[1]:.1%} of a monitored run's time "
           "(our own code; the rest of any gap is capturing two hook points)")
     print(ratio("monitor_overhead", bare / watched))
     print(ratio("steering_overhead", bare2 / pushed))
