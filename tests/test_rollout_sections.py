@@ -123,9 +123,12 @@ def test_prompt_and_generated_positions_equal_the_per_row_slices(handle: ModelHa
     """With one conversation every row has the same prompt length n, so the gate must equal the absolute
     slice(0, n) / slice(n, None) that SteeringVector.apply takes."""
     probe_dir = tiny_probe(handle, tmp_path, "eval_awareness", layer=1)
+    # "generated" also runs a recording monitor: the gate then moves through the combined on_step
+    monitor = {"monitor": {"probes": [str(tiny_probe(handle, tmp_path, "coercion", layer=2))]}} if phase == "generated" else {}
     cfg = _cfg(tiny_llama_dir, tmp_path / phase, scenarios={"ids": IDS[:1]},
-               steer={"probe": str(probe_dir), "alpha": 2.0, "positions": phase})
+               steer={"probe": str(probe_dir), "alpha": 2.0, "positions": phase}, **monitor)
     records = _records(cfg)
+    assert ("monitor" in records[0].meta) == bool(monitor)
     n = records[0].n_prompt_tokens
     where = slice(0, n) if phase == "prompt" else slice(n, None)
     vec = SteeringVector.from_probe(load_probe(probe_dir), alpha=2.0, positions=where)
