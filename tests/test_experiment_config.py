@@ -159,3 +159,29 @@ def test_report_inlines_plotly_once_for_any_number_of_figures() -> None:
     # the per-figure construction this replaces: every figure carries its own copy
     per_figure = "".join(f.to_html(include_plotlyjs=True, full_html=False) for f in _section(4).figures)
     assert per_figure.count(banner) == 4 and len(per_figure) > 3 * len(get_plotlyjs()) and len(page) < 10_000_000
+
+
+def _rendered_dom(page: str, tmp_path: Path) -> str | None:
+    """The DOM after headless Chromium ran the page's scripts; None when no Chromium is installed."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        return None
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                           "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)
+    return proc.stdout
+
+
+def test_report_figures_draw_in_a_browser_from_the_one_inlined_plotly(tmp_path: Path) -> None:
+    page = render_report("t", "name: x\n", {"seed": 0}, [], [(None, _section(2))])
+    dom = _rendered_dom(page, tmp_path)
+    if dom is None:
+        pytest.skip("no Chromium here: the figures could not be checked in a browser")
+    assert dom.count('class="point"') == 4  # two bars in each of the two figures were drawn
+    # the broken construction: figure divs without the library draw nothing
+    start, end = page.index('<script type="text/javascript">'), page.index("</script></head>")
+    assert _rendered_dom(page[:start] + page[end + len("</script>"):], tmp_path).count('class="point"') == 0  # type: ignore[union-attr]
