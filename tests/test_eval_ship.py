@@ -16,13 +16,15 @@ from tripwire.experiments.cli import app
 from tripwire.experiments.ship_probes import main
 from tripwire.experiments.ship_results import results_markdown
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # nine captures of long agentic prompts
+
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("ship")
     out = work / "out"
-    main(["--model", str(tiny_llama_dir), "--work", str(work), "--out", str(out), "--limit", "48",
-          "--control-limit", "60", "--dev-limit", "24", "--layers", "1,3", "--methods", "diffmean,lr",
+    main(["--model", str(tiny_llama_dir), "--work", str(work), "--out", str(out), "--limit", "24",
+          "--control-limit", "40", "--dev-limit", "12", "--layers", "1,3", "--methods", "diffmean,lr",
           "--n-boot", "30", "--n-random", "5", "--fpr", "0.1", "--min-control", "10"])
     return {"work": work, "out": out, "report": json.loads((out / "report.json").read_text())}
 
@@ -30,7 +32,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> d
 def test_every_design_is_reported_with_its_baselines_and_verdicts(shipped: dict[str, Any]) -> None:
     report = shipped["report"]
     assert set(report["probes"]) == {"coercion", "eval_awareness"}
-    for label, p in report["probes"].items():
+    for p in report["probes"].values():
         assert set(p["designs"]) == {"pairs", "scripted", "both"}
         assert p["chosen_design"] in p["designs"] and "development set" in p["chosen_by"]
         for d in p["designs"].values():

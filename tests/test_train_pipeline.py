@@ -236,3 +236,20 @@ def test_the_training_report_renders_in_a_notebook(trained: dict[str, Any]) -> N
     assert page.startswith("<table>") and f"layer {report.layer} / diffmean" in page
     assert "test AUROC (streaming)" in page and "no control store given" in page
     assert "<script" not in page
+
+
+def test_thresholds_hold_on_the_benign_set_too(trained: dict[str, Any]) -> None:
+    """With a second benign set, each cut is the higher of the two, and both sets get false alarms per
+    1,000 tokens (here the coercion store's records stand in for benign scenario replies)."""
+    from tripwire.experiments.train import TrainSettings, train_probe
+
+    settings = TrainSettings(label="coercion", methods=("diffmean",), n_boot=0, window=WINDOW, min_control=50, fpr=0.05)
+    store, control = ResidualStore.open(trained["coercion"]), ResidualStore.open(trained["control"])
+    alone = train_probe(store, settings, control, progress=False).report
+    both = train_probe(store, settings, control, progress=False, benign=store).report
+    assert alone.thresholds is not None and both.thresholds is not None and both.calibration_sets is not None
+    assert both.thresholds["streaming"].value >= alone.thresholds["streaming"].value
+    assert set(both.calibration_sets) == {"control", "benign"}
+    for entry in both.calibration_sets.values():
+        assert entry["realised_fpr_at_chosen"]["streaming"] <= 0.05 + 1e-12
+        assert entry["false_alarms_per_1000_tokens"] >= 0.0

@@ -20,6 +20,8 @@ def train(
     method: Annotated[str, typer.Option(help="lr | diffmean | lda | lat | all, or a comma list")] = "all",
     layers: Annotated[str, typer.Option(help="'all' or comma-separated layers, e.g. 6,12,18")] = "all",
     control: Annotated[Path | None, typer.Option(help="store of the control set, for thresholds at 1% FPR")] = None,
+    benign: Annotated[Path | None, typer.Option(help="store of benign scenario replies (dataset benign_scenario): "
+                                                     "thresholds then hold on it too")] = None,
     positions: Annotated[str, typer.Option(help="training tokens: before_action | reply | all")] = "before_action",
     score_positions: Annotated[str, typer.Option(help="tokens every consumer scores: reply | all")] = "reply",
     window: Annotated[int, typer.Option(help="running-mean window of the streaming monitor", min=1)] = 8,
@@ -36,7 +38,10 @@ def train(
         settings = TrainSettings(label=label, methods=methods, layers=_layers(layers), window=window, C=c,
                                  n_boot=n_boot, train_policy=_policy(positions, "--positions"),
                                  score_policy=_policy(score_positions, "--score-positions"), min_control=min_control)
-        summary = run_training(store, settings, out, control=control)
+        if benign is not None and control is None:
+            raise UsageError("--benign needs --control: thresholds are calibrated on the control set and the benign "
+                             "scenario replies together.")
+        summary = run_training(store, settings, out, control=control, benign=benign)
     typer.echo(summary)
 
 

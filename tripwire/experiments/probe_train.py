@@ -27,11 +27,13 @@ __all__ = ["card_for", "run_training"]
 
 
 def run_training(store_path: Path, settings: TrainSettings, out: Path, control: Path | None = None,
-                 plots: Path | None = None) -> str:
-    """Train, save the probe and its report to `out`, plots to `plots` (default `out/plots`)."""
+                 plots: Path | None = None, benign: Path | None = None) -> str:
+    """Train, save the probe and its report to `out`, plots to `plots` (default `out/plots`); thresholds
+    hold on `control` and, when given, on the `benign` scenario replies too."""
     store = ResidualStore.open(store_path)
     control_store = ResidualStore.open(control) if control else None
-    result = train_probe(store, settings, control_store)
+    benign_store = ResidualStore.open(benign) if benign else None
+    result = train_probe(store, settings, control_store, benign=benign_store)
     card = card_for(result, store)
     save_probe(result.estimator, out, card=card, overwrite=True)
     trained_on = [result.dataset.records[i].record_id for i in result.split.train]
@@ -111,6 +113,8 @@ def summary_text(result: TrainResult, out: Path, notes: list[str]) -> str:
         lines.append(f"  caught before the action: {share} (median lead {lt.summary.median} tokens)")
     h = rep.honesty.to_dict()
     lines.append(f"  honesty: {json.dumps({k: v for k, v in h.items() if not isinstance(v, (dict, list))})}")
+    for name, entry in (rep.calibration_sets or {}).items():
+        lines.append(f"  false alarms per 1,000 {name} tokens (streaming): {entry['false_alarms_per_1000_tokens']:.3f}")
     lines += [f"  note: {n}" for n in notes + ([rep.note] if rep.note else [])]
     lines.append(f"probe, report.json and plots/ written to {out}")
     return "\n".join(lines)

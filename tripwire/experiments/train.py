@@ -25,7 +25,7 @@ from tripwire.probes import (
     MetricWithCI,
     SweepResult,
     Threshold,
-    calibrate,
+    calibrate_on_sets,
     grouped_split,
     honesty_checks,
     lead_times,
@@ -96,6 +96,7 @@ class TrainReport:
     training_data_hash: str
     n_training_records: int
     note: str | None = None
+    calibration_sets: dict[str, Any] | None = None  # per benign set: realised FPR, false alarms per 1,000 tokens
 
     def _repr_html_(self) -> str:
         """For notebooks: the selection, held-out AUROC per statistic, recall at the thresholds, honesty."""
@@ -128,6 +129,7 @@ class TrainReport:
             "resid_norm": self.resid_norm,
             "training_data_hash": self.training_data_hash,
             "n_training_records": self.n_training_records,
+            "calibration_sets": self.calibration_sets,
             "note": self.note,
         }
 
@@ -170,7 +172,9 @@ def action_in_scored(record: Record, positions: list[int]) -> int | None:
 
 
 def train_probe(store: ResidualStore, settings: TrainSettings, control: ResidualStore | None = None,
-                progress: bool = True) -> TrainResult:
+                progress: bool = True, benign: ResidualStore | None = None) -> TrainResult:
+    """`benign`: a store of benign scenario replies (label 0); thresholds then hold the FPR on it AND on
+    `control` (each statistic takes the higher cut), and both get false alarms per 1,000 tokens."""
     hooks = _hooks(store, settings)
     datasets: dict[int, TokenDataset] = {}
 
@@ -208,14 +212,22 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
         for stat in ("mean", "max", "last", "topk_mean", "before_action", "streaming")
     }
     thresholds = recall = lead = None
+    calibration_sets: dict[str, Any] | None = None
     control_scores = None
     note = None
     if control is not None:
         control_records = control.records()
         control_scores = [s for s in record_scores(est, control, hook, control_records, policy) if len(s)]
-        thresholds = calibrate(control_scores, fpr=settings.fpr, window=settings.window, n_boot=settings.n_boot,
-                               seed=settings.seed, min_control=settings.min_control,
-                               calibration_hash=control.content_digest(control_records))
+        sets = {"control": control_scores}
+        hashes = {"control": control.content_digest(control_records)}
+        if benign is not None:
+            benign_records = benign.records()
+            sets["benign"] = [s for s in record_scores(est, benign, hook, benign_records, policy) if len(s)]
+            hashes["benign"] = benign.content_digest(benign_records)
+        min_sizes = {"control": settings.min_control, "benign": min(settings.min_control, len(sets.get("benign", [])))}
+        thresholds, calibration_sets = calibrate_on_sets(sets, fpr=settings.fpr, window=settings.window,
+                                                         min_sizes=min_sizes, n_boot=settings.n_boot,
+                                                         seed=settings.seed, hashes=hashes)
         positives = [s for s, y in zip(test_scores, test_labels, strict=True) if y == 1]
         pos_actions = [a for a, y in zip(actions, test_labels, strict=True) if y == 1]
         recall = recall_at_thresholds(positives, thresholds, action_token_indices=pos_actions, **boot)
@@ -240,7 +252,7 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
         lexical_text="reply" if _reply_only(settings) else "prompt and reply", word_masked=word_masked,
         honesty=honesty, resid_norm=float(np.linalg.norm(ds.X, axis=1).mean()),
         training_data_hash=ds.data_hash(store.content_digest(ds.records)), n_training_records=len(ds.records),
-        note=note,
+        note=note, calibration_sets=calibration_sets,
     )
     return TrainResult(est, split, ds, test_scores, test_records, control_scores, report, settings)
 
