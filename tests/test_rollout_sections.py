@@ -64,7 +64,11 @@ def test_monitor_section_records_the_trigger_and_stops_only_that_row(handle: Mod
     assert streams[top].min() < threshold <= streams[top].max()  # between that reply's min and max
 
     armed = tiny_probe(handle, tmp_path / "armed", "coercion", layer=2, threshold=threshold)
-    stopped = _records(_cfg(tiny_llama_dir, tmp_path / "b", monitor={"probes": [str(armed)], "on_trigger": "stop"}))
+    cfg_b = _cfg(tiny_llama_dir, tmp_path / "b", monitor={"probes": [str(armed)], "on_trigger": "stop"})
+    stopped = _records(cfg_b)
+    _, again = run_rollout(cfg_b, progress=False)  # a rerun: the same ids, so nothing is computed twice
+    assert again is not None and again.run.records_written == 0 and again.fired == {"coercion": 1}
+    assert again.describe_monitor() == "tripwire fired on: coercion 1/4 samples"
     store_a = ResidualStore.open(tmp_path / "a")
     for k, (full, cut) in enumerate(zip(quiet, stopped, strict=True)):
         offline = read_record(load_probe(armed), store_a, full)  # the unstopped reply, scored offline

@@ -38,6 +38,8 @@ def rollout(
         plan, result = run_rollout(cfg, dry_run=dry_run)
     _report(plan, result.run if result else None)
     if result is not None:
+        if (fired := result.describe_monitor()) is not None:
+            typer.echo(fired)
         typer.echo(result.harmful.describe())
 
 

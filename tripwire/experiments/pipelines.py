@@ -101,6 +101,13 @@ class HarmfulRate:
 class RolloutSummary:
     run: RunSummary
     harmful: HarmfulRate
+    fired: dict[str, int] | None = None  # with a monitor section: per probe, how many samples it fired on
+
+    def describe_monitor(self) -> str | None:
+        if self.fired is None:
+            return None
+        n = self.harmful.samples
+        return "tripwire fired on: " + ", ".join(f"{label} {k}/{n} samples" for label, k in self.fired.items())
 
 
 @dataclass(frozen=True)
@@ -330,6 +337,16 @@ def harmful_rate(store: ResidualStore, record_ids: Sequence[str]) -> HarmfulRate
     return HarmfulRate(sum(r.labels.get("harmful", 0) for r in records), len(records))
 
 
+def fired_counts(store: ResidualStore, record_ids: Sequence[str]) -> dict[str, int]:
+    """Per monitor probe, how many of the run's samples it fired on (from the records' meta)."""
+    wanted = set(record_ids)
+    counts: dict[str, int] = {}
+    for r in store.records(lambda r: r.record_id in wanted):
+        for label, token in r.meta["monitor"]["fired_at_token"].items():
+            counts[label] = counts.get(label, 0) + (token is not None)
+    return counts
+
+
 def run_rollout(cfg: RolloutConfig, dry_run: bool = False,
                 progress: bool = True) -> tuple[Plan, RolloutSummary | None]:
     existing = check_store_path(cfg)
@@ -351,7 +368,8 @@ def run_rollout(cfg: RolloutConfig, dry_run: bool = False,
     with sections.running(handle) as (watcher, watch, row_meta):
         compute = Rollout(handle, model.hooks, sampling, cfg.positions.build(), watcher, watch, row_meta)
         summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
-    return plan, RolloutSummary(summary, harmful_rate(store, [it.record_id for it in items]))
+    ids = [it.record_id for it in items]
+    return plan, RolloutSummary(summary, harmful_rate(store, ids), fired_counts(store, ids) if cfg.monitor else None)
 
 
 def run_capture(cfg: CaptureConfig, dry_run: bool = False,
