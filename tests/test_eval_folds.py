@@ -100,3 +100,13 @@ def test_selection_reads_streaming_val_auroc_and_breaks_ties_by_logloss() -> Non
     assert {(r.layer, r.method) for r in table} == set(fitted) and len(table) == 6
     assert [r.val_auroc for r in table if r.layer > 1] == [1.0] * 4
     assert layer == 3 and all(r.val_statistic == "streaming" for r in table)
+
+
+def test_identical_rows_give_a_tie_not_a_crash() -> None:
+    """Identical-token pairs at the embedding layer: both members' rows are the same, so DiffMean finds
+    no direction; baseline (iii) is then an exact tie (0.5) with a note, not an error."""
+    rows, _, data = _world("state")
+    same = [rows[i - i % 2] for i in range(N)]  # each pair's two members share their rows
+    out = evaluate_fold("f", DiffMeanProbe(), rows, same, data, TRAIN, TEST, SETTINGS)
+    assert out["baselines"]["iii_layer0_probe"]["value"] == 0.5
+    assert "no direction" in out["notes"]["iii_layer0_probe"]

@@ -136,10 +136,21 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
     monitor = StreamingTextMonitor().fit([data.texts[i] for i in train], [data.cuts[i] for i in train], y_tr)
     text = metric(stream(monitor.score_many([data.texts[i] for i in test], [data.cuts[i] for i in test]),
                          s.window))
-    layer0 = None if rows0 is None else metric(stream(score_rows(fit(rows0, data.labels), rows0, test), s.window))
+    notes: dict[str, str] = {}
+
+    def fit_or_tie(r: Rows, labels: np.ndarray, key: str) -> np.ndarray:
+        """Streaming values of a refit; when the method finds no direction (both classes have identical
+        rows, as layer 0 has on identical-token pairs), every transcript ties, so AUROC is 0.5 exactly."""
+        try:
+            return stream(score_rows(fit(r, labels), r, test), s.window)
+        except ValueError as error:
+            notes[key] = f"no direction to fit ({error}); all test transcripts tie"
+            return np.zeros(test.size)
+
+    layer0 = None if rows0 is None else metric(fit_or_tie(rows0, data.labels, "iii_layer0_probe"))
     shuffled_y = data.labels.copy()
     shuffled_y[train] = shuffled_labels(y_tr, None if pairs is None else pairs[train], s.seed)
-    shuffled = metric(stream(score_rows(fit(rows, shuffled_y), rows, test), s.window))
+    shuffled = metric(fit_or_tie(rows, shuffled_y, "iv_shuffled_labels"))
     coef = np.asarray(getattr(est, "coef_", np.zeros((1, 1)))).reshape(-1)
     intercept = float(np.asarray(getattr(est, "intercept_", [0.0])).reshape(-1)[0])
     rand = random_direction_aurocs([rows[i] for i in test.tolist()], y_te, coef, intercept,
@@ -158,6 +169,7 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
                                      "n": int(rand.size), "norm_matched": True},
         },
         "verdict": verdict(probe, text, layer0),
+        "notes": notes,
     }
 
 
