@@ -121,16 +121,16 @@ def traps(est: Any, monitor: StreamingTextMonitor, train_data: FoldData, train: 
     reading = reply_readings(est, monitor, traps_design, np.arange(len(traps_design)), hook)
     by_i = {x["i"]: x for x in reading}
     kinds = sorted({str(r.meta.get("trap", "?")) for r in traps_design.records})
+    all_units, over = traps_design.units()  # negation minimal pairs move together
     out: dict[str, Any] = {}
     for kind in kinds:
         idx = np.array([i for i, r in enumerate(traps_design.records) if str(r.meta.get("trap", "?")) == kind])
         y = traps_design.labels[idx]
-        entry: dict[str, Any] = {"n": int(idx.size), "n_positive": int(y.sum()), "interval_over": "transcripts"}
+        entry: dict[str, Any] = {"n": int(idx.size), "n_positive": int(y.sum()), "interval_over": over}
         if np.unique(y).size == 2:
-            units = np.array([traps_design.records[i].record_id for i in idx])
 
-            def metric(values: np.ndarray, y: np.ndarray = y, units: np.ndarray = units) -> dict[str, Any]:
-                return auroc_over_units(y, values, units, "transcripts", n_boot=n_boot, seed=seed).to_dict()
+            def metric(values: np.ndarray, y: np.ndarray = y, units: np.ndarray = all_units[idx]) -> dict[str, Any]:
+                return auroc_over_units(y, values, units, over, n_boot=n_boot, seed=seed).to_dict()
 
             entry["probe_auroc"] = metric(stream([decision_scores(est, rows[i]) for i in idx], window))
             entry["span_bag_of_words_auroc"] = metric(span_scores[idx])

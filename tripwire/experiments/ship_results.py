@@ -65,6 +65,7 @@ def _tests(label: str, p: dict[str, Any]) -> list[str]:
     for name, d in p["designs"].items():
         for r in d["test"].values():
             lines.append(_fold_row(name, r))
+    skipped = []
     for name, d in p["designs"].items():
         folds = d.get("folds") or {}
         for source, rules in folds.items():
@@ -72,9 +73,13 @@ def _tests(label: str, p: dict[str, Any]) -> list[str]:
                 continue
             for rule, results in rules.items():
                 if isinstance(results, dict):
-                    lines.append(f"| {name} / {source} / {rule} | skipped: {results.get('skipped', '')} | | | | | | | | |")
+                    skipped.append(f"{name} / {source} / {rule}: {results.get('skipped', '')}")
                     continue
                 lines += [_fold_row(f"{name} / {source} / {rule}", r) for r in results]
+    lines.append("")
+    if skipped:
+        lines += ["Split rules not run (the data has no such part, or the purge of shared wording leaves a side "
+                  "empty):", "", *[f"- {s}" for s in skipped]]
     return [*lines, ""]
 
 
