@@ -151,6 +151,24 @@ def test_score_of_a_reply_longer_than_the_context(tiny_probe: Path, tiny_llama_d
     assert f"has {n_tokens} tokens" in err and "context of 4096" in err and "shorten it" in err
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda m: m["params"].update(colour=1), r"params \['colour'\] are not hyperparameters"),
+    (lambda m: m["thresholds"]["streaming"].update(value="1.2"), "threshold value must be a number"),
+    (lambda m: m["thresholds"]["streaming"].pop("n_control"), r"threshold keys \['n_control'\] are missing"),
+])
+def test_probe_card_with_a_bad_field(tiny_probe: Path, tmp_path: Path, edit: Any, message: str) -> None:
+    probe = tmp_path / "probe"
+    shutil.copytree(tiny_probe, probe)
+    meta = json.loads((probe / "probe.json").read_text())
+    meta["thresholds"] = {"streaming": {"value": 0.0, "ci_low": None, "ci_high": None, "fpr_target": 0.01,
+                                        "realised_fpr": None, "n_control": None, "statistic": "streaming",
+                                        "window": meta["window"]}}
+    edit(meta)
+    (probe / "probe.json").write_text(json.dumps(meta))
+    err = _fails("score", "--probe", str(probe), "--text", "hello", "--model", NO_MODEL)
+    assert str(probe / "probe.json") in err and re.search(message, err), err  # named, before any model load
+
+
 # ---- store errors come before the model loads ---------------------------------------------------------
 
 def _store(path: Path) -> None:

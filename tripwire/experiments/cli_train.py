@@ -124,9 +124,11 @@ def score(
                                                                           reply, seed)]
         from tripwire.activations import load_model
         from tripwire.probes import load_probe
+        from tripwire.probes.persistence import check_model_matches
 
+        loaded = load_probe(probe)  # a damaged card is reported before the model loads
         handle = load_model(model)
-        loaded = load_probe(probe, model=handle, allow_other_model=allow_other_model)
+        check_model_matches(loaded.card, handle, allow_other_model=allow_other_model)
         for item, reading in zip(items, ps.score_inputs(loaded, handle, items), strict=True):
             _emit({"id": item.id, **reading.to_dict()} if inputs else reading.to_dict(), as_json or inputs is not None)
             if html is not None and inputs is None:

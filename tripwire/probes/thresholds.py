@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,9 @@ class Threshold:
         names = {f.name for f in fields(cls)}
         if unknown := sorted(set(d) - names):
             raise ValueError(f"unknown threshold keys {unknown}; expected some of {sorted(names)}")
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        if missing := sorted(required - set(d)):
+            raise ValueError(f"threshold keys {missing} are missing (null where unknown)")
         numbers = {"value": False, "ci_low": True, "ci_high": True, "fpr_target": True, "realised_fpr": True}
         for key, optional in numbers.items():
             v = d.get(key)
