@@ -32,6 +32,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         UnknownBackendError,
     )
     from tripwire.activations.chat import ChatTemplateError
+    from tripwire.activations.remote import RemoteUnsupportedError
     from tripwire.activations.store_types import StoreError
     from tripwire.experiments.configs import ConfigError
     from tripwire.probes import ProbeFileError, ProbeModelMismatchError
@@ -41,11 +42,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from tripwire.probes.metrics import MetricInputError
     from tripwire.probes.scoring import ScoringError
     from tripwire.probes.splits import SplitError, TooFewGroupsError
+    from tripwire.probes.steering_vector import SteeringFileError
     from tripwire.probes.sweep import SweepInputError
     from tripwire.probes.thresholds import CalibrationError
     from tripwire.scenarios.am_interop import AMFormatError
     from tripwire.scenarios.datasets import UnknownDatasetError
     from tripwire.scenarios.datasets.jsonl import TranscriptFormatError
+    from tripwire.scenarios.datasets.splits import FoldError
+    from tripwire.scenarios.inspect_logs import InspectLogError
     from tripwire.scenarios.grid import SpecError, UnknownConditionError
 
     return (
@@ -55,6 +59,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
         ProbeFileError, ProbeModelMismatchError, ProbeDataError, NotBinaryError, PairingError, HonestyInputError,
         MetricInputError, ScoringError, SplitError, TooFewGroupsError, SweepInputError, CalibrationError,
         AMFormatError, UnknownDatasetError, TranscriptFormatError, SpecError, UnknownConditionError,
+        SteeringFileError, RemoteUnsupportedError, FoldError, InspectLogError,
     )
 
 
