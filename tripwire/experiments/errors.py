@@ -49,8 +49,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from tripwire.scenarios.datasets import UnknownDatasetError
     from tripwire.scenarios.datasets.jsonl import TranscriptFormatError
     from tripwire.scenarios.datasets.splits import FoldError
-    from tripwire.scenarios.inspect_logs import InspectLogError
     from tripwire.scenarios.grid import SpecError, UnknownConditionError
+    from tripwire.scenarios.inspect_logs import InspectLogError
 
     return (
         UsageError, ValidationError,
