@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-from common import machine, ratio  # noqa: E402
+from common import clock, clock_name, machine, ratio  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from tripwire.activations import ModelHandle, SamplingParams, load_model  # noqa: E402
@@ -37,14 +35,6 @@ QUESTIONS = ("Write a short note to a colleague about tomorrow's meeting.",
              "Summarise why regular backups matter for a small office.",
              "List three ways to make a long email easier to read.",
              "Explain what a quarterly budget review is for.")
-
-
-def clock() -> float:
-    """CPU seconds of this process on a CPU; wall seconds (after the device finishes) on a GPU."""
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-        return time.perf_counter()
-    return time.process_time()
 
 
 def interleaved(without: Callable[[], object], with_: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -92,8 +82,7 @@ def main() -> None:
     monitor = OnlineMonitor.for_model(probes, h.tokenizer, on_trigger="record")
     vec = SteeringVector.from_probe(probes[1], alpha=0.5)
     decoded = len(prompts) * new_tokens
-    clock_name = "wall time" if torch.cuda.is_available() else "CPU time of this process"
-    print(f"clock: {clock_name}; batch {len(prompts)}, prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
+    print(f"clock: {clock_name()}; batch {len(prompts)}, prompts of {min(map(len, prompts))}-{max(map(len, prompts))} tokens, "
           f"{new_tokens} new tokens each, {repeats} interleaved repeats per side (fastest kept)")
 
     def plain() -> None:

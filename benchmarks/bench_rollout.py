@@ -14,14 +14,13 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from common import device_argument, interleaved, machine, ratio, timed  # noqa: E402
+from common import clock, device_argument, interleaved, machine, ratio, timed  # noqa: E402
 
 from tripwire.activations import SamplingParams, load_model  # noqa: E402
 from tripwire.activations.batching import pad_left  # noqa: E402
@@ -112,9 +111,9 @@ def main() -> None:
         times = {}
         for reuse in (False, True):
             compute = TeacherForcedCapture(h, hooks, ReplyOnly(), prefix_reuse=reuse)
-            t0 = time.perf_counter()
+            t0 = clock()
             run_batches(_store(h, tmp / f"p{reuse}", hooks), citems, 4, compute, progress=False)
-            times[reuse] = time.perf_counter() - t0
+            times[reuse] = clock() - t0
         print(f"teacher forcing without reuse {times[False]:.1f}s, with reuse {times[True]:.1f}s")
         st = ResidualStore.open(tmp / "pTrue")
         info = st.info()

@@ -18,22 +18,35 @@ import torch
 READS = ("cpu", "item", "tolist", "numpy")  # Tensor methods that bring data to the host; `to` is judged by target
 
 
-def timed(fn: Callable[[], object]) -> float:
-    """Wall time of one call, waiting for queued GPU work so it is counted where it was launched."""
-    t = time.perf_counter()
-    fn()
+def clock() -> float:
+    """CPU seconds of this process on a CPU; wall seconds (after queued GPU work finishes) on a GPU.
+
+    On a shared CPU other processes' load changes wall time from one call to the next but hardly the
+    CPU time a call needs, so the ratios stay comparable; disk waits are not counted on a CPU."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return time.perf_counter() - t
+        return time.perf_counter()
+    return time.process_time()
+
+
+def clock_name() -> str:
+    return "wall time" if torch.cuda.is_available() else "CPU time of this process"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Time of one call on `clock`: the work it launched on a GPU is counted where it was launched."""
+    t = clock()
+    fn()
+    return clock() - t
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of `repeats` runs: the least disturbed by a noisy machine."""
+    """Best time of `repeats` runs: the least disturbed by a noisy machine."""
     return min(timed(fn) for _ in range(repeats))
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Best wall time of each function over `repeats` rounds that run them all in turn (reversed on odd
+    """Best time of each function over `repeats` rounds that run them all in turn (reversed on odd
     rounds): a ratio of two of them is measured side by side, so load from other processes hits both."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for r in range(repeats):
@@ -49,7 +62,7 @@ def device_argument(parser: argparse.ArgumentParser) -> None:
 def machine() -> str:
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     return (f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, device {device}")
+            f"{torch.get_num_threads()} threads, device {device}, clock: {clock_name()}")
 
 
 def ratio(name: str, value: float) -> str:
