@@ -94,13 +94,18 @@ def dev_metrics(est: Any, dev: Design | None, hook: str, settings: EvalSettings)
     units, over = dev.units()
     out: dict[str, Any] = {"n": len(dev), "n_positive": int(dev.labels.sum())}
     for name, policy in (("window", None), ("reply", REPLY)):
-        try:
-            rows = dev.rows(hook, policy)
-        except ValueError as error:  # e.g. a dev reply without an anchor under BeforeAnchor
-            out[name] = None
-            out[f"{name}_not_run"] = str(error)
-            continue
+        rows, unreadable = [], []
+        for i, (record, store) in enumerate(zip(dev.records, dev.stores, strict=True)):
+            try:  # a dev reply whose anchor was not located has no window: left out and counted
+                rows.append(store.activations(record, hook, dev.policy_of(i, policy)).float().numpy())
+            except ValueError:
+                rows.append(np.zeros((0, 1), dtype=np.float32))
+                unreadable.append(str(record.meta.get("transcript_id", record.record_id)))
+        out[f"{name}_left_out"] = unreadable
         keep = np.array([i for i, r in enumerate(rows) if len(r)], dtype=np.int64)
+        if np.unique(dev.labels[keep]).size < 2:
+            out[name] = None
+            continue
         values = stream(score_rows(est, rows, keep), settings.fold.window)
         metric = auroc_over_units(dev.labels[keep], values, units[keep], over, n_boot=settings.fold.n_boot,
                                   seed=settings.fold.seed)
