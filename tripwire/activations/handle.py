@@ -17,6 +17,7 @@ from tripwire.activations.batching import pad_left, positions, prepare_past
 from tripwire.activations.chat import (
     ChatCapabilities,
     RenderedPrompt,
+    detect_capabilities,
     render_chat_ids,
     render_conversation,
 )
@@ -45,6 +46,16 @@ class ModelHandle:
     dtype: torch.dtype = torch.float32
     # (hook point, edit) applied to every pass while an `intervening` block is open, in order
     persistent: list[tuple[HookPoint, Intervention]] = field(default_factory=list, repr=False, compare=False)
+
+    @classmethod
+    def assemble(cls, model: Any, source: ModelSource, tokenizer: Any, backend: Backend, device: str,
+                 dtype: torch.dtype) -> ModelHandle:
+        """A handle whose name, shape, fingerprint and chat capabilities are read from its parts (an HF model)."""
+        cfg = model.config
+        return cls(name=source.name, n_layers=int(cfg.num_hidden_layers), d_model=int(cfg.hidden_size),
+                   fingerprint=source.fingerprint, tokenizer=tokenizer,
+                   chat_capabilities=detect_capabilities(tokenizer), backend=backend, model=model, source=source,
+                   device=device, dtype=dtype)
 
     def __repr__(self) -> str:
         """One line for notebooks and logs (the dataclass default would print the whole tokenizer)."""

@@ -266,7 +266,6 @@ def load_model(
     GPU. `torch_dtype` is the Hugging Face spelling of `dtype`. `tokenizer` overrides the model's own.
     `remote=True` (or an NDIF host URL) runs forwards on NDIF with the key in NDIF_API_KEY, "local" runs
     the same nnsight trace here (see `tripwire.activations.remote`)."""
-    from tripwire.activations.chat import detect_capabilities
     from tripwire.activations.handle import ModelHandle
 
     check_backend(backend)
@@ -292,20 +291,8 @@ def load_model(
         source = dataclasses.replace(source, fingerprint=f"{source.fingerprint}+{placement.label}")
     tokenizer = with_pad_token(tokenizer) if tokenizer is not None else load_tokenizer(source)
     runner, model = build_backend(backend, source, dev, torch_dt, attn_implementation, tokenizer, placement)
-    cfg = model.config
-    return ModelHandle(
-        name=source.name,
-        n_layers=int(cfg.num_hidden_layers),
-        d_model=int(cfg.hidden_size),
-        fingerprint=source.fingerprint,
-        tokenizer=tokenizer,
-        chat_capabilities=detect_capabilities(tokenizer),
-        backend=runner,
-        model=model,
-        source=source,
-        device=input_device(model) if placement.device_map is not None else dev,
-        dtype=torch_dt,
-    )
+    device_out = input_device(model) if placement.device_map is not None else dev
+    return ModelHandle.assemble(model, source, tokenizer, runner, device_out, torch_dt)
 
 
 def _remote(spec: str, backend: str, revision: str | None, tokenizer: Any, remote: bool | str,

@@ -191,7 +191,6 @@ def remote_handle(source: ModelSource, tokenizer: Any, remote: bool | str, model
     from nnsight import TransformersModel
 
     from tripwire.activations.backends.hf import decoder_layers
-    from tripwire.activations.chat import detect_capabilities
     from tripwire.activations.handle import ModelHandle
 
     simulate = remote == "local"
@@ -204,11 +203,7 @@ def remote_handle(source: ModelSource, tokenizer: Any, remote: bool | str, model
         lm = TransformersModel(model, tokenizer=tokenizer, task="text-generation")
     cfg = model.config
     backend = NDIFBackend(lm, decoder_layers(model)[0], int(cfg.num_hidden_layers), host, key, simulate)
-    return ModelHandle(
-        name=source.name, n_layers=int(cfg.num_hidden_layers), d_model=int(cfg.hidden_size),
-        fingerprint=source.fingerprint, tokenizer=tokenizer, chat_capabilities=detect_capabilities(tokenizer),
-        backend=backend, model=model, source=source, device="cpu", dtype=model.dtype,
-    )
+    return ModelHandle.assemble(model, source, tokenizer, backend, "cpu", model.dtype)
 
 
 def remote_request(handle: ModelHandle, token_ids: list[list[int]], capture: list[str],

@@ -26,7 +26,6 @@ _SAMPLES_PER_TENSOR = 1024
 
 
 def wrap_model(model: Any, backend: str, tokenizer: Any, refused: dict[str, Any]) -> ModelHandle:
-    from tripwire.activations.chat import detect_capabilities
     from tripwire.activations.handle import ModelHandle
 
     if not _is_causal_lm(model):
@@ -45,20 +44,7 @@ def wrap_model(model: Any, backend: str, tokenizer: Any, refused: dict[str, Any]
     tokenizer = with_pad_token(tokenizer if tokenizer is not None else _own_tokenizer(model))
     model.eval()
     runner = wrap_backend(backend, model, source.path, tokenizer)
-    cfg = model.config
-    return ModelHandle(
-        name=source.name,
-        n_layers=int(cfg.num_hidden_layers),
-        d_model=int(cfg.hidden_size),
-        fingerprint=source.fingerprint,
-        tokenizer=tokenizer,
-        chat_capabilities=detect_capabilities(tokenizer),
-        backend=runner,
-        model=model,
-        source=source,
-        device=input_device(model),
-        dtype=model.dtype,
-    )
+    return ModelHandle.assemble(model, source, tokenizer, runner, input_device(model), model.dtype)
 
 
 def _is_causal_lm(model: Any) -> bool:
