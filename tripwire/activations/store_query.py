@@ -35,14 +35,17 @@ def stored_rows_for(record: Record, policy: PositionPolicy | None) -> tuple[list
     # a sampled reply's last token was emitted but never fed to the model: it has no activation
     fed = int(record.meta.get("fed_tokens", record.n_tokens))
     wanted = [p for p in select_positions(policy, record) if p < fed]
+    return wanted, rows_at(record, wanted, f" selected by {policy}; query with a policy within the capture policy")
+
+
+def rows_at(record: Record, positions: Sequence[int], why: str = "; pick among record.positions") -> list[int]:
+    """Row numbers within the record's rows of token `positions`; a position without a row is an error."""
     row_of = {p: i for i, p in enumerate(record.positions)}
-    missing = [p for p in wanted if p not in row_of]
+    missing = [p for p in positions if p not in row_of]
     if missing:
-        raise StoreRecordError(
-            f"record {record.record_id} has no stored rows for positions {missing[:10]} selected by {policy}; "
-            "query with a policy within the capture policy, or recapture with a broader one"
-        )
-    return wanted, [row_of[p] for p in wanted]
+        raise StoreRecordError(f"record {record.record_id} has no stored rows for positions {list(missing)[:10]}"
+                               f"{why}, or recapture with a broader policy")
+    return [row_of[p] for p in positions]
 
 
 class _Chunk(NamedTuple):

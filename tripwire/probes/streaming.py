@@ -27,8 +27,8 @@ from torch import Tensor
 
 from tripwire.activations.positions import PositionPolicy
 from tripwire.activations.store import ResidualStore
-from tripwire.activations.store_query import stored_rows_for
-from tripwire.activations.store_types import Record, StoreRecordError
+from tripwire.activations.store_query import rows_at, stored_rows_for
+from tripwire.activations.store_types import Record
 from tripwire.probes.estimators import LinearProbe
 
 CHUNK_BYTES = 2**23
@@ -103,16 +103,8 @@ class StoreChunks:
 
 
 def _record_rows(record: Record, positions: Sequence[int] | None, policy: PositionPolicy | None) -> np.ndarray:
-    if positions is None:
-        return np.asarray(stored_rows_for(record, policy)[1], dtype=np.intp)
-    row_of = {p: i for i, p in enumerate(record.positions)}
-    missing = [p for p in positions if p not in row_of]
-    if missing:
-        raise StoreRecordError(
-            f"record {record.record_id} has no stored rows for positions {list(missing)[:10]}; pick among "
-            "its stored positions (record.positions), or recapture with a broader policy"
-        )
-    return np.asarray([row_of[p] for p in positions], dtype=np.intp)
+    rows = stored_rows_for(record, policy)[1] if positions is None else rows_at(record, positions)
+    return np.asarray(rows, dtype=np.intp)
 
 
 def store_chunks(
