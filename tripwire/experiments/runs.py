@@ -107,7 +107,8 @@ class StageCache:
         return data if isinstance(data, dict) else None
 
     def save(self, output: dict[str, Any]) -> None:
-        """Checksum first, output last: output.json present with a matching checksum means finished."""
+        """Old checksum removed first, new one written last: a crash in between leaves an output with no
+        matching checksum, which `load` treats as unfinished."""
         text = dumps(output)
         self.checksum_file.unlink(missing_ok=True)
         write_atomic(self.output_file, text)
