@@ -1,0 +1,196 @@
+"""What the Inspect model provider does with tripwire's parts, free of inspect_ai: validate the model args
+before any weights load, run one chat through the decode loop with capture on, and commit it to a
+`ResidualStore` as one record, or hand back the record already stored under the same id (resume).
+
+One generate call of an Inspect sample is one record. Its id hashes the model, the rendered prompt's
+token ids, the Inspect sample id and epoch, and the sampling parameters, so re-running the same eval
+reuses every finished sample, and a second turn of an agent loop (a different prompt) is its own record.
+Records carry no labels: a reply is classified and scored afterwards (see `scenarios.inspect_logs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from tripwire.activations import SamplingParams, load_model
+from tripwire.activations.handle import ModelHandle
+from tripwire.activations.layout import generated_transcript, transcript_record
+from tripwire.activations.loading import pick_device, pick_dtype, resolve_source
+from tripwire.activations.positions import PositionPolicy
+from tripwire.activations.runner import batch_id_for
+from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_types import Record, record_id
+from tripwire.experiments.configs import PositionsConfig, RunConfig, _Strict
+from tripwire.experiments.errors import UsageError
+from tripwire.experiments.pipelines import CheckedModel, check_model, check_store_path, open_store
+from tripwire.scenarios.datasets.jsonl import describe_errors
+
+ReplyStop = Literal["stop", "max_tokens"]
+_STOPS: dict[str, ReplyStop] = {"eos": "stop", "stop_string": "stop", "max_new_tokens": "max_tokens"}
+_ARGS_FIX = ("pass model args as `-M key=value` (inspect eval) or `model_args={...}` (Python): store, hook_points, "
+             "positions, store_dtype, backend, device, dtype, seed, max_tokens")
+
+
+class InspectModelArgs(_Strict):
+    """The provider's model args. Without `store` the provider only generates (e.g. as a grader)."""
+
+    store: Path | None = None
+    hook_points: list[str] | None = Field(None, min_length=1)
+    positions: PositionsConfig = Field(default_factory=PositionsConfig)
+    store_dtype: Literal["float16", "bfloat16", "float32"] = "float16"
+    backend: Literal["hf", "transformer_lens", "nnsight"] = "hf"
+    device: str | None = None
+    dtype: str | None = None
+    seed: int = 0  # epoch e samples with seed + 1000 * (e - 1) unless Inspect's --seed is set
+    max_tokens: int = Field(512, ge=1, le=32768)  # when Inspect's max_tokens is unset
+
+    @field_validator("hook_points", mode="before")
+    @classmethod
+    def _one_or_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # `-M hook_points=a` is a str, `=a,b` a list
+
+    @field_validator("positions", mode="before")
+    @classmethod
+    def _policy_name(cls, value: Any) -> Any:
+        return {"policy": value} if isinstance(value, str) else value  # `-M positions=reply`
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Which Inspect sample a generate call belongs to (all None outside an eval)."""
+
+    sample_id: int | str | None = None
+    epoch: int = 1
+    task: str | None = None
+    run_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    stop_reason: ReplyStop
+    input_tokens: int
+    output_tokens: int
+    record_id: str | None  # None: no store
+    resumed: bool  # True: read back from the store, not generated
+
+
+def parse_args(model: str, raw: dict[str, Any]) -> tuple[InspectModelArgs, RunConfig | None]:
+    """Model args as the provider uses them, and, with a store, the run config the pipelines check."""
+    try:
+        args = InspectModelArgs.model_validate(raw)
+    except ValidationError as err:
+        raise UsageError(f"tripwire/{model}: bad model args ({describe_errors(err)}); {_ARGS_FIX}") from None
+    if args.store is None:
+        if args.hook_points is not None:
+            raise UsageError(f"tripwire/{model}: hook_points={args.hook_points} without store; add "
+                             "`-M store=DIR` to record activations, or drop hook_points to only generate")
+        return args, None
+    if args.hook_points is None:
+        raise UsageError(f"tripwire/{model}: store={args.store} needs hook_points (e.g. "
+                         "`-M hook_points=blocks.20.resid_post`, several separated by commas)")
+    cfg = RunConfig(model=model, backend=args.backend, device=args.device, dtype=args.dtype, store=args.store,
+                    store_dtype=args.store_dtype, hook_points=args.hook_points, positions=args.positions)
+    return args, cfg
+
+
+_HANDLES: dict[tuple[str, str, str, str], ModelHandle] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def shared_handle(model: str, backend: str, device: str, dtype: str | None) -> ModelHandle:
+    """One loaded model per (model, backend, device, dtype) in this process: the eval's model and a grader
+    on the same local model share weights. Read-only use only (no `intervening` blocks)."""
+    key = (model, backend, device, str(dtype))
+    with _LOAD_LOCK:
+        if key not in _HANDLES:
+            _HANDLES[key] = load_model(model, backend=backend, device=device, dtype=dtype)
+        return _HANDLES[key]
+
+
+class InspectCapture:
+    """The provider's tripwire side: everything is checked in `__init__` before the weights load."""
+
+    def __init__(self, model: str, raw_args: dict[str, Any]):
+        self.args, self.cfg = parse_args(model, raw_args)
+        checked: CheckedModel | None = None
+        if self.cfg is not None:
+            checked = check_model(self.cfg, check_store_path(self.cfg))  # store, device, hook points: no weights
+            device = checked.device
+        else:
+            device = pick_device(self.args.device)
+            pick_dtype(self.args.dtype, device)
+            resolve_source(model)
+        self.handle = shared_handle(model, self.args.backend, device, self.args.dtype)
+        self.store: ResidualStore | None = open_store(self.cfg, self.handle) if self.cfg is not None else None
+        self.hooks = checked.hooks if checked is not None else []
+        self.policy: PositionPolicy = self.args.positions.build()
+        self._lock = threading.Lock()  # one decode loop at a time on the shared weights, one store writer
+
+    def record_key(self, prompt_ids: list[int], sampling: SamplingParams, sample: SampleRef, seed: int) -> str:
+        digest = hashlib.sha256(repr(prompt_ids).encode()).hexdigest()[:16]
+        conversation = f"inspect:{sample.task}:{sample.sample_id}:{digest}"
+        return record_id(self.handle.fingerprint, conversation, sampling.to_dict(), sample.epoch - 1, seed)
+
+    def run(self, messages: list[dict[str, str]], tools: list[dict[str, Any]] | None, sampling: SamplingParams,
+            sample: SampleRef, seed: int | None = None) -> Reply:
+        """One reply to `messages` (blocking: call it from a worker thread)."""
+        if tools and not self.handle.chat_capabilities.tools:
+            raise UsageError(f"{self.handle.name}'s chat template cannot render tools, and this task offers "
+                             f"{len(tools)}; use a model whose template takes `tools=` or a task without tools")
+        prompt_ids = self.handle.render_chat(messages, tools)
+        seed = (self.args.seed if seed is None else seed) + 1000 * (sample.epoch - 1)
+        rid = self.record_key(prompt_ids, sampling, sample, seed)
+        with self._lock:
+            stored = self._stored(rid)
+            if stored is not None:
+                return _from_record(stored)
+            row = self.handle.generate([prompt_ids], sampling=sampling, seeds=[seed], capture=self.hooks or None)[0]
+            if self.store is not None:
+                self._commit(rid, messages, row, sampling, sample, seed)
+        return Reply(row.text, _STOPS[row.stop_reason], len(prompt_ids), len(row.new_ids),
+                     rid if self.store is not None else None, False)
+
+    def _stored(self, rid: str) -> Record | None:
+        if self.store is None:
+            return None
+        found = self.store.records(lambda r: r.record_id == rid)
+        return found[0] if found else None
+
+    def _commit(self, rid: str, messages: list[dict[str, str]], row: Any, sampling: SamplingParams,
+                sample: SampleRef, seed: int) -> None:
+        import torch
+
+        assert self.store is not None
+        tokens = generated_transcript(self.handle.tokenizer, row.prompt_ids, [m["content"] for m in messages],
+                                      row.new_ids)
+        fed = tokens.n_tokens - 1  # the last emitted token never went through the model
+        keep = [p for p in self.policy.select(tokens) if p < fed]
+        metadata = json.loads(json.dumps(sample.metadata or {}, default=str))  # Inspect allows any object
+        record = transcript_record(
+            rid, tokens, keep, {}, condition_id=str(metadata.get("condition_id") or sample.sample_id or "inspect"),
+            sampling=sampling.to_dict(), sample_index=sample.epoch - 1, seed=seed, outcome=None,
+            meta={"source": "inspect", "task": sample.task, "run_id": sample.run_id, "sample_id": sample.sample_id,
+                  "epoch": sample.epoch, "inspect_metadata": metadata, "stop_reason": row.stop_reason,
+                  "positions": self.args.positions.model_dump()},
+            fed_tokens=fed,
+        )
+        index = torch.tensor(keep, dtype=torch.long)
+        rows = {hp: row.activations[hp].index_select(0, index) for hp in self.hooks}
+        with self.store.writer() as writer:
+            writer.commit_batch(batch_id_for([rid]), [record], rows)
+
+
+def _from_record(record: Record) -> Reply:
+    reply = record.text[int(record.meta["reply_char_offset"]):]
+    stop = _STOPS.get(str(record.meta.get("stop_reason")), "stop")
+    return Reply(reply, stop, record.n_prompt_tokens, record.n_tokens - record.n_prompt_tokens, record.record_id,
+                 True)
