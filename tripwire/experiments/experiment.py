@@ -20,13 +20,14 @@ from typing import Any
 
 from tripwire.experiments.experiment_config import ExperimentConfig, config_yaml
 from tripwire.experiments.pipelines_behavior import BehaviorPipeline, StatedBeliefPipeline
+from tripwire.experiments.pipelines_probe import ProbePipeline
 from tripwire.experiments.pipelines_transcripts import TranscriptsPipeline
 from tripwire.experiments.report import StageRecord, render_report
 from tripwire.experiments.runs import RunDir, dumps, environment, stage_cache, strict_json, write_atomic
 from tripwire.experiments.stage import Context, Pipeline, Section, StagePlan
 
 PIPELINES: dict[str, Pipeline] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
-                                                      TranscriptsPipeline())}
+                                                      TranscriptsPipeline(), ProbePipeline())}
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,8 @@ def plan_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs")) -> li
     out = []
     for name, stage in zip(cfg.stage_names(), cfg.stages, strict=True):
         pipeline = PIPELINES[stage.pipeline]
-        cache = stage_cache(runs_root, pipeline.key(ctx, stage.options), create=False)
+        key = ctx.stage_keys[name] = pipeline.key(ctx, stage.options)
+        cache = stage_cache(runs_root, key, create=False)
         if cache.load() is not None:
             out.append((name, StagePlan(f"{stage.pipeline}", cached=True)))
         else:
@@ -61,8 +63,12 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     results.json and report.html for the stages before it, then re-raises."""
     start = time.perf_counter()
     ctx = Context(cfg, runs_root, progress=progress)
-    # every stage's key first: bad inputs (a missing file, an unknown condition) fail before any work
-    keys = [PIPELINES[stage.pipeline].key(ctx, stage.options) for stage in cfg.stages]
+    # every stage's key first: bad inputs (a missing file, an unknown condition, a missing probe) fail
+    # before any work; a stage reading `stage:<name>` keys on that earlier stage's key
+    keys = []
+    for name, stage in zip(cfg.stage_names(), cfg.stages, strict=True):
+        keys.append(PIPELINES[stage.pipeline].key(ctx, stage.options))
+        ctx.stage_keys[name] = keys[-1]
     run = RunDir.create(runs_root, cfg.name)
     yaml_text = config_yaml(cfg)
     write_atomic(run.config_file, yaml_text)

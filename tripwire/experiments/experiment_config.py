@@ -6,6 +6,7 @@ the field path (``stages.1.options.samples``) and the problem, before any model 
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -89,12 +90,161 @@ class TranscriptsOptions(_Strict):
         return self
 
 
-StageOptions = Annotated[BehaviorOptions | StatedBeliefOptions | TranscriptsOptions, Field(discriminator="pipeline")]
-PIPELINES: tuple[str, ...] = ("behavior", "stated_belief", "transcripts")
+STAGE_REF = "stage:"  # a probe made by an earlier `probe` stage of the same config: stage:<its name>
+ProbeMethod = Literal["lr", "diffmean", "lda", "lat"]
+_CHEAP_METHODS: tuple[ProbeMethod, ...] = ("lr", "diffmean")
+
+
+def _check_control(control_limit: int | None, fpr: float) -> None:
+    need = math.ceil(1 / fpr - 1e-9)
+    if control_limit is not None and control_limit < need:
+        raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold needs >= {need} "
+                         f"control transcripts; raise control_limit to {need} or more, or raise fpr")
+
+
+def _check_probe_ref(ref: str) -> str:
+    if ref.startswith(STAGE_REF) and not ref.removeprefix(STAGE_REF):
+        raise ValueError(f"{ref!r} names no stage; write stage:<name of an earlier probe stage>")
+    return ref
+
+
+class ProbeOptions(_Strict):
+    """A probe made from a captured contrast set: layer x method sweep on a grouped split, thresholds on
+    the control set, a card, the generalisation matrix, honesty checks and a per-token view. The probe
+    folder stays in the stage's cache, so later stages read it as `stage:<this stage's name>`."""
+
+    pipeline: Literal["probe"] = "probe"
+    label: Literal["coercion", "eval_awareness"]
+    dataset: str | None = None  # default: the label's scripted set (coercion | eval_awareness)
+    limit: int | None = Field(80, ge=4)  # ~N transcripts spread over the families, pairs whole; None = all
+    control: str = "control"  # the benign set the thresholds hold their false-positive rate on
+    control_limit: int | None = Field(100, ge=1)
+    layers: list[int] = Field(default_factory=lambda: [-1], min_length=1)  # negative = from the end
+    methods: list[ProbeMethod] = Field(default_factory=lambda: list(_CHEAP_METHODS), min_length=1)
+    train_positions: Literal["before_anchor", "before_action", "reply"] | None = None  # default per label
+    max_tokens_per_transcript: int = Field(48, ge=1)
+    window: int = Field(8, ge=1)
+    fpr: float = Field(0.01, gt=0.0, lt=0.5)
+    n_boot: int = Field(200, ge=0)
+    generalise_by: str | None = None  # a record meta key (default: kind for coercion, variant for eval)
+    batch_size: int = Field(8, ge=1, le=1024)
+    store_dtype: Literal["float16", "bfloat16", "float32"] = "float16"
+
+    @model_validator(mode="after")
+    def _dataset(self) -> ProbeOptions:
+        from tripwire.scenarios.datasets import DATASETS
+
+        for what, name in (("dataset", self.dataset), ("control", self.control)):
+            if name is not None and name not in DATASETS:
+                raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(DATASETS)}")
+        _check_control(self.control_limit, self.fpr)
+        return self
+
+    @property
+    def data(self) -> str:
+        return self.dataset or self.label
+
+
+class RolloutWatch(_Strict):
+    """Sampled replies watched by the probe as they are generated (`tripwire monitor`'s rollouts)."""
+
+    scenarios: ScenarioSelection = Field(default_factory=lambda: ScenarioSelection(kinds=["blackmail"]))
+    samples: int = Field(2, ge=1)
+    max_new_tokens: int = Field(48, ge=1, le=8192)
+    temperature: float = Field(0.7, ge=0.0)
+
+
+class EarlyWarningOptions(_Strict):
+    """The probe as the online monitor on held-out scripted transcripts (and optionally sampled
+    rollouts): how many tokens before the harmful tool call, and before the first intent-revealing
+    token, it fires, beside the streaming text monitor at the same false-positive rate."""
+
+    pipeline: Literal["early_warning"] = "early_warning"
+    probe: str  # a shipped name (default/coercion), a probe folder, or stage:<name of a probe stage>
+    dataset: str | None = None  # default: the probe's label's scripted set
+    limit: int | None = Field(80, ge=4)
+    control: list[str] = Field(default_factory=lambda: ["control"], min_length=1)
+    control_limit: int | None = Field(100, ge=1)
+    fpr: float = Field(0.01, gt=0.0, lt=0.5)
+    n_boot: int = Field(200, ge=0)
+    rollouts: RolloutWatch | None = None
+    allow_other_model: bool = False
+    batch_size: int = Field(8, ge=1, le=1024)
+
+    @field_validator("probe")
+    @classmethod
+    def _ref(cls, ref: str) -> str:
+        return _check_probe_ref(ref)
+
+    @model_validator(mode="after")
+    def _datasets(self) -> EarlyWarningOptions:
+        from tripwire.scenarios.datasets import DATASETS
+
+        for name in [*([self.dataset] if self.dataset else []), *self.control]:
+            if name not in DATASETS:
+                raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+        _check_control(self.control_limit, self.fpr)
+        return self
+
+
+class SteeringOptions(_Strict):
+    """`tripwire steer` as a stage: the dose-response along the probe's direction, with a norm-matched
+    random direction at every strength as the control."""
+
+    pipeline: Literal["steering"] = "steering"
+    probe: str  # a shipped name, a probe folder, or stage:<name of a probe stage>
+    readers: list[str] = []  # probes read on the fixed transcripts (default: the steering probe)
+    scenario: str = "blackmail_explicit-america_replacement"  # a condition id
+    scenario_seed: int = 0
+    length: Literal["short", "full"] = "short"
+    alphas: list[float] = Field(default_factory=lambda: [-1.0, 0.0, 1.0], min_length=1)  # 0 is always added
+    mode: Literal["add", "ablate", "ablate_then_add"] = "add"
+    units: Literal["resid_norm", "raw"] = "resid_norm"
+    samples: int = Field(2, ge=1)
+    max_new_tokens: int = Field(24, ge=1, le=8192)
+    temperature: float = Field(0.7, ge=0.0)
+    control_prompts: int = Field(4, ge=1)
+    allow_other_model: bool = False
+
+    @field_validator("probe")
+    @classmethod
+    def _ref(cls, ref: str) -> str:
+        return _check_probe_ref(ref)
+
+    @field_validator("readers")
+    @classmethod
+    def _readers(cls, refs: list[str]) -> list[str]:
+        return [_check_probe_ref(r) for r in refs]
+
+    @field_validator("alphas")
+    @classmethod
+    def _finite(cls, alphas: list[float]) -> list[float]:
+        if not all(math.isfinite(a) for a in alphas):
+            raise ValueError(f"strengths must be finite numbers (got {alphas})")
+        return alphas
+
+    def probe_refs(self) -> list[str]:
+        return [self.probe, *self.readers]
+
+
+StageOptions = Annotated[BehaviorOptions | StatedBeliefOptions | TranscriptsOptions | ProbeOptions
+                         | EarlyWarningOptions | SteeringOptions, Field(discriminator="pipeline")]
+PIPELINES: tuple[str, ...] = ("behavior", "stated_belief", "transcripts", "probe", "early_warning", "steering")
+
+
+def probe_refs(options: Any) -> list[str]:
+    """The probes a stage reads (shipped names, folders or stage:<name>)."""
+    if isinstance(options, SteeringOptions):
+        return options.probe_refs()
+    if isinstance(options, EarlyWarningOptions):
+        return [options.probe]
+    if isinstance(options, TranscriptsOptions):
+        return list(options.probes)
+    return []
 
 
 class Stage(_Strict):
-    pipeline: Literal["behavior", "stated_belief", "transcripts"]
+    pipeline: Literal["behavior", "stated_belief", "transcripts", "probe", "early_warning", "steering"]
     name: str | None = None  # defaults to the pipeline's name (made unique with -2, -3, ...)
     options: StageOptions
 
@@ -165,7 +315,18 @@ def parse_experiment(raw: dict[str, Any], where: str = "config") -> ExperimentCo
     except ValidationError as exc:
         lines = [f"{_loc(err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors()]
         raise ConfigError(f"{where} has {len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
-    cfg.stage_names()
+    names = cfg.stage_names()
+    for i, (name, stage) in enumerate(zip(names, cfg.stages, strict=True)):
+        for ref in probe_refs(stage.options):
+            if not ref.startswith(STAGE_REF):
+                continue
+            target = ref.removeprefix(STAGE_REF)
+            earlier = {n: s.pipeline for n, s in zip(names[:i], cfg.stages[:i], strict=True)}
+            if earlier.get(target) != "probe":
+                found = [n for n, p in earlier.items() if p == "probe"]
+                raise ConfigError(f"{where}: stage {name!r} reads probe {ref!r}, but no earlier stage named "
+                                  f"{target!r} is a `probe` stage (earlier probe stages: {found or 'none'}); put a "
+                                  f"`probe` stage named {target!r} before it, or name a shipped probe or folder")
     return cfg
 
 
@@ -188,8 +349,18 @@ def _resolve_paths(cfg: ExperimentConfig, base: Path) -> ExperimentConfig:
                                            "prompts_dir": None if opts.prompts_dir is None else fix(opts.prompts_dir),
                                            "probes": [str(fix(Path(p))) if (base / p).is_dir() else p
                                                       for p in opts.probes]})
+        if isinstance(opts, EarlyWarningOptions):
+            opts = opts.model_copy(update={"probe": _fix_ref(opts.probe, base)})
+        if isinstance(opts, SteeringOptions):
+            opts = opts.model_copy(update={"probe": _fix_ref(opts.probe, base),
+                                           "readers": [_fix_ref(r, base) for r in opts.readers]})
         stages.append(stage.model_copy(update={"options": opts}))
     return cfg.model_copy(update={"stages": stages})
+
+
+def _fix_ref(ref: str, base: Path) -> str:
+    """A probe folder relative to the config's folder, made absolute; names and stage refs as they are."""
+    return str(base / ref) if not ref.startswith(STAGE_REF) and (base / ref).is_dir() else ref
 
 
 def config_yaml(cfg: ExperimentConfig) -> str:

@@ -65,3 +65,49 @@ def score_histogram(groups: Mapping[str, Sequence[float]], threshold: float | No
     fig.update_layout(title=title, barmode="overlay", height=_HEIGHT, xaxis_title="probe statistic",
                       yaxis_title="transcripts", template="plotly_white")
     return fig
+
+
+def _nan(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def sweep_figure(sweep: Mapping[str, Any]) -> go.Figure:
+    """`probes.sweep_plot` of a sweep's JSON (`SweepResult.to_dict`), as the probe stage stores it."""
+    from tripwire.probes.metrics import MetricWithCI
+    from tripwire.probes.plots_eval import sweep_plot
+    from tripwire.probes.sweep import SweepResult, SweepRow
+
+    def metric(d: Mapping[str, Any]) -> MetricWithCI:
+        return MetricWithCI(_nan(d["value"]), _nan(d["low"]), _nan(d["high"]), d.get("n_boot", 0))
+
+    rows = [SweepRow(r["layer"], r["method"], _nan(r["val_auroc"]), metric(r["test_auroc"]), metric(r["test_bacc"]),
+                     _nan(r.get("val_logloss")), r.get("val_statistic", "mean")) for r in sweep["rows"]]
+    selected = (sweep["selected"]["layer"], sweep["selected"]["method"])
+    return sweep_plot(SweepResult(rows, selected, dict(sweep["split_sizes"]), sweep["n_boot"]),
+                      title="Layer x method sweep: held-out test AUROC (95% bootstrap CI); star = chosen on validation")
+
+
+def roc_figure(labels: Sequence[int], curves: Mapping[str, Sequence[float]], title: str) -> go.Figure:
+    """`probes.roc_plot` of per-transcript statistics, one curve per named statistic."""
+    from tripwire.probes.plots_eval import roc_plot
+
+    return roc_plot({name: (list(labels), list(values)) for name, values in curves.items()}, title=title)
+
+
+def strip_figure(reading: Mapping[str, Any], title: str) -> go.Figure:
+    """`probes.token_strip` of a stored reading (`TokenScores.to_dict`): the action span outlined."""
+    from tripwire.probes.plots import token_strip
+
+    span = reading.get("action_span")
+    return token_strip(reading["tokens"], [_nan(s) for s in reading["scores"]], threshold=reading.get("threshold"),
+                       window=reading["window"], action_span=None if span is None else (span[0], span[1]),
+                       reply_start=reading.get("reply_start"), title=title)
+
+
+def lead_figure(lead: Mapping[str, Any], title: str) -> go.Figure:
+    """`probes.lead_time_histogram` of a stored `LeadTimeResult.to_dict`."""
+    from tripwire.probes.lead_time import LeadSummary, LeadTimeResult
+    from tripwire.probes.plots_eval import lead_time_histogram
+
+    result = LeadTimeResult(**{**lead, "summary": LeadSummary(**lead["summary"])})
+    return lead_time_histogram(result, title=title)

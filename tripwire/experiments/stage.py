@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tripwire.experiments.experiment_config import ExperimentConfig
+from tripwire.experiments.experiment_config import STAGE_REF, ExperimentConfig
 from tripwire.experiments.runs import StageCache
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tripwire.activations.loading import ModelSource
 
 Z95 = 1.959964
+PROBE_FOLDER = "probe"  # where a `probe` stage keeps its probe inside its cache folder
 
 
 def wilson(harmful: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -51,6 +52,7 @@ class Context:
     progress: bool = True
     _handle: ModelHandle | None = None
     _source: ModelSource | None = None
+    stage_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # by stage name, filled in stage order
 
     def source(self) -> ModelSource:
         if self._source is None:
@@ -75,6 +77,43 @@ class Context:
         """The model part of every cache key: a changed default model must not reuse old outputs."""
         return {"model": self.cfg.model, "fingerprint": self.source().fingerprint, "backend": self.cfg.backend,
                 "dtype": self.cfg.dtype, "seed": self.cfg.seed}
+
+    def probe_dir(self, ref: str) -> Path:
+        """The folder of probe `ref`: a shipped name or folder, or `stage:<name>`, the probe an earlier
+        `probe` stage keeps in its cache folder (there once that stage has run)."""
+        from tripwire.experiments.runs import stage_cache
+        from tripwire.probes.persistence import probe_path
+
+        if ref.startswith(STAGE_REF):
+            return stage_cache(self.runs_root, self._stage_key(ref), create=False).root / PROBE_FOLDER
+        return probe_path(ref)
+
+    def probe_key(self, ref: str) -> dict[str, Any]:
+        """What a stage reading probe `ref` depends on: the earlier stage's cache key, or the card's bytes
+        (which carry the arrays' checksums). A probe that is not there fails here, before any stage runs."""
+        import hashlib
+
+        from tripwire.experiments.errors import UsageError
+        from tripwire.experiments.runs import content_hash
+        from tripwire.probes.persistence import CARD_FILE, shipped_probe_names
+
+        if ref.startswith(STAGE_REF):
+            return {"probe": ref, "stage_key": content_hash(self._stage_key(ref))}
+        card = self.probe_dir(ref) / CARD_FILE
+        if not card.is_file():
+            raise UsageError(f"probe {ref!r} not found (no {card}); give a shipped probe "
+                             f"({', '.join(shipped_probe_names()) or 'none installed'}), a probe folder "
+                             "(relative to the config file), or stage:<name> of an earlier probe stage")
+        return {"probe": ref, "card_sha256": hashlib.sha256(card.read_bytes()).hexdigest()}
+
+    def _stage_key(self, ref: str) -> dict[str, Any]:
+        from tripwire.experiments.errors import UsageError
+
+        name = ref.removeprefix(STAGE_REF)
+        if name not in self.stage_keys:
+            raise UsageError(f"probe {ref!r}: no earlier stage named {name!r}; put a `probe` stage of that name "
+                             "before this one")
+        return self.stage_keys[name]
 
 
 @dataclass(frozen=True)
