@@ -103,6 +103,16 @@ def test_a_store_of_other_hook_points_is_refused(tiny_llama_dir: Path, tmp_path:
         _model(tiny_llama_dir, store=str(tmp_path / "s"), hook_points="blocks.2.hook_resid_post")
 
 
+def test_providers_on_one_model_share_its_weights_and_its_decode_lock(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """The eval's model and a grader on the same local model: one copy of the weights, and never two decode
+    loops at once on it (its capture hooks are per model)."""
+    a = _model(tiny_llama_dir, store=str(tmp_path / "s"), hook_points=HOOK).api.capture
+    b = _model(tiny_llama_dir).api.capture
+    assert a.handle is b.handle and a._lock is b._lock
+    c = _model(tiny_llama_dir, dtype="float16").api.capture
+    assert c.handle is not a.handle and c._lock is not a._lock
+
+
 def test_sampling_options_the_decode_loop_lacks_are_refused(tiny_llama_dir: Path) -> None:
     model = _model(tiny_llama_dir)
     with pytest.raises(UsageError, match="logprobs"):

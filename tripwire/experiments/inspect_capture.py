@@ -102,17 +102,27 @@ def parse_args(model: str, raw: dict[str, Any]) -> tuple[InspectModelArgs, RunCo
     return args, cfg
 
 
-_HANDLES: dict[tuple[str, str, str, str], ModelHandle] = {}
+@dataclass(frozen=True)
+class SharedModel:
+    """A loaded model and the lock every provider on it holds while it decodes and commits: the backends'
+    capture hooks live on the model, so two decode loops on it at once would mix their activations."""
+
+    handle: ModelHandle
+    lock: threading.Lock
+
+
+_HANDLES: dict[tuple[str, str, str, str], SharedModel] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def shared_handle(model: str, backend: str, device: str, dtype: str | None) -> ModelHandle:
+def shared_model(model: str, backend: str, device: str, dtype: str | None) -> SharedModel:
     """One loaded model per (model, backend, device, dtype) in this process: the eval's model and a grader
     on the same local model share weights. Read-only use only (no `intervening` blocks)."""
     key = (model, backend, device, str(dtype))
     with _LOAD_LOCK:
         if key not in _HANDLES:
-            _HANDLES[key] = load_model(model, backend=backend, device=device, dtype=dtype)
+            _HANDLES[key] = SharedModel(load_model(model, backend=backend, device=device, dtype=dtype),
+                                        threading.Lock())
         return _HANDLES[key]
 
 
@@ -129,11 +139,11 @@ class InspectCapture:
             device = pick_device(self.args.device)
             pick_dtype(self.args.dtype, device)
             resolve_source(model)
-        self.handle = shared_handle(model, self.args.backend, device, self.args.dtype)
+        shared = shared_model(model, self.args.backend, device, self.args.dtype)
+        self.handle, self._lock = shared.handle, shared.lock
         self.store: ResidualStore | None = open_store(self.cfg, self.handle) if self.cfg is not None else None
         self.hooks = checked.hooks if checked is not None else []
         self.policy: PositionPolicy = self.args.positions.build()
-        self._lock = threading.Lock()  # one decode loop at a time on the shared weights, one store writer
 
     def record_key(self, prompt_ids: list[int], sampling: SamplingParams, sample: SampleRef, seed: int) -> str:
         digest = hashlib.sha256(repr(prompt_ids).encode()).hexdigest()[:16]
