@@ -139,8 +139,9 @@ def test_requests_feed_vllm_what_the_hf_rollout_feeds_its_model(handle, tiny_lla
     bare = render_conversation(handle.tokenizer, handle.chat_capabilities, convs[0], add_generation_prompt=False)
     assert got[0].payload.prompt["prompt_token_ids"] != bare.token_ids
     kw = got[4].payload.sampling
-    assert kw["seed"] == hf[4].payload.seed and kw["stop_token_ids"] == eos and kw["top_k"] == -1
+    assert kw["seed"] == hf[4].payload.seed and kw["stop_token_ids"] == eos and kw["top_k"] == 0
     assert (kw["max_tokens"], kw["temperature"], kw["top_p"], kw["stop"]) == (16, 1.0, 0.9, ["</x>"])
+    assert kw["include_stop_str_in_output"]  # else vLLM drops the end-of-turn token from token_ids
     assert kw["extra_args"] == {"output_residual_stream": [1, 3]}
 
 
@@ -259,6 +260,9 @@ def test_not_installed_is_a_clear_error_after_the_checks_and_before_any_store(
     with pytest.raises(VLLMNotInstalledError) as err:
         run_rollout_vllm(cfg)
     assert "vllm and vllm_lens" in str(err.value) and INSTALL in str(err.value)
+    if importlib.util.find_spec("ray") is None:  # several nodes need Ray too, and say so
+        with pytest.raises(VLLMNotInstalledError, match="vllm and vllm_lens and ray"):
+            require_vllm(ray=True)
     assert not (tmp_path / "store").exists()
 
 

@@ -20,17 +20,19 @@ class VLLMNotInstalledError(ImportError):
     """vLLM or vllm-lens is missing; the message says how to install them."""
 
 
-def require_vllm() -> Any:
-    """The `vllm` module, after checking that vllm-lens (the capture plugin) is there and enabled."""
+def require_vllm(ray: bool = False) -> Any:
+    """The `vllm` module, after checking that vllm-lens (the capture plugin) is there and enabled, and Ray
+    when the engine is to use it."""
     if sys.version_info < (3, 12):
         raise VLLMNotInstalledError(
             f"the vLLM backend needs Python >= 3.12 (vllm-lens supports no older one); this is "
             f"{sys.version.split()[0]}. Make a Python 3.12 environment on the GPU machine and run {INSTALL} there")
-    missing = [name for name in ("vllm", "vllm_lens") if not _importable(name)]
+    missing = [name for name in ("vllm", "vllm_lens", *(("ray",) if ray else ())) if not _importable(name)]
     if missing:
         raise VLLMNotInstalledError(
             f"the vLLM backend needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
-            f"installed. On a Linux machine with CUDA GPUs: {INSTALL} (installs vllm-lens and the vLLM it pins)")
+            f"installed. On a Linux machine with CUDA GPUs: {INSTALL} (installs vllm-lens, the vLLM it pins, "
+            "and Ray for several nodes)")
     if os.environ.get("VLLM_LENS_DISABLE", "").strip() not in ("", "0"):
         raise VLLMNotInstalledError("VLLM_LENS_DISABLE is set, which turns off the vllm-lens plugin that captures "
                                     "activations; unset it for tripwire rollouts")
@@ -46,15 +48,13 @@ def _importable(name: str) -> bool:
 
 
 def start_engine(settings: VLLMSettings, model: str, revision: str | None, seed: int) -> Any:
-    """A `vllm.LLM` over tp x pp GPUs; with Ray, joins the cluster at `ray_address` first (vLLM reuses an
-    initialised Ray). vllm-lens switches CUDA graphs off (its hooks must fire) and prefix caching off
-    for captured requests (a cached token would have no activation)."""
-    vllm = require_vllm()
+    """A `vllm.LLM` over tp x pp GPUs. With Ray, `ray_address` goes to RAY_ADDRESS: vLLM joins the cluster
+    from its engine-core process, which inherits the environment (a `ray.init` here would not reach it).
+    vllm-lens switches CUDA graphs off (its hooks must fire) and prefix caching off for captured
+    requests (a cached token would have no activation)."""
+    vllm = require_vllm(ray=settings.distributed_backend == "ray")
     if settings.distributed_backend == "ray" and settings.ray_address is not None:
-        import ray
-
-        if not ray.is_initialized():
-            ray.init(address=settings.ray_address)
+        os.environ["RAY_ADDRESS"] = settings.ray_address
     return vllm.LLM(**settings.engine_kwargs(model, revision, seed))
 
 

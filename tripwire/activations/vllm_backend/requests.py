@@ -44,12 +44,14 @@ def vllm_sampling(params: SamplingParams, seed: int, eos_ids: Sequence[int], lay
     """`vllm.SamplingParams` keywords meaning what `params` means in tripwire's decode loop.
 
     The end-of-turn ids of the HF path become `stop_token_ids` (so a model whose generation config
-    adds ids stops where the decode loop would, and `min_tokens` bans the same ids); stop strings stay
-    in the text; `top_k` 0 (off) is vLLM's -1; `extra_args` asks vllm-lens for the layers to capture."""
+    adds ids stops where the decode loop would, and `min_tokens` bans the same ids). Without
+    `include_stop_str_in_output` vLLM drops the end-of-turn token from `token_ids` (and vllm-lens then
+    trims one position more): with it, a reply's ids end as the decode loop's do. `extra_args` asks
+    vllm-lens for the layers to capture; top_k 0 is off in both."""
     return {
         "n": 1, "seed": int(seed), "max_tokens": params.max_new_tokens, "min_tokens": params.min_new_tokens,
         "temperature": params.temperature, "top_p": params.top_p,
-        "top_k": params.top_k if params.top_k > 0 else -1, "min_p": params.min_p,
+        "top_k": params.top_k, "min_p": params.min_p,
         "repetition_penalty": params.repetition_penalty, "stop": list(params.stop),
         "stop_token_ids": sorted(int(i) for i in eos_ids), "include_stop_str_in_output": True,
         "skip_special_tokens": True, "extra_args": {"output_residual_stream": [int(x) for x in layers]},

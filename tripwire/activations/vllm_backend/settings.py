@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tripwire.activations.hooks import HookPoint
 
 # vLLM's own names; each is a different set of weights, so it enters the model's fingerprint
-QUANTIZATIONS = ("fp8", "awq", "gptq", "bitsandbytes", "compressed-tensors")
+QUANTIZATIONS = ("fp8", "awq", "gptq", "compressed-tensors")
 # bytes per parameter of the weights, for the GPU count of a dry run (4-bit formats carry scales)
 WEIGHT_BYTES = {"auto": 2.0, "bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "fp8": 1.0, "awq": 0.56,
-                "gptq": 0.56, "bitsandbytes": 0.56, "compressed-tensors": 1.0}
+                "gptq": 0.56, "compressed-tensors": 1.0}
 
 
 class VLLMConfigError(ValueError):
@@ -43,7 +43,8 @@ class VLLMSettings(BaseModel):
     max_model_len: int | None = Field(None, ge=16)  # None: the model's own context length
     max_num_seqs: int | None = Field(None, ge=1)  # sequences decoded at once (vLLM's default: 256)
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
-    quantization: Literal["fp8", "awq", "gptq", "bitsandbytes", "compressed-tensors"] | None = None
+    # None: whatever the checkpoint declares (vLLM reads its quantization_config); fp8 quantises bf16 weights
+    quantization: Literal["fp8", "awq", "gptq", "compressed-tensors"] | None = None
     trust_remote_code: bool = False
 
     @model_validator(mode="after")
@@ -90,7 +91,8 @@ class VLLMSettings(BaseModel):
     def engine_kwargs(self, model: str, revision: str | None, seed: int) -> dict[str, Any]:
         """Keyword arguments of `vllm.LLM`, as plain data (what a dry run shows and a test checks)."""
         kwargs: dict[str, Any] = {
-            "model": model, "tokenizer": model, "revision": revision, "seed": seed, "dtype": self.dtype,
+            "model": model, "tokenizer": model, "revision": revision, "tokenizer_revision": revision, "seed": seed,
+            "dtype": self.dtype,
             "tensor_parallel_size": self.tensor_parallel_size, "pipeline_parallel_size": self.pipeline_parallel_size,
             "distributed_executor_backend": self.distributed_backend if self.gpus > 1 else None,
             "gpu_memory_utilization": self.gpu_memory_utilization, "trust_remote_code": self.trust_remote_code,
