@@ -54,6 +54,7 @@ class VLLMPlan:
 
     def describe(self) -> str:
         h = self.eta_seconds / 3600
+        eta = f"{h:.1f} h" if h >= 1 else f"{self.eta_seconds / 60:.1f} min"
         return "\n".join([
             f"{self.samples:,} samples: {self.prompt_tokens:,} prompt tokens, <= {self.max_generated_tokens:,} "
             "generated tokens",
@@ -62,7 +63,7 @@ class VLLMPlan:
             f"{self.nodes} node(s), KV cache for ~{self.kv_tokens:,} tokens",
             f"host memory for one batch's captured activations: <= {self.capture_host_gib:,.1f} GiB "
             "(lower batch_size if this is near the node's RAM)",
-            f"ETA ~{h:.1f} h ({self.assumption})",
+            f"ETA ~{eta} ({self.assumption})",
         ])
 
 
