@@ -154,3 +154,92 @@ def results_markdown(report: dict[str, Any]) -> str:
                   "", *_selection(label, p), *_tests(label, p), *_calibration(label, p), *_leads(label, p),
                   *_traps(label, p)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+README_BEGIN = "<!-- ship-results:begin (generated from tripwire/probes/shipped/default/report.json) -->"
+README_END = "<!-- ship-results:end -->"
+
+
+def _verdicts(d: dict[str, Any]) -> str:
+    """How many folds of one design beat the text, over every fold that ran."""
+    results = [r for rules in (d.get("folds") or {}).values() if isinstance(rules, dict)
+               for rs in rules.values() if isinstance(rs, list) for r in rs if "skipped" not in r]
+    if not results:
+        return "n/a"
+    return f"{sum(r['verdict'] == 'beats the text' for r in results)} of {len(results)}"
+
+
+def readme_summary(report: dict[str, Any]) -> str:
+    """The README's compact table: per probe and design, the development-set AUROC that chose the design and
+    the main held-out test side beside baselines (i)-(iii) with the verdict; then thresholds and leads."""
+    run = report.get("run", {})
+    lines = [README_BEGIN, "",
+             "| probe | design | layer / method | dev AUROC (window) | test side | probe AUROC | (i) span BoW | "
+             "(ii) text monitor | (iii) layer-0 | (iv) shuffled | verdict | folds that beat the text |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, p in report["probes"].items():
+        for name, d in p["designs"].items():
+            sel = d["selection"]["selected"]
+            dev = (d.get("dev") or {}).get("window")
+            design = f"**{name}** (shipped)" if name == p["chosen_design"] else name
+            for side, r in d["test"].items():
+                side = side.removeprefix("main test: ")
+                if "skipped" in r:
+                    lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {_m(dev)} | {side} | "
+                                 f"skipped: {r['skipped']} | | | | | | |")
+                    continue
+                b = r["baselines"]
+                lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {_m(dev)} | {side} | "
+                             f"{_m(r['probe'])} | {_m(b['i_span_bag_of_words'])} | "
+                             f"{_m(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
+                             f"{_m(b['iv_shuffled_labels'])} | {r['verdict']} | {_verdicts(d)} |")
+    lines.append("")
+    for label, p in report["probes"].items():
+        calib = (p.get("calibration") or {}).get("probe") or {}
+        fa = ", ".join(f"{n} {v['false_alarms_per_1000_tokens']:.2f}" for n, v in calib.items())
+        lines.append(f"- {label}: shipped layer {p['shipped']['layer']} / {p['shipped']['method']}; false alarms "
+                     f"per 1,000 tokens at {run.get('fpr', 0):.0%} FPR: {fa or 'n/a'}.")
+        rl = p.get("recall_and_leads")
+        if rl and rl.get("recall") is not None:
+            lt = rl.get("lead_time") or {}
+            before = {w: (lt.get(w) or {}).get("to_action", {}).get("share_caught_before") for w in
+                      ("probe", "text_monitor")}
+            lines.append(f"  Recall on held-out harmful scripted replies: probe {_ci(rl['recall'].get('streaming'))}, "
+                         f"text monitor {_ci(rl['text_monitor_recall_streaming'])}; caught before the action: probe "
+                         f"{_num(before['probe'], '.2f')}, text monitor {_num(before['text_monitor'], '.2f')}.")
+    lines += ["", f"Run: `{run.get('command', '')}`: {run.get('total_seconds', '?')} s ({run.get('capture_seconds', '?')} "
+              "s teacher-forced capture). Intervals: 95% bootstrap over the units named (pairs or transcripts), "
+              "only with >= 10 units.", "", README_END]
+    return "\n".join(lines) + "\n"
+
+
+def replace_readme_block(readme: str, report: dict[str, Any]) -> str:
+    """`readme` with its generated block replaced by the one `report` gives (the markers must be there)."""
+    start, end = readme.find(README_BEGIN), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no generated block; put the lines {README_BEGIN!r} and {README_END!r} "
+                         "where the table belongs")
+    return readme[:start] + readme_summary(report) + readme[end + len(README_END) + 1:]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tripwire.experiments.ship_results REPORT.json [--readme README.md]`: print results.md, or
+    rewrite the README's generated table from the report."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--readme", type=Path, default=None)
+    args = parser.parse_args(argv)
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    if args.readme is None:
+        print(results_markdown(report), end="")
+        return
+    args.readme.write_text(replace_readme_block(args.readme.read_text(encoding="utf-8"), report), encoding="utf-8")
+    print(f"{args.readme}: the generated table now comes from {args.report}")
+
+
+if __name__ == "__main__":
+    main()
