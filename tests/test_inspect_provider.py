@@ -137,6 +137,40 @@ def test_an_eval_writes_one_record_per_sample_and_epoch(tiny_llama_dir: Path, tm
         assert record.row_count == len(record.positions) > 0
 
 
+ENTRY_POINT = "tripwire = tripwire.experiments.inspect_registry"  # pyproject: [project.entry-points.inspect_ai]
+
+
+@pytest.mark.slow
+def test_the_inspect_cli_finds_the_provider_through_the_entry_point(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """`inspect eval ... --model tripwire/...` in a fresh process: Inspect finds the provider only through the
+    package's `inspect_ai` entry point (declared here in a stand-in dist-info if tripwire's own lacks it)."""
+    import importlib.metadata
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if "tripwire" not in {ep.name for ep in importlib.metadata.entry_points(group="inspect_ai")}:
+        info = tmp_path / "ep" / "tripwire_entry_point-0.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tripwire-entry-point\nVersion: 0\n")
+        (info / "entry_points.txt").write_text(f"[inspect_ai]\n{ENTRY_POINT}\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "ep"), env.get("PYTHONPATH", "")])
+    (tmp_path / "hello.py").write_text(
+        "from inspect_ai import Task, task\nfrom inspect_ai.dataset import Sample\n"
+        "from inspect_ai.solver import generate\n\n\n@task\ndef hello():\n"
+        "    return Task(dataset=[Sample(id='a', input='The capital of France is Paris.')], solver=[generate()])\n")
+    inspect_cli = Path(sys.executable).parent / "inspect"
+    run = subprocess.run([str(inspect_cli), "eval", "hello.py", "--model", f"tripwire/{tiny_llama_dir}",
+                          "-M", f"store={tmp_path / 's'}", "-M", f"hook_points={HOOK}", "-M", "positions=reply",
+                          "--max-tokens", "4", "--display", "none", "--log-dir", str(tmp_path / "logs")],
+                         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (record,) = ResidualStore.open(tmp_path / "s").records()
+    assert record.meta["sample_id"] == "a" and record.n_tokens - record.n_prompt_tokens == 4
+    assert record.positions == list(range(record.n_prompt_tokens, record.n_tokens - 1))  # positions=reply
+
+
 @pytest.mark.slow
 def test_inspect_evals_agentic_misalignment_on_the_default_model(tmp_path: Path) -> None:
     """Two epochs of the task's one sample, 8 tokens each. The task's scorer asks a grader model (Claude by

@@ -3,8 +3,10 @@ before any weights load, run one chat through the decode loop with capture on, a
 `ResidualStore` as one record, or hand back the record already stored under the same id (resume).
 
 One generate call of an Inspect sample is one record. Its id hashes the model, the rendered prompt's
-token ids, the Inspect sample id and epoch, and the sampling parameters, so re-running the same eval
-reuses every finished sample, and a second turn of an agent loop (a different prompt) is its own record.
+token ids, the Inspect sample id and epoch, the sampling parameters and the seed, so re-running the same
+eval (from the CLI or from Python) reuses every finished sample, and a second turn of an agent loop (a
+different prompt) is its own record. A row's sample depends on its prompt and seed only, so a stored
+reply is the reply a rerun would generate.
 Records carry no labels: a reply is classified and scored afterwards (see `scenarios.inspect_logs`).
 """
 
@@ -147,7 +149,7 @@ class InspectCapture:
 
     def record_key(self, prompt_ids: list[int], sampling: SamplingParams, sample: SampleRef, seed: int) -> str:
         digest = hashlib.sha256(repr(prompt_ids).encode()).hexdigest()[:16]
-        conversation = f"inspect:{sample.task}:{sample.sample_id}:{digest}"
+        conversation = f"inspect:{sample.sample_id}:{digest}"  # not the task: `inspect eval` names it otherwise
         return record_id(self.handle.fingerprint, conversation, sampling.to_dict(), sample.epoch - 1, seed)
 
     def run(self, messages: list[dict[str, str]], tools: list[dict[str, Any]] | None, sampling: SamplingParams,
