@@ -72,6 +72,23 @@ def test_a_rerun_resumes_from_the_store_and_new_sampling_is_a_new_record(tiny_ll
     assert len(ResidualStore.open(tmp_path / "s")) == 2
 
 
+def test_a_provider_sees_records_another_live_provider_wrote(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    args = {"store": str(tmp_path / "s"), "hook_points": HOOK}
+    a, b = _model(tiny_llama_dir, **args), _model(tiny_llama_dir, **args)  # both open before either writes
+    first = _reply(a)
+    second = _reply(b)
+    assert second.metadata["tripwire_resumed"] is True and second.completion == first.completion
+    assert len(ResidualStore.open(tmp_path / "s")) == 1
+
+
+def test_a_reply_with_no_fed_reply_token_is_a_record_without_rows(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """One new token and `positions=reply`: the reply's only token was never fed, so nothing is stored."""
+    out = _reply(_model(tiny_llama_dir, store=str(tmp_path / "s"), hook_points=HOOK, positions="reply"),
+                 max_tokens=1)
+    (record,) = ResidualStore.open(tmp_path / "s").records()
+    assert out.usage.output_tokens == 1 and record.positions == [] and record.row_count == 0
+
+
 def test_without_a_store_it_only_generates(tiny_llama_dir: Path, tmp_path: Path) -> None:
     out = _reply(_model(tiny_llama_dir))
     assert out.usage.output_tokens == 5 and out.metadata is None

@@ -19,16 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
 from pydantic import Field, ValidationError, field_validator
+from torch import Tensor
 
-from tripwire.activations import SamplingParams, load_model
+from tripwire.activations import GeneratedRow, SamplingParams, load_model
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.layout import generated_transcript, transcript_record
 from tripwire.activations.loading import pick_device, pick_dtype, resolve_source
 from tripwire.activations.positions import PositionPolicy
 from tripwire.activations.runner import batch_id_for
 from tripwire.activations.store import ResidualStore
-from tripwire.activations.store_types import Record, record_id
+from tripwire.activations.store_types import Record, RecordMeta, record_id
 from tripwire.experiments.configs import PositionsConfig, RunConfig, _Strict
 from tripwire.experiments.errors import UsageError
 from tripwire.experiments.pipelines import CheckedModel, check_model, check_store_path, open_store
@@ -162,14 +164,20 @@ class InspectCapture:
         seed = (self.args.seed if seed is None else seed) + 1000 * (sample.epoch - 1)
         rid = self.record_key(prompt_ids, sampling, sample, seed)
         with self._lock:
-            stored = self._stored(rid)
-            if stored is not None:
-                return _from_record(stored)
-            row = self.handle.generate([prompt_ids], sampling=sampling, seeds=[seed], capture=self.hooks or None)[0]
-            if self.store is not None:
-                self._commit(rid, messages, row, sampling, sample, seed)
-        return Reply(row.text, _STOPS[row.stop_reason], len(prompt_ids), len(row.new_ids),
-                     rid if self.store is not None else None, False)
+            if self.store is None:
+                row = self._generate(prompt_ids, sampling, seed)
+                return Reply(row.text, _STOPS[row.stop_reason], len(prompt_ids), len(row.new_ids), None, False)
+            with self.store.writer() as writer:  # re-reads the index: another provider may have written it
+                stored = self._stored(rid)
+                if stored is not None:
+                    return _from_record(stored)
+                row = self._generate(prompt_ids, sampling, seed)
+                record, rows = self._record(rid, messages, row, sampling, sample, seed)
+                writer.commit_batch(batch_id_for([rid]), [record], rows)
+        return Reply(row.text, _STOPS[row.stop_reason], len(prompt_ids), len(row.new_ids), rid, False)
+
+    def _generate(self, prompt_ids: list[int], sampling: SamplingParams, seed: int) -> GeneratedRow:
+        return self.handle.generate([prompt_ids], sampling=sampling, seeds=[seed], capture=self.hooks or None)[0]
 
     def _stored(self, rid: str) -> Record | None:
         if self.store is None:
@@ -177,11 +185,8 @@ class InspectCapture:
         found = self.store.records(lambda r: r.record_id == rid)
         return found[0] if found else None
 
-    def _commit(self, rid: str, messages: list[dict[str, str]], row: Any, sampling: SamplingParams,
-                sample: SampleRef, seed: int) -> None:
-        import torch
-
-        assert self.store is not None
+    def _record(self, rid: str, messages: list[dict[str, str]], row: GeneratedRow, sampling: SamplingParams,
+                sample: SampleRef, seed: int) -> tuple[RecordMeta, dict[str, Tensor]]:
         tokens = generated_transcript(self.handle.tokenizer, row.prompt_ids, [m["content"] for m in messages],
                                       row.new_ids)
         fed = tokens.n_tokens - 1  # the last emitted token never went through the model
@@ -196,9 +201,7 @@ class InspectCapture:
             fed_tokens=fed,
         )
         index = torch.tensor(keep, dtype=torch.long)
-        rows = {hp: row.activations[hp].index_select(0, index) for hp in self.hooks}
-        with self.store.writer() as writer:
-            writer.commit_batch(batch_id_for([rid]), [record], rows)
+        return record, {hp: row.activations[hp].index_select(0, index) for hp in self.hooks}
 
 
 def _from_record(record: Record) -> Reply:
