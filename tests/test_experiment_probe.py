@@ -1,6 +1,6 @@
-"""The `probe` experiment pipeline on a tiny model: capture -> sweep -> card (in cards/ and in the stage
-cache for later stages) -> generalisation -> honesty -> per-token view; cached on a re-run; planned
-without weights."""
+"""The `probe` and `early_warning` experiment pipelines on a tiny model: capture -> sweep -> card (in
+cards/ and in the stage cache) -> generalisation -> honesty -> per-token view; the early-warning stage
+reading that card as `stage:<name>`; both cached on a re-run and planned without weights."""
 
 from __future__ import annotations
 
@@ -18,13 +18,18 @@ from tripwire.experiments.experiment import run_experiment
 from tripwire.experiments.experiment_config import parse_experiment
 from tripwire.experiments.stage_data import interleave
 
-PROBE = {"label": "coercion", "limit": 24, "control_limit": 100, "layers": [1, -1], "methods": ["lr", "diffmean"],
-         "n_boot": 20, "window": 4, "batch_size": 8}
+PROBE = {"label": "coercion", "limit": 24, "control_limit": 20, "fpr": 0.05, "layers": [1, -1],
+         "methods": ["lr", "diffmean"], "n_boot": 20, "window": 4, "batch_size": 8}
+WARNING = {"probe": "stage:coercion-probe", "limit": 30, "control_limit": 20, "fpr": 0.05, "n_boot": 20,
+           "rollouts": {"scenarios": {"ids": ["blackmail_explicit-america_replacement"]}, "samples": 2,
+                        "max_new_tokens": 4}}
 
 
-def probe_config(model: Path, name: str = "probe-tiny", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "model": str(model), "seed": 0,
-            "stages": [{"pipeline": "probe", "name": "coercion-probe", "options": {**PROBE, **extra}}]}
+def probe_config(model: Path, name: str = "probe-tiny", warning: bool = True, **extra: Any) -> dict[str, Any]:
+    stages = [{"pipeline": "probe", "name": "coercion-probe", "options": {**PROBE, **extra}}]
+    if warning:
+        stages.append({"pipeline": "early_warning", "options": WARNING})
+    return {"name": name, "model": str(model), "seed": 0, "stages": stages}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +51,7 @@ def test_the_card_goes_to_cards_and_the_probe_stays_in_the_stage_cache(probe_run
     assert card["hook_point"] in ("blocks.1.resid_post", "blocks.3.resid_post")
     assert card["hook_point"] == out["hook_point"] == f"blocks.{card['layer']}.resid_post"
     assert card["window"] == 4 and card["thresholds"]["streaming"]["window"] == 4  # from the options, not 8
-    assert card["thresholds"]["streaming"]["n_control"] == 100 and card["label"] == "coercion"
+    assert card["thresholds"]["streaming"]["n_control"] == 20 and card["label"] == "coercion"
     assert card["train_positions"]["name"] == "BeforeAnchor" and card["score_positions"]["name"] == "ReplyOnly"
     folder = Path(out["probe_folder"])
     assert folder.parent == Path(probe_run["run"].stages[0].detail)  # inside the stage's cache folder
@@ -97,7 +102,7 @@ def test_a_rerun_reuses_the_probe_stage(probe_run: dict[str, Any], tiny_llama_di
     monkeypatch.setattr(ModelHandle, "forward", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = run_experiment(parse_experiment(probe_config(tiny_llama_dir)), probe_run["runs"], progress=False,
                            log=lambda _: None)
-    assert [s.status for s in again.stages] == ["cached"] and not calls
+    assert [s.status for s in again.stages] == ["cached", "cached"] and not calls
     assert (again.path / "cards" / "coercion-probe--coercion.json").read_text() == \
         next((probe_run["run"].path / "cards").glob("*.json")).read_text()
 
@@ -115,8 +120,12 @@ def test_dry_run_plans_the_probe_stage_without_weights(tiny_llama_dir: Path, tmp
     result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs"),
                                       "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "probe (coercion): capture coercion (limit 24) and control (limit 100)" in result.output
-    assert "124 forwards" in result.output  # 24 + 100 teacher-forced sequences
+    assert "probe (coercion): capture coercion (limit 24) and control (limit 20)" in result.output
+    assert "44 forwards" in result.output  # 24 + 20 teacher-forced sequences
+    # the early-warning stage is planned though its probe does not exist yet: 30 + 20 sequences, and one
+    # condition x (1 prefill + 4 steps) run twice (recording, stopping)
+    assert "early_warning: stage:coercion-probe on coercion (limit 30)" in result.output
+    assert "4 watched rollouts" in result.output and "60 forwards" in result.output
     assert not (tmp_path / "runs").exists()
 
 
@@ -124,8 +133,98 @@ def test_probe_options_are_checked_before_any_weights(tiny_llama_dir: Path) -> N
     from tripwire.experiments.configs import ConfigError
 
     with pytest.raises(ConfigError, match="control_limit 50 cannot resolve fpr 0.01.*raise control_limit to 100"):
-        parse_experiment(probe_config(tiny_llama_dir, control_limit=50))
+        parse_experiment(probe_config(tiny_llama_dir, control_limit=50, fpr=0.01))
     with pytest.raises(ConfigError, match="stages.0.options.methods.0"):
         parse_experiment(probe_config(tiny_llama_dir, methods=["svm"]))
     with pytest.raises(ConfigError, match="unknown dataset 'coercions'"):
         parse_experiment(probe_config(tiny_llama_dir, dataset="coercions"))
+
+
+def test_early_warning_reads_the_probe_stage_card_and_leaves_out_its_training_records(
+        probe_run: dict[str, Any]) -> None:
+    from tripwire.activations.store import ResidualStore
+    from tripwire.experiments.runs import content_hash
+
+    probe_out = probe_run["output"]
+    results = probe_run["results"]
+    warn = results["stages"][1]["output"]
+    card = json.loads(next((probe_run["run"].path / "cards").glob("*.json")).read_text())
+    # stage:coercion-probe resolved to the card the probe stage made: its hook point, window and label
+    assert warn["probe"] == "stage:coercion-probe" and warn["hook_point"] == card["hook_point"]
+    assert warn["window"] == card["window"] == 4 and warn["label"] == "coercion"
+    cache = Path(probe_run["run"].stages[1].detail)
+    key = json.loads((cache / "key.json").read_text())
+    probe_key = json.loads((Path(probe_out["probe_folder"]).parent / "key.json").read_text())
+    assert key["probe"] == {"probe": "stage:coercion-probe", "stage_key": content_hash(probe_key)}
+    # the probe's training records are left out; the judged records are neither trained on nor text-fitted
+    trained = set(json.loads((Path(probe_out["probe_folder"]) / "training_records.json").read_text())["record_ids"])
+    stored = {r.record_id for r in ResidualStore.open(cache / "store-data").records()}
+    assert warn["n_excluded_training"] == len(trained & stored) > 0
+    assert warn["n_records"] == len(stored) == warn["n_excluded_training"] + warn["n_text_monitor_fit"] + warn["n_test"]
+    assert not trained & set(warn["test_record_ids"])
+    # both monitors calibrated for the same false-positive rate on the same control transcripts
+    thr = warn["thresholds"]
+    assert thr["probe_streaming"]["fpr_target"] == thr["text_monitor_streaming"]["fpr_target"] == 0.05
+    assert thr["probe_streaming"]["n_control"] == thr["text_monitor_streaming"]["n_control"] == 20
+    assert thr["probe_streaming"]["window"] == 4
+    leads = warn["judged"]["lead_time"]
+    assert leads is not None and leads["n"] == leads["probe"]["to_action"]["n_with_action"] > 0
+    assert sum(warn["rollouts"]["summary"].values()) == 2  # one condition x 2 samples, each judged once
+    page = (probe_run["run"].path / "report.html").read_text()
+    assert "Early warning: the coercion probe as the online monitor" in page
+    assert "lead before the harmful tool call at 0.05 FPR" in page and "streaming text monitor" in page
+
+
+def _lead_output(probe_scores: list[float], text_scores: list[float], action: int, intent: int) -> dict[str, Any]:
+    from tripwire.probes.lead_time import leads_to_action_and_intent
+
+    def monitor(scores: list[float]) -> dict[str, Any]:
+        return leads_to_action_and_intent([scores], [action], [intent], 2.0, window=2)
+
+    calib = {"probe": {"control": {"n_transcripts": 20, "realised_fpr_at_chosen": {"streaming": 0.05},
+                                   "false_alarms_per_1000_tokens": 0.0}},
+             "text_monitor": {"control": {"false_alarms_per_1000_tokens": 0.0}}}
+    return {"fpr": 0.05, "label": "coercion", "probe": "p", "hook_point": "blocks.1.resid_post", "window": 2,
+            "dataset": "coercion", "n_excluded_training": 0, "n_text_monitor_fit": 4, "n_test": 1,
+            "calibration": calib, "rollouts": None,
+            "judged": {"lead_time": {"n": 1, "probe": monitor(probe_scores), "text_monitor": monitor(text_scores)},
+                       "recall": None}}
+
+
+def test_the_early_warning_section_reports_leads_computed_by_hand() -> None:
+    """Running mean over 2 tokens, threshold 2: the probe's mean first reaches 2 at index 3 ((0 + 4) / 2),
+    so with the action at index 8 and the intent token at 5 it leads by 5 and 2 tokens; the text
+    monitor (all zeros) never fires."""
+    from tripwire.experiments.pipelines_warning import EarlyWarningPipeline
+
+    section = EarlyWarningPipeline().section(_lead_output([0, 0, 0, 4, 4, 4, 4, 4, 4, 4], [0.0] * 10, 8, 5))
+    probe_line, text_line = section.headline
+    assert probe_line.startswith("probe: caught 1/1 harmful transcripts (100%) before the harmful tool call at "
+                                 "0.05 FPR, median lead 5 tokens; before the first intent-revealing token: 1/1")
+    assert "caught 0/1 harmful transcripts (0%)" in text_line and "median lead" not in text_line
+    assert list(section.figures[0].data[0].x) == [5]  # the probe's lead histogram
+    rows = {(r[0], r[1]): r for r in section.tables[0].rows}
+    assert rows[("probe", "first intent-revealing token")][7] == 2.0
+    # the same scores crossing only once the action has begun (index 9 > 8) is a late catch, not a lead
+    late = EarlyWarningPipeline().section(_lead_output([0] * 8 + [0, 4], [0.0] * 10, 8, 5))
+    assert late.headline[0].startswith("probe: caught 0/1 harmful transcripts (0%)")
+    assert list(late.figures[0].data[0].x) == [-1]
+
+
+def test_a_bad_probe_reference_fails_before_any_stage_runs(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from tripwire.experiments.configs import ConfigError
+    from tripwire.experiments.errors import UsageError
+
+    behavior = {"pipeline": "behavior", "options": {"scenarios": {"kinds": ["blackmail"]}, "samples": 1,
+                                                    "sampling": {"max_new_tokens": 2}}}
+    base = {"name": "bad-ref", "model": str(tiny_llama_dir)}
+    with pytest.raises(ConfigError, match="reads probe 'stage:coercion-probe', but no earlier stage named "
+                                          "'coercion-probe' is a `probe` stage.*put a `probe` stage named"):
+        parse_experiment({**base, "stages": [behavior, {"pipeline": "early_warning", "options": WARNING}]})
+    with pytest.raises(ConfigError, match="stages.1.options.probe: 'stage:' names no stage"):
+        parse_experiment({**base, "stages": [behavior, {"pipeline": "steering", "options": {"probe": "stage:"}}]})
+    cfg = parse_experiment({**base, "stages": [behavior, {"pipeline": "steering",
+                                                          "options": {"probe": str(tmp_path / "no-probe")}}]})
+    with pytest.raises(UsageError, match="no-probe.*not found.*shipped probe.*stage:<name> of an earlier probe"):
+        run_experiment(cfg, tmp_path / "runs", progress=False, log=lambda _: None)
+    assert not (tmp_path / "runs").exists()  # the behavior stage before it never ran

@@ -21,13 +21,16 @@ from typing import Any
 from tripwire.experiments.experiment_config import ExperimentConfig, config_yaml
 from tripwire.experiments.pipelines_behavior import BehaviorPipeline, StatedBeliefPipeline
 from tripwire.experiments.pipelines_probe import ProbePipeline
+from tripwire.experiments.pipelines_steering import SteeringPipeline
 from tripwire.experiments.pipelines_transcripts import TranscriptsPipeline
+from tripwire.experiments.pipelines_warning import EarlyWarningPipeline
 from tripwire.experiments.report import StageRecord, render_report
 from tripwire.experiments.runs import RunDir, dumps, environment, stage_cache, strict_json, write_atomic
 from tripwire.experiments.stage import Context, Pipeline, Section, StagePlan
 
 PIPELINES: dict[str, Pipeline] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
-                                                      TranscriptsPipeline(), ProbePipeline())}
+                                                      TranscriptsPipeline(), ProbePipeline(),
+                                                      EarlyWarningPipeline(), SteeringPipeline())}
 
 
 @dataclass(frozen=True)

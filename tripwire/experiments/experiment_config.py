@@ -332,7 +332,9 @@ def parse_experiment(raw: dict[str, Any], where: str = "config") -> ExperimentCo
 
 def _loc(loc: tuple[Any, ...]) -> str:
     # drop pydantic's union tags (`behavior`, `function-after[...]`) so paths read as the YAML does
-    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in PIPELINES or "[" in p))]
+    # (a tag follows `options`: a field may share a pipeline's name, as `probe` does)
+    parts = [str(p) for i, p in enumerate(loc) if not (isinstance(p, str) and (
+        "[" in p or (p in PIPELINES and i > 0 and loc[i - 1] == "options")))]
     return ".".join(parts) or "(top level)"
 
 
