@@ -54,11 +54,44 @@ def _dataset(ctx: Context, options: EarlyWarningOptions) -> str:
     return name
 
 
-def _sets(ctx: Context, options: EarlyWarningOptions, cache: StageCache, hook: str) -> tuple[Any, dict[str, Any]]:
-    data = capture_set_for(ctx, cache, "data", _dataset(ctx, options), options.limit, [hook], options.batch_size)
-    controls = {name: capture_set_for(ctx, cache, f"control-{name}", name, options.control_limit, [hook],
-                                      options.batch_size) for name in options.control}
-    return data, controls
+def _probe_stage(ctx: Context, ref: str) -> tuple[ProbeOptions, StageCache] | None:
+    """The options and cache folder of the `probe` stage `ref` names (None for a shipped probe or folder)."""
+    from tripwire.experiments.runs import stage_cache
+
+    if not ref.startswith(STAGE_REF):
+        return None
+    name = ref.removeprefix(STAGE_REF)
+    for stage_name, stage in zip(ctx.cfg.stage_names(), ctx.cfg.stages, strict=True):
+        if stage_name == name and isinstance(stage.options, ProbeOptions) and name in ctx.stage_keys:
+            return stage.options, stage_cache(ctx.runs_root, ctx.stage_keys[name], create=False)
+    return None
+
+
+def _sets(ctx: Context, options: EarlyWarningOptions, cache: StageCache, hook: str
+          ) -> tuple[Any, dict[str, Any], list[str]]:
+    """The labelled set and the control sets to capture, and which of them are the stores of the probe
+    stage named by `stage:` (same dataset and limit: captured there at every swept layer, the card's
+    among them, so they are read, not captured again)."""
+    from tripwire.experiments.pipelines_probe import probe_targets
+
+    dataset = _dataset(ctx, options)
+    source = _probe_stage(ctx, options.probe)
+    theirs = probe_targets(ctx, *source) if source is not None else None
+    reused = []
+    if theirs is not None and source is not None and (dataset, options.limit) == (source[0].data, source[0].limit):
+        data, reused = theirs[0], ["data"]
+    else:
+        data = capture_set_for(ctx, cache, "data", dataset, options.limit, [hook], options.batch_size)
+    controls = {}
+    for name in options.control:
+        if theirs is not None and source is not None and \
+                (name, options.control_limit) == (source[0].control, source[0].control_limit):
+            controls[name] = theirs[1]
+            reused.append(name)
+        else:
+            controls[name] = capture_set_for(ctx, cache, f"control-{name}", name, options.control_limit, [hook],
+                                             options.batch_size)
+    return data, controls, reused
 
 
 def _training_ids(folder: Path) -> set[str]:
@@ -68,18 +101,25 @@ def _training_ids(folder: Path) -> set[str]:
     return set(json.loads(path.read_text())["record_ids"]) if path.is_file() else set()
 
 
-def held_out_split(design: Any, trained: set[str], seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(records the text monitor is fitted on, records both monitors are judged on, records left out
-    because the probe was trained on them), split by template family."""
+def held_out_split(design: Any, trained: set[str], seed: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """(records the text monitor is fitted on, records both monitors are judged on, records the probe
+    was trained on, how the text monitor's records were chosen). When the set holds the probe's own
+    training records (both classes), the text monitor is fitted on exactly those, so both monitors saw
+    the same transcripts, and everything else is judged; otherwise the records the probe never saw are
+    split by template family."""
     from tripwire.probes.splits import grouped_split
 
+    mine = np.array([i for i, r in enumerate(design.records) if r.record_id in trained], dtype=np.int64)
     keep = np.array([i for i, r in enumerate(design.records) if r.record_id not in trained], dtype=np.int64)
     if keep.size == 0:
         raise UsageError("every transcript of the set was used to train the probe; raise `limit` (or use another "
                          "`dataset`) so held-out transcripts remain")
+    if np.unique(design.labels[mine]).size == 2:
+        return mine, keep, int(mine.size), "the probe's own training transcripts"
     groups = np.array([str(design.records[i].meta.get("family")) for i in keep])
     split = grouped_split(groups, design.labels[keep], seed=seed)
-    return keep[np.concatenate([split.train, split.val])], keep[split.test], len(design) - int(keep.size)
+    return (keep[np.concatenate([split.train, split.val])], keep[split.test], int(mine.size),
+            "held-out transcripts of other template families than those judged")
 
 
 class EarlyWarningPipeline:
@@ -95,10 +135,12 @@ class EarlyWarningPipeline:
         return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json"), "probe": probe}
 
     def plan(self, ctx: Context, options: EarlyWarningOptions, cache: StageCache) -> StagePlan:
-        data, controls = _sets(ctx, options, cache, PLAN_HOOK)
-        sequences, tokens, eta = plan_sets([data, *controls.values()])
+        data, controls, reused = _sets(ctx, options, cache, PLAN_HOOK)
+        targets = {"data": data, **controls}
+        sequences, tokens, eta = plan_sets([t for name, t in targets.items() if name not in reused])
         what = (f"early_warning: {options.probe} on {data[0].dataset} (limit {options.limit}) and "
-                f"{', '.join(options.control)} (limit {options.control_limit}) at {options.fpr:g} FPR")
+                f"{', '.join(options.control)} (limit {options.control_limit}) at {options.fpr:g} FPR"
+                + (f" (reusing the probe stage's {' and '.join(reused)} store)" if reused else ""))
         rollouts = forwards = 0
         if options.rollouts is not None:  # per condition one batch of samples, run twice (recording, stopping)
             n_conv = len(_conversations(options, cache))
@@ -116,11 +158,11 @@ class EarlyWarningPipeline:
         folder = ctx.probe_dir(options.probe)
         probe = load_probe(folder, model=handle, allow_other_model=options.allow_other_model)
         card, hook, seed = probe.card, probe.card.hook_point, ctx.cfg.seed
-        data, controls = _sets(ctx, options, cache, hook)
+        data, controls, reused = _sets(ctx, options, cache, hook)
         store = capture_set(ctx, data)
         benign = {name: capture_set(ctx, target) for name, target in controls.items()}
         design = Design.load({data[0].dataset: store}, card.label, {data[0].dataset: REPLY})
-        fit, test, excluded = held_out_split(design, _training_ids(folder), seed)
+        fit, test, excluded, fitted_on = held_out_split(design, _training_ids(folder), seed)
         monitor = text_monitor(design.fold_data(), fit)
         thresholds, text_thr, calib = calibration(
             probe.estimator, monitor, benign, hook, fpr=options.fpr, window=card.window,
@@ -134,6 +176,7 @@ class EarlyWarningPipeline:
         return {"pipeline": self.name, "probe": options.probe, "label": card.label, "hook_point": hook,
                 "window": card.window, "dataset": data[0].dataset, "n_records": len(design),
                 "n_excluded_training": excluded, "n_text_monitor_fit": int(fit.size), "n_test": int(test.size),
+                "text_monitor_fitted_on": fitted_on, "reused_probe_stage_stores": reused,
                 "test_record_ids": [design.records[i].record_id for i in test.tolist()], "fpr": options.fpr,
                 "thresholds": {"probe_streaming": thresholds["streaming"].to_dict(),
                                "text_monitor_streaming": text_thr.to_dict()},
@@ -190,10 +233,12 @@ class EarlyWarningPipeline:
                                 ["verdict", "rollouts"], [[k, v] for k, v in roll["summary"].items()],
                                 "what the model did in the unstopped rollout (classifier): caught_before = the probe "
                                 "fired before the harmful action's first token"))
-        caveats = [f"{output['n_excluded_training']} transcripts the probe was trained on were left out; the text "
-                   f"monitor was fitted on {output['n_text_monitor_fit']} and both monitors judged on "
-                   f"{output['n_test']} (other template families).",
-                   "Leads count reply tokens: a lead >= 1 stops generation before the counted token is emitted."]
+        caveats = [f"{output['n_excluded_training']} transcripts of the set were the probe's training data and are "
+                   f"not judged; the text monitor was fitted on {output['n_text_monitor_fit']} "
+                   f"({output['text_monitor_fitted_on']}); both monitors were judged on {output['n_test']}.",
+                   "Leads count reply tokens: a lead >= 1 stops generation before the counted token is emitted.",
+                   "Judged transcripts may include the probe stage's validation split (used to choose its layer and "
+                   "method, never to fit it)."]
         if roll is not None:
             caveats += roll["notes"]
         return Section(
