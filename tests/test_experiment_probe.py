@@ -127,6 +127,14 @@ def test_dry_run_plans_the_probe_stage_without_weights(tiny_llama_dir: Path, tmp
     assert "early_warning: stage:coercion-probe on coercion (limit 24)" in result.output
     assert "(reusing the probe stage's data and control store)" in result.output
     assert "4 watched rollouts" in result.output and "<= 10 forwards" in result.output
+    # a second probe stage shares the first one's control store: it plans its own 10 transcripts only
+    two = probe_config(tiny_llama_dir, warning=False)
+    two["stages"].append({"pipeline": "probe", "options": {**PROBE, "label": "eval_awareness", "limit": 10}})
+    config.write_text(yaml.safe_dump(two))
+    result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs"),
+                                      "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "44 forwards" in result.output and "sweep lr/diffmean; 10 forwards" in result.output
     assert not (tmp_path / "runs").exists()
 
 
@@ -158,10 +166,13 @@ def test_early_warning_reads_the_probe_stage_card_and_leaves_out_its_training_re
     probe_key = json.loads((Path(probe_out["probe_folder"]).parent / "key.json").read_text())
     assert key["probe"] == {"probe": "stage:coercion-probe", "stage_key": content_hash(probe_key)}
     # same dataset, limit and control as the probe stage: its stores are read, not captured again
-    assert warn["reused_probe_stage_stores"] == ["data", "control"] and not list(cache.glob("store-*"))
+    assert warn["reused_probe_stage_stores"] == ["data", "control"]
+    stores = sorted(p.name.split("-")[0] for p in (probe_run["runs"] / "cache" / "stores").iterdir())
+    assert stores == ["coercion", "control"]  # one store per set, shared by both stages
     # the probe's training records are not judged; the text monitor is fitted on exactly those
     trained = set(json.loads((Path(probe_out["probe_folder"]) / "training_records.json").read_text())["record_ids"])
-    stored = {r.record_id for r in ResidualStore.open(Path(probe_out["probe_folder"]).parent / "store-data").records()}
+    (data,) = (probe_run["runs"] / "cache" / "stores").glob("coercion-*")
+    stored = {r.record_id for r in ResidualStore.open(data).records()}
     assert warn["n_excluded_training"] == len(trained & stored) == len(trained) > 0
     assert warn["text_monitor_fitted_on"] == "the probe's own training transcripts"
     assert warn["n_text_monitor_fit"] == len(trained) and warn["n_test"] == len(stored) - len(trained)

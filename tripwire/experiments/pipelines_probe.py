@@ -30,13 +30,13 @@ def _policy(name: str) -> Any:
     return {"before_anchor": BeforeAnchor, "before_action": BeforeAction, "reply": ReplyOnly}[name]()
 
 
-def probe_targets(ctx: Context, options: ProbeOptions, cache: StageCache) -> list[Any]:
+def probe_targets(ctx: Context, options: ProbeOptions) -> list[Any]:
     """The stage's two capture targets (contrast set, control set); a later stage may read their stores."""
     hooks = [f"blocks.{layer}.resid_post" for layer in options.layers]
     args = (options.batch_size, options.store_dtype)
     by = options.generalise_by or GENERALISE_BY[options.label]
-    return [capture_set_for(ctx, cache, "data", options.data, options.limit, hooks, *args, spread_by=by),
-            capture_set_for(ctx, cache, "control", options.control, options.control_limit, hooks, *args)]
+    return [capture_set_for(ctx, options.data, options.limit, hooks, *args, spread_by=by),
+            capture_set_for(ctx, options.control, options.control_limit, hooks, *args)]
 
 
 def _plain(obj: Any) -> Any:
@@ -94,7 +94,7 @@ class ProbePipeline:
         return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json")}
 
     def plan(self, ctx: Context, options: ProbeOptions, cache: StageCache) -> StagePlan:
-        sequences, tokens, eta = plan_sets(probe_targets(ctx, options, cache))
+        sequences, tokens, eta = plan_sets(ctx, probe_targets(ctx, options))
         return StagePlan(f"probe ({options.label}): capture {options.data} (limit {options.limit}) and "
                          f"{options.control} (limit {options.control_limit}) at layers {options.layers}, sweep "
                          f"{'/'.join(options.methods)}", forwards=sequences, tokens=tokens, eta_seconds=eta)
@@ -107,7 +107,7 @@ class ProbePipeline:
         from tripwire.probes.persistence import CARD_FILE
         from tripwire.probes.scoring import statistic_values
 
-        data_cfg, control_cfg = probe_targets(ctx, options, cache)
+        data_cfg, control_cfg = probe_targets(ctx, options)
         store = capture_set(ctx, data_cfg)
         control = capture_set(ctx, control_cfg)
         settings = TrainSettings(label=options.label, methods=tuple(options.methods), layers=None,

@@ -54,43 +54,39 @@ def _dataset(ctx: Context, options: EarlyWarningOptions) -> str:
     return name
 
 
-def _probe_stage(ctx: Context, ref: str) -> tuple[ProbeOptions, StageCache] | None:
-    """The options and cache folder of the `probe` stage `ref` names (None for a shipped probe or folder)."""
-    from tripwire.experiments.runs import stage_cache
-
+def _probe_stage(ctx: Context, ref: str) -> ProbeOptions | None:
+    """The options of the `probe` stage `ref` names (None for a shipped probe or a folder)."""
     if not ref.startswith(STAGE_REF):
         return None
     name = ref.removeprefix(STAGE_REF)
     for stage_name, stage in zip(ctx.cfg.stage_names(), ctx.cfg.stages, strict=True):
-        if stage_name == name and isinstance(stage.options, ProbeOptions) and name in ctx.stage_keys:
-            return stage.options, stage_cache(ctx.runs_root, ctx.stage_keys[name], create=False)
+        if stage_name == name and isinstance(stage.options, ProbeOptions):
+            return stage.options
     return None
 
 
-def _sets(ctx: Context, options: EarlyWarningOptions, cache: StageCache, hook: str
-          ) -> tuple[Any, dict[str, Any], list[str]]:
-    """The labelled set and the control sets to capture, and which of them are the stores of the probe
-    stage named by `stage:` (same dataset and limit: captured there at every swept layer, the card's
-    among them, so they are read, not captured again)."""
+def _sets(ctx: Context, options: EarlyWarningOptions, hook: str) -> tuple[Any, dict[str, Any], list[str]]:
+    """The labelled set and the control sets, and which of them are the stores of the probe stage named
+    by `stage:` (same dataset and limit: captured there at every swept layer, the card's among them, so
+    they are read, not captured again); other sets are captured at the card's hook point only."""
     from tripwire.experiments.pipelines_probe import probe_targets
 
     dataset = _dataset(ctx, options)
     source = _probe_stage(ctx, options.probe)
-    theirs = probe_targets(ctx, *source) if source is not None else None
+    theirs = probe_targets(ctx, source) if source is not None else None
     reused = []
-    if theirs is not None and source is not None and (dataset, options.limit) == (source[0].data, source[0].limit):
+    if theirs is not None and source is not None and (dataset, options.limit) == (source.data, source.limit):
         data, reused = theirs[0], ["data"]
     else:
-        data = capture_set_for(ctx, cache, "data", dataset, options.limit, [hook], options.batch_size)
+        data = capture_set_for(ctx, dataset, options.limit, [hook], options.batch_size)
     controls = {}
     for name in options.control:
         if theirs is not None and source is not None and \
-                (name, options.control_limit) == (source[0].control, source[0].control_limit):
+                (name, options.control_limit) == (source.control, source.control_limit):
             controls[name] = theirs[1]
             reused.append(name)
         else:
-            controls[name] = capture_set_for(ctx, cache, f"control-{name}", name, options.control_limit, [hook],
-                                             options.batch_size)
+            controls[name] = capture_set_for(ctx, name, options.control_limit, [hook], options.batch_size)
     return data, controls, reused
 
 
@@ -135,9 +131,8 @@ class EarlyWarningPipeline:
         return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json"), "probe": probe}
 
     def plan(self, ctx: Context, options: EarlyWarningOptions, cache: StageCache) -> StagePlan:
-        data, controls, reused = _sets(ctx, options, cache, PLAN_HOOK)
-        targets = {"data": data, **controls}
-        sequences, tokens, eta = plan_sets([t for name, t in targets.items() if name not in reused])
+        data, controls, reused = _sets(ctx, options, PLAN_HOOK)
+        sequences, tokens, eta = plan_sets(ctx, [data, *controls.values()])
         what = (f"early_warning: {options.probe} on {data[0].dataset} (limit {options.limit}) and "
                 f"{', '.join(options.control)} (limit {options.control_limit}) at {options.fpr:g} FPR"
                 + (f" (reusing the probe stage's {' and '.join(reused)} store)" if reused else ""))
@@ -158,7 +153,7 @@ class EarlyWarningPipeline:
         folder = ctx.probe_dir(options.probe)
         probe = load_probe(folder, model=handle, allow_other_model=options.allow_other_model)
         card, hook, seed = probe.card, probe.card.hook_point, ctx.cfg.seed
-        data, controls, reused = _sets(ctx, options, cache, hook)
+        data, controls, reused = _sets(ctx, options, hook)
         store = capture_set(ctx, data)
         benign = {name: capture_set(ctx, target) for name, target in controls.items()}
         design = Design.load({data[0].dataset: store}, card.label, {data[0].dataset: REPLY})

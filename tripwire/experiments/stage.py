@@ -53,6 +53,7 @@ class Context:
     _handle: ModelHandle | None = None
     _source: ModelSource | None = None
     stage_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # by stage name, filled in stage order
+    planned_stores: set[Path] = field(default_factory=set)  # a dry run counts a shared store's capture once
 
     def source(self) -> ModelSource:
         if self._source is None:

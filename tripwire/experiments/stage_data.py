@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.experiments.configs import CaptureConfig, PositionsConfig
-from tripwire.experiments.runs import StageCache
 from tripwire.experiments.stage import Context
 
 CaptureSet = tuple[CaptureConfig, list[Any]]  # where and how to capture, and the transcripts
@@ -37,16 +36,21 @@ def interleave(found: list[Any], by: str) -> list[Any]:
     return sorted(found, key=lambda t: order[t.pair_id or t.id])
 
 
-def capture_set_for(ctx: Context, cache: StageCache, name: str, dataset: str, limit: int | None,
-                    hook_points: list[str], batch_size: int = 8, store_dtype: str = "float16",
-                    spread_by: str | None = None) -> CaptureSet:
+def capture_set_for(ctx: Context, dataset: str, limit: int | None, hook_points: list[str], batch_size: int = 8,
+                    store_dtype: str = "float16", spread_by: str | None = None) -> CaptureSet:
     """~`limit` transcripts of `dataset` (spread over families, and over meta `spread_by` within them),
-    reply tokens only (every probe here scores the reply), into `<cache>/store-<name>`."""
+    reply tokens only (every probe here scores the reply). The store lives in `runs/cache/stores/`,
+    keyed on what its rows depend on, so every stage (of any config) asking for the same set at the same
+    hook points reads one store: two probe stages share their control set."""
     from tripwire.experiments.pipelines import spread_subset
+    from tripwire.experiments.runs import CACHE_VERSION, content_hash
     from tripwire.scenarios.datasets import dataset as build
 
+    key = {"cache_version": CACHE_VERSION, **ctx.model_key(), "dataset": dataset, "limit": limit,
+           "spread_by": spread_by, "hook_points": hook_points, "store_dtype": store_dtype, "positions": "reply"}
     cfg = CaptureConfig(model=ctx.cfg.model, backend=ctx.cfg.backend, device=ctx.cfg.device, dtype=ctx.cfg.dtype,
-                        store=cache.root / f"store-{name}", store_dtype=store_dtype,  # type: ignore[arg-type]
+                        store=ctx.runs_root / "cache" / "stores" / f"{dataset}-{content_hash(key)}",
+                        store_dtype=store_dtype,  # type: ignore[arg-type]
                         hook_points=hook_points, positions=PositionsConfig(policy="reply"), batch_size=batch_size,
                         dataset=dataset, limit=limit, dataset_seed=ctx.cfg.seed)
     found = build(dataset, seed=ctx.cfg.seed)
@@ -72,14 +76,24 @@ def capture_set(ctx: Context, target: CaptureSet) -> Any:
     return ResidualStore.open(Path(cfg.store))
 
 
-def plan_sets(targets: list[CaptureSet]) -> tuple[int, int, float]:
-    """(sequences, tokens, rough seconds) of capturing every set, from the tokenizer alone."""
+def plan_sets(ctx: Context, targets: list[CaptureSet]) -> tuple[int, int, float]:
+    """(sequences, tokens, rough seconds) of capturing the sets, from the tokenizer alone; a set an
+    earlier stage of this plan captures, or one already complete on disk, costs nothing."""
     from tripwire.activations.loading import load_tokenizer
+    from tripwire.activations.store import ResidualStore
     from tripwire.experiments.pipelines import capture_layouts, check_model, plan_capture
 
     sequences = tokens = 0
     seconds = 0.0
     for cfg, found in targets:
+        if cfg.store in ctx.planned_stores:
+            continue
+        ctx.planned_stores.add(cfg.store)
+        try:
+            if len(ResidualStore.open(cfg.store)) >= len(found):
+                continue
+        except FileNotFoundError:
+            pass
         model = check_model(cfg, None)
         plan = plan_capture(cfg, model, capture_layouts(load_tokenizer(model.source), found))
         sequences += plan.sequences
