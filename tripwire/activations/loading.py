@@ -101,6 +101,10 @@ def pick_device(device: str | None) -> str:
     except RuntimeError:
         raise ModelLoadError(f"device {device!r} is not a device name; use cpu, cuda or cuda:N.") from None
     if parsed.type == "cuda":
+        from tripwire.activations.plan_shapes import is_planning
+
+        if not torch.cuda.is_available() and is_planning():
+            return device  # a dry run plans for the machine the run will use
         if not torch.cuda.is_available():
             raise ModelLoadError(
                 f"device {device!r} needs CUDA, but this torch ({torch.__version__}) sees no CUDA device; "

@@ -29,8 +29,18 @@ def run(
     with fail.on_user_error():
         cfg = read_experiment(config)
         if dry_run:
-            plans = plan_experiment(cfg, runs)
+            import torch
+
+            from tripwire.activations.plan_shapes import ASSUMED_GPU_NOTE, plan_model, planning
+
+            model, note = plan_model(cfg.model)
+            with planning():
+                plans = plan_experiment(cfg.model_copy(update={"model": model}), runs)
             typer.echo(f"experiment {cfg.name} on model {cfg.model} (seed {cfg.seed}): {len(plans)} stage(s)")
+            for line in (note, ASSUMED_GPU_NOTE if not torch.cuda.is_available() and "cuda" in str(cfg.device)
+                         else None):
+                if line:
+                    typer.echo(f"  note: {line}")
             for name, plan in plans:
                 typer.echo(f"  {name}: {plan.describe()}")
             total = sum(p.eta_seconds for _, p in plans)

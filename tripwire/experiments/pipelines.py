@@ -273,7 +273,12 @@ def capture_layouts(tokenizer: Any, found: Sequence[Transcript]) -> list[Tokeniz
 
 def _matmul_rate(device: str, dtype: torch.dtype, rows: int) -> float:
     """FLOP/s of a rows x 1024 x 4096 matmul on this device: the best of three ~20 ms windows after a
-    warm-up, so a moment of contention from other processes does not decide the estimate."""
+    warm-up, so a moment of contention from other processes does not decide the estimate. A dry run for
+    a GPU this machine lacks uses the stated assumption (`plan_shapes.assumed_gpu_rate`)."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        from tripwire.activations.plan_shapes import assumed_gpu_rate
+
+        return assumed_gpu_rate(rows)
     a = torch.randn(rows, 1024, device=device, dtype=dtype)
     b = torch.randn(1024, 4096, device=device, dtype=dtype)
     sync = torch.cuda.synchronize if a.is_cuda else (lambda: None)
