@@ -79,3 +79,13 @@ def test_dry_run_of_an_8b_gpu_config_prints_a_plan_offline(tmp_path: Path, monke
     if not torch.cuda.is_available():
         assert "H100-class" in out.output
     assert sorted(PLAN_SHAPES)  # the configs' models are all known
+
+
+def test_the_vllm_paper_config_validates_offline() -> None:
+    from tripwire.experiments.configs import load_config
+    from tripwire.experiments.pipelines_vllm import VLLMRolloutConfig
+
+    root = Path(__file__).resolve().parents[1] / "tripwire" / "experiments" / "configs"
+    cfg = load_config(root / "vllm_70b.yaml", VLLMRolloutConfig)
+    assert isinstance(cfg, VLLMRolloutConfig) and cfg.vllm.tensor_parallel_size == 8
+    assert cfg.samples == 100 and cfg.model in PLAN_SHAPES

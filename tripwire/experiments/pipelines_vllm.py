@@ -132,10 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = cast(VLLMRolloutConfig, load_config(args.config, VLLMRolloutConfig))
+        note = None
+        if args.dry_run:  # offline, a hub model is planned on a stand-in of its shape (the plan says so)
+            from tripwire.activations.plan_shapes import plan_model
+
+            model, note = plan_model(cfg.model)
+            cfg = cfg.model_copy(update={"model": model})
         plan, summary = run_rollout_vllm(cfg, dry_run=args.dry_run)
     except (ValueError, ImportError, OSError) as exc:  # our errors name the field or package and the fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if note:
+        print(f"note: {note}")
     print(plan.describe())
     if summary is not None:
         print(f"{summary.run.records_written} records written, {summary.run.batches_skipped} batches already done")
