@@ -65,7 +65,7 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     """Run every stage into a new `runs_root/<UTC time>-<name>/`; a failing stage still leaves
     results.json and report.html for the stages before it, then re-raises."""
     start = time.perf_counter()
-    ctx = Context(cfg, runs_root, progress=progress)
+    ctx = Context(cfg, runs_root, progress=progress, log=log)
     # every stage's key first: bad inputs (a missing file, an unknown condition, a missing probe) fail
     # before any work; a stage reading `stage:<name>` keys on that earlier stage's key
     keys = []

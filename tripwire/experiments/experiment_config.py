@@ -118,7 +118,8 @@ class ProbeOptions(_Strict):
     dataset: str | None = None  # default: the label's scripted set (coercion | eval_awareness)
     limit: int | None = Field(80, ge=4)  # ~N transcripts spread over the families, pairs whole; None = all
     control: str = "control"  # the benign set the thresholds hold their false-positive rate on
-    control_limit: int | None = Field(100, ge=1)
+    benign: str | None = None  # a second benign set they must also hold on (benign_scenario: replies to scenarios)
+    control_limit: int | None = Field(100, ge=1)  # per benign set
     layers: list[int] = Field(default_factory=lambda: [-1], min_length=1)  # negative = from the end
     methods: list[ProbeMethod] = Field(default_factory=lambda: list(_CHEAP_METHODS), min_length=1)
     train_positions: Literal["before_anchor", "before_action", "reply"] | None = None  # default per label
@@ -134,7 +135,7 @@ class ProbeOptions(_Strict):
     def _dataset(self) -> ProbeOptions:
         from tripwire.scenarios.datasets import DATASETS
 
-        for what, name in (("dataset", self.dataset), ("control", self.control)):
+        for what, name in (("dataset", self.dataset), ("control", self.control), ("benign", self.benign)):
             if name is not None and name not in DATASETS:
                 raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(DATASETS)}")
         _check_control(self.control_limit, self.fpr)

@@ -31,12 +31,14 @@ def _policy(name: str) -> Any:
 
 
 def probe_targets(ctx: Context, options: ProbeOptions) -> list[Any]:
-    """The stage's two capture targets (contrast set, control set); a later stage may read their stores."""
+    """The stage's capture targets (contrast set, control set, and the benign set if any); a later stage
+    may read their stores."""
     hooks = [f"blocks.{layer}.resid_post" for layer in options.layers]
     args = (options.batch_size, options.store_dtype)
     by = options.generalise_by or GENERALISE_BY[options.label]
     return [capture_set_for(ctx, options.data, options.limit, hooks, *args, spread_by=by),
-            capture_set_for(ctx, options.control, options.control_limit, hooks, *args)]
+            capture_set_for(ctx, options.control, options.control_limit, hooks, *args),
+            *([capture_set_for(ctx, options.benign, options.control_limit, hooks, *args)] if options.benign else [])]
 
 
 def _plain(obj: Any) -> Any:
@@ -95,8 +97,9 @@ class ProbePipeline:
 
     def plan(self, ctx: Context, options: ProbeOptions, cache: StageCache) -> StagePlan:
         sequences, tokens, eta = plan_sets(ctx, probe_targets(ctx, options))
+        sets = options.control + (f" + {options.benign}" if options.benign else "")
         return StagePlan(f"probe ({options.label}): capture {options.data} (limit {options.limit}) and "
-                         f"{options.control} (limit {options.control_limit}) at layers {options.layers}, sweep "
+                         f"{sets} (limit {options.control_limit}) at layers {options.layers}, sweep "
                          f"{'/'.join(options.methods)}", forwards=sequences, tokens=tokens, eta_seconds=eta)
 
     def run(self, ctx: Context, options: ProbeOptions, cache: StageCache) -> dict[str, Any]:
@@ -107,14 +110,15 @@ class ProbePipeline:
         from tripwire.probes.persistence import CARD_FILE
         from tripwire.probes.scoring import statistic_values
 
-        data_cfg, control_cfg = probe_targets(ctx, options)
+        data_cfg, control_cfg, *benign_cfg = probe_targets(ctx, options)
         store = capture_set(ctx, data_cfg)
         control = capture_set(ctx, control_cfg)
+        benign = capture_set(ctx, benign_cfg[0]) if benign_cfg else None
         settings = TrainSettings(label=options.label, methods=tuple(options.methods), layers=None,
                                  train_policy=_policy(options.train_positions or TRAIN_POSITIONS[options.label]),
                                  max_tokens_per_transcript=options.max_tokens_per_transcript, window=options.window,
                                  fpr=options.fpr, min_control=len(control), n_boot=options.n_boot, seed=ctx.cfg.seed)
-        result = train_probe(store, settings, control, progress=ctx.progress)
+        result = train_probe(store, settings, control, progress=ctx.progress, benign=benign)
         folder = cache.root / PROBE_FOLDER
         card = card_for(result, store)
         save_probe(result.estimator, folder, card=card, overwrite=True)
@@ -126,7 +130,8 @@ class ProbePipeline:
                   for stat in ("streaming", "mean")}
         report = _plain(result.report.to_dict())
         return {"pipeline": self.name, "label": options.label, "dataset": options.data, "control": options.control,
-                "n_records": len(store), "n_control": len(control), "hook_point": probe.card.hook_point,
+                "n_records": len(store), "n_control": len(control), "benign": options.benign,
+                "n_benign": None if benign is None else len(benign), "hook_point": probe.card.hook_point,
                 "layer": probe.card.layer, "method": report["selected"]["method"], "report": report,
                 "roc": {"labels": labels.tolist(), **{k: _plain(v) for k, v in curves.items()}},
                 "generalisation": generalisation(result, options.generalise_by or GENERALISE_BY[options.label]),
@@ -150,7 +155,8 @@ class ProbePipeline:
         recall = (rep.get("recall_at_1pct_fpr") or {}).get("streaming")
         if recall is not None:
             headline.append(f"recall at the {rep['thresholds']['streaming']['fpr_target']:.0%} false-positive "
-                            f"threshold (calibrated on {output['n_control']} {output['control']} transcripts): "
+                            f"threshold (calibrated on {output['n_control']} {output['control']} transcripts"
+                            + (f" and {output['n_benign']} {output['benign']}" if output.get("benign") else "") + "): "
                             f"{_metric(recall)}, against the threshold's own false-positive rate on control")
         tables = [
             Table("Layer x method sweep (selection on the validation split)", ["layer", "method", "val AUROC",
@@ -181,6 +187,9 @@ class ProbePipeline:
                    *honesty.get("notes", [])]
         if gen["matrix"] is None:
             caveats.append(f"Generalisation matrix not computed: {gen['not_run']}")
+        if not output.get("benign"):
+            caveats.append("Thresholds hold on generic chat text only; replies to the scenarios read differently, so "
+                           "the probe may fire on harmless scenario replies too (set `benign: benign_scenario`).")
         if output["n_control"] < SMALL_CONTROL:
             caveats.append(f"Thresholds rest on {output['n_control']} control transcripts: the 1% tail is a handful "
                            f"of them (the shipped probes use >= {SMALL_CONTROL}).")

@@ -80,7 +80,8 @@ class SteeringPipeline:
                                  samples=options.samples, max_new_tokens=options.max_new_tokens,
                                  temperature=options.temperature, seed=ctx.cfg.seed,
                                  control_prompts=options.control_prompts)
-        result = run_steer(handle, steering, readers, _conversation(options), settings)
+        result = run_steer(handle, steering, readers, _conversation(options), settings,
+                           log=lambda line: ctx.log(f"[steering] {line}"))
         return {"pipeline": self.name, "probe": options.probe, "readers": options.readers or [options.probe],
                 "result": result}
 

@@ -9,6 +9,7 @@ report is built from the JSON alone, so a stage restored from the cache renders 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -54,6 +55,7 @@ class Context:
     _source: ModelSource | None = None
     stage_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # by stage name, filled in stage order
     planned_stores: set[Path] = field(default_factory=set)  # a dry run counts a shared store's capture once
+    log: Callable[[str], None] = lambda _: None  # progress lines of long stages (the CLI prints them)
 
     def source(self) -> ModelSource:
         if self._source is None:
