@@ -55,6 +55,11 @@ class Design:
     def __len__(self) -> int:
         return len(self.records)
 
+    def subset(self, keep: list[int]) -> Design:
+        """The records at `keep` (in that order), with their stores, labels and sources."""
+        return Design([self.records[i] for i in keep], [self.stores[i] for i in keep], self.labels[keep],
+                      self.policies, [self.sources[i] for i in keep])
+
     def index(self, transcript_ids: Any, source: str | None = None) -> np.ndarray:
         """Record indices of transcripts `transcript_ids` (optionally only from store `source`)."""
         wanted = set(transcript_ids)

@@ -61,9 +61,11 @@ JOBS: dict[str, dict[str, Any]] = {
     },
     "eval_awareness": {
         "designs": {"pairs": ["eval_pairs"], "scripted": ["eval_awareness"], "both": ["eval_pairs", "eval_awareness"]},
-        "policies": {"eval_awareness": ReplyOnly(), "eval_pairs": SharedReply(), "eval_natural": ReplyOnly()},
+        "policies": {"eval_awareness": ReplyOnly(), "eval_pairs": SharedReply(), "eval_natural": ReplyOnly(),
+                     "eval_natural_test": ReplyOnly()},
         "main_by": {"eval_awareness": "cue", "eval_pairs": "cue"},
         "dev": "eval_natural", "traps": None, "lead_source": None,
+        "held_out": "eval_natural_test",  # reported once, after the design is chosen (never used to choose)
     },
 }
 BENIGN = ("control", "benign_scenario")
@@ -71,12 +73,15 @@ LABELLED = ("coercion", "coercion_pairs", "coercion_traps", "benign_scenario", "
 
 
 def capture_all(work: Path, limit: int | None, control_limit: int | None, batch_size: int,
-                layers: tuple[int, ...], dev_limit: int | None = None, model: str = "default") -> dict[str, Path]:
-    """Every set teacher-forced once, reply tokens only, at the sweep's layers and the embedding layer."""
+                layers: tuple[int, ...], dev_limit: int | None = None, model: str = "default",
+                written: dict[str, int] | None = None) -> dict[str, Path]:
+    """Every set teacher-forced once, reply tokens only, at the sweep's layers and the embedding layer
+    (records already in a store are reused; `written` gets how many each set computed in this run)."""
     hooks = [f"blocks.{layer}.resid_post" for layer in layers] + [LAYER0]
     sources: dict[str, dict[str, Any]] = {name: {"dataset": name, "limit": limit} for name in LABELLED}
     sources["control"] = {"dataset": "control", "limit": control_limit}
-    for name, build in (("am_dev", am_dev_transcripts), ("eval_natural", eval_natural_transcripts)):
+    for name, build in (("am_dev", am_dev_transcripts), ("eval_natural", eval_natural_transcripts),
+                        ("eval_natural_test", lambda: eval_natural_transcripts("test"))):
         path = work / f"{name}.jsonl"
         write_jsonl(build(), path)
         sources[name] = {"transcripts": path, "limit": dev_limit}
@@ -84,8 +89,10 @@ def capture_all(work: Path, limit: int | None, control_limit: int | None, batch_
     for name, source in sources.items():
         cfg = CaptureConfig(model=model, store=work / f"store-{name}", hook_points=hooks, positions=PositionsConfig(policy="reply"),
                             batch_size=batch_size, **source)
-        plan, _ = run_capture(cfg, progress=False)
+        plan, summary = run_capture(cfg, progress=False)
         print(f"[{name}] {plan.describe()}", flush=True)
+        if written is not None:
+            written[name] = summary.records_written if summary else 0
         stores[name] = cfg.store
     return stores
 
@@ -146,6 +153,13 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
         lead_design, _, lead_test = kept["scripted"][:3]
         judged["recall_and_leads"] = recall_and_leads(est, monitor, lead_design, lead_test, hook, thresholds,
                                                       text_thr, settings.fold.n_boot, settings.fold.seed)
+    if job.get("held_out"):
+        held = Design.load({job["held_out"]: stores[job["held_out"]]}, label, policies)
+        judged["held_out_test"] = {"set": job["held_out"], **(dev_metrics(est, held, hook, settings) or {})}
+        for cue in (True, False):  # natural prompts with and without the words a cue list would catch
+            keep = [i for i, r in enumerate(held.records) if bool(r.meta.get("cue_words")) is cue]
+            part = dev_metrics(est, held.subset(keep), hook, settings) if keep else None
+            judged["held_out_test"]["with_cue_words" if cue else "without_cue_words"] = part
     if job["traps"]:
         trap_design = Design.load({job["traps"]: stores[job["traps"]]}, label, policies)
         judged["traps"] = traps(est, monitor, design.fold_data(), train, trap_design, hook, thresholds, text_thr,
@@ -200,8 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.time()
     layers = tuple(int(x) for x in args.layers.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
+    written: dict[str, int] = {}
     paths = capture_all(args.work, args.limit, args.control_limit, args.batch_size, layers, args.dev_limit,
-                        args.model)
+                        args.model, written)
     captured = time.time() - start
     stores = {name: ResidualStore.open(p) for name, p in paths.items()}
     settings = EvalSettings(layers=layers, methods=tuple(args.methods.split(",")),
@@ -214,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
                      "capture_seconds": round(captured, 1),
                      "total_seconds": round(time.time() - start, 1), "fpr": args.fpr, "layers": list(layers),
                      "methods": list(settings.methods), "window": settings.fold.window, "n_boot": args.n_boot,
-                     "store_sizes": {n: len(s) for n, s in stores.items()}}
+                     "store_sizes": {n: len(s) for n, s in stores.items()},
+                     "records_captured_this_run": written}
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_jsonable) + "\n")
     (out / "results.md").write_text(results_markdown(report))

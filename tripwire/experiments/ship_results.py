@@ -142,16 +142,35 @@ def _traps(label: str, p: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _captured(run: dict[str, Any]) -> str:
+    """How much of the capture this run did itself (a rerun reuses the records already in its stores)."""
+    new, sizes = run.get("records_captured_this_run"), run.get("store_sizes") or {}
+    if new is None:
+        return "records captured in this run: not recorded"
+    return f"records captured in this run: {sum(new.values()):,} of {sum(sizes.values()):,} (the rest reused from its stores)"
+
+
+def _held_out(label: str, p: dict[str, Any]) -> list[str]:
+    h = p.get("held_out_test")
+    if not h:
+        return []
+    parts = [("all", h.get("reply")), ("with cue words", (h.get("with_cue_words") or {}).get("reply")),
+             ("without cue words", (h.get("without_cue_words") or {}).get("reply"))]
+    return [f"### {label}: held-out natural prompts ({h['set']}; scored once, after the design was chosen)", "",
+            "| prompts | shipped probe AUROC (streaming, whole reply) |", "|---|---|",
+            *[f"| {name} | {_m(m)} |" for name, m in parts], ""]
+
+
 def results_markdown(report: dict[str, Any]) -> str:
     run = report.get("run", {})
     lines = [f"# Shipped probes for {report.get('model', '?')}", "",
              HEADER.format(window=run.get("window", "?")).strip(), "",
              f"Run: `{run.get('command', '')}` ({run.get('total_seconds', '?')} s, of which capture "
-             f"{run.get('capture_seconds', '?')} s; limit {run.get('limit')}).", ""]
+             f"{run.get('capture_seconds', '?')} s; limit {run.get('limit')}; {_captured(run)}).", ""]
     for label, p in report["probes"].items():
         shipped = p["shipped"]
         lines += [f"## {label}: shipped design {p['chosen_design']!r}, layer {shipped['layer']} / {shipped['method']}",
-                  "", *_selection(label, p), *_tests(label, p), *_calibration(label, p), *_leads(label, p),
+                  "", *_selection(label, p), *_tests(label, p), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
                   *_traps(label, p)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -199,6 +218,11 @@ def readme_summary(report: dict[str, Any]) -> str:
         fa = ", ".join(f"{n} {v['false_alarms_per_1000_tokens']:.2f}" for n, v in calib.items())
         lines.append(f"- {label}: shipped layer {p['shipped']['layer']} / {p['shipped']['method']}; false alarms "
                      f"per 1,000 tokens at {run.get('fpr', 0):.0%} FPR: {fa or 'n/a'}.")
+        h = p.get("held_out_test")
+        if h:
+            lines.append(f"  Held-out natural prompts ({h['set']}, {h.get('n', '?')}): AUROC {_m(h.get('reply'))}; with cue "
+                         f"words {_m((h.get('with_cue_words') or {}).get('reply'))}, without "
+                         f"{_m((h.get('without_cue_words') or {}).get('reply'))}.")
         rl = p.get("recall_and_leads")
         if rl and rl.get("recall") is not None:
             lt = rl.get("lead_time") or {}
@@ -208,7 +232,7 @@ def readme_summary(report: dict[str, Any]) -> str:
                          f"text monitor {_ci(rl['text_monitor_recall_streaming'])}; caught before the action: probe "
                          f"{_num(before['probe'], '.2f')}, text monitor {_num(before['text_monitor'], '.2f')}.")
     lines += ["", f"Run: `{run.get('command', '')}`: {run.get('total_seconds', '?')} s ({run.get('capture_seconds', '?')} "
-              "s teacher-forced capture). Intervals: 95% bootstrap over the units named (pairs or transcripts), "
+              f"s teacher-forced capture; {_captured(run)}). Intervals: 95% bootstrap over the units named (pairs or transcripts), "
               "only with >= 10 units.", "", README_END]
     return "\n".join(lines) + "\n"
 
