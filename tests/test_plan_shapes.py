@@ -86,6 +86,6 @@ def test_the_vllm_paper_config_validates_offline() -> None:
     from tripwire.experiments.pipelines_vllm import VLLMRolloutConfig
 
     root = Path(__file__).resolve().parents[1] / "tripwire" / "experiments" / "configs"
-    cfg = load_config(root / "vllm_70b.yaml", VLLMRolloutConfig)
+    cfg = load_config(root / "rollouts" / "vllm_70b.yaml", VLLMRolloutConfig)
     assert isinstance(cfg, VLLMRolloutConfig) and cfg.vllm.tensor_parallel_size == 8
     assert cfg.samples == 100 and cfg.model in PLAN_SHAPES

@@ -3,14 +3,14 @@
 Commands (the GPU machine needs Python >= 3.12 and `pip install -e '.[vllm]'`):
 
   one node, 8 GPUs (vllm: {tensor_parallel_size: 8}):
-    python -m tripwire.experiments.pipelines_vllm vllm_70b.yaml --dry-run   # plan, no GPU needed
-    python -m tripwire.experiments.pipelines_vllm vllm_70b.yaml             # rerun to resume
+    python -m tripwire.experiments.pipelines_vllm tripwire/experiments/configs/rollouts/vllm_70b.yaml --dry-run   # plan, no GPU needed
+    python -m tripwire.experiments.pipelines_vllm tripwire/experiments/configs/rollouts/vllm_70b.yaml             # rerun to resume
 
   N nodes, 8 GPUs each (vllm: {distributed_backend: ray, ray_address: auto, tensor_parallel_size: 8,
   pipeline_parallel_size: N}); the same environment and the same model path on every node:
     head:    ray start --head --port=6379
     others:  ray start --address=HEAD_IP:6379
-    head:    python -m tripwire.experiments.pipelines_vllm vllm_70b.yaml
+    head:    python -m tripwire.experiments.pipelines_vllm tripwire/experiments/configs/rollouts/vllm_70b.yaml
 
 Checked before anything slow, in order: the store path, the vllm section and the refused sections
 (monitor, steer, device, dtype, backend), the model's config.json (heads vs tensor parallelism, layers
