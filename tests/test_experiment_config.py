@@ -185,3 +185,29 @@ def test_report_figures_draw_in_a_browser_from_the_one_inlined_plotly(tmp_path: 
     # the broken construction: figure divs without the library draw nothing
     start, end = page.index('<script type="text/javascript">'), page.index("</script></head>")
     assert _rendered_dom(page[:start] + page[end + len("</script>"):], tmp_path).count('class="point"') == 0  # type: ignore[union-attr]
+
+
+def test_placement_settings_that_cannot_go_together_fail_before_any_stage() -> None:
+    probe = {"pipeline": "probe", "options": {"label": "coercion"}}
+    behavior = {"pipeline": "behavior", "options": {}}
+    base = {"name": "x", "model": "default", "backend": "nnsight"}
+    assert parse_experiment({**base, "remote": True, "stages": [probe]}).remote
+    with pytest.raises(ConfigError, match="teacher-forced forwards only.*behavior"):
+        parse_experiment({**base, "remote": True, "stages": [probe, behavior]})
+    with pytest.raises(ConfigError, match="drop device, device_map"):
+        parse_experiment({**base, "remote": True, "device_map": "auto", "stages": [probe]})
+    with pytest.raises(ConfigError, match="quantization"):
+        parse_experiment({**base, "quantization": "3bit", "stages": [probe]})
+    sharded = parse_experiment({**base, "device_map": {"model.layers.0": 0, "lm_head": 1}, "stages": [behavior]})
+    assert sharded.device_map == {"model.layers.0": 0, "lm_head": 1}
+
+
+def test_quantised_weights_get_their_own_cache_key(tmp_path: Path) -> None:
+    from tripwire.experiments.stage import Context
+
+    stages = [{"pipeline": "behavior", "options": {}}]
+    plain = Context(parse_experiment({"name": "x", "stages": stages}), tmp_path).model_key()
+    sharded = Context(parse_experiment({"name": "x", "device_map": "auto", "stages": stages}), tmp_path).model_key()
+    quant = Context(parse_experiment({"name": "x", "quantization": "8bit", "stages": stages}), tmp_path).model_key()
+    assert plain == sharded  # the same weights placed differently give the same activations
+    assert quant != plain and quant["quantization"] == "8bit"

@@ -89,3 +89,15 @@ def test_the_vllm_paper_config_validates_offline() -> None:
     cfg = load_config(root / "rollouts" / "vllm_70b.yaml", VLLMRolloutConfig)
     assert isinstance(cfg, VLLMRolloutConfig) and cfg.vllm.tensor_parallel_size == 8
     assert cfg.samples == 100 and cfg.model in PLAN_SHAPES
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", ["paper_8b", "multi_gpu_70b", "ndif_70b"])
+def test_paper_scale_configs_dry_run_offline(name: str, tmp_path: Path) -> None:
+    """Each GPU/NDIF config prints a plan with an estimate here, with no GPU, no hub and no weights."""
+    root = Path(__file__).resolve().parents[1] / "tripwire" / "experiments" / "configs"
+    out = CliRunner().invoke(app, ["experiment", "run", str(root / f"{name}.yaml"), "--dry-run",
+                                   "--runs", str(tmp_path / "runs")])
+    assert out.exit_code == 0, out.output
+    assert "offline stand-in" in out.output and "ETA" in out.output and "total:" in out.output

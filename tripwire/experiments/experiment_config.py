@@ -262,6 +262,9 @@ class Stage(_Strict):
         return raw
 
 
+REMOTE_REFUSED = ("behavior", "stated_belief", "steering")  # pipelines that generate or steer
+
+
 class ExperimentConfig(_Strict):
     name: str
     model: str = "default"
@@ -269,7 +272,27 @@ class ExperimentConfig(_Strict):
     backend: Literal["hf", "transformer_lens", "nnsight"] = "hf"
     device: str | None = None
     dtype: str | None = None
+    # past one GPU: shard over every visible GPU ("auto", "balanced", "sequential" or a module -> device map),
+    # load quantised with bitsandbytes (CUDA), or run teacher-forced forwards on NDIF (key in NDIF_API_KEY)
+    device_map: str | dict[str, int | str] | None = None
+    quantization: Literal["4bit", "8bit"] | None = None
+    remote: bool = False
     stages: list[Stage] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _placement(self) -> ExperimentConfig:
+        """Settings that cannot go together fail here, before any stage or weight: NDIF runs teacher-forced
+        forwards only (no decode loop, no steering), and places the model itself."""
+        if self.remote:
+            if self.device or self.device_map or self.quantization:
+                raise ValueError("remote: true runs the model on NDIF, which places it; drop device, device_map "
+                                 "and quantization")
+            if generating := [s.pipeline for s in self.stages if s.pipeline in REMOTE_REFUSED]:
+                raise ValueError(f"remote: true runs teacher-forced forwards only; stage(s) {generating} generate or "
+                                 "steer: run them on a local model (device_map: auto across local GPUs, or vLLM)")
+        if self.device_map is not None and self.device not in (None, "cuda", "cpu"):
+            raise ValueError(f"device_map places the model itself; drop device ({self.device!r}) or device_map")
+        return self
 
     @field_validator("name")
     @classmethod

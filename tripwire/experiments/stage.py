@@ -69,7 +69,8 @@ class Context:
             from tripwire.activations import load_model
 
             self._handle = load_model(self.cfg.model, backend=self.cfg.backend, device=self.cfg.device,
-                                      dtype=self.cfg.dtype)
+                                      dtype=self.cfg.dtype, device_map=self.cfg.device_map,
+                                      quantization=self.cfg.quantization, remote=self.cfg.remote)
         return self._handle
 
     @property
@@ -78,8 +79,11 @@ class Context:
 
     def model_key(self) -> dict[str, Any]:
         """The model part of every cache key: a changed default model must not reuse old outputs."""
-        return {"model": self.cfg.model, "fingerprint": self.source().fingerprint, "backend": self.cfg.backend,
-                "dtype": self.cfg.dtype, "seed": self.cfg.seed}
+        key = {"model": self.cfg.model, "fingerprint": self.source().fingerprint, "backend": self.cfg.backend,
+               "dtype": self.cfg.dtype, "seed": self.cfg.seed}
+        if self.cfg.quantization:  # quantised weights give other activations; sharding and NDIF do not
+            key["quantization"] = self.cfg.quantization
+        return key
 
     def probe_dir(self, ref: str) -> Path:
         """The folder of probe `ref`: a shipped name or folder, or `stage:<name>`, the probe an earlier
