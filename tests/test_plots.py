@@ -219,6 +219,8 @@ def test_lead_time_histogram_says_why_it_is_empty() -> None:
     never = lead_times([np.zeros(30), np.zeros(30)], [10, 20], threshold=2.0, window=3)
     notes = [a.text for a in lead_time_histogram(never).layout.annotations]
     assert any("never fired on the 2 transcripts with an action" in n for n in notes)
+    bars = lead_time_histogram(never).data[0]  # not a blank plot: the 2 uncaught transcripts are drawn
+    assert bars.type == "bar" and dict(zip(bars.x, bars.y, strict=True))["never fired"] == 2
     no_action = lead_times([SCORES], [None], threshold=2.0, window=3)
     notes = [a.text for a in lead_time_histogram(no_action).layout.annotations]
     assert any("none of the 1 transcripts has a harmful action" in n for n in notes)

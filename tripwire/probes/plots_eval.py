@@ -106,8 +106,13 @@ def lead_time_histogram(result: LeadTimeResult, title: str = "Lead time before t
     An empty plot says why it is empty, so it is not mistaken for a rendering failure.
     """
     leads = np.array([lead for lead in result.leads if lead is not None], dtype=np.int64)
-    fig = go.Figure(go.Histogram(x=leads, name="lead (tokens)", xbins={"size": 1}))
-    fig.add_vline(x=0.5, line_dash="dash", line_color="green", annotation_text="caught before action")
+    if leads.size:
+        fig = go.Figure(go.Histogram(x=leads, name="lead (tokens)", xbins={"size": 1}))
+        fig.add_vline(x=0.5, line_dash="dash", line_color="green", annotation_text="caught before action")
+    else:  # nothing fired: the outcome counts, so the reader sees how many transcripts went uncaught
+        outcomes = {"caught before the action": result.n_caught_before, "fired after it began": result.n_caught_after,
+                    "never fired": result.n_missed}
+        fig = go.Figure(go.Bar(x=list(outcomes), y=list(outcomes.values()), name="transcripts with an action"))
     share = result.share_caught_before
     med = result.summary.median
     parts = [
@@ -116,11 +121,11 @@ def lead_time_histogram(result: LeadTimeResult, title: str = "Lead time before t
         "" if med is None else f"median lead {med:g} tokens",
     ]
     if leads.size == 0:
-        fig.add_annotation(text=_why_no_leads(result), xref="paper", yref="paper", x=0.5, y=0.5,
+        fig.add_annotation(text=_why_no_leads(result), xref="paper", yref="paper", x=0.5, y=0.9,
                            showarrow=False, font={"size": 14}, bgcolor="white")
     fig.update_layout(
         title=f"{title}: " + ", ".join(p for p in parts if p),
-        xaxis_title="lead = action start - crossing index (tokens)",
+        xaxis_title="lead = action start - crossing index (tokens)" if leads.size else "outcome",
         yaxis_title="transcripts",
     )
     return fig
