@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.experiment_helpers import dry_run_without_weights
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.cli import app
@@ -145,17 +146,7 @@ def test_interrupted_run_resumes_without_recomputing_finished_work(tiny_llama_di
 
 def test_dry_run_plans_without_weights_or_files(tiny_llama_dir: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import tripwire.activations as activations
-
-    def no_weights(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise AssertionError("a dry run loaded the model")
-
-    monkeypatch.setattr(activations, "load_model", no_weights)
-    config = tmp_path / "exp.yaml"
-    config.write_text(yaml.safe_dump(_config(tiny_llama_dir)))
-    result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs"),
-                                      "--dry-run"])
-    assert result.exit_code == 0, result.output
-    assert "2 conditions x 1 samples" in result.output and "1 conditions x 2 samples" in result.output
-    assert "total: 4 rollouts, <= 12 forwards" in result.output  # (2 + 1 batches) x (1 prefill + 3 steps)
+    output = dry_run_without_weights(_config(tiny_llama_dir), tmp_path, monkeypatch)
+    assert "2 conditions x 1 samples" in output and "1 conditions x 2 samples" in output
+    assert "total: 4 rollouts, <= 12 forwards" in output  # (2 + 1 batches) x (1 prefill + 3 steps)
     assert not (tmp_path / "runs").exists()

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from typer.testing import CliRunner
 
+from tests.experiment_helpers import dry_run_without_weights
 from tripwire.activations.handle import ModelHandle
-from tripwire.experiments.cli import app
 from tripwire.experiments.experiment import run_experiment
 from tripwire.experiments.experiment_config import parse_experiment
 from tripwire.experiments.stage_data import interleave
@@ -111,32 +109,19 @@ def test_a_rerun_reuses_the_probe_stage(probe_run: dict[str, Any], tiny_llama_di
 
 def test_dry_run_plans_the_probe_stage_without_weights(tiny_llama_dir: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import tripwire.activations as activations
-
-    def no_weights(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise AssertionError("a dry run loaded the model")
-
-    monkeypatch.setattr(activations, "load_model", no_weights)
-    config = tmp_path / "exp.yaml"
-    config.write_text(yaml.safe_dump(probe_config(tiny_llama_dir)))
-    result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs"),
-                                      "--dry-run"])
-    assert result.exit_code == 0, result.output
-    assert "probe (coercion): capture coercion (limit 24) and control + benign_scenario (limit 10)" in result.output
-    assert "44 forwards" in result.output  # 24 + 10 + 10 teacher-forced sequences
+    output = dry_run_without_weights(probe_config(tiny_llama_dir), tmp_path, monkeypatch)
+    assert "probe (coercion): capture coercion (limit 24) and control + benign_scenario (limit 10)" in output
+    assert "44 forwards" in output  # 24 + 10 + 10 teacher-forced sequences
     # the early-warning stage is planned though its probe does not exist yet: it reads the probe stage's
     # stores (nothing to capture) and watches one condition x (1 prefill + 4 steps), twice (record, stop)
-    assert "early_warning: stage:coercion-probe on coercion (limit 24)" in result.output
-    assert "(reusing the probe stage's data and control store)" in result.output
-    assert "4 watched rollouts" in result.output and "<= 10 forwards" in result.output
+    assert "early_warning: stage:coercion-probe on coercion (limit 24)" in output
+    assert "(reusing the probe stage's data and control store)" in output
+    assert "4 watched rollouts" in output and "<= 10 forwards" in output
     # a second probe stage shares the first one's control and benign stores: it plans its own 10 only
     two = probe_config(tiny_llama_dir, warning=False)
     two["stages"].append({"pipeline": "probe", "options": {**PROBE, "label": "eval_awareness", "limit": 10}})
-    config.write_text(yaml.safe_dump(two))
-    result = CliRunner().invoke(app, ["experiment", "run", str(config), "--runs", str(tmp_path / "runs"),
-                                      "--dry-run"])
-    assert result.exit_code == 0, result.output
-    assert "44 forwards" in result.output and "sweep lr/diffmean; 10 forwards" in result.output
+    output = dry_run_without_weights(two, tmp_path, monkeypatch)
+    assert "44 forwards" in output and "sweep lr/diffmean; 10 forwards" in output
     assert not (tmp_path / "runs").exists()
 
 

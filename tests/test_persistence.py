@@ -16,7 +16,6 @@ from tripwire.activations.positions import AllTokens, LastK, ReplyOnly
 from tripwire.probes.card import ProbeCard, ProbeFileError
 from tripwire.probes.estimators import PROBE_METHODS, DiffMeanProbe, LinearProbe, LogisticProbe
 from tripwire.probes.persistence import (
-    SHIPPED_PROBES,
     ProbeModelMismatchError,
     hash_training_data,
     load_probe,
@@ -25,7 +24,7 @@ from tripwire.probes.persistence import (
 from tripwire.probes.thresholds import Threshold
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe_v1"
-SHIPPED = SHIPPED_PROBES / "default"
+V2_FIXTURES = Path(__file__).parent / "fixtures" / "probe_v2"  # the same probes as saved in format 2
 
 
 @dataclass(frozen=True)
@@ -222,8 +221,8 @@ def test_cards_are_standard_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("label", ["coercion", "eval_awareness"])
-def test_a_v1_card_migrates_exactly_to_the_shipped_v2_card(label: str, tmp_path: Path) -> None:
-    old, new = load_probe(FIXTURES / label), load_probe(SHIPPED / label)
+def test_a_v1_card_migrates_exactly_to_its_v2_card(label: str, tmp_path: Path) -> None:
+    old, new = load_probe(FIXTURES / label), load_probe(V2_FIXTURES / label)
     assert old.card.migrated_from == 1 and new.card.format_version == 2
     np.testing.assert_array_equal(old.estimator.coef_, new.estimator.coef_)
     for field in ("estimator", "params", "score_positions", "window", "hook_point", "resid_norm", "classes"):

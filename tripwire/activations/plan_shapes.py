@@ -51,6 +51,8 @@ ASSUMED_GPU_PEAK_FLOPS = 989e12
 ASSUMED_PREFILL_SHARE, ASSUMED_DECODE_SHARE = 0.35, 0.05
 ASSUMED_GPU_NOTE = ("no GPU on this machine: CUDA ETAs assume one H100-class GPU at 35% of 989 TFLOP/s in prefill "
                     "and 5% in decode (an assumption, not a measurement)")
+REMOTE_NOTE = ("remote: the forwards run on NDIF's GPUs, planned here as one CUDA device; queueing and one round "
+               "trip per batch are not counted")
 _PLANNING: ContextVar[bool] = ContextVar("tripwire_planning", default=False)
 
 

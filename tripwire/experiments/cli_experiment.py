@@ -31,14 +31,17 @@ def run(
         if dry_run:
             import torch
 
-            from tripwire.activations.plan_shapes import ASSUMED_GPU_NOTE, plan_model, planning
+            from tripwire.activations.plan_shapes import ASSUMED_GPU_NOTE, REMOTE_NOTE, plan_model, planning
 
             model, note = plan_model(cfg.model)
+            # NDIF, sharding and quantisation run on GPUs: plan them as on one CUDA device
+            gpu = cfg.remote or "cuda" in str(cfg.device) or cfg.device_map is not None or bool(cfg.quantization)
+            where: dict[str, object] = {"remote": False, "device": "cuda"} if gpu and cfg.device is None else {}
             with planning():
-                plans = plan_experiment(cfg.model_copy(update={"model": model}), runs)
+                plans = plan_experiment(cfg.model_copy(update={"model": model, **where}), runs)
             typer.echo(f"experiment {cfg.name} on model {cfg.model} (seed {cfg.seed}): {len(plans)} stage(s)")
-            for line in (note, ASSUMED_GPU_NOTE if not torch.cuda.is_available() and "cuda" in str(cfg.device)
-                         else None):
+            for line in (note, REMOTE_NOTE if cfg.remote else None,
+                         ASSUMED_GPU_NOTE if gpu and not torch.cuda.is_available() else None):
                 if line:
                     typer.echo(f"  note: {line}")
             for name, plan in plans:
