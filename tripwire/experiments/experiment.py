@@ -3,7 +3,7 @@ computed (resuming whatever its store already holds); then results.json, the car
 
     from tripwire.experiments.experiment import run_experiment
     from tripwire.experiments.experiment_config import read_experiment
-    run = run_experiment(read_experiment("tripwire/experiments/configs/demo_behavior.yaml"))
+    run = run_experiment(read_experiment("tripwire/experiments/configs/demo.yaml"))
     print(run.path / "report.html")
 """
 
