@@ -15,6 +15,7 @@ from tripwire.activations.handle import ModelHandle
 from tripwire.activations.hooks import HookPoint, HookPointError, hook_point, hook_points
 from tripwire.activations.kv_cache import KVCache
 from tripwire.activations.loading import ModelLoadError, load_model
+from tripwire.activations.plan_shapes import PLAN_SHAPES, plan_model, planning
 from tripwire.activations.positions import (
     AllTokens,
     BeforeAction,
@@ -97,6 +98,9 @@ __all__ = [
     "Intervention",
     "ModelHandle",
     "ModelLoadError",
+    "PLAN_SHAPES",
+    "plan_model",
+    "planning",
     "RenderedPrompt",
     "SamplingParams",
     "StepInfo",

@@ -16,6 +16,10 @@ _PUBLIC = {
     "plan_experiment": "tripwire.experiments.experiment",
     "run_experiment": "tripwire.experiments.experiment",
     "RunDir": "tripwire.experiments.runs",
+    "PIPELINES": "tripwire.experiments.experiment",
+    "VLLMRolloutConfig": "tripwire.experiments.pipelines_vllm",
+    "run_rollout_vllm": "tripwire.experiments.pipelines_vllm",
+    "InspectModelArgs": "tripwire.experiments.inspect_capture",
 }
 
 __all__ = sorted(_PUBLIC)
