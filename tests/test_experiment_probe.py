@@ -117,6 +117,12 @@ def test_dry_run_plans_the_probe_stage_without_weights(tiny_llama_dir: Path, tmp
     assert "early_warning: stage:coercion-probe on coercion (limit 24)" in output
     assert "(reusing the probe stage's data and control store)" in output
     assert "4 watched rollouts" in output and "<= 10 forwards" in output
+    # an early-warning stage that also calibrates on the benign set reads the probe stage's benign store
+    both = probe_config(tiny_llama_dir)
+    both["stages"][1]["options"] = {**WARNING, "control": ["control", "benign_scenario"]}
+    planned = dry_run_without_weights(both, tmp_path, monkeypatch)
+    assert "(reusing the probe stage's data and control and benign_scenario store)" in planned
+    assert "44 forwards" in planned  # nothing captured twice
     # a second probe stage shares the first one's control and benign stores: it plans its own 10 only
     two = probe_config(tiny_llama_dir, warning=False)
     two["stages"].append({"pipeline": "probe", "options": {**PROBE, "label": "eval_awareness", "limit": 10}})

@@ -80,10 +80,11 @@ def _sets(ctx: Context, options: EarlyWarningOptions, hook: str) -> tuple[Any, d
     else:
         data = capture_set_for(ctx, dataset, options.limit, [hook], options.batch_size)
     controls = {}
+    held = {} if theirs is None or source is None or options.control_limit != source.control_limit else \
+        {source.control: theirs[1], **({source.benign: theirs[2]} if source.benign else {})}
     for name in options.control:
-        if theirs is not None and source is not None and \
-                (name, options.control_limit) == (source.control, source.control_limit):
-            controls[name] = theirs[1]
+        if name in held:  # the probe stage's control or benign store, same limit
+            controls[name] = held[name]
             reused.append(name)
         else:
             controls[name] = capture_set_for(ctx, name, options.control_limit, [hook], options.batch_size)
