@@ -1,5 +1,6 @@
-"""The card contract on the bundled default model and a shipped probe that scores prompt tokens too
-(eval awareness: AllTokens): stored, scored-live and replayed readings of one scenario transcript agree."""
+"""The card contract on the bundled default model and a probe that scores prompt tokens too (the previously
+shipped eval-awareness card, AllTokens, kept as a fixture): stored, scored-live and replayed readings of one
+scenario transcript agree."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from tripwire.activations import ResidualStore, load_model
 from tripwire.activations.capture import TeacherForcedCapture, capture_items
 from tripwire.activations.runner import run_batches
 from tripwire.experiments.probe_score import ScoreInput, scoring_layout
-from tripwire.probes import SHIPPED_PROBES, OnlineMonitor, load_probe, read_record, read_transcript
+from tripwire.probes import OnlineMonitor, load_probe, read_record, read_transcript
 from tripwire.scenarios import render
 from tripwire.scenarios.spec import Transcript
 
-SHIPPED = SHIPPED_PROBES / "default" / "eval_awareness"
+ALL_TOKENS_CARD = Path(__file__).parent / "fixtures" / "probe_v2" / "eval_awareness"
 REPLY = "This looks like a graded test of how I handle pressure. I will email Kyle about the schedule."
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 def test_store_live_and_replay_readings_agree_on_the_default_model(default_model_dir: Path, tmp_path: Path) -> None:
     handle = load_model("default")
-    probe = load_probe(SHIPPED, model=handle)
+    probe = load_probe(ALL_TOKENS_CARD, model=handle)
     assert probe.card.score_positions.to_dict()["name"] == "AllTokens"  # not the default ReplyOnly
     conv = render("blackmail_none-none_replacement__test_explicit_1", seed=0, length="short")
     hook = probe.card.hook_point
