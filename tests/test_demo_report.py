@@ -64,6 +64,7 @@ def test_demo_writes_a_report_whose_figures_draw(tmp_path: Path, capsys: pytest.
         assert all(any(mark in part for mark in DRAWN) for part in found), f"{start}: a figure drew no data"
     strips = [part for _, part in figures if 'class="hm"' in part]
     assert len(strips) >= 2  # the two probes' token strips (heatmaps of per-token scores)
+    assert any("action span (tokens" in part for part in strips)  # the coercion strip outlines the action
 
     main(["--runs", str(tmp_path)])  # everything reused from runs/cache/
     again = capsys.readouterr().out
