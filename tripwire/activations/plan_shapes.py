@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -90,23 +91,22 @@ def stand_in_folder(spec: str, root: Path | None = None) -> Path:
                              f"(`hf download {spec} config.json tokenizer.json tokenizer_config.json --local-dir DIR`) "
                              "and set `model:` to DIR")
     folder = (root or cache_root() / "plan-shapes") / _slug(spec)
+    if folder.is_symlink() or (folder.exists() and not (folder / "stand_in.json").is_file()):
+        raise ModelLoadError(f"{folder} exists and is not a tripwire stand-in; move it away or set "
+                             "TRIPWIRE_CACHE to another folder")
     config = json.dumps(PLAN_SHAPES[spec], indent=1, sort_keys=True)
     if (folder / "config.json").is_file() and (folder / "config.json").read_text() == config:
         return folder
     default = prepare_default_model(progress=False)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # our own half-built folder from an interrupted call
-    tmp.mkdir(parents=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))  # a new folder of our own
     for name in TOKENIZER_FILES:
         if (default / name).is_file():
             shutil.copyfile(default / name, tmp / name)
     (tmp / "config.json").write_text(config)
     (tmp / "stand_in.json").write_text(json.dumps({"stands_in_for": spec, "weights": None}))
     if folder.exists():
-        if not (folder / "stand_in.json").is_file():
-            raise ModelLoadError(f"{folder} exists and is not a tripwire stand-in; move it away or set "
-                                 "TRIPWIRE_CACHE to another folder")
-        shutil.rmtree(folder)  # an outdated stand-in of ours (stand_in.json marks it)
+        shutil.rmtree(folder)  # an outdated stand-in of ours (checked above: stand_in.json, not a link)
     tmp.rename(folder)
     return folder
 
