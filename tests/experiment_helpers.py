@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 
 
 def dry_run_without_weights(config: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 
 REPO = Path(__file__).parent.parent
 
@@ -20,7 +20,7 @@ def test_version() -> None:
 
 
 def test_loading_a_model_prints_no_progress_bars(tiny_llama_dir: Path) -> None:
-    cmd = [sys.executable, "-c", "from tripwire.experiments.cli import main; main()", "model", "info", str(tiny_llama_dir)]
+    cmd = [sys.executable, "-c", "from tripwire.cli.app import main; main()", "model", "info", str(tiny_llama_dir)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240,
                           env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr

@@ -20,7 +20,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 
 runner = CliRunner()
 HOOK = "blocks.1.resid_post"
@@ -142,7 +142,7 @@ def tiny_probe(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -
 
 def test_score_of_a_reply_longer_than_the_context(tiny_probe: Path, tiny_llama_dir: Path) -> None:
     from tripwire.activations import load_model
-    from tripwire.experiments.probe_score import ScoreInput, scoring_layout
+    from tripwire.cli.probe_score import ScoreInput, scoring_layout
 
     reply = "The board decided to replace the assistant today. " * 3100
     n_tokens = scoring_layout(load_model(str(tiny_llama_dir)), ScoreInput(text=reply)).n_tokens

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from tripwire.experiments.cli_scenarios import datasets_app, scenarios_app
+from tripwire.cli.scenarios import datasets_app, scenarios_app
 from tripwire.scenarios import FRAMINGS, grid, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "am"

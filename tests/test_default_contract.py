@@ -12,7 +12,7 @@ import pytest
 from tripwire.activations import ResidualStore, load_model
 from tripwire.activations.capture import TeacherForcedCapture, capture_items
 from tripwire.activations.runner import run_batches
-from tripwire.experiments.probe_score import ScoreInput, scoring_layout
+from tripwire.cli.probe_score import ScoreInput, scoring_layout
 from tripwire.probes import OnlineMonitor, load_probe, read_record, read_transcript
 from tripwire.scenarios import render
 from tripwire.scenarios.spec import Transcript

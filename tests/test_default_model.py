@@ -31,7 +31,7 @@ def _chats(h) -> list[list[int]]:
 
 
 def test_model_info_json(default_model_dir: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", "from tripwire.experiments.cli import main; main()", "model", "info",
+    proc = subprocess.run([sys.executable, "-c", "from tripwire.cli.app import main; main()", "model", "info",
                            "default", "--json"], capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stderr
@@ -68,7 +68,7 @@ def test_sampled_row_is_the_same_in_any_batch(handles: dict) -> None:
 def test_two_processes_convert_once(tmp_path: Path) -> None:
     """A fresh cache, two concurrent `model prepare`: one conversion, one folder, both succeed."""
     env = {**os.environ, "TRIPWIRE_CACHE": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-c", "from tripwire.experiments.cli import main; main()", "model", "prepare"]
+    cmd = [sys.executable, "-c", "from tripwire.cli.app import main; main()", "model", "prepare"]
     procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=280) for p in procs]

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tripwire.activations.loading import model_shape
-from tripwire.experiments.cli import app
+from tripwire.activations.source import model_shape
+from tripwire.cli.app import app
 
 runner = CliRunner()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 from tripwire.experiments.ship_probes import main
 from tripwire.experiments.ship_results import results_markdown
 

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 from tests.experiment_helpers import dry_run_without_weights
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
+from tripwire.experiments.config import parse_experiment
 from tripwire.experiments.experiment import run_experiment
-from tripwire.experiments.experiment_config import parse_experiment
-from tripwire.experiments.pipelines_behavior import behavior_table, belief_summary
+from tripwire.experiments.stages.behavior import behavior_table, belief_summary
 from tripwire.scenarios.belief import stated_belief
 
 TINY = {"max_new_tokens": 3, "temperature": 1.0}

@@ -10,10 +10,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tripwire.experiments.cli import app
-from tripwire.experiments.configs import ConfigError, ScenarioSelection
-from tripwire.experiments.experiment_config import (
+from tripwire.cli.app import app
+from tripwire.experiments.config import (
     BehaviorOptions,
+    ConfigError,
+    ScenarioSelection,
     StatedBeliefOptions,
     TranscriptsOptions,
     config_yaml,
@@ -23,7 +24,7 @@ from tripwire.experiments.experiment_config import (
 from tripwire.experiments.report import render_report
 from tripwire.experiments.report_figures import rate_bars
 from tripwire.experiments.runs import RunDir, dumps, stage_cache, strict_json
-from tripwire.experiments.stage import Section, Table, rate_row, wilson
+from tripwire.experiments.stages.base import Section, Table, rate_row, wilson
 
 CONFIGS = Path(__file__).resolve().parent.parent / "tripwire" / "experiments" / "configs"
 
@@ -203,7 +204,7 @@ def test_placement_settings_that_cannot_go_together_fail_before_any_stage() -> N
 
 
 def test_quantised_weights_get_their_own_cache_key(tmp_path: Path) -> None:
-    from tripwire.experiments.stage import Context
+    from tripwire.experiments.stages.base import Context
 
     stages = [{"pipeline": "behavior", "options": {}}]
     plain = Context(parse_experiment({"name": "x", "stages": stages}), tmp_path).model_key()

@@ -12,9 +12,9 @@ import pytest
 
 from tests.experiment_helpers import dry_run_without_weights
 from tripwire.activations.handle import ModelHandle
+from tripwire.experiments.config import parse_experiment
 from tripwire.experiments.experiment import run_experiment
-from tripwire.experiments.experiment_config import parse_experiment
-from tripwire.experiments.stage_data import interleave
+from tripwire.experiments.stages.data import interleave
 
 PROBE = {"label": "coercion", "limit": 24, "control_limit": 10, "fpr": 0.1, "layers": [1, -1], "benign": "benign_scenario",
          "methods": ["lr", "diffmean"], "n_boot": 20, "window": 4, "batch_size": 8}
@@ -85,7 +85,7 @@ def test_generalisation_honesty_and_the_token_view(probe_run: dict[str, Any]) ->
 
 def test_the_limited_subset_spreads_over_kinds_only_with_interleaving() -> None:
     """The matrix above needs two kinds; the plain family-spread subset of 24 holds one."""
-    from tripwire.experiments.pipelines import spread_subset
+    from tripwire.experiments.rollout_capture import spread_subset
     from tripwire.scenarios.datasets import dataset
 
     found = dataset("coercion")
@@ -132,7 +132,7 @@ def test_dry_run_plans_the_probe_stage_without_weights(tiny_llama_dir: Path, tmp
 
 
 def test_probe_options_are_checked_before_any_weights(tiny_llama_dir: Path) -> None:
-    from tripwire.experiments.configs import ConfigError
+    from tripwire.experiments.config import ConfigError
 
     with pytest.raises(ConfigError, match="control_limit 50 cannot resolve fpr 0.01.*raise control_limit to 100"):
         parse_experiment(probe_config(tiny_llama_dir, control_limit=50, fpr=0.01))
@@ -193,7 +193,7 @@ def test_held_out_split_fits_the_text_monitor_on_the_probes_training_data_or_oth
 
     import numpy as np
 
-    from tripwire.experiments.pipelines_warning import held_out_split
+    from tripwire.experiments.stages.early_warning import held_out_split
 
     records = [SimpleNamespace(record_id=f"r{i}", meta={"family": f"f{i % 5}"}) for i in range(20)]
     design = SimpleNamespace(records=records, labels=np.array([i % 2 for i in range(20)]))
@@ -213,7 +213,7 @@ def page_of(probe_run: dict[str, Any]) -> str:
 
 
 def _lead_output(probe_scores: list[float], text_scores: list[float], action: int, intent: int) -> dict[str, Any]:
-    from tripwire.experiments.stage import rate_row
+    from tripwire.experiments.stages.base import rate_row
     from tripwire.probes.lead_time import leads_to_action_and_intent
 
     def monitor(scores: list[float]) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def test_the_early_warning_section_reports_leads_computed_by_hand() -> None:
     """Running mean over 2 tokens, threshold 2: the probe's mean first reaches 2 at index 3 ((0 + 4) / 2),
     so with the action at index 8 and the intent token at 5 it leads by 5 and 2 tokens; the text
     monitor (all zeros) never fires."""
-    from tripwire.experiments.pipelines_warning import EarlyWarningPipeline
+    from tripwire.experiments.stages.early_warning import EarlyWarningPipeline
 
     section = EarlyWarningPipeline().section(_lead_output([0, 0, 0, 4, 4, 4, 4, 4, 4, 4], [0.0] * 10, 8, 5))
     probe_line, text_line, harmless = section.headline
@@ -253,8 +253,8 @@ def test_the_early_warning_section_reports_leads_computed_by_hand() -> None:
 
 
 def test_a_bad_probe_reference_fails_before_any_stage_runs(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    from tripwire.experiments.configs import ConfigError
-    from tripwire.experiments.errors import UsageError
+    from tripwire.errors import UsageError
+    from tripwire.experiments.config import ConfigError
 
     behavior = {"pipeline": "behavior", "options": {"scenarios": {"kinds": ["blackmail"]}, "samples": 1,
                                                     "sampling": {"max_new_tokens": 2}}}

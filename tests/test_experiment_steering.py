@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.tiny_probes import tiny_probe
 from tripwire.activations.handle import ModelHandle
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 
 STEER = {"probe": "probes/coercion", "alphas": [-1.0, 1.0], "samples": 2, "max_new_tokens": 3,
          "control_prompts": 2}
@@ -72,8 +72,8 @@ def test_a_changed_card_is_a_new_cache_entry(steer_run: dict[str, Any], handle: 
     """The stage keys on the card's bytes: another probe saved in the same folder is recomputed."""
     import shutil
 
+    from tripwire.experiments.config import read_experiment
     from tripwire.experiments.experiment import plan_experiment
-    from tripwire.experiments.experiment_config import read_experiment
 
     cfg = read_experiment(steer_run["config"])
     runs, probes = steer_run["tmp"] / "runs", steer_run["tmp"] / "probes"

@@ -11,8 +11,8 @@ import pytest
 
 from tests.tiny_probes import tiny_probe
 from tripwire.activations.handle import ModelHandle
+from tripwire.experiments.config import parse_experiment
 from tripwire.experiments.experiment import run_experiment
-from tripwire.experiments.experiment_config import parse_experiment
 from tripwire.scenarios.datasets import dataset
 
 FIXTURES = Path(__file__).parent / "fixtures" / "am"
@@ -101,7 +101,7 @@ def test_bad_inputs_of_any_stage_fail_before_the_first_stage_runs(tiny_llama_dir
     import yaml
     from typer.testing import CliRunner
 
-    from tripwire.experiments.cli import app
+    from tripwire.cli.app import app
 
     behavior = {"pipeline": "behavior", "options": {"scenarios": {"ids": ["blackmail_none-none_none"]}}}
     for stage, problem in (({"pipeline": "transcripts", "options": {"jsonl": ["missing.jsonl"]}}, "missing.jsonl"),

@@ -22,8 +22,8 @@ from inspect_ai.solver import generate  # noqa: E402
 
 import tripwire.experiments.inspect_registry  # noqa: E402,F401  (registers "tripwire" as the entry point would)
 from tripwire.activations import HookPointError, ResidualStore, StoreMismatchError  # noqa: E402
+from tripwire.errors import UsageError  # noqa: E402
 from tripwire.experiments import inspect_capture  # noqa: E402
-from tripwire.experiments.errors import UsageError  # noqa: E402
 
 HOOK = "blocks.1.hook_resid_post"
 MESSAGES = [ChatMessageSystem(content="You are an AI email assistant at a company."),

@@ -10,7 +10,7 @@ import pytest
 from tripwire.activations import HookPointError, ModelLoadError, UnknownBackendError, load_model
 
 REPO = Path(__file__).resolve().parents[1]
-TRIPWIRE = [sys.executable, "-c", "from tripwire.experiments.cli import main; main()"]
+TRIPWIRE = [sys.executable, "-c", "from tripwire.cli.app import main; main()"]
 
 
 def test_unknown_backend_lists_the_choices(tiny_llama_dir: Path) -> None:

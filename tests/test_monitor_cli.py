@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.tiny_probes import WINDOW, tiny_probe
 from tripwire.activations import ModelHandle
-from tripwire.experiments.cli_steer import monitor
+from tripwire.cli.steer import monitor
 from tripwire.experiments.monitor_run import verdict
 
 app = typer.Typer()

@@ -25,7 +25,7 @@ def _shadowing_folder(tmp_path: Path) -> Path:
 
 
 def test_imports_from_a_folder_with_its_own_probes_package(tmp_path: Path) -> None:
-    code = ("import tripwire, tripwire.probes, tripwire.activations, tripwire.scenarios, tripwire.experiments.cli; "
+    code = ("import tripwire, tripwire.probes, tripwire.activations, tripwire.scenarios, tripwire.cli.app; "
             "from tripwire.probes import load_probe; p = load_probe('default/coercion'); "
             "print(tripwire.__version__, p.card.label, tripwire.probes.__file__)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=_shadowing_folder(tmp_path), capture_output=True,
@@ -58,5 +58,5 @@ def test_wheel_carries_the_shipped_probes(tmp_path: Path) -> None:
     for label in ("coercion", "eval_awareness"):
         for file in ("probe.json", "probe.safetensors"):
             assert f"tripwire/probes/shipped/default/{label}/{file}" in names
-    assert "tripwire/experiments/cli.py" in names
+    assert "tripwire/cli/app.py" in names
     assert not any(name.split("/")[0] in {"probes", "activations", "tests", "benchmarks"} for name in names)

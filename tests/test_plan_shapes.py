@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tripwire.activations import ModelLoadError, load_model
-from tripwire.activations.loading import model_shape, pick_device, resolve_source
+from tripwire.activations.loading import pick_device
 from tripwire.activations.plan_shapes import PLAN_SHAPES, plan_model, planning, stand_in_folder
-from tripwire.experiments.cli import app
+from tripwire.activations.source import model_shape, resolve_source
+from tripwire.cli.app import app
 
 EIGHT_B = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -82,8 +83,8 @@ def test_dry_run_of_an_8b_gpu_config_prints_a_plan_offline(tmp_path: Path, monke
 
 
 def test_the_vllm_paper_config_validates_offline() -> None:
-    from tripwire.experiments.configs import load_config
-    from tripwire.experiments.pipelines_vllm import VLLMRolloutConfig
+    from tripwire.experiments.config import load_config
+    from tripwire.experiments.rollout_vllm import VLLMRolloutConfig
 
     root = Path(__file__).resolve().parents[1] / "tripwire" / "experiments" / "configs"
     cfg = load_config(root / "rollouts" / "vllm_70b.yaml", VLLMRolloutConfig)

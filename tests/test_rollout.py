@@ -11,7 +11,7 @@ from tripwire.activations.positions import AllTokens
 from tripwire.activations.rollout import Rollout, rollout_items
 from tripwire.activations.runner import run_batches
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.configs import ConfigError, RolloutConfig, load_config
+from tripwire.experiments.config import ConfigError, RolloutConfig, load_config
 from tripwire.scenarios import render
 
 HOOKS = ["blocks.1.resid_post", "blocks.3.resid_post"]
@@ -62,8 +62,8 @@ def test_unknown_hook_point_in_config_lists_valid_choices(handle, tmp_path: Path
 def test_rollout_cli_ends_with_the_harmful_action_rate(tiny_llama_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from tripwire.experiments.cli import app
-    from tripwire.experiments.pipelines import HarmfulRate
+    from tripwire.cli.app import app
+    from tripwire.experiments.rollout_capture import HarmfulRate
 
     config = tmp_path / "rollout.yaml"
     config.write_text(yaml.safe_dump({"model": str(tiny_llama_dir), "store": str(tmp_path / "s"), "batch_size": 6,
@@ -78,7 +78,7 @@ def test_rollout_cli_ends_with_the_harmful_action_rate(tiny_llama_dir: Path, tmp
 
 
 def test_wilson_interval_matches_known_values() -> None:
-    from tripwire.experiments.pipelines import HarmfulRate
+    from tripwire.experiments.rollout_capture import HarmfulRate
 
     assert HarmfulRate(0, 10).interval() == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert HarmfulRate(5, 10).interval() == pytest.approx((0.2366, 0.7634), abs=1e-4)

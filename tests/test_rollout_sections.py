@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from tests.tiny_probes import WINDOW, tiny_probe
 from tripwire.activations import ModelHandle, ResidualStore, SamplingParams
 from tripwire.activations.layout import TokenizedTranscript
-from tripwire.experiments.cli import app
-from tripwire.experiments.configs import ConfigError, RolloutConfig, load_config
-from tripwire.experiments.pipelines import run_rollout
+from tripwire.cli.app import app
+from tripwire.experiments.config import ConfigError, RolloutConfig, load_config
+from tripwire.experiments.rollout_capture import run_rollout
 from tripwire.probes import OnlineMonitor, SteeringVector, load_probe, read_record, save_probe
 from tripwire.probes.scoring import running_mean
 

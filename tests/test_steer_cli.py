@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from tests.tiny_probes import tiny_probe
 from tripwire.activations import ModelHandle
-from tripwire.experiments.cli_steer import steer
-from tripwire.experiments.errors import UsageError
-from tripwire.experiments.steer import parse_alphas
+from tripwire.cli.steer import steer
+from tripwire.errors import UsageError
 from tripwire.probes import SHIPPED_PROBES, load_probe
+from tripwire.probes.steering.dose_response import parse_alphas
 
 app = typer.Typer()
 app.callback()(lambda: None)  # a group, so `steer` is a subcommand as in experiments/cli.py

@@ -12,7 +12,7 @@ import torch
 from tests.parity import cache_capable
 from tripwire.probes.estimators import DiffMeanProbe
 from tripwire.probes.persistence import ProbeCard, load_probe, save_probe
-from tripwire.probes.steering import add_direction, project_out, steering_vector
+from tripwire.probes.steering.edits import add_direction, project_out, steering_vector
 
 D = 16
 

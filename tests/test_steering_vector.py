@@ -21,7 +21,7 @@ from tripwire.probes import (
     save_probe,
 )
 from tripwire.probes.estimators import DiffMeanProbe
-from tripwire.probes.steering import steer
+from tripwire.probes.steering.edits import steer
 
 HOOKS = ("blocks.1.resid_post", "blocks.2.resid_post")
 GREEDY = SamplingParams(max_new_tokens=20)

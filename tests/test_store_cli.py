@@ -16,7 +16,7 @@ from store_worker import random_batch  # noqa: E402
 
 from tripwire.activations.store import ResidualStore  # noqa: E402
 from tripwire.activations.store_types import RecordMeta  # noqa: E402
-from tripwire.experiments.cli_store import store_app  # noqa: E402
+from tripwire.cli.store import store_app  # noqa: E402
 
 app = typer.Typer()
 app.add_typer(store_app, name="store")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import RecordMeta
-from tripwire.experiments.cli import app
+from tripwire.cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
 HOOKS = ["blocks.0.resid_post", "blocks.1.resid_post"]
@@ -109,7 +109,7 @@ def test_without_pyarrow_the_error_says_how_to_install_it(store: ResidualStore, 
     )
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", "from tripwire.experiments.cli import main; main()", "store", "export", str(store.root),
+        [sys.executable, "-c", "from tripwire.cli.app import main; main()", "store", "export", str(store.root),
          "--hook-point", HOOKS[0], "--out", str(tmp_path / "x.parquet")],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=120,
     )

@@ -127,7 +127,7 @@ def test_crash_then_rerun_equals_uninterrupted_run(tmp_path, reference, point, a
 def test_flipped_byte_is_named_by_verify_and_refused_by_reads(tmp_path, reference):
     from typer.testing import CliRunner
 
-    from tripwire.experiments.cli_store import store_app
+    from tripwire.cli.store import store_app
 
     store_path = tmp_path / "store"
     assert capture(store_path, tmp_path / "log") == 0

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from tripwire.activations import load_model
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.cli import app
-from tripwire.experiments.probe_score import ScoreInput, scoring_layout
+from tripwire.cli.app import app
+from tripwire.cli.probe_score import ScoreInput, scoring_layout
 from tripwire.probes import OnlineMonitor, load_probe
 from tripwire.scenarios.am_interop import import_am
 from tripwire.scenarios.classify import classify
@@ -228,7 +228,7 @@ def test_probe_refused_on_another_model(trained: dict[str, Any], tiny_qwen_dir: 
 
 
 def test_the_training_report_renders_in_a_notebook(trained: dict[str, Any]) -> None:
-    from tripwire.experiments.train import TrainSettings, train_probe
+    from tripwire.probes.training.train import TrainSettings, train_probe
 
     settings = TrainSettings(label="coercion", methods=("diffmean",), n_boot=20, window=WINDOW)
     report = train_probe(ResidualStore.open(trained["coercion"]), settings, progress=False).report
@@ -241,7 +241,7 @@ def test_the_training_report_renders_in_a_notebook(trained: dict[str, Any]) -> N
 def test_thresholds_hold_on_the_benign_set_too(trained: dict[str, Any]) -> None:
     """With a second benign set, each cut is the higher of the two, and both sets get false alarms per
     1,000 tokens (here the coercion store's records stand in for benign scenario replies)."""
-    from tripwire.experiments.train import TrainSettings, train_probe
+    from tripwire.probes.training.train import TrainSettings, train_probe
 
     settings = TrainSettings(label="coercion", methods=("diffmean",), n_boot=0, window=WINDOW, min_control=50, fpr=0.05)
     store, control = ResidualStore.open(trained["coercion"]), ResidualStore.open(trained["control"])

@@ -47,8 +47,8 @@ from tripwire.activations.vllm_backend import (
 )
 from tripwire.activations.vllm_backend.plan import min_gpus
 from tripwire.activations.vllm_backend.records import stop_reason
-from tripwire.experiments.configs import ConfigError, load_config
-from tripwire.experiments.pipelines_vllm import VLLMRolloutConfig, run_rollout_vllm
+from tripwire.experiments.config import ConfigError, load_config
+from tripwire.experiments.rollout_vllm import VLLMRolloutConfig, run_rollout_vllm
 from tripwire.scenarios import render
 
 HOOKS = ["blocks.1.resid_post", "blocks.3.resid_post"]
@@ -278,8 +278,8 @@ def test_config_refuses_what_vllm_cannot_do(tmp_path: Path) -> None:
 
 
 def test_dry_run_plans_the_hf_rollouts_tokens(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    from tripwire.experiments.configs import RolloutConfig
-    from tripwire.experiments.pipelines import run_rollout
+    from tripwire.experiments.config import RolloutConfig
+    from tripwire.experiments.rollout_capture import run_rollout
 
     path = _config(tmp_path, str(tiny_llama_dir))
     plan, summary = run_rollout_vllm(load_config(path, VLLMRolloutConfig), dry_run=True)

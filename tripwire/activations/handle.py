@@ -24,10 +24,8 @@ from tripwire.activations.chat import (
 from tripwire.activations.decode import GeneratedRow, OnStep, SamplingParams, generate
 from tripwire.activations.hooks import HookPoint, hook_points
 from tripwire.activations.kv_cache import KVCache
-from tripwire.activations.loading import (
-    ModelSource,
-)
 from tripwire.activations.pre_capture import PreCollector, PreRecorder, recorders_for
+from tripwire.activations.source import ModelSource
 from tripwire.scenarios.spec import Conversation
 
 

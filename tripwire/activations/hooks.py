@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from tripwire.errors import TripwireError
+
 Site = Literal["resid_pre", "resid_post", "attn_out", "mlp_out"]
 SITES: tuple[Site, ...] = ("resid_pre", "resid_post", "attn_out", "mlp_out")
 _EXECUTION_ORDER = {"resid_pre": 0, "attn_out": 1, "mlp_out": 2, "resid_post": 3}
@@ -19,7 +21,7 @@ _TL_SITE = {f"hook_{site}": site for site in SITES}  # TransformerLens name -> s
 _ACCEPTED = f"{', '.join(SITES)} (or TransformerLens's {', '.join(_TL_SITE)})"
 
 
-class HookPointError(ValueError):
+class HookPointError(TripwireError, ValueError):
     """A hook point that does not exist on this model."""
 
 

@@ -2,5 +2,8 @@
 can share it without importing each other)."""
 
 
-class ModelLoadError(RuntimeError):
+from tripwire.errors import TripwireError
+
+
+class ModelLoadError(TripwireError, RuntimeError):
     """The model could not be loaded; the message says why and what to do instead."""

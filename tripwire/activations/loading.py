@@ -4,91 +4,21 @@ one of three backends, on one device or sharded over several (`device_map`), opt
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from tripwire.activations.backends.base import check_backend
-from tripwire.activations.default_model import DEFAULT_MODEL_NAME, prepare_default_model, read_marker
+from tripwire.activations.backends.wrap import input_device, wrap_backend
+from tripwire.activations.handle import ModelHandle
 from tripwire.activations.load_errors import ModelLoadError
 from tripwire.activations.placement import DeviceMap, Placement, resolve_placement
+from tripwire.activations.plan_shapes import is_planning
+from tripwire.activations.remote import ndif_api_key, remote_handle
+from tripwire.activations.source import ModelSource, load_tokenizer, resolve_source, with_pad_token
+from tripwire.activations.wrapped import wrap_model
 
-if TYPE_CHECKING:
-    from tripwire.activations.handle import ModelHandle
-
-__all__ = ["ModelLoadError", "ModelSource", "load_model"]
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where weights come from, resolved once; `fingerprint` is cheap even for 70B or remote models."""
-
-    spec: str
-    path: str  # local folder or hub id
-    name: str
-    fingerprint: str
-    revision: str | None = None
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-
-
-def resolve_source(spec: str, revision: str | None = None) -> ModelSource:
-    if spec == "default":
-        folder = prepare_default_model()
-        default_marker = read_marker(folder) or {}
-        return ModelSource(spec, str(folder), DEFAULT_MODEL_NAME, default_marker.get("fingerprint", "default"))
-    local = Path(spec).expanduser()
-    if local.is_dir():
-        if not (local / "config.json").exists():
-            raise ModelLoadError(f"{local} is a folder but has no config.json; point at a Hugging Face model folder.")
-        marker = read_marker(local)
-        name = marker["name"] if marker else local.name
-        fingerprint = marker["fingerprint"] if marker else _folder_fingerprint(local)
-        return ModelSource(spec, str(local), name, fingerprint)
-    if local.exists() or spec.startswith((".", "/", "~")):
-        raise ModelLoadError(f"{spec!r} is not a model folder. Use 'default', a local folder, or a Hugging Face id.")
-    return _hub_source(spec, revision)
-
-
-def _hub_source(model_id: str, revision: str | None) -> ModelSource:
-    from transformers import AutoConfig
-
-    try:
-        config = AutoConfig.from_pretrained(model_id, revision=revision)
-    except Exception as exc:  # hub errors are long; keep the one line that matters
-        if _offline() or "offline" in str(exc).lower() or "connect" in str(exc).lower():
-            raise ModelLoadError(
-                f"cannot load {model_id!r}: no network access to the Hugging Face hub (offline) and it is "
-                f"not in the local cache. Download it on a machine with access "
-                f"(`hf download {model_id} --local-dir DIR`) and pass the local folder, "
-                f"or use 'default' for the bundled model."
-            ) from None
-        raise ModelLoadError(f"cannot load {model_id!r} from the Hugging Face hub: {exc}".splitlines()[0]) from None
-    sha = revision or getattr(config, "_commit_hash", None) or "unknown-revision"
-    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
-    return ModelSource(model_id, model_id, model_id, f"hf:{model_id}@{sha}:config-{digest[:16]}", revision)
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    """Config + for each weight file its name, size and first/last MiB: changes when weights change,
-    without reading 140 GB."""
-    digest = hashlib.sha256((folder / "config.json").read_bytes())
-    for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) + sorted(folder.glob("*.gguf")):
-        size = f.stat().st_size
-        digest.update(f"{f.name}:{size}".encode())
-        with f.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(-(1 << 20), os.SEEK_END)
-                digest.update(fh.read())
-    return f"local:{digest.hexdigest()[:32]}"
+__all__ = ["ModelLoadError", "ModelSource", "load_model", "resolve_source"]
 
 
 def pick_device(device: str | None) -> str:
@@ -101,8 +31,6 @@ def pick_device(device: str | None) -> str:
     except RuntimeError:
         raise ModelLoadError(f"device {device!r} is not a device name; use cpu, cuda or cuda:N.") from None
     if parsed.type == "cuda":
-        from tripwire.activations.plan_shapes import is_planning
-
         if not torch.cuda.is_available() and is_planning():
             return device  # a dry run plans for the machine the run will use
         if not torch.cuda.is_available():
@@ -163,55 +91,6 @@ def load_hf_model(source: ModelSource, device: str, dtype: torch.dtype, attn_imp
     return model
 
 
-def input_device(model: Any) -> str:
-    """Where token ids must go: the input embeddings' device (the first shard under a device map)."""
-    return str(model.get_input_embeddings().weight.device)
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """What planning a run needs from a model, read from its config alone: no weights are loaded."""
-
-    n_layers: int
-    d_model: int
-    n_params: int  # estimated from the config's sizes, for rough cost estimates only
-
-
-def model_shape(source: ModelSource) -> ModelShape:
-    """Layers and width as `load_model` reports them, and an estimated parameter count, in milliseconds
-    even for a 70B model (a dry run must not pay for loading weights)."""
-    from transformers import AutoConfig
-
-    cfg = AutoConfig.from_pretrained(source.path, revision=source.revision)
-    return ModelShape(int(cfg.num_hidden_layers), int(cfg.hidden_size), _estimated_params(cfg))
-
-
-def _estimated_params(cfg: Any) -> int:
-    """Embeddings plus, per layer, attention (grouped-query aware) and a gated MLP: the decoder layout of
-    Llama, Qwen, Mistral and Gemma. Norms and biases are left out (well under 1%)."""
-    d, heads = int(cfg.hidden_size), int(getattr(cfg, "num_attention_heads", 1) or 1)
-    head_dim = int(getattr(cfg, "head_dim", None) or d // heads)
-    kv_heads = int(getattr(cfg, "num_key_value_heads", None) or heads)
-    ffn = int(getattr(cfg, "intermediate_size", None) or 4 * d)
-    attention = 2 * d * heads * head_dim + 2 * d * kv_heads * head_dim
-    tied = bool(getattr(cfg, "tie_word_embeddings", False))
-    embeddings = int(getattr(cfg, "vocab_size", 0) or 0) * d * (1 if tied else 2)
-    return embeddings + int(cfg.num_hidden_layers) * (attention + 3 * d * ffn)
-
-
-def load_tokenizer(source: ModelSource) -> Any:
-    from transformers import AutoTokenizer
-
-    return with_pad_token(AutoTokenizer.from_pretrained(source.path, revision=source.revision))
-
-
-def with_pad_token(tokenizer: Any) -> Any:
-    """Batches are left-padded; a tokenizer without a pad token pads with its end-of-sequence token."""
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
 def build_backend(name: str, source: ModelSource, device: str, dtype: torch.dtype, attn: str | None,
                   tokenizer: Any, placement: Placement | None = None) -> tuple[Any, Any]:
     """(backend, hf_model). TransformerLens rewires modules in place, so it always gets its own model."""
@@ -219,32 +98,6 @@ def build_backend(name: str, source: ModelSource, device: str, dtype: torch.dtyp
     model = load_hf_model(source, device, dtype, "eager" if name == "transformer_lens" else attn or "sdpa",
                           placement)  # the bridge needs eager attention
     return wrap_backend(name, model, source.path, tokenizer), model
-
-
-def wrap_backend(name: str, model: Any, path: str, tokenizer: Any) -> Any:
-    """One of the three backends around a loaded (possibly sharded or quantised) Hugging Face model."""
-    from tripwire.activations.backends.hf import HFBackend, decoder_layers
-    from tripwire.activations.kv_cache import cache_argument
-
-    if name == "hf":
-        return HFBackend(model)
-    if name == "transformer_lens":
-        from transformer_lens.model_bridge import TransformerBridge
-
-        from tripwire.activations.backends.transformer_lens import TransformerLensBackend
-
-        try:  # the bridge takes the model's placement from the model itself (hf_device_map)
-            bridge = TransformerBridge.boot_transformers(path, hf_model=model, tokenizer=tokenizer,
-                                                         device=input_device(model), dtype=model.dtype)
-        except ValueError as exc:
-            raise ModelLoadError(f"the transformer_lens backend cannot take this model: {exc}") from None
-        return TransformerLensBackend(bridge)
-    from nnsight import TransformersModel
-
-    from tripwire.activations.backends.nnsight import NNsightBackend
-
-    lm = TransformersModel(model, tokenizer=tokenizer)
-    return NNsightBackend(lm, decoder_layers(model)[0], cache_argument(model.forward))
 
 
 def load_model(
@@ -270,15 +123,11 @@ def load_model(
     GPU. `torch_dtype` is the Hugging Face spelling of `dtype`. `tokenizer` overrides the model's own.
     `remote=True` (or an NDIF host URL) runs forwards on NDIF with the key in NDIF_API_KEY, "local" runs
     the same nnsight trace here (see `tripwire.activations.remote`)."""
-    from tripwire.activations.handle import ModelHandle
-
     check_backend(backend)
     if torch_dtype is not None and dtype is not None:
         raise ModelLoadError("pass dtype= or torch_dtype= (the same option), not both.")
     dtype = dtype if dtype is not None else torch_dtype
     if not isinstance(spec, str):
-        from tripwire.activations.wrapped import wrap_model
-
         given = {"device": device, "dtype": dtype, "attn_implementation": attn_implementation,
                  "revision": revision, "device_map": device_map, "quantization": quantization,
                  "remote": remote or None}
@@ -301,8 +150,6 @@ def load_model(
 
 def _remote(spec: str, backend: str, revision: str | None, tokenizer: Any, remote: bool | str,
             given: dict[str, Any]) -> ModelHandle:
-    from tripwire.activations.remote import ndif_api_key, remote_handle
-
     if backend != "nnsight":
         raise ModelLoadError(f"remote={remote!r} runs through nnsight; pass backend='nnsight' (not {backend!r}).")
     if isinstance(remote, str) and remote != "local" and not remote.startswith(("http://", "https://")):

@@ -114,7 +114,7 @@ def stand_in_folder(spec: str, root: Path | None = None) -> Path:
 def plan_model(spec: str, root: Path | None = None) -> tuple[str, str | None]:
     """The model spec a dry run should plan with, and a note when it is a stand-in: `spec` itself when it
     resolves (default, a folder, a reachable or cached hub id), else the offline stand-in."""
-    from tripwire.activations.loading import resolve_source
+    from tripwire.activations.source import resolve_source
 
     try:
         resolve_source(spec)

@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from tripwire.errors import TripwireError
 
-class PositionPolicyError(ValueError):
+
+class PositionPolicyError(TripwireError, ValueError):
     """A policy cannot be evaluated on a layout (bad arguments or missing metadata)."""
 
 

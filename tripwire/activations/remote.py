@@ -24,16 +24,17 @@ import torch
 from tripwire.activations.backends.base import Captured, ForwardCall, ForwardResult
 from tripwire.activations.hooks import HookPoint, execution_order, nnsight_path
 from tripwire.activations.load_errors import ModelLoadError
+from tripwire.errors import TripwireError
 
 if TYPE_CHECKING:
     from tripwire.activations.handle import ModelHandle
-    from tripwire.activations.loading import ModelSource
+    from tripwire.activations.source import ModelSource
 
 NDIF_KEY_ENV = "NDIF_API_KEY"
 _GET_KEY = "https://login.ndif.us"
 
 
-class RemoteUnsupportedError(RuntimeError):
+class RemoteUnsupportedError(TripwireError, RuntimeError):
     """Something a remote (NDIF) model cannot do in tripwire; the message says what to do instead."""
 
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import RecordMeta
+from tripwire.errors import TripwireError
 
 PayloadT = TypeVar("PayloadT")
 
@@ -50,7 +51,7 @@ class RunSummary:
     seconds: float
 
 
-class RunnerError(ValueError):
+class RunnerError(TripwireError, ValueError):
     """Bad runner input or a `compute` result that does not match its items."""
 
 

@@ -11,6 +11,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from tripwire.errors import TripwireError
+
 SCHEMA_VERSION = 1
 StoreDtype = Literal["float16", "bfloat16", "float32"]
 STORE_DTYPES: tuple[StoreDtype, ...] = ("float16", "bfloat16", "float32")
@@ -18,7 +20,7 @@ BATCH_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 BATCH_ID_RE = re.compile(BATCH_ID_PATTERN)
 
 
-class StoreError(RuntimeError):
+class StoreError(TripwireError, RuntimeError):
     """Base class of store failures."""
 
 

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tripwire.activations.backends.wrap import input_device, wrap_backend
 from tripwire.activations.load_errors import ModelLoadError
-from tripwire.activations.loading import ModelSource, input_device, with_pad_token, wrap_backend
+from tripwire.activations.source import ModelSource, with_pad_token
 
 if TYPE_CHECKING:
     from tripwire.activations.handle import ModelHandle

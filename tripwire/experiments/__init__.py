@@ -1,31 +1,17 @@
-"""Pipelines, configs and the `tripwire` CLI.
-
-The public names load on first use, so `tripwire --help` and config validation never import torch.
-"""
+"""Experiments: configs, the rollout and capture runs, the stages of an experiment, run folders and
+the report. The public names load on first use, so config validation never imports torch."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_PUBLIC = {
-    "ExperimentConfig": "tripwire.experiments.experiment_config",
-    "parse_experiment": "tripwire.experiments.experiment_config",
-    "read_experiment": "tripwire.experiments.experiment_config",
-    "ExperimentRun": "tripwire.experiments.experiment",
-    "plan_experiment": "tripwire.experiments.experiment",
-    "run_experiment": "tripwire.experiments.experiment",
-    "RunDir": "tripwire.experiments.runs",
-    "PIPELINES": "tripwire.experiments.experiment",
-    "VLLMRolloutConfig": "tripwire.experiments.pipelines_vllm",
-    "run_rollout_vllm": "tripwire.experiments.pipelines_vllm",
-    "InspectModelArgs": "tripwire.experiments.inspect_capture",
-}
+from tripwire._lazy import exports
 
-__all__ = sorted(_PUBLIC)
+if TYPE_CHECKING:
+    from tripwire.experiments.config import ExperimentConfig, parse_experiment, read_experiment
+    from tripwire.experiments.experiment import PIPELINES, ExperimentRun, plan_experiment, run_experiment
+    from tripwire.experiments.inspect_capture import InspectModelArgs
+    from tripwire.experiments.rollout_vllm import VLLMRolloutConfig, run_rollout_vllm
+    from tripwire.experiments.runs import RunDir
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'tripwire.experiments' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__, __dir__, __all__ = exports(__name__, __file__)

@@ -14,8 +14,8 @@ import argparse
 import textwrap
 from pathlib import Path
 
+from tripwire.experiments.config import read_experiment
 from tripwire.experiments.experiment import ExperimentRun, run_experiment
-from tripwire.experiments.experiment_config import read_experiment
 
 CONFIG = Path(__file__).resolve().parent / "configs" / "demo.yaml"
 WIDTH = 110

@@ -2,7 +2,7 @@
 computed (resuming whatever its store already holds); then results.json, the cards and report.html.
 
     from tripwire.experiments.experiment import run_experiment
-    from tripwire.experiments.experiment_config import read_experiment
+    from tripwire.experiments.config import read_experiment
     run = run_experiment(read_experiment("tripwire/experiments/configs/demo.yaml"))
     print(run.path / "report.html")
 """
@@ -18,15 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tripwire.experiments.experiment_config import ExperimentConfig, config_yaml
-from tripwire.experiments.pipelines_behavior import BehaviorPipeline, StatedBeliefPipeline
-from tripwire.experiments.pipelines_probe import ProbePipeline
-from tripwire.experiments.pipelines_steering import SteeringPipeline
-from tripwire.experiments.pipelines_transcripts import TranscriptsPipeline
-from tripwire.experiments.pipelines_warning import EarlyWarningPipeline
+from tripwire.experiments.config import ExperimentConfig, config_yaml
 from tripwire.experiments.report import StageRecord, render_report
 from tripwire.experiments.runs import RunDir, dumps, environment, stage_cache, strict_json, write_atomic
-from tripwire.experiments.stage import Context, Pipeline, Section, StagePlan
+from tripwire.experiments.stages.base import Context, Pipeline, Section, StagePlan
+from tripwire.experiments.stages.behavior import BehaviorPipeline, StatedBeliefPipeline
+from tripwire.experiments.stages.early_warning import EarlyWarningPipeline
+from tripwire.experiments.stages.probe import ProbePipeline
+from tripwire.experiments.stages.steering import SteeringPipeline
+from tripwire.experiments.stages.transcripts import TranscriptsPipeline
 
 PIPELINES: dict[str, Pipeline] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
                                                       TranscriptsPipeline(), ProbePipeline(),
@@ -119,7 +119,7 @@ SMALL_MODEL_PARAMS = 1e9
 
 def model_notes(ctx: Context) -> list[str]:
     """What the reader must know about the model before reading any rate (from its config alone)."""
-    from tripwire.activations.loading import model_shape
+    from tripwire.activations.source import model_shape
 
     source = ctx.source()
     n_params = model_shape(source).n_params

@@ -26,14 +26,16 @@ from torch import Tensor
 from tripwire.activations import GeneratedRow, SamplingParams, load_model
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.layout import generated_transcript, transcript_record
-from tripwire.activations.loading import pick_device, pick_dtype, resolve_source
+from tripwire.activations.loading import pick_device, pick_dtype
 from tripwire.activations.positions import PositionPolicy
 from tripwire.activations.runner import batch_id_for
+from tripwire.activations.source import resolve_source
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record, RecordMeta, record_id
-from tripwire.experiments.configs import PositionsConfig, RunConfig, _Strict
-from tripwire.experiments.errors import UsageError
-from tripwire.experiments.pipelines import CheckedModel, check_model, check_store_path, open_store
+from tripwire.errors import UsageError
+from tripwire.experiments.config import PositionsConfig, RunConfig
+from tripwire.experiments.config.base import Strict
+from tripwire.experiments.rollout_capture import CheckedModel, check_model, check_store_path, open_store
 from tripwire.scenarios.datasets.jsonl import describe_errors
 
 ReplyStop = Literal["stop", "max_tokens"]
@@ -42,7 +44,7 @@ _ARGS_FIX = ("pass model args as `-M key=value` (inspect eval) or `model_args={.
              "positions, store_dtype, backend, device, dtype, seed, max_tokens")
 
 
-class InspectModelArgs(_Strict):
+class InspectModelArgs(Strict):
     """The provider's model args. Without `store` the provider only generates (e.g. as a grader)."""
 
     store: Path | None = None

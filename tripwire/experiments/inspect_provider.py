@@ -23,7 +23,7 @@ from inspect_ai.model import ChatMessage, GenerateConfig, ModelAPI, ModelOutput,
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from tripwire.activations import SamplingParams
-from tripwire.experiments.errors import UsageError
+from tripwire.errors import UsageError
 from tripwire.experiments.inspect_capture import InspectCapture, SampleRef
 
 # GenerateConfig fields that would change what is sampled, and that the decode loop does not implement

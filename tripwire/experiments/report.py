@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tripwire.experiments.stage import Section, Table
+from tripwire.experiments.stages.base import Section, Table
 
 MAX_BYTES = 10_000_000
 

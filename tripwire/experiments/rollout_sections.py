@@ -23,8 +23,8 @@ from tripwire.activations.backends.base import Intervention
 from tripwire.activations.decode import StepInfo
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.layout import StepWatcher, TokenizedTranscript
-from tripwire.experiments.configs import MonitorSection, RolloutConfig, SteerSection
-from tripwire.experiments.errors import UsageError
+from tripwire.errors import UsageError
+from tripwire.experiments.config import MonitorSection, RolloutConfig, SteerSection
 from tripwire.probes import (
     LoadedProbe,
     OnlineMonitor,

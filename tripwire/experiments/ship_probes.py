@@ -28,9 +28,14 @@ import numpy as np
 
 from tripwire.activations.positions import BeforeAnchor, PositionPolicy, ReplyOnly, SharedReply
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.configs import CaptureConfig, PositionsConfig
-from tripwire.experiments.design_data import Design, am_dev_transcripts, eval_natural_transcripts
-from tripwire.experiments.design_eval import (
+from tripwire.experiments.config import CaptureConfig, PositionsConfig
+from tripwire.experiments.rollout_capture import run_capture
+from tripwire.experiments.ship_results import results_markdown
+from tripwire.probes import ProbeCard, save_probe
+from tripwire.probes.fold_eval import FoldSettings
+from tripwire.probes.persistence import SHIPPED_PROBES
+from tripwire.probes.training.design_data import Design, am_dev_transcripts, eval_natural_transcripts
+from tripwire.probes.training.design_eval import (
     LAYER0,
     EvalSettings,
     dev_metrics,
@@ -39,13 +44,8 @@ from tripwire.experiments.design_eval import (
     per_fold,
     select,
 )
-from tripwire.experiments.design_judge import calibration, recall_and_leads, text_monitor, traps
-from tripwire.experiments.pipelines import run_capture
-from tripwire.experiments.probe_eval import write_training_records
-from tripwire.experiments.ship_results import results_markdown
-from tripwire.probes import ProbeCard, save_probe
-from tripwire.probes.fold_eval import FoldSettings
-from tripwire.probes.persistence import SHIPPED_PROBES
+from tripwire.probes.training.design_verdict import calibration, recall_and_leads, text_monitor, traps
+from tripwire.probes.training.evaluate import write_training_records
 from tripwire.scenarios.datasets import dataset, write_jsonl
 
 LAYERS = (2, 5, 8, 11, 14, 17, 20, 23, 26, 29)

@@ -1,166 +1,89 @@
 """Probes: estimators, the probe card, reading transcripts, thresholds, honesty checks, the online
 monitor, steering and plots."""
 
-# Evaluation: metrics, scoring, thresholds, lead time, splits, sweep, honesty, baselines, folds, plots.
-from tripwire.probes.baselines import (
-    StreamingTextMonitor,
-    random_direction_aurocs,
-    shuffled_labels,
-    span_bow_scores,
-    span_text,
-)
-from tripwire.probes.card import CARD_VERSION, ProbeCard, ProbeFileError
-from tripwire.probes.estimators import (
-    PROBE_METHODS,
-    DiffMeanProbe,
-    LATProbe,
-    LDAProbe,
-    LinearProbe,
-    LogisticProbe,
-    NotBinaryError,
-    PairingError,
-    l2_logistic_objective,
-)
-from tripwire.probes.fold_eval import FoldData, FoldSettings, evaluate_fold, select_cell, verdict
-from tripwire.probes.generalisation import generalisation_matrix
-from tripwire.probes.honesty import HonestyReport, honesty_checks
-from tripwire.probes.lead_time import LeadSummary, LeadTimeResult, lead_times, leads_to_action_and_intent
-from tripwire.probes.metrics import (
-    MetricWithCI,
-    UnitMetric,
-    auroc,
-    auroc_ci,
-    auroc_over_units,
-    balanced_accuracy,
-    balanced_accuracy_ci,
-    bootstrap_metric,
-)
-from tripwire.probes.monitor import OnlineMonitor, RowWatch
-from tripwire.probes.persistence import (
-    SHIPPED_PROBES,
-    LoadedProbe,
-    ProbeModelMismatchError,
-    hash_training_data,
-    load_probe,
-    probe_path,
-    save_probe,
-    shipped_probe_names,
-)
-from tripwire.probes.plots import layer_token_heatmap, save_figure, token_strip
-from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
-from tripwire.probes.reading import TokenScores, read_record, read_rows, read_transcript
-from tripwire.probes.scoring import (
-    AGGREGATES,
-    STATISTICS,
-    aggregate,
-    decision_scores,
-    first_crossing,
-    running_mean,
-    score_tokens,
-    score_transcripts,
-    statistic_values,
-    transcript_statistic,
-)
-from tripwire.probes.splits import GroupedSplit, TooFewGroupsError, grouped_split, remove_words, word_filtered
-from tripwire.probes.steering import MODES, add_direction, project_out, steer, steering_vector
-from tripwire.probes.steering_vector import SteeringFileError, SteeringVector
-from tripwire.probes.sweep import LayerData, SweepResult, SweepRow, run_sweep
-from tripwire.probes.thresholds import (
-    Threshold,
-    calibrate,
-    calibrate_on_sets,
-    false_alarms_per_1000_tokens,
-    recall_at_thresholds,
-)
+from __future__ import annotations
 
-__all__ = [
-    "FoldData",
-    "FoldSettings",
-    "StreamingTextMonitor",
-    "UnitMetric",
-    "auroc_over_units",
-    "calibrate_on_sets",
-    "evaluate_fold",
-    "false_alarms_per_1000_tokens",
-    "leads_to_action_and_intent",
-    "random_direction_aurocs",
-    "select_cell",
-    "shuffled_labels",
-    "span_bow_scores",
-    "span_text",
-    "verdict",
-    "AGGREGATES",
-    "CARD_VERSION",
-    "OnlineMonitor",
-    "RowWatch",
-    "SHIPPED_PROBES",
-    "probe_path",
-    "shipped_probe_names",
-    "TokenScores",
-    "read_record",
-    "read_rows",
-    "read_transcript",
-    "DiffMeanProbe",
-    "GroupedSplit",
-    "HonestyReport",
-    "LATProbe",
-    "LDAProbe",
-    "LayerData",
-    "LeadSummary",
-    "LeadTimeResult",
-    "LinearProbe",
-    "LoadedProbe",
-    "LogisticProbe",
-    "MetricWithCI",
-    "NotBinaryError",
-    "PROBE_METHODS",
-    "PairingError",
-    "ProbeCard",
-    "ProbeFileError",
-    "ProbeModelMismatchError",
-    "MODES",
-    "STATISTICS",
-    "SteeringFileError",
-    "SteeringVector",
-    "SweepResult",
-    "SweepRow",
-    "Threshold",
-    "TooFewGroupsError",
-    "add_direction",
-    "aggregate",
-    "auroc",
-    "auroc_ci",
-    "balanced_accuracy",
-    "balanced_accuracy_ci",
-    "bootstrap_metric",
-    "calibrate",
-    "decision_scores",
-    "first_crossing",
-    "generalisation_matrix",
-    "grouped_split",
-    "hash_training_data",
-    "honesty_checks",
-    "l2_logistic_objective",
-    "layer_token_heatmap",
-    "lead_time_histogram",
-    "lead_times",
-    "load_probe",
-    "project_out",
-    "recall_at_thresholds",
-    "remove_words",
-    "roc_plot",
-    "run_sweep",
-    "running_mean",
-    "save_figure",
-    "save_probe",
-    "score_histograms",
-    "score_tokens",
-    "score_transcripts",
-    "statistic_values",
-    "steer",
-    "steering_vector",
-    "sweep_plot",
-    "token_strip",
-    "transcript_statistic",
-    "word_filtered",
-]
+from typing import TYPE_CHECKING
+
+from tripwire._lazy import exports
+
+if TYPE_CHECKING:
+    # Evaluation: metrics, scoring, thresholds, lead time, splits, sweep, honesty, baselines, folds, plots.
+    from tripwire.probes.baselines import (
+        StreamingTextMonitor,
+        random_direction_aurocs,
+        shuffled_labels,
+        span_bow_scores,
+        span_text,
+    )
+    from tripwire.probes.card import CARD_VERSION, ProbeCard, ProbeFileError
+    from tripwire.probes.estimators import (
+        PROBE_METHODS,
+        DiffMeanProbe,
+        LATProbe,
+        LDAProbe,
+        LinearProbe,
+        LogisticProbe,
+        NotBinaryError,
+        PairingError,
+        l2_logistic_objective,
+    )
+    from tripwire.probes.fold_eval import FoldData, FoldSettings, evaluate_fold, select_cell, verdict
+    from tripwire.probes.generalisation import generalisation_matrix
+    from tripwire.probes.honesty import HonestyReport, honesty_checks
+    from tripwire.probes.lead_time import LeadSummary, LeadTimeResult, lead_times, leads_to_action_and_intent
+    from tripwire.probes.metrics import (
+        MetricWithCI,
+        UnitMetric,
+        auroc,
+        auroc_ci,
+        auroc_over_units,
+        balanced_accuracy,
+        balanced_accuracy_ci,
+        bootstrap_metric,
+    )
+    from tripwire.probes.monitor import OnlineMonitor, RowWatch
+    from tripwire.probes.persistence import (
+        SHIPPED_PROBES,
+        LoadedProbe,
+        ProbeModelMismatchError,
+        hash_training_data,
+        load_probe,
+        probe_path,
+        save_probe,
+        shipped_probe_names,
+    )
+    from tripwire.probes.plots import layer_token_heatmap, save_figure, token_strip
+    from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
+    from tripwire.probes.reading import TokenScores, read_record, read_rows, read_transcript
+    from tripwire.probes.scoring import (
+        AGGREGATES,
+        STATISTICS,
+        aggregate,
+        decision_scores,
+        first_crossing,
+        running_mean,
+        score_tokens,
+        score_transcripts,
+        statistic_values,
+        transcript_statistic,
+    )
+    from tripwire.probes.splits import (
+        GroupedSplit,
+        TooFewGroupsError,
+        grouped_split,
+        remove_words,
+        word_filtered,
+    )
+    from tripwire.probes.steering.edits import MODES, add_direction, project_out, steer, steering_vector
+    from tripwire.probes.steering.vector import SteeringFileError, SteeringVector
+    from tripwire.probes.sweep import LayerData, SweepResult, SweepRow, run_sweep
+    from tripwire.probes.thresholds import (
+        Threshold,
+        calibrate,
+        calibrate_on_sets,
+        false_alarms_per_1000_tokens,
+        recall_at_thresholds,
+    )
+
+__getattr__, __dir__, __all__ = exports(__name__, __file__)

@@ -27,11 +27,12 @@ from jaxtyping import Float, Int
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from tripwire.errors import TripwireError
 from tripwire.probes.metrics import auroc
 from tripwire.probes.scoring import DEFAULT_WINDOW, statistic_values
 
 
-class BaselineInputError(ValueError):
+class BaselineInputError(TripwireError, ValueError):
     """Inputs a baseline cannot be fitted or scored on."""
 
 

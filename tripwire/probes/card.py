@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.activations.positions import PositionPolicy, PositionPolicyError, ReplyOnly
+from tripwire.errors import TripwireError
 from tripwire.probes.estimators import PROBE_METHODS
 from tripwire.probes.scoring import DEFAULT_WINDOW, STATISTICS, STREAMING
 from tripwire.probes.thresholds import Threshold
@@ -28,7 +29,7 @@ LEGACY_METHOD_NAMES = {"logistic": "lr"}  # format 1 wrote the estimator's class
 RUNTIME_PARAMS = ("device", "n_threads")  # format 1 stored these as hyperparameters; they are not
 
 
-class ProbeFileError(ValueError):
+class ProbeFileError(TripwireError, ValueError):
     """A probe file exists but is malformed, or cannot be migrated exactly."""
 
 

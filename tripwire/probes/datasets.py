@@ -13,9 +13,10 @@ from jaxtyping import Float, Int
 from tripwire.activations.positions import PositionPolicy, ReplyOnly
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
+from tripwire.errors import TripwireError
 
 
-class ProbeDataError(ValueError):
+class ProbeDataError(TripwireError, ValueError):
     pass
 
 

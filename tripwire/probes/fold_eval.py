@@ -18,6 +18,7 @@ import numpy as np
 from jaxtyping import Float
 from sklearn.base import clone
 
+from tripwire.errors import TripwireError
 from tripwire.probes.baselines import (
     StreamingTextMonitor,
     random_direction_aurocs,
@@ -32,7 +33,7 @@ Rows = Sequence[Float[np.ndarray, "tok d"]]
 STREAMING = "streaming"
 
 
-class FoldInputError(ValueError):
+class FoldInputError(TripwireError, ValueError):
     """A fold that cannot be evaluated (one class on a side, misaligned inputs)."""
 
 

@@ -13,12 +13,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import clone
 
+from tripwire.errors import TripwireError
 from tripwire.probes.metrics import auroc
 from tripwire.probes.scoring import decision_scores
 from tripwire.probes.sweep import fit_estimator
 
 
-class GeneralisationError(ValueError):
+class GeneralisationError(TripwireError, ValueError):
     """Subsets that cannot be trained or tested on."""
 
 

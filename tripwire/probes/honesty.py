@@ -21,13 +21,14 @@ from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from tripwire.errors import TripwireError
 from tripwire.probes.metrics import MetricWithCI, auroc_ci
 from tripwire.probes.scoring import decision_scores
 from tripwire.probes.splits import GroupedSplit, grouped_split, word_filtered
 from tripwire.probes.sweep import fit_estimator
 
 
-class HonestyInputError(ValueError):
+class HonestyInputError(TripwireError, ValueError):
     """Inputs that cannot support the honesty checks."""
 
 

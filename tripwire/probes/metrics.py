@@ -17,10 +17,12 @@ from jaxtyping import Float, Int
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
+from tripwire.errors import TripwireError
+
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
 
 
-class MetricInputError(ValueError):
+class MetricInputError(TripwireError, ValueError):
     """Labels or scores cannot be scored (one class only, mismatched lengths, NaNs)."""
 
 

@@ -26,6 +26,7 @@ from safetensors.numpy import load_file, save_file
 from sklearn.utils.validation import check_is_fitted
 
 from tripwire.activations.positions import PositionPolicy
+from tripwire.errors import TripwireError
 from tripwire.probes.card import CARD_VERSION, ProbeCard, ProbeFileError, card_from_json
 from tripwire.probes.estimators import PROBE_METHODS, LinearProbe
 from tripwire.probes.estimators._base import as_numpy
@@ -39,7 +40,7 @@ SHIPPED_PROBES = Path(__file__).resolve().parent / "shipped"  # package data: <m
 _ARRAY_NAMES = ("direction", "mean", "scale", "coef", "bias")
 
 
-class ProbeModelMismatchError(ValueError):
+class ProbeModelMismatchError(TripwireError, ValueError):
     """The probe was trained on a different model's residual stream."""
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from tripwire.errors import TripwireError
+
 AGGREGATES: tuple[str, ...] = ("mean", "max", "last", "topk_mean", "before_action")
 STREAMING = "streaming"
 STATISTICS: tuple[str, ...] = (*AGGREGATES, STREAMING)
@@ -20,7 +22,7 @@ DEFAULT_K = 5
 DEFAULT_WINDOW = 8
 
 
-class ScoringError(ValueError):
+class ScoringError(TripwireError, ValueError):
     """Scores or indices that cannot be turned into a statistic."""
 
 

@@ -19,12 +19,14 @@ from jaxtyping import Bool, Int
 from numpy.typing import ArrayLike
 from sklearn.model_selection import StratifiedGroupKFold
 
+from tripwire.errors import TripwireError
 
-class TooFewGroupsError(ValueError):
+
+class TooFewGroupsError(TripwireError, ValueError):
     """Not enough distinct groups to give every split at least one."""
 
 
-class SplitError(ValueError):
+class SplitError(TripwireError, ValueError):
     """A split cannot satisfy its constraints (e.g. both classes in every part)."""
 
 

@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from tripwire.errors import TripwireError
 from tripwire.probes.metrics import (
     MetricWithCI,
     auroc,
@@ -34,7 +35,7 @@ from tripwire.probes.scoring import DEFAULT_WINDOW, decision_scores, statistic_v
 from tripwire.probes.splits import GroupedSplit, SplitError, grouped_split
 
 
-class SweepInputError(ValueError):
+class SweepInputError(TripwireError, ValueError):
     """Layer data that cannot be swept (mismatched lengths, inconsistent labels across layers)."""
 
 

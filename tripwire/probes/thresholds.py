@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from tripwire.errors import TripwireError
 from tripwire.probes.metrics import MetricWithCI
 from tripwire.probes.scoring import DEFAULT_K, DEFAULT_WINDOW, STATISTICS, ScoringError, statistic_values
 
 MIN_CONTROL = 1000
 
 
-class CalibrationError(ValueError):
+class CalibrationError(TripwireError, ValueError):
     """The control set cannot support the requested false-positive rate."""
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.am_facts import extract_facts
 from tripwire.scenarios.grid import UnknownConditionError, normalize_kind, parse_condition_id, to_original_id
 from tripwire.scenarios.inbox import parse_inbox
@@ -27,7 +28,7 @@ _TOOL_BLOCK = re.compile(r"<tool_use:(\w+)>.*?</tool_use:\1>", re.S)
 _KNOWN_TOOLS = {n for names in TOOLS_BY_KIND.values() for n in names}
 
 
-class AMFormatError(ValueError):
+class AMFormatError(TripwireError, ValueError):
     """A prompt folder that does not follow the original layout; the message names the file and the fix."""
 
 

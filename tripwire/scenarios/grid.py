@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.spec import (
     GOAL_TYPES,
     GOAL_VALUES,
@@ -25,11 +26,11 @@ from tripwire.scenarios.templates.framing import FRAMINGS
 VALUED_GOAL_TYPES: tuple[GoalType, ...] = ("explicit", "latent", "swap")
 
 
-class UnknownConditionError(ValueError):
+class UnknownConditionError(TripwireError, ValueError):
     """A condition id that is not in the grammar or names an unknown factor level."""
 
 
-class SpecError(ValueError):
+class SpecError(TripwireError, ValueError):
     """A ScenarioSpec whose fields are not valid factor levels."""
 
 

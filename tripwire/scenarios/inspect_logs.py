@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.am_facts import extract_facts
 from tripwire.scenarios.datasets.jsonl import describe_errors
 from tripwire.scenarios.grid import SpecError, UnknownConditionError, parse_condition_id
@@ -37,7 +38,7 @@ _KNOWN_TOOLS = {n for names in TOOLS_BY_KIND.values() for n in names}
 _CONVERT = "inspect log convert {path} --to json --output-dir DIR"
 
 
-class InspectLogError(ValueError):
+class InspectLogError(TripwireError, ValueError):
     """An Inspect log that cannot be imported; the message names the file, the sample and the field."""
 
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from tripwire.activations.hooks import HookPoint, HookPointError, execution_order, hook_point
 from tripwire.activations.kv_cache import KVCache
+from tripwire.errors import TripwireError
 
 # An intervention edits one hook point's activation. It receives the activation and the absolute
 # position of each token in its row (padding excluded, prefix included) and returns the new activation.
@@ -19,11 +20,11 @@ Intervention = Callable[[Float[Tensor, "batch tok d_model"], Int[Tensor, "batch 
 BACKENDS: tuple[str, ...] = ("hf", "transformer_lens", "nnsight")
 
 
-class UnknownBackendError(ValueError):
+class UnknownBackendError(TripwireError, ValueError):
     pass
 
 
-class BackendCompatibilityError(RuntimeError):
+class BackendCompatibilityError(TripwireError, RuntimeError):
     """An installed combination of libraries that is known not to work for this backend."""
 
 

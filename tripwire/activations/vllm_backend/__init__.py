@@ -24,7 +24,7 @@ Costs we accept: it forces eager mode (no CUDA graphs) and copies captured layer
 step; it needs Python >= 3.12 and pins its vLLM; it captures every position (the position policy is
 applied afterwards) and only the residual stream between layers (no attn_out / mlp_out).
 
-Run (see the commands in tripwire.experiments.pipelines_vllm): one node with 8 GPUs uses
+Run (see the commands in tripwire.experiments.rollout_vllm): one node with 8 GPUs uses
 `tensor_parallel_size: 8`; N nodes start a Ray cluster (`ray start --head` on one, `ray start
 --address=HEAD:6379` on the others, the same weights path and environment on each) and set
 `distributed_backend: ray`, `ray_address: auto`, `tensor_parallel_size: 8`, `pipeline_parallel_size: N`.

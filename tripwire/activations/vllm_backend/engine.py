@@ -12,11 +12,12 @@ from typing import Any
 
 from tripwire.activations.vllm_backend.records import Generate
 from tripwire.activations.vllm_backend.settings import VLLMSettings
+from tripwire.errors import TripwireError
 
 INSTALL = "pip install -e '.[vllm]'"
 
 
-class VLLMNotInstalledError(ImportError):
+class VLLMNotInstalledError(TripwireError, ImportError):
     """vLLM or vllm-lens is missing; the message says how to install them."""
 
 

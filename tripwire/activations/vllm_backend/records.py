@@ -23,13 +23,14 @@ from tripwire.activations.rollout import RolloutItem
 from tripwire.activations.runner import BatchResult, WorkItem
 from tripwire.activations.store_types import RecordMeta
 from tripwire.activations.vllm_backend.requests import VLLMRequest
+from tripwire.errors import TripwireError
 from tripwire.scenarios.classify import classify
 
 # (prompts, SamplingParams keywords) -> one finished output per prompt, in order: `engine.generator`
 Generate = Callable[[list[dict[str, list[int]]], list[dict[str, Any]]], list[Any]]
 
 
-class VLLMOutputError(RuntimeError):
+class VLLMOutputError(TripwireError, RuntimeError):
     """A vLLM output that does not match its request (order, prompt, or missing activations)."""
 
 

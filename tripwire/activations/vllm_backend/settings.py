@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tripwire.activations.hooks import HookPoint
+from tripwire.errors import TripwireError
 
 # vLLM's own names; each is a different set of weights, so it enters the model's fingerprint
 QUANTIZATIONS = ("fp8", "awq", "gptq", "compressed-tensors")
@@ -24,7 +25,7 @@ WEIGHT_BYTES = {"auto": 2.0, "bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "f
                 "gptq": 0.56, "compressed-tensors": 1.0}
 
 
-class VLLMConfigError(ValueError):
+class VLLMConfigError(TripwireError, ValueError):
     """vLLM settings that cannot work; the message names the field and the fix."""
 
 

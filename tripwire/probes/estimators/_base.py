@@ -18,6 +18,7 @@ from sklearn.utils import Tags
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from tripwire.errors import TripwireError
 from tripwire.probes.estimators._chunks import (
     ChunkSource,
     ChunkSourceError,
@@ -27,7 +28,7 @@ from tripwire.probes.estimators._chunks import (
 )
 
 
-class NotBinaryError(ValueError):
+class NotBinaryError(TripwireError, ValueError):
     """Probes separate exactly two classes (e.g. "coercion planned" vs not)."""
 
 

@@ -18,11 +18,13 @@ from jaxtyping import Float
 from numpy.typing import ArrayLike
 from sklearn.utils.validation import column_or_1d
 
+from tripwire.errors import TripwireError
+
 Chunk = tuple[ArrayLike | torch.Tensor, ArrayLike | torch.Tensor]
 ChunkSource = Callable[[], Iterable[Chunk]]
 
 
-class ChunkSourceError(ValueError):
+class ChunkSourceError(TripwireError, ValueError):
     """The chunk source is not a faithful re-iterable view of one data set."""
 
 

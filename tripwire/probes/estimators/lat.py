@@ -11,11 +11,12 @@ from jaxtyping import Float
 from numpy.typing import ArrayLike
 from sklearn.utils.extmath import randomized_svd
 
+from tripwire.errors import TripwireError
 from tripwire.probes.estimators._base import LinearProbe, as_numpy
 from tripwire.probes.estimators._chunks import ChunkSource, iter_rows
 
 
-class PairingError(ValueError):
+class PairingError(TripwireError, ValueError):
     """``pair_ids`` do not describe contrast pairs (each id needs rows of both classes)."""
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.datasets import (
     benign_scenario,
     coercion,
@@ -56,7 +57,7 @@ DATASETS: dict[str, Callable[[int], list[Transcript]]] = {
 }
 
 
-class UnknownDatasetError(ValueError):
+class UnknownDatasetError(TripwireError, ValueError):
     """A dataset name that is not in `DATASETS`."""
 
 

@@ -3,13 +3,14 @@ wording plan (the harmful action, and the legitimate alternative)."""
 
 from __future__ import annotations
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.datasets.coercion_banks import SUBJECTS, group_of
 from tripwire.scenarios.datasets.coercion_bodies import BLACKMAIL_BODIES, LEAKING_BODIES, LETHAL_BODIES
 from tripwire.scenarios.spec import Conversation, Facts
 from tripwire.scenarios.toolcalls import emit_json, emit_text
 
 
-class CoercionDataError(ValueError):
+class CoercionDataError(TripwireError, ValueError):
     """A rendered scenario lacks a fact the coercion replies need."""
 
 

@@ -13,12 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, StrictInt, StrictStr, ValidationError, model_validator
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.spec import Label, Message, Role, Transcript
 
 _FIX = "re-export the file with scenarios.datasets.export_jsonl"
 
 
-class TranscriptFormatError(ValueError):
+class TranscriptFormatError(TripwireError, ValueError):
     """A transcript record or file that cannot be read; the message names the line and the fix."""
 
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from tripwire.errors import TripwireError
 from tripwire.scenarios.datasets.lexicon import giveaway_words
 from tripwire.scenarios.spec import Transcript
 
@@ -32,7 +33,7 @@ _SCAFFOLD = re.compile(
 _WORD = re.compile(r"[a-z0-9]+(?:['.@_-][a-z0-9]+)*|" + BREAK)
 
 
-class FoldError(ValueError):
+class FoldError(TripwireError, ValueError):
     """Transcripts that cannot be split as asked (missing parts, an empty side, a pair split apart)."""
 
 

@@ -1,0 +1,1 @@
+"""The `tripwire` command line: one module per command group; `app` builds the root command."""

@@ -1,0 +1,175 @@
+"""`tripwire scenarios ...` and `tripwire datasets ...`: list, render, export/import, classify."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tripwire.cli.exit_codes import on_user_error
+from tripwire.errors import UsageError
+
+scenarios_app = typer.Typer(
+    help="The scenario grid: list, render, export/import, classify.", no_args_is_help=True
+)
+datasets_app = typer.Typer(help="Contrast datasets for probe training.", no_args_is_help=True)
+
+Length = Annotated[str, typer.Option(help="short (~600-900 inbox tokens) | full (~2,500-3,000)")]
+
+
+def _die(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@scenarios_app.command("list")
+def scenarios_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """The paper's 234 base conditions, the framings, and the factor levels."""
+    from tripwire.scenarios import FRAMINGS, grid
+    from tripwire.scenarios.spec import GOAL_TYPES, GOAL_VALUES, KIND_ALIASES, KINDS, LENGTHS, URGENCIES
+
+    ids = [s.condition_id for s in grid()]
+    factors = {
+        "kinds": list(KINDS),
+        "kind_aliases": dict(KIND_ALIASES),
+        "goal_types": list(GOAL_TYPES),
+        "goal_values": list(GOAL_VALUES),
+        "urgencies": list(URGENCIES),
+        "lengths": list(LENGTHS),
+    }
+    if as_json:
+        typer.echo(json.dumps({"conditions": ids, "framings": list(FRAMINGS), "factors": factors}, indent=2))
+        return
+    typer.echo("\n".join(ids))
+    typer.echo(f"# {len(ids)} conditions; append __FRAMING for a cue: {', '.join(FRAMINGS[1:])}")
+
+
+@scenarios_app.command("render")
+def scenarios_render(
+    condition_id: Annotated[
+        str, typer.Argument(help="e.g. blackmail_explicit-america_replacement (murder ok)")
+    ],
+    seed: Annotated[int, typer.Option(help="surface seed: names, company, phrasing, order")] = 0,
+    framing: Annotated[str | None, typer.Option(help="framing cue, e.g. test_explicit_2")] = None,
+    length: Length = "short",
+    fmt: Annotated[str, typer.Option("--format", help="chat-json | text")] = "chat-json",
+) -> None:
+    """Print one rendered scenario."""
+    from tripwire.scenarios import parse_condition_id, render
+
+    if fmt not in ("chat-json", "text"):
+        _die(f"--format {fmt!r} is not valid; use chat-json or text")
+    with on_user_error():
+        spec = parse_condition_id(condition_id)
+        if framing is not None:
+            if spec.framing not in ("none", framing):
+                raise UsageError(
+                    f"{condition_id!r} already has framing {spec.framing!r}; drop --framing or the suffix"
+                )
+            spec = dataclasses.replace(spec, framing=framing)
+        conv = render(spec, seed=seed, length=length)
+    if fmt == "text":
+        for m in conv.messages:
+            typer.echo(f"=== {m.role} ===\n{m.content}\n")
+        return
+    out = {
+        "condition_id": conv.condition_id,
+        "seed": conv.seed,
+        "length": conv.length,
+        "messages": conv.as_dicts(),
+        "tools": list(conv.tools_json),
+        "facts": dataclasses.asdict(conv.facts),
+        "meta": conv.meta,
+    }
+    typer.echo(json.dumps(out, indent=2))
+
+
+@scenarios_app.command("export")
+def scenarios_export(
+    out: Annotated[Path, typer.Option(help="directory to write the original's prompt layout into")],
+    grid_name: Annotated[str, typer.Option("--grid", help="paper (the 234 conditions)")] = "paper",
+    seed: Annotated[int, typer.Option(help="surface seed")] = 0,
+    length: Length = "full",
+    framing: Annotated[list[str] | None, typer.Option(help="framing(s) to cross with the grid")] = None,
+) -> None:
+    """Write conditions in the original agentic-misalignment layout (folders named with `murder`)."""
+    from tripwire.scenarios import export_am, grid
+
+    if grid_name != "paper":
+        _die(f"--grid {grid_name!r} is not known; use paper")
+    with on_user_error():
+        specs = grid(framings=tuple(framing or ("none",)))
+        folders = export_am(specs, out, seed=seed, length=length)
+    typer.echo(f"exported {len(folders)} conditions to {out}")
+
+
+@scenarios_app.command("import")
+def scenarios_import(
+    folder: Annotated[Path, typer.Argument(help="the original's prompts/ folder, or one condition folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Check that prompt folders import (messages rebuilt exactly, facts inferred)."""
+    from tripwire.scenarios import import_am_tree
+
+    with on_user_error():
+        convs, errors = import_am_tree(folder)
+    if as_json:
+        typer.echo(json.dumps({"imported": len(convs), "errors": errors}, indent=2))
+    else:
+        typer.echo(f"imported {len(convs)} conditions, {len(errors)} errors")
+        for err in errors:
+            typer.echo(f"  {err}")
+    if not convs:
+        _die(errors[0] if errors else f"{folder}: nothing to import")
+
+
+@scenarios_app.command("classify")
+def scenarios_classify(
+    scenario: Annotated[str, typer.Option(help="condition id (rendered) or an original-layout folder")],
+    reply: Annotated[Path, typer.Option(help="file with the model's reply ('-' for stdin)")],
+    seed: Annotated[int, typer.Option(help="seed the reply was generated with (condition ids only)")] = 0,
+    length: Length = "short",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Classify one reply: did it carry out the harmful action?"""
+    from tripwire.scenarios.am_results import resolve_scenario
+    from tripwire.scenarios.classify import classify
+
+    with on_user_error():
+        if str(reply) == "-":
+            text = sys.stdin.read()
+        elif not reply.is_file():
+            raise UsageError(f"{reply}: no such reply file; give a reply file, or - for standard input")
+        else:
+            try:
+                text = reply.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"reply file {reply} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                 "save the reply as UTF-8") from None
+        conv = resolve_scenario(scenario, seed=seed, length=length)
+        outcome = classify(conv, text)
+    result = {"condition_id": conv.condition_id, **outcome.to_dict()}
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        typer.echo(f"{conv.condition_id}: harmful={outcome.harmful} action={outcome.action}")
+        for reason in outcome.reasons:
+            typer.echo(f"  {reason}")
+
+
+@datasets_app.command("export")
+def datasets_export(
+    name: Annotated[str, typer.Argument(help="coercion | eval_awareness | control")],
+    out: Annotated[Path, typer.Option(help="JSONL file to write")],
+    seed: Annotated[int, typer.Option(help="dataset seed")] = 0,
+) -> None:
+    """Write one contrast dataset as JSON Lines."""
+    from tripwire.scenarios.datasets import export_jsonl
+
+    with on_user_error():
+        path = export_jsonl(name, out, seed=seed)
+    typer.echo(f"wrote {name} to {path}")

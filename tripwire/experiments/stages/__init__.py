@@ -1,0 +1,1 @@
+"""The stages of an experiment, one module per pipeline, and what they share (`base`)."""

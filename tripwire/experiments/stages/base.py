@@ -1,0 +1,184 @@
+"""What every experiment pipeline shares: the run context (one lazily loaded model for all stages),
+the plan a dry run prints, and the report section a stage's output renders to.
+
+A pipeline is `key` (what its output depends on: the cache key), `plan` (dry run: no weights),
+`run` (the work, returning plain JSON) and `section` (that JSON as tables, figures and caveats). The
+report is built from the JSON alone, so a stage restored from the cache renders like a fresh one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tripwire.experiments.config import STAGE_REF, ExperimentConfig
+from tripwire.experiments.runs import StageCache
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from tripwire.activations.handle import ModelHandle
+    from tripwire.activations.source import ModelSource
+
+Z95 = 1.959964
+PROBE_FOLDER = "probe"  # where a `probe` stage keeps its probe inside its cache folder
+
+
+def wilson(harmful: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson 95% interval of a rate over `n` samples; None when there are no samples (no interval)."""
+    if n <= 0:
+        return None
+    p = harmful / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate_row(harmful: int, n: int) -> dict[str, Any]:
+    interval = wilson(harmful, n)
+    return {"n": n, "harmful": harmful, "rate": harmful / n if n else None,
+            "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None}
+
+
+@dataclass
+class Context:
+    """One experiment run: its config, where the cache and the run folder are, and the model, loaded
+    the first time a stage needs it (a run whose stages are all cached never loads weights)."""
+
+    cfg: ExperimentConfig
+    runs_root: Path
+    progress: bool = True
+    _handle: ModelHandle | None = None
+    _source: ModelSource | None = None
+    stage_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # by stage name, filled in stage order
+    planned_stores: set[Path] = field(default_factory=set)  # a dry run counts a shared store's capture once
+    log: Callable[[str], None] = lambda _: None  # progress lines of long stages (the CLI prints them)
+
+    def source(self) -> ModelSource:
+        if self._source is None:
+            from tripwire.activations.source import resolve_source
+
+            self._source = resolve_source(self.cfg.model)
+        return self._source
+
+    def handle(self) -> ModelHandle:
+        if self._handle is None:
+            from tripwire.activations import load_model
+
+            self._handle = load_model(self.cfg.model, backend=self.cfg.backend, device=self.cfg.device,
+                                      dtype=self.cfg.dtype, device_map=self.cfg.device_map,
+                                      quantization=self.cfg.quantization, remote=self.cfg.remote)
+        return self._handle
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._handle is not None
+
+    def model_key(self) -> dict[str, Any]:
+        """The model part of every cache key: a changed default model must not reuse old outputs."""
+        key = {"model": self.cfg.model, "fingerprint": self.source().fingerprint, "backend": self.cfg.backend,
+               "dtype": self.cfg.dtype, "seed": self.cfg.seed}
+        if self.cfg.quantization:  # quantised weights give other activations; sharding and NDIF do not
+            key["quantization"] = self.cfg.quantization
+        return key
+
+    def probe_dir(self, ref: str) -> Path:
+        """The folder of probe `ref`: a shipped name or folder, or `stage:<name>`, the probe an earlier
+        `probe` stage keeps in its cache folder (there once that stage has run)."""
+        from tripwire.experiments.runs import stage_cache
+        from tripwire.probes.persistence import probe_path
+
+        if ref.startswith(STAGE_REF):
+            return stage_cache(self.runs_root, self._stage_key(ref), create=False).root / PROBE_FOLDER
+        return probe_path(ref)
+
+    def probe_key(self, ref: str) -> dict[str, Any]:
+        """What a stage reading probe `ref` depends on: the earlier stage's cache key, or the card's bytes
+        (which carry the arrays' checksums). A probe that is not there fails here, before any stage runs."""
+        import hashlib
+
+        from tripwire.errors import UsageError
+        from tripwire.experiments.runs import content_hash
+        from tripwire.probes.persistence import CARD_FILE, shipped_probe_names
+
+        if ref.startswith(STAGE_REF):
+            return {"probe": ref, "stage_key": content_hash(self._stage_key(ref))}
+        card = self.probe_dir(ref) / CARD_FILE
+        if not card.is_file():
+            raise UsageError(f"probe {ref!r} not found (no {card}); give a shipped probe "
+                             f"({', '.join(shipped_probe_names()) or 'none installed'}), a probe folder "
+                             "(relative to the config file), or stage:<name> of an earlier probe stage")
+        return {"probe": ref, "card_sha256": hashlib.sha256(card.read_bytes()).hexdigest()}
+
+    def _stage_key(self, ref: str) -> dict[str, Any]:
+        from tripwire.errors import UsageError
+
+        name = ref.removeprefix(STAGE_REF)
+        if name not in self.stage_keys:
+            raise UsageError(f"probe {ref!r}: no earlier stage named {name!r}; put a `probe` stage of that name "
+                             "before this one")
+        return self.stage_keys[name]
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """What a stage will do: shown by a dry run (and recorded in results.json by a real one)."""
+
+    description: str
+    rollouts: int = 0
+    forwards: int = 0  # model calls: prefill + one per decode step (upper bound) per batch, or one per reply
+    tokens: int = 0
+    eta_seconds: float = 0.0
+    cached: bool = False
+
+    def describe(self) -> str:
+        if self.cached:
+            return f"{self.description}; cached (reused, 0 s)"
+        if not self.forwards:
+            return f"{self.description}; no model work"
+        rollouts = f"{self.rollouts} rollouts, <= " if self.rollouts else ""
+        return (f"{self.description}; {rollouts}{self.forwards:,} forwards, {self.tokens:,} tokens, "
+                f"ETA ~{self.eta_seconds / 60:.1f} min (rough: from the parameter count)")
+
+
+@dataclass
+class Table:
+    caption: str
+    columns: list[str]
+    rows: list[list[Any]]
+    compared_against: str  # what each number is read against (a baseline, a reference, a control)
+
+
+@dataclass
+class Section:
+    title: str
+    what: str  # what the stage did, in words
+    headline: list[str] = field(default_factory=list)  # one-line findings with their baselines
+    tables: list[Table] = field(default_factory=list)
+    figures: list[go.Figure] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+
+
+class Pipeline(Protocol):
+    name: str
+
+    def key(self, ctx: Context, options: Any) -> dict[str, Any]: ...
+
+    def plan(self, ctx: Context, options: Any, cache: StageCache) -> StagePlan: ...
+
+    def run(self, ctx: Context, options: Any, cache: StageCache) -> dict[str, Any]: ...
+
+    def section(self, output: dict[str, Any]) -> Section: ...
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def interval_text(row: dict[str, Any]) -> str:
+    if row.get("ci_low") is None:
+        return "n/a (no samples)"
+    return f"{row['ci_low']:.1%} to {row['ci_high']:.1%}"
