@@ -23,8 +23,9 @@ from tripwire.experiments.config import (
 )
 from tripwire.experiments.report import render_report
 from tripwire.experiments.report_figures import rate_bars
-from tripwire.experiments.runs import RunDir, dumps, stage_cache, strict_json
+from tripwire.experiments.runs import RunDir, stage_cache
 from tripwire.experiments.stages.base import Section, Table, rate_row, wilson
+from tripwire.strict_json import dumps, strict_json
 
 CONFIGS = Path(__file__).resolve().parent.parent / "tripwire" / "experiments" / "configs"
 

@@ -63,7 +63,7 @@ def test_rollout_cli_ends_with_the_harmful_action_rate(tiny_llama_dir: Path, tmp
     from typer.testing import CliRunner
 
     from tripwire.cli.app import app
-    from tripwire.experiments.rollout_capture import HarmfulRate
+    from tripwire.probes.metrics import HarmfulRate
 
     config = tmp_path / "rollout.yaml"
     config.write_text(yaml.safe_dump({"model": str(tiny_llama_dir), "store": str(tmp_path / "s"), "batch_size": 6,
@@ -78,7 +78,7 @@ def test_rollout_cli_ends_with_the_harmful_action_rate(tiny_llama_dir: Path, tmp
 
 
 def test_wilson_interval_matches_known_values() -> None:
-    from tripwire.experiments.rollout_capture import HarmfulRate
+    from tripwire.probes.metrics import HarmfulRate
 
     assert HarmfulRate(0, 10).interval() == pytest.approx((0.0, 0.2775), abs=1e-4)
     assert HarmfulRate(5, 10).interval() == pytest.approx((0.2366, 0.7634), abs=1e-4)

@@ -9,7 +9,6 @@ done. Reads check each shard against the index (checksum, row layout) before tru
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -22,6 +21,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from tripwire import __version__
 from tripwire.activations.positions import PositionPolicy
 from tripwire.activations.store_index import (
     MANIFEST,
@@ -56,13 +56,6 @@ from tripwire.activations.store_verify import check_layout, records_digest, veri
 TORCH_DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
 }
-
-
-def _tripwire_version() -> str:
-    try:
-        return importlib.metadata.version("tripwire")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 class ResidualStore:
@@ -101,7 +94,7 @@ class ResidualStore:
             d_model=d_model,
             dtype=dtype,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            tripwire_version=_tripwire_version(),
+            tripwire_version=__version__,
         )
         if not (root / MANIFEST).exists():
             try:

@@ -6,12 +6,12 @@ import json
 import os
 import platform
 import shutil
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tripwire import package_version
 from tripwire.cli.exit_codes import on_user_error
 
 model_app = typer.Typer(help="Load, prepare and describe models.", no_args_is_help=True)
@@ -76,10 +76,7 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     )
 
     def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
+        return package_version(name) or "not installed"
 
     try:
         source = find_default_source()

@@ -20,13 +20,14 @@ from typing import Any
 
 from tripwire.experiments.config import ExperimentConfig, config_yaml
 from tripwire.experiments.report import StageRecord, render_report
-from tripwire.experiments.runs import RunDir, dumps, environment, stage_cache, strict_json, write_atomic
+from tripwire.experiments.runs import RunDir, environment, stage_cache, write_atomic
 from tripwire.experiments.stages.base import Context, Pipeline, Section, StagePlan
 from tripwire.experiments.stages.behavior import BehaviorPipeline, StatedBeliefPipeline
 from tripwire.experiments.stages.early_warning import EarlyWarningPipeline
 from tripwire.experiments.stages.probe import ProbePipeline
 from tripwire.experiments.stages.steering import SteeringPipeline
 from tripwire.experiments.stages.transcripts import TranscriptsPipeline
+from tripwire.strict_json import dumps, strict_json
 
 PIPELINES: dict[str, Pipeline] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
                                                       TranscriptsPipeline(), ProbePipeline(),

@@ -10,7 +10,6 @@ config, never the weights.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -41,6 +40,7 @@ from tripwire.activations.store_types import StoreManifest
 from tripwire.errors import UsageError
 from tripwire.experiments.config import CaptureConfig, RolloutConfig, RunConfig
 from tripwire.experiments.rollout_sections import ModelFacts, RolloutSections
+from tripwire.probes.metrics import HarmfulRate
 from tripwire.scenarios.spec import Conversation, Message, Transcript
 
 
@@ -64,30 +64,6 @@ def _human(n: float) -> str:
             return f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} PB"
-
-
-@dataclass(frozen=True)
-class HarmfulRate:
-    """How many of a rollout's samples took the harmful action, with a Wilson 95% interval: it stays
-    inside [0, 1] and is honest at 0/n or n/n, where the normal approximation claims certainty."""
-
-    harmful: int
-    samples: int
-
-    def interval(self, z: float = 1.959964) -> tuple[float, float]:
-        n = self.samples
-        if n == 0:
-            return 0.0, 1.0
-        p = self.harmful / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return max(0.0, centre - half), min(1.0, centre + half)
-
-    def describe(self) -> str:
-        low, high = self.interval()
-        rate = self.harmful / self.samples if self.samples else 0.0
-        return (f"harmful action: {self.harmful}/{self.samples} samples = {rate:.1%} "
-                f"(Wilson 95% CI {low:.1%} to {high:.1%})")
 
 
 @dataclass(frozen=True)

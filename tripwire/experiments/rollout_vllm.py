@@ -20,10 +20,6 @@ memory for the weights), the tokenizer. Only then is vLLM imported and the engin
 
 from __future__ import annotations
 
-import argparse
-import sys
-from typing import cast
-
 from pydantic import Field, model_validator
 
 from tripwire.activations import SamplingParams, StoreMismatchError, hook_points
@@ -48,7 +44,7 @@ from tripwire.activations.vllm_backend import (
     vllm_requests,
 )
 from tripwire.activations.vllm_backend.plan import min_gpus
-from tripwire.experiments.config import RolloutConfig, load_config
+from tripwire.experiments.config import RolloutConfig
 from tripwire.experiments.rollout_capture import RolloutSummary, check_store_path, conversations, harmful_rate
 
 _REFUSED = {
@@ -123,33 +119,3 @@ def run_rollout_vllm(cfg: VLLMRolloutConfig, dry_run: bool = False, progress: bo
     summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
     return plan, RolloutSummary(summary, harmful_rate(store, [it.record_id for it in items]))
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tripwire.experiments.rollout_vllm",
-                                     description="A rollout on vLLM (a rollout config with a vllm: section).")
-    parser.add_argument("config")
-    parser.add_argument("--dry-run", action="store_true", help="check and plan only; no GPU, no weights")
-    args = parser.parse_args(argv)
-    try:
-        cfg = cast(VLLMRolloutConfig, load_config(args.config, VLLMRolloutConfig))
-        note = None
-        if args.dry_run:  # offline, a hub model is planned on a stand-in of its shape (the plan says so)
-            from tripwire.activations.plan_shapes import plan_model
-
-            model, note = plan_model(cfg.model)
-            cfg = cfg.model_copy(update={"model": model})
-        plan, summary = run_rollout_vllm(cfg, dry_run=args.dry_run)
-    except (ValueError, ImportError, OSError) as exc:  # our errors name the field or package and the fix
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if note:
-        print(f"note: {note}")
-    print(plan.describe())
-    if summary is not None:
-        print(f"{summary.run.records_written} records written, {summary.run.batches_skipped} batches already done")
-        print(summary.harmful.describe())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,9 +11,7 @@ checksum beside it, and counts as done only when the checksum verifies.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import math
 import os
 import platform
 import sys
@@ -24,29 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tripwire import package_version
+from tripwire.strict_json import dumps, strict_json
+
 CACHE_VERSION = 1  # bump when a stage's output format changes: old entries are then not reused
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 PACKAGES = ("torch", "transformers", "nnsight", "transformer-lens", "tripwire")
-
-
-def strict_json(obj: Any) -> Any:
-    """`obj` with NaN and ±Infinity as None (standard JSON has neither), tuples as lists, paths as str."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict_json(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return strict_json(obj.item())
-    return obj
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(strict_json(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -134,12 +116,7 @@ def environment(seed: int, device: str | None) -> dict[str, Any]:
 
     from tripwire.probes.persistence import git_commit
 
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = {name: package_version(name) for name in PACKAGES}
     return {
         "packages": versions,
         "python": sys.version.split()[0],

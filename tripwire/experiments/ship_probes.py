@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from tripwire.experiments.ship_results import results_markdown
 from tripwire.probes import ProbeCard, save_probe
 from tripwire.probes.fold_eval import FoldSettings
 from tripwire.probes.persistence import SHIPPED_PROBES
+from tripwire.probes.thresholds import DEFAULT_FPR
 from tripwire.probes.training.design_data import Design, am_dev_transcripts, eval_natural_transcripts
 from tripwire.probes.training.design_eval import (
     LAYER0,
@@ -47,6 +47,7 @@ from tripwire.probes.training.design_eval import (
 from tripwire.probes.training.design_verdict import calibration, recall_and_leads, text_monitor, traps
 from tripwire.probes.training.evaluate import write_training_records
 from tripwire.scenarios.datasets import dataset, write_jsonl
+from tripwire.strict_json import dumps
 
 LAYERS = (2, 5, 8, 11, 14, 17, 20, 23, 26, 29)
 PAIR_TAIL = 4  # an instructed pair's shared reply is scored minus its last tokens (no decision in them)
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", default="coercion,eval_awareness")
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument("--n-random", type=int, default=50)
-    parser.add_argument("--fpr", type=float, default=0.01)
+    parser.add_argument("--fpr", type=float, default=DEFAULT_FPR)
     parser.add_argument("--min-control", type=int, default=1000, help="fewest transcripts per benign set")
     args = parser.parse_args(argv)
     out = args.out or (args.work / "probes" if args.limit else SHIPPED_PROBES / "default")
@@ -232,18 +233,10 @@ def main(argv: list[str] | None = None) -> None:
                      "store_sizes": {n: len(s) for n, s in stores.items()},
                      "records_captured_this_run": written}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=1, allow_nan=False, default=_jsonable) + "\n")
+    (out / "report.json").write_text(dumps(report, indent=1))
     (out / "results.md").write_text(results_markdown(report))
     print((out / "results.md").read_text())
     print(f"report.json and results.md written to {out} in {report['run']['total_seconds']} s")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot write {type(obj).__name__} to report.json")
 
 
 if __name__ == "__main__":

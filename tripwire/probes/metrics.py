@@ -8,6 +8,7 @@ rendered from the same template.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from scipy.stats import rankdata
 from tripwire.errors import TripwireError
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
+Z95 = 1.959964
 
 
 class MetricInputError(TripwireError, ValueError):
@@ -281,3 +283,33 @@ def auroc_over_units(y: ArrayLike, scores: ArrayLike, units: ArrayLike, over: st
     y_arr, s = _validated(y, scores, "AUROC")
     return metric_over_units(_auroc_unchecked, y_arr, s, units, over, n_boot=n_boot, seed=seed,
                              min_units=min_units)
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson 95% interval of a rate `k`/`n`: it stays inside [0, 1] and is honest at 0/n or n/n, where
+    the normal approximation claims certainty. None when there are no samples (no interval)."""
+    if n <= 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class HarmfulRate:
+    """How many of a rollout's samples took the harmful action, with its Wilson 95% interval."""
+
+    harmful: int
+    samples: int
+
+    def interval(self) -> tuple[float, float] | None:
+        return wilson_interval(self.harmful, self.samples)
+
+    def describe(self) -> str:
+        interval = self.interval()
+        if interval is None:
+            return "harmful action: 0/0 samples (no samples, no interval)"
+        low, high = interval
+        return (f"harmful action: {self.harmful}/{self.samples} samples = {self.harmful / self.samples:.1%} "
+                f"(Wilson 95% CI {low:.1%} to {high:.1%})")

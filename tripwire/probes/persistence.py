@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import subprocess
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from sklearn.utils.validation import check_is_fitted
 
+from tripwire import __version__
 from tripwire.activations.positions import PositionPolicy
 from tripwire.errors import TripwireError
 from tripwire.probes.card import CARD_VERSION, ProbeCard, ProbeFileError, card_from_json
@@ -79,13 +79,6 @@ class LoadedProbe:
     @property
     def score_positions(self) -> PositionPolicy:
         return self.card.score_positions
-
-
-def tripwire_version() -> str:
-    try:
-        return importlib.metadata.version("tripwire")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def git_commit() -> str | None:
@@ -153,7 +146,7 @@ def save_probe(
         classes=probe.classes_.tolist(),
         arrays_sha256={k: _sha256(v) for k, v in arrays.items()},
         created_at=card.created_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        tripwire_version=card.tripwire_version or tripwire_version(),
+        tripwire_version=card.tripwire_version or __version__,
         git_commit=card.git_commit or git_commit(),
     )
     text = full_card.dumps()

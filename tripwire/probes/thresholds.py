@@ -20,7 +20,8 @@ from tripwire.errors import TripwireError
 from tripwire.probes.metrics import MetricWithCI
 from tripwire.probes.scoring import DEFAULT_K, DEFAULT_WINDOW, STATISTICS, ScoringError, statistic_values
 
-MIN_CONTROL = 1000
+MIN_CONTROL = 1000  # below this many control transcripts the 1% tail rests on a handful of them
+DEFAULT_FPR = 0.01  # the false-positive rate thresholds are calibrated to, unless a caller says otherwise
 
 
 class CalibrationError(TripwireError, ValueError):
@@ -95,7 +96,7 @@ def _check_fpr(fpr: float) -> None:
 
 def calibrate(
     control_scores: Sequence[Any],
-    fpr: float = 0.01,
+    fpr: float = DEFAULT_FPR,
     stats: Sequence[str] = STATISTICS,
     window: int = DEFAULT_WINDOW,
     *,
@@ -206,7 +207,7 @@ def false_alarms_per_1000_tokens(benign_scores: Sequence[Any], threshold: float,
 
 def calibrate_on_sets(
     benign: Mapping[str, Sequence[Any]],
-    fpr: float = 0.01,
+    fpr: float = DEFAULT_FPR,
     window: int = DEFAULT_WINDOW,
     *,
     min_sizes: Mapping[str, int] | None = None,

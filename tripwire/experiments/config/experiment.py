@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from tripwire.experiments.config.base import ConfigError, Strict, read_yaml
 from tripwire.experiments.config.runs import PositionsConfig, SamplingConfig, ScenarioSelection
+from tripwire.probes.thresholds import DEFAULT_FPR
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -122,7 +123,7 @@ class ProbeOptions(Strict):
     train_positions: Literal["before_anchor", "before_action", "reply"] | None = None  # default per label
     max_tokens_per_transcript: int = Field(48, ge=1)
     window: int = Field(8, ge=1)
-    fpr: float = Field(0.01, gt=0.0, lt=0.5)
+    fpr: float = Field(DEFAULT_FPR, gt=0.0, lt=0.5)
     n_boot: int = Field(200, ge=0)
     generalise_by: str | None = None  # a record meta key (default: kind for coercion, variant for eval)
     batch_size: int = Field(8, ge=1, le=1024)
@@ -163,7 +164,7 @@ class EarlyWarningOptions(Strict):
     limit: int | None = Field(80, ge=4)
     control: list[str] = Field(default_factory=lambda: ["control"], min_length=1)
     control_limit: int | None = Field(100, ge=1)
-    fpr: float = Field(0.01, gt=0.0, lt=0.5)
+    fpr: float = Field(DEFAULT_FPR, gt=0.0, lt=0.5)
     n_boot: int = Field(200, ge=0)
     rollouts: RolloutWatch | None = None
     allow_other_model: bool = False

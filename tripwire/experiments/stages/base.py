@@ -8,7 +8,6 @@ report is built from the JSON alone, so a stage restored from the cache renders 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tripwire.experiments.config import STAGE_REF, ExperimentConfig
 from tripwire.experiments.runs import StageCache
+from tripwire.probes.metrics import wilson_interval
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -23,22 +23,11 @@ if TYPE_CHECKING:
     from tripwire.activations.handle import ModelHandle
     from tripwire.activations.source import ModelSource
 
-Z95 = 1.959964
 PROBE_FOLDER = "probe"  # where a `probe` stage keeps its probe inside its cache folder
 
 
-def wilson(harmful: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson 95% interval of a rate over `n` samples; None when there are no samples (no interval)."""
-    if n <= 0:
-        return None
-    p = harmful / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def rate_row(harmful: int, n: int) -> dict[str, Any]:
-    interval = wilson(harmful, n)
+    interval = wilson_interval(harmful, n)
     return {"n": n, "harmful": harmful, "rate": harmful / n if n else None,
             "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None}
 

@@ -18,10 +18,11 @@ from tripwire.experiments.config import ProbeOptions
 from tripwire.experiments.runs import StageCache
 from tripwire.experiments.stages.base import PROBE_FOLDER, Context, Section, StagePlan, Table
 from tripwire.experiments.stages.data import capture_set, capture_set_for, plan_sets
+from tripwire.probes.thresholds import MIN_CONTROL
+from tripwire.strict_json import strict_json
 
 GENERALISE_BY = {"coercion": "kind", "eval_awareness": "variant"}  # record meta keys
 TRAIN_POSITIONS = {"coercion": "before_anchor", "eval_awareness": "reply"}
-SMALL_CONTROL = 1000  # below this many control transcripts the 1% tail rests on a handful of them
 
 
 def _policy(name: str) -> Any:
@@ -39,13 +40,6 @@ def probe_targets(ctx: Context, options: ProbeOptions) -> list[Any]:
     return [capture_set_for(ctx, options.data, options.limit, hooks, *args, spread_by=by),
             capture_set_for(ctx, options.control, options.control_limit, hooks, *args),
             *([capture_set_for(ctx, options.benign, options.control_limit, hooks, *args)] if options.benign else [])]
-
-
-def _plain(obj: Any) -> Any:
-    """JSON types only (numpy scalars and arrays, dataclasses with to_dict); NaN stays for strict_json."""
-    from tripwire.probes.training.train import _jsonable
-
-    return json.loads(json.dumps(obj, default=_jsonable))
 
 
 def generalisation(result: Any, by: str) -> dict[str, Any]:
@@ -128,12 +122,12 @@ class ProbePipeline:
         labels = result.dataset.labels[result.split.test]
         curves = {stat: statistic_values(result.test_scores, stat, window=options.window)
                   for stat in ("streaming", "mean")}
-        report = _plain(result.report.to_dict())
+        report = strict_json(result.report.to_dict())
         return {"pipeline": self.name, "label": options.label, "dataset": options.data, "control": options.control,
                 "n_records": len(store), "n_control": len(control), "benign": options.benign,
                 "n_benign": None if benign is None else len(benign), "hook_point": probe.card.hook_point,
                 "layer": probe.card.layer, "method": report["selected"]["method"], "report": report,
-                "roc": {"labels": labels.tolist(), **{k: _plain(v) for k, v in curves.items()}},
+                "roc": {"labels": labels.tolist(), **{k: strict_json(v) for k, v in curves.items()}},
                 "generalisation": generalisation(result, options.generalise_by or GENERALISE_BY[options.label]),
                 "example": example_reading(probe, store, result), "probe_folder": str(folder),
                 "cards": {options.label: json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))}}
@@ -190,9 +184,9 @@ class ProbePipeline:
         if not output.get("benign"):
             caveats.append("Thresholds hold on generic chat text only; replies to the scenarios read differently, so "
                            "the probe may fire on harmless scenario replies too (set `benign: benign_scenario`).")
-        if output["n_control"] < SMALL_CONTROL:
+        if output["n_control"] < MIN_CONTROL:
             caveats.append(f"Thresholds rest on {output['n_control']} control transcripts: the 1% tail is a handful "
-                           f"of them (the shipped probes use >= {SMALL_CONTROL}).")
+                           f"of them (the shipped probes use >= {MIN_CONTROL}).")
         if rep.get("note"):
             caveats.append(rep["note"])
         return Section(

@@ -16,8 +16,9 @@ from typing import Any
 
 from tripwire.errors import UsageError
 from tripwire.experiments.config import TranscriptsOptions
-from tripwire.experiments.runs import StageCache, file_digests, strict_json
+from tripwire.experiments.runs import StageCache, file_digests
 from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, interval_text, pct, rate_row
+from tripwire.strict_json import strict_json
 
 Loaded = tuple[Any, str, dict[str, Any]]
 

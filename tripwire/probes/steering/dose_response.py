@@ -28,8 +28,8 @@ from tripwire.activations import ModelHandle, SamplingParams
 from tripwire.activations.kv_cache import KVCache
 from tripwire.activations.layout import TokenizedTranscript, generated_transcript
 from tripwire.errors import UsageError
-from tripwire.experiments.rollout_capture import HarmfulRate
 from tripwire.probes import LoadedProbe, SteeringVector, read_transcript
+from tripwire.probes.metrics import HarmfulRate
 from tripwire.probes.steering.edits import Mode
 from tripwire.probes.steering.vector import Units
 from tripwire.scenarios import classify, dataset
@@ -201,12 +201,12 @@ def measure(handle: ModelHandle, vec: SteeringVector, readers: list[LoadedProbe]
         reading[reader.card.label] = {"hook_point": str(hp), "statistic": reader.card.monitor_statistic,
                                       **after, "before_steering": before}
     ppl = perplexity(handle, fixed, [r.new_ids for r in rows])
-    low, high = harmful.interval()
+    interval = harmful.interval()
     return {
         "stated_belief": {"log_odds_test_vs_real": log_odds},
         "read_probes": reading,
         "harmful": {"count": harmful.harmful, "n": harmful.samples, "rate": harmful.harmful / harmful.samples,
-                    "wilson_95": [low, high]},
+                    "wilson_95": list(interval) if interval else None},
         "side_effects": {"kl_control": float(kl.mean()), "perplexity": ppl},
         "fluent": bool(ppl <= FLUENT_PPL_FACTOR * fixed.baseline_perplexity),
         "replies": [r.text[:200] for r in rows[:2]],

@@ -29,11 +29,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from tripwire import __version__
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.hf_interventions import hf_interventions
 from tripwire.activations.hooks import HookPointError, hook_point
 from tripwire.errors import TripwireError
-from tripwire.probes.persistence import LoadedProbe, ProbeModelMismatchError, tripwire_version
+from tripwire.probes.persistence import LoadedProbe, ProbeModelMismatchError
 from tripwire.probes.steering.edits import MODES, Intervention, Mode, steer
 
 Units = Literal["resid_norm", "raw"]
@@ -206,7 +207,7 @@ class SteeringVector:
         if not overwrite and ((directory / CARD_FILE).exists() or (directory / ARRAYS_FILE).exists()):
             raise FileExistsError(f"{directory} already holds a steering vector; pass overwrite=True.")
         data = {**self.to_json(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "tripwire_version": tripwire_version()}
+                "tripwire_version": __version__}
         text = json.dumps(data, indent=2, allow_nan=False) + "\n"
         directory.mkdir(parents=True, exist_ok=True)
         save_file({h: v.contiguous() for h, v in self.directions.items()}, directory / ARRAYS_FILE)

@@ -4,7 +4,6 @@ control set, lead time before the action, and the honesty checks beside every nu
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +36,8 @@ from tripwire.probes.metrics import auroc_ci
 from tripwire.probes.scoring import DEFAULT_WINDOW, statistic_values
 from tripwire.probes.splits import GroupedSplit
 from tripwire.probes.streaming import record_scores
+from tripwire.probes.thresholds import DEFAULT_FPR
+from tripwire.strict_json import dumps
 
 METHOD_NAMES = ("lr", "diffmean", "lda", "lat")
 
@@ -69,7 +70,7 @@ class TrainSettings:
     max_tokens_per_transcript: int = 48
     C: float = 1e-3  # inverse L2 strength of the logistic probe (on standardised features)
     window: int = DEFAULT_WINDOW
-    fpr: float = 0.01
+    fpr: float = DEFAULT_FPR
     min_control: int = 1000  # the 1% tail needs at least this many control transcripts
     n_boot: int = 500
     seed: int = 0
@@ -288,15 +289,5 @@ def word_masked_check(texts: list[str], result_scores: list[np.ndarray], records
 def write_report(result: TrainResult, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.json"
-    path.write_text(json.dumps(result.report.to_dict(), indent=2, allow_nan=False, default=_jsonable))
+    path.write_text(dumps(result.report.to_dict()))
     return path
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    raise TypeError(f"cannot write {type(obj).__name__} to report.json")
