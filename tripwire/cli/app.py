@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from tripwire import __version__
 
@@ -25,15 +24,20 @@ class LazyCommand:
     attribute: str  # a Typer app (a command group) or a command function
     help: str  # the first paragraph of the command's own help, shown by `tripwire --help`
 
-    def load(self, name: str) -> click.Command:
+    def load(self, name: str) -> Any:
+        """The click command `name` as `app.add_typer` / `app.command` would have built it."""
         target = getattr(importlib.import_module(self.module), self.attribute)
-        if not isinstance(target, typer.Typer):
-            single = typer.Typer()
-            single.command(name)(target)
-            target = single
-        command = typer.main.get_command(target)
-        command.name = name
-        return command
+        holder = typer.Typer()
+        holder.callback()(_no_options)  # a group even around one command, so a one-command app stays a group
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name)
+        else:
+            holder.command(name)(target)
+        return cast(TyperGroup, typer.main.get_command(holder)).commands[name]
+
+
+def _no_options() -> None:
+    """(the holder group's callback: no options of its own)"""
 
 
 COMMANDS: dict[str, LazyCommand] = {
@@ -78,10 +82,9 @@ class LazyGroup(TyperGroup):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for name, lazy in COMMANDS.items():  # placeholders: name and help, for listings and suggestions
-            self.commands[name] = click.Command(name, help=lazy.help)
+            self.commands[name] = TyperCommand(name, help=lazy.help)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
-                                                                            list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and args[0] in COMMANDS and not ctx.resilient_parsing:
             self.commands[args[0]] = COMMANDS[args[0]].load(args[0])
         return super().resolve_command(ctx, args)

@@ -7,8 +7,12 @@ from typing import Annotated
 
 import typer
 
+from tripwire.activations.plan_shapes import ASSUMED_GPU_NOTE, REMOTE_NOTE, plan_model, planning
 from tripwire.cli.exit_codes import on_user_error
 from tripwire.errors import UsageError
+from tripwire.experiments.config import read_experiment
+from tripwire.experiments.experiment import plan_experiment, run_experiment
+from tripwire.experiments.runs import RunDir
 
 experiment_app = typer.Typer(help="Run an experiment config into runs/<time>-<name>/ with one report.html.",
                              no_args_is_help=True)
@@ -24,15 +28,11 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars")] = False,
 ) -> None:
     """Run every stage (reusing finished ones from the cache), then write results.json and report.html."""
-    from tripwire.experiments.config import read_experiment
-    from tripwire.experiments.experiment import plan_experiment, run_experiment
-
     with on_user_error():
         cfg = read_experiment(config)
         if dry_run:
             import torch
 
-            from tripwire.activations.plan_shapes import ASSUMED_GPU_NOTE, REMOTE_NOTE, plan_model, planning
 
             model, note = plan_model(cfg.model)
             # NDIF, sharding and quantisation run on GPUs: plan them as on one CUDA device
@@ -68,8 +68,6 @@ def show(run_dir: Annotated[Path, typer.Argument(help="a run folder written by `
 
 
 def _summary(path: Path) -> None:
-    from tripwire.experiments.runs import RunDir
-
     run = RunDir(path)
     try:
         results = run.read_results()

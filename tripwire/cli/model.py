@@ -12,6 +12,14 @@ from typing import Annotated
 import typer
 
 from tripwire import package_version
+from tripwire.activations import load_model
+from tripwire.activations.default_model import (
+    DefaultModelMissingError,
+    cache_root,
+    find_default_source,
+    is_prepared,
+    prepare_default_model,
+)
 from tripwire.cli.exit_codes import on_user_error
 
 model_app = typer.Typer(help="Load, prepare and describe models.", no_args_is_help=True)
@@ -26,8 +34,6 @@ def model_info(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Load a model and describe it."""
-    from tripwire.activations import load_model
-
     with on_user_error():
         handle = load_model(spec, backend=backend, device=device, dtype=dtype)
     info = {
@@ -53,8 +59,6 @@ def model_info(
 @model_app.command("prepare")
 def model_prepare() -> None:
     """Convert the bundled default model (GGUF) into a Hugging Face folder once, with progress."""
-    from tripwire.activations.default_model import prepare_default_model
-
     with on_user_error():
         folder = prepare_default_model(progress=True)
     typer.echo(f"default model ready: {folder}")
@@ -68,12 +72,6 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Versions, threads, device, cache, default model, PNG export."""
     import torch
 
-    from tripwire.activations.default_model import (
-        DefaultModelMissingError,
-        cache_root,
-        find_default_source,
-        is_prepared,
-    )
 
     def version(name: str) -> str:
         return package_version(name) or "not installed"

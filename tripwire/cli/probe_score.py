@@ -25,6 +25,9 @@ from tripwire.probes import (
     token_strip,
 )
 from tripwire.probes.training.evaluate import StoreModel
+from tripwire.scenarios import render
+from tripwire.scenarios.am_interop import import_am
+from tripwire.scenarios.classify import classify
 
 __all__ = ["ScoreInput", "read_inputs", "score_inputs", "score_store", "scoring_layout"]
 
@@ -115,7 +118,6 @@ def scoring_layout(handle: ModelHandle, item: ScoreInput) -> TokenizedTranscript
             return tokenize_transcript(tok, ids, [m["content"] for m in messages], "", None)
         ids = handle.render_chat(messages, add_generation_prompt=True)
         return tokenize_transcript(tok, ids, [m["content"] for m in messages], reply, eot)
-    from tripwire.scenarios.classify import classify
 
     assert item.scenario is not None and item.reply is not None
     conv = _scenario(item.scenario, item.seed)
@@ -158,9 +160,6 @@ def _context_length(handle: ModelHandle) -> int:
 def _scenario(ref: str, seed: int) -> Any:
     folder = Path(ref)
     if folder.is_dir():
-        from tripwire.scenarios.am_interop import import_am
-
         return import_am(folder)
-    from tripwire.scenarios import render
 
     return render(ref, seed=seed)

@@ -34,6 +34,8 @@ def rollout(
 
     A config with a `vllm:` section runs on vLLM (tensor parallel, residual stream captured in the
     workers); its dry run plans a hub model offline on a stand-in of its shape and says so."""
+    plan: Plan | VLLMPlan
+    result: RolloutSummary | None
     with on_user_error():
         if _on_vllm(config):
             plan, result = _rollout_vllm(config, dry_run)

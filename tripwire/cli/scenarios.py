@@ -12,6 +12,11 @@ import typer
 
 from tripwire.cli.exit_codes import on_user_error
 from tripwire.errors import UsageError
+from tripwire.scenarios import FRAMINGS, export_am, grid, import_am_tree, parse_condition_id, render
+from tripwire.scenarios.am_results import resolve_scenario
+from tripwire.scenarios.classify import classify
+from tripwire.scenarios.datasets import export_jsonl
+from tripwire.scenarios.spec import GOAL_TYPES, GOAL_VALUES, KIND_ALIASES, KINDS, LENGTHS, URGENCIES
 
 scenarios_app = typer.Typer(
     help="The scenario grid: list, render, export/import, classify.", no_args_is_help=True
@@ -29,9 +34,6 @@ def _die(message: str) -> None:
 @scenarios_app.command("list")
 def scenarios_list(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """The paper's 234 base conditions, the framings, and the factor levels."""
-    from tripwire.scenarios import FRAMINGS, grid
-    from tripwire.scenarios.spec import GOAL_TYPES, GOAL_VALUES, KIND_ALIASES, KINDS, LENGTHS, URGENCIES
-
     ids = [s.condition_id for s in grid()]
     factors = {
         "kinds": list(KINDS),
@@ -59,8 +61,6 @@ def scenarios_render(
     fmt: Annotated[str, typer.Option("--format", help="chat-json | text")] = "chat-json",
 ) -> None:
     """Print one rendered scenario."""
-    from tripwire.scenarios import parse_condition_id, render
-
     if fmt not in ("chat-json", "text"):
         _die(f"--format {fmt!r} is not valid; use chat-json or text")
     with on_user_error():
@@ -97,8 +97,6 @@ def scenarios_export(
     framing: Annotated[list[str] | None, typer.Option(help="framing(s) to cross with the grid")] = None,
 ) -> None:
     """Write conditions in the original agentic-misalignment layout (folders named with `murder`)."""
-    from tripwire.scenarios import export_am, grid
-
     if grid_name != "paper":
         _die(f"--grid {grid_name!r} is not known; use paper")
     with on_user_error():
@@ -113,8 +111,6 @@ def scenarios_import(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Check that prompt folders import (messages rebuilt exactly, facts inferred)."""
-    from tripwire.scenarios import import_am_tree
-
     with on_user_error():
         convs, errors = import_am_tree(folder)
     if as_json:
@@ -136,9 +132,6 @@ def scenarios_classify(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Classify one reply: did it carry out the harmful action?"""
-    from tripwire.scenarios.am_results import resolve_scenario
-    from tripwire.scenarios.classify import classify
-
     with on_user_error():
         if str(reply) == "-":
             text = sys.stdin.read()
@@ -168,8 +161,6 @@ def datasets_export(
     seed: Annotated[int, typer.Option(help="dataset seed")] = 0,
 ) -> None:
     """Write one contrast dataset as JSON Lines."""
-    from tripwire.scenarios.datasets import export_jsonl
-
     with on_user_error():
         path = export_jsonl(name, out, seed=seed)
     typer.echo(f"wrote {name} to {path}")

@@ -9,8 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
+from tripwire.activations import load_model
 from tripwire.cli.exit_codes import on_user_error
 from tripwire.errors import UsageError
+from tripwire.experiments.monitor_run import MonitorSettings, run_monitor
+from tripwire.probes import load_probe, save_figure
+from tripwire.probes.persistence import check_model_matches
+from tripwire.probes.steering.dose_response import SteerSettings, parse_alphas, run_steer
+from tripwire.probes.steering.plot import monitor_figure, steer_figure
+from tripwire.scenarios.am_results import resolve_scenario
 
 SHIPPED = Path(__file__).resolve().parent.parent / "probes" / "shipped" / "default"  # no torch import
 MODES = ("add", "ablate", "ablate_then_add")
@@ -50,9 +57,6 @@ def steer(
 ) -> None:
     """Dose-response of steering: stated belief, probe read-outs, harmful-action rate and side effects per
     alpha, beside a random direction of the same norm."""
-    from tripwire.probes.steering.dose_response import SteerSettings, parse_alphas, run_steer
-    from tripwire.probes.steering.plot import steer_figure
-
     with on_user_error():
         if mode not in MODES:
             raise UsageError(f"--mode {mode!r} is not one of {', '.join(MODES)}.")
@@ -97,9 +101,6 @@ def monitor(
 ) -> None:
     """Run rollouts with the tripwire recording and with it stopping (same seeds); per row: where it fired,
     the reply up to there, and whether it caught the harmful action before it began."""
-    from tripwire.experiments.monitor_run import MonitorSettings, run_monitor
-    from tripwire.probes.steering.plot import monitor_figure
-
     with on_user_error():
         settings = MonitorSettings(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
         handle, conv, probes = _load(model, scenario, scenario_seed, length, probe, allow_other_model, calibrated=True)
@@ -126,11 +127,6 @@ def _default_readers(model: str, probe: Path) -> list[Path]:
 def _load(model: str, scenario: str, seed: int, length: str, probe_dirs: list[Path], allow_other: bool,
           calibrated: bool = False) -> tuple[Any, Any, list[Any]]:
     """Scenario and probe cards first, so their mistakes are reported before a model loads."""
-    from tripwire.activations import load_model
-    from tripwire.probes import load_probe
-    from tripwire.probes.persistence import check_model_matches
-    from tripwire.scenarios.am_results import resolve_scenario
-
     conv = resolve_scenario(scenario, seed=seed, length=length)
     probes = [load_probe(p) for p in probe_dirs]
     if calibrated and (missing := [p.card.label for p in probes if p.card.monitor_threshold is None]):
@@ -143,6 +139,4 @@ def _load(model: str, scenario: str, seed: int, length: str, probe_dirs: list[Pa
 
 
 def _save(fig: Any, path: Path) -> None:
-    from tripwire.probes import save_figure
-
     save_figure(fig, path.with_suffix(""), png=False)

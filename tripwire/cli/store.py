@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_export import export_parquet
 from tripwire.activations.store_types import Record
 from tripwire.cli.exit_codes import on_user_error
 
@@ -87,8 +88,6 @@ def export(
 ) -> None:
     """One row per stored token (record_id, condition_id, token_index, token, label_<name>..., activation as a
     fixed-size float32 list) for pandas, polars or DuckDB; needs pyarrow."""
-    from tripwire.activations.store_export import export_parquet
-
     store = _open(path)
     with on_user_error():
         rows = export_parquet(store, hook_point, out)

@@ -8,8 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
+from tripwire.activations import load_model
+from tripwire.activations.positions import PositionPolicy
+from tripwire.cli import probe_score as ps
 from tripwire.cli.exit_codes import on_user_error
+from tripwire.cli.probe_score import ScoreInput
 from tripwire.errors import UsageError
+from tripwire.probes import load_probe
+from tripwire.probes.persistence import check_model_matches
+from tripwire.probes.training.evaluate import evaluate_probe
+from tripwire.probes.training.probe_train import run_training
+from tripwire.probes.training.train import METHOD_NAMES, TrainSettings
 
 POLICY_NAMES = {"before_action": "BeforeAction", "reply": "ReplyOnly", "all": "AllTokens"}
 
@@ -31,9 +40,6 @@ def train(
     min_control: Annotated[int, typer.Option(help="fewest control transcripts accepted for calibration")] = 1000,
 ) -> None:
     """Sweep layers x methods, select on validation, report on a held-out split with honesty checks."""
-    from tripwire.probes.training.probe_train import run_training
-    from tripwire.probes.training.train import METHOD_NAMES, TrainSettings
-
     with on_user_error():
         methods = METHOD_NAMES if method == "all" else tuple(m.strip() for m in method.split(","))
         settings = TrainSettings(label=label, methods=methods, layers=_layers(layers), window=window, C=c,
@@ -56,8 +62,6 @@ def _layers(text: str) -> tuple[int, ...] | None:
 
 
 def _policy(name: str, option: str) -> Any:
-    from tripwire.activations.positions import PositionPolicy
-
     if name not in POLICY_NAMES:
         raise UsageError(f"{option} {name!r} is not one of {', '.join(POLICY_NAMES)}.")
     return PositionPolicy.from_dict({"name": POLICY_NAMES[name]})
@@ -74,8 +78,6 @@ def evaluate(
 ) -> None:
     """AUROC, recall at the card's thresholds, lead time and the lexical baseline on another store.
     A store holding the probe's training records is refused unless --allow-train-overlap."""
-    from tripwire.probes.training.evaluate import evaluate_probe
-
     with on_user_error():
         result = evaluate_probe(probe, store, label, per_record=per_record, allow_train_overlap=allow_train_overlap)
     typer.echo(json.dumps(result, indent=2, allow_nan=False) if as_json else _table(result))
@@ -109,8 +111,6 @@ def score(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-token scores on the card's tokens, the card's statistic, and where the monitor would fire."""
-    from tripwire.experiments import probe_score as ps
-
     with on_user_error():
         modes = [name for name, v in (("--text", text), ("--conversation", conversation), ("--scenario", scenario),
                                       ("--inputs", inputs), ("--store", store)) if v is not None]
@@ -123,9 +123,6 @@ def score(
             return
         items = ps.read_inputs(inputs) if inputs is not None else [_single(text, prompt, raw, conversation, scenario,
                                                                           reply, seed)]
-        from tripwire.activations import load_model
-        from tripwire.probes import load_probe
-        from tripwire.probes.persistence import check_model_matches
 
         loaded = load_probe(probe)  # a damaged card is reported before the model loads
         handle = load_model(model)
@@ -138,8 +135,6 @@ def score(
 
 def _single(text: str | None, prompt: str | None, raw: bool, conversation: Path | None, scenario: str | None,
             reply: Path | None, seed: int) -> Any:
-    from tripwire.cli.probe_score import ScoreInput
-
     if conversation is not None:
         return ScoreInput(conversation=json.loads(_read(conversation, "--conversation")))
     if scenario is not None:

@@ -9,6 +9,7 @@ from inspect_ai.model import ModelAPI, modelapi
 
 @modelapi(name="tripwire")
 def tripwire() -> type[ModelAPI]:
+    # reason: Inspect imports every entry point whenever it resolves a model; torch loads only on use
     from tripwire.experiments.inspect_provider import TripwireModelAPI
 
     return TripwireModelAPI

@@ -32,6 +32,7 @@ from tripwire.activations.chat import detect_capabilities, render_chat_ids, rend
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.layout import TokenizedTranscript, tokenize_transcript
 from tripwire.activations.loading import pick_device, pick_dtype
+from tripwire.activations.plan_shapes import assumed_gpu_rate
 from tripwire.activations.rollout import Rollout, rollout_items
 from tripwire.activations.runner import RunSummary, run_batches
 from tripwire.activations.source import ModelShape, ModelSource, load_tokenizer, model_shape, resolve_source
@@ -41,6 +42,10 @@ from tripwire.errors import UsageError
 from tripwire.experiments.config import CaptureConfig, RolloutConfig, RunConfig
 from tripwire.experiments.rollout_sections import ModelFacts, RolloutSections
 from tripwire.probes.metrics import HarmfulRate
+from tripwire.scenarios import grid, parse_condition_id, render
+from tripwire.scenarios.am_results import load_reply_jsonl
+from tripwire.scenarios.datasets import dataset, load_jsonl
+from tripwire.scenarios.datasets.jsonl import TranscriptFormatError, read_jsonl
 from tripwire.scenarios.spec import Conversation, Message, Transcript
 
 
@@ -162,8 +167,6 @@ def open_store(cfg: RunConfig, handle: ModelHandle) -> ResidualStore:
 
 
 def conversations(cfg: RolloutConfig) -> list[Conversation]:
-    from tripwire.scenarios import grid, parse_condition_id, render
-
     sel = cfg.scenarios
     if sel.ids:
         specs = [parse_condition_id(i) for i in sel.ids]
@@ -175,8 +178,6 @@ def conversations(cfg: RolloutConfig) -> list[Conversation]:
 
 def transcripts(cfg: CaptureConfig) -> list[Transcript]:
     if cfg.dataset is not None:
-        from tripwire.scenarios.datasets import dataset
-
         found = dataset(cfg.dataset, seed=cfg.dataset_seed)
     else:
         found = load_transcript_file(Path(str(cfg.transcripts)))
@@ -204,18 +205,13 @@ _TRANSCRIPTS_FIX = ("write exported transcripts (tripwire datasets export NAME -
 
 def load_transcript_file(path: Path) -> list[Transcript]:
     """Exported contrast sets (`tripwire datasets export`) or `{scenario, reply}` lines of any model."""
-    from tripwire.scenarios.datasets.jsonl import TranscriptFormatError, read_jsonl
-
     if not path.is_file():
         raise UsageError(f"transcripts file {path} does not exist or is not a file; {_TRANSCRIPTS_FIX}")
     first = next((row for _, row in read_jsonl(path, TranscriptFormatError, _TRANSCRIPTS_FIX)), None)
     if first is None:
         raise UsageError(f"transcripts file {path} is empty; {_TRANSCRIPTS_FIX}")
     if isinstance(first, dict) and "messages" in first:
-        from tripwire.scenarios.datasets import load_jsonl
-
         return load_jsonl(path)
-    from tripwire.scenarios.am_results import load_reply_jsonl
 
     out = []
     for i, (conv, reply, meta) in enumerate(load_reply_jsonl(path)):
@@ -245,8 +241,6 @@ def _matmul_rate(device: str, dtype: torch.dtype, rows: int) -> float:
     warm-up, so a moment of contention from other processes does not decide the estimate. A dry run for
     a GPU this machine lacks uses the stated assumption (`plan_shapes.assumed_gpu_rate`)."""
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        from tripwire.activations.plan_shapes import assumed_gpu_rate
-
         return assumed_gpu_rate(rows)
     a = torch.randn(rows, 1024, device=device, dtype=dtype)
     b = torch.randn(1024, 4096, device=device, dtype=dtype)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire import package_version
+from tripwire.probes.persistence import git_commit
 from tripwire.strict_json import dumps, strict_json
 
 CACHE_VERSION = 1  # bump when a stage's output format changes: old entries are then not reused
@@ -114,7 +115,6 @@ def environment(seed: int, device: str | None) -> dict[str, Any]:
     """What a reader needs to reproduce the numbers: package versions, commit, device, threads, seed."""
     import torch
 
-    from tripwire.probes.persistence import git_commit
 
     versions = {name: package_version(name) for name in PACKAGES}
     return {

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from tripwire.experiments.config.base import ConfigError, Strict, read_yaml
 from tripwire.experiments.config.runs import PositionsConfig, SamplingConfig, ScenarioSelection
 from tripwire.probes.thresholds import DEFAULT_FPR
+from tripwire.scenarios.datasets import DATASETS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -131,8 +132,6 @@ class ProbeOptions(Strict):
 
     @model_validator(mode="after")
     def _dataset(self) -> ProbeOptions:
-        from tripwire.scenarios.datasets import DATASETS
-
         for what, name in (("dataset", self.dataset), ("control", self.control), ("benign", self.benign)):
             if name is not None and name not in DATASETS:
                 raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(DATASETS)}")
@@ -177,8 +176,6 @@ class EarlyWarningOptions(Strict):
 
     @model_validator(mode="after")
     def _datasets(self) -> EarlyWarningOptions:
-        from tripwire.scenarios.datasets import DATASETS
-
         for name in [*([self.dataset] if self.dataset else []), *self.control]:
             if name not in DATASETS:
                 raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
