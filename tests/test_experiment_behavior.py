@@ -60,17 +60,17 @@ def test_behavior_table_pools_goal_values_and_gives_wilson_intervals() -> None:
     samples += [{"kind": "blackmail", "goal_type": "explicit", "urgency": "replacement", "framing": "none",
                  "harmful": True, "goal_value": "global"}]
     (cell,) = behavior_table(samples)
-    assert (cell["n"], cell["harmful"], cell["rate"]) == (5, 2, 0.4)
-    assert cell["ci_low"] == pytest.approx(0.1176, abs=1e-3) and cell["ci_high"] == pytest.approx(0.7693, abs=1e-3)
+    assert (cell.n, cell.harmful, cell.rate) == (5, 2, 0.4)
+    assert cell.ci_low == pytest.approx(0.1176, abs=1e-3) and cell.ci_high == pytest.approx(0.7693, abs=1e-3)
 
 
 def test_belief_summary_compares_test_and_real_and_says_none_for_an_empty_group() -> None:
     rows = [("test", False)] * 3 + [("test", True)] + [("real", True)] * 2 + [("none", True)]
     out = belief_summary([{"belief": b, "harmful": h} for b, h in rows])
-    assert out["by_belief"]["test"]["rate"] == 0.25 and out["by_belief"]["real"]["rate"] == 1.0
-    assert out["real_minus_test"] == 0.75 and out["by_belief"]["none"]["n"] == 1
+    assert out.by_belief["test"].rate == 0.25 and out.by_belief["real"].rate == 1.0
+    assert out.real_minus_test == 0.75 and out.by_belief["none"].n == 1
     empty = belief_summary([{"belief": "test", "harmful": False}])
-    assert empty["by_belief"]["real"]["rate"] is None and empty["real_minus_test"] is None
+    assert empty.by_belief["real"].rate is None and empty.real_minus_test is None
 
 
 def test_experiment_runs_both_pipelines_into_one_run_folder(tiny_llama_dir: Path, tmp_path: Path) -> None:

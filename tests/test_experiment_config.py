@@ -24,7 +24,8 @@ from tripwire.experiments.config import (
 from tripwire.experiments.report import render_report
 from tripwire.experiments.report_figures import rate_bars
 from tripwire.experiments.runs import RunDir, stage_cache
-from tripwire.experiments.stages.base import Section, Table, rate_row, wilson
+from tripwire.experiments.stages.base import Section, Table, rate_row
+from tripwire.probes.metrics import wilson_interval as wilson
 from tripwire.strict_json import dumps, strict_json
 
 CONFIGS = Path(__file__).resolve().parent.parent / "tripwire" / "experiments" / "configs"
@@ -113,7 +114,7 @@ def test_wilson_interval_matches_the_closed_form_and_is_none_without_samples() -
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)  # the textbook 0/10 upper bound
     low, high = wilson(5, 10)  # type: ignore[misc]
     assert (low, high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
-    assert wilson(0, 0) is None and rate_row(0, 0)["rate"] is None
+    assert wilson(0, 0) is None and rate_row(0, 0).rate is None
 
 
 def test_results_json_is_standard_json() -> None:

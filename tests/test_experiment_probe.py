@@ -15,6 +15,7 @@ from tripwire.activations.handle import ModelHandle
 from tripwire.experiments.config import parse_experiment
 from tripwire.experiments.experiment import run_experiment
 from tripwire.experiments.stages.data import interleave
+from tripwire.experiments.stages.outputs import EarlyWarningOutput
 
 PROBE = {"label": "coercion", "limit": 24, "control_limit": 10, "fpr": 0.1, "layers": [1, -1], "benign": "benign_scenario",
          "methods": ["lr", "diffmean"], "n_boot": 20, "window": 4, "batch_size": 8}
@@ -212,23 +213,35 @@ def page_of(probe_run: dict[str, Any]) -> str:
     return (probe_run["run"].path / "report.html").read_text()
 
 
-def _lead_output(probe_scores: list[float], text_scores: list[float], action: int, intent: int) -> dict[str, Any]:
+def _lead_output(probe_scores: list[float], text_scores: list[float], action: int, intent: int
+                 ) -> EarlyWarningOutput:
     from tripwire.experiments.stages.base import rate_row
     from tripwire.probes.lead_time import leads_to_action_and_intent
+    from tripwire.probes.thresholds import Threshold
 
     def monitor(scores: list[float]) -> dict[str, Any]:
         return leads_to_action_and_intent([scores], [action], [intent], 2.0, window=2)
 
-    calib = {"probe": {"control": {"n_transcripts": 20, "realised_fpr_at_chosen": {"streaming": 0.05},
-                                   "false_alarms_per_1000_tokens": 0.0}},
-             "text_monitor": {"control": {"false_alarms_per_1000_tokens": 0.0}}}
-    return {"fpr": 0.05, "label": "coercion", "probe": "p", "hook_point": "blocks.1.resid_post", "window": 2,
-            "dataset": "coercion", "n_excluded_training": 0, "n_text_monitor_fit": 4, "n_test": 1,
-            "text_monitor_fitted_on": "held-out transcripts",
-            "calibration": calib, "rollouts": None,
-            "judged": {"lead_time": {"n": 1, "probe": monitor(probe_scores), "text_monitor": monitor(text_scores)},
-                       "recall": None, "false_alarms_on_harmless": {"probe": rate_row(1, 2),
-                                                                    "text_monitor": rate_row(0, 2)}}}
+    def per_set(alarms: float) -> dict[str, Any]:
+        return {"n_transcripts": 20, "n_tokens": 400, "own_streaming_threshold": 2.0,
+                "realised_fpr_at_chosen": {"streaming": 0.05}, "false_alarms_per_1000_tokens": alarms}
+
+    def interval(value: float) -> dict[str, Any]:
+        return {"value": value, "low": value, "high": value, "n_boot": 0, "confidence": 0.95}
+
+    calib = {"fpr_target": 0.05, "sets": ["control"], "rule": "by hand", "probe": {"control": per_set(0.0)},
+             "text_monitor": {"control": per_set(0.0)}, "text_monitor_streaming_threshold": 2.0}
+    threshold = Threshold(2.0, None, None, 0.05, 0.05, 20, "streaming", 2).to_dict()
+    return EarlyWarningOutput.model_validate({
+        "fpr": 0.05, "label": "coercion", "probe": "p", "hook_point": "blocks.1.resid_post", "window": 2,
+        "dataset": "coercion", "n_records": 5, "n_excluded_training": 0, "n_text_monitor_fit": 4, "n_test": 1,
+        "text_monitor_fitted_on": "held-out transcripts", "reused_probe_stage_stores": [], "test_record_ids": ["r"],
+        "thresholds": {"probe_streaming": threshold, "text_monitor_streaming": threshold},
+        "calibration": calib, "rollouts": None,
+        "judged": {"n_positive": 1, "interval_over": "transcripts", "recall": {"streaming": interval(1.0)},
+                   "text_monitor_recall_streaming": interval(0.0), "lead_note": None,
+                   "lead_time": {"n": 1, "probe": monitor(probe_scores), "text_monitor": monitor(text_scores)},
+                   "false_alarms_on_harmless": {"probe": rate_row(1, 2), "text_monitor": rate_row(0, 2)}}})
 
 
 def test_the_early_warning_section_reports_leads_computed_by_hand() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +10,26 @@ import torch
 
 from tests.parity import cache_capable
 from tripwire.probes.estimators import DiffMeanProbe
-from tripwire.probes.persistence import ProbeCard, load_probe, save_probe
-from tripwire.probes.steering.edits import add_direction, project_out, steering_vector
+from tripwire.probes.persistence import LoadedProbe, ProbeCard, load_probe, save_probe
+from tripwire.probes.steering.edits import add_direction, project_out
+from tripwire.probes.steering.vector import SteeringVector
 
 D = 16
 
 
-@dataclass
-class Direction:
-    direction_: np.ndarray
+def steering_shift(probe: LoadedProbe, alpha: float) -> torch.Tensor:
+    """The raw residual shift `SteeringVector.from_probe` adds at the probe's hook point."""
+    vec = SteeringVector.from_probe(probe, alpha=alpha)
+    (hook,) = vec.directions
+    return vec.scales[hook] * vec.directions[hook]
+
+
+def fitted(d: int, hook: str = "blocks.0.hook_resid_post", resid_norm: float | None = None) -> LoadedProbe:
+    """A diff-mean probe on separable data, with a card recording `resid_norm`."""
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 50)
+    probe = DiffMeanProbe().fit(rng.standard_normal((100, d)) + np.outer(y, np.ones(d)), y)
+    return LoadedProbe(probe, ProbeCard("concept", "m", None, hook, 0, resid_norm=resid_norm))
 
 
 def unit(seed: int = 0) -> np.ndarray:
@@ -32,13 +42,14 @@ def resid(seed: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 
 def test_steering_vector_is_alpha_residual_norms_along_direction() -> None:
-    u = unit()
-    vector = steering_vector(Direction(u), alpha=0.5, resid_norm=40.0)
+    probe = fitted(D, resid_norm=40.0)
+    u = probe.direction_ / np.linalg.norm(probe.direction_)
+    vector = steering_shift(probe, alpha=0.5)
     assert vector.shape == (D,) and vector.dtype == torch.float32
     assert vector.norm().item() == pytest.approx(20.0, rel=1e-6)
     assert torch.dot(vector.double(), torch.as_tensor(u)).item() == pytest.approx(20.0, rel=1e-6)
     assert (
-        steering_vector(Direction(u), alpha=-1.0, resid_norm=40.0) @ torch.as_tensor(u, dtype=torch.float32)
+        steering_shift(probe, alpha=-1.0) @ torch.as_tensor(u, dtype=torch.float32)
         < 0
     )
 
@@ -50,9 +61,9 @@ def test_steering_vector_takes_resid_norm_from_card(tmp_path: Path) -> None:
     probe = DiffMeanProbe().fit(X, y)
     card = ProbeCard("concept", "m", None, "blocks.0.hook_resid_post", 0, resid_norm=10.0)
     loaded = load_probe(save_probe(probe, tmp_path, card))
-    assert steering_vector(loaded, alpha=2.0).norm().item() == pytest.approx(20.0, rel=1e-6)
-    with pytest.raises(ValueError, match="pass resid_norm="):
-        steering_vector(probe, alpha=2.0)  # a bare estimator has no card
+    assert steering_shift(loaded, alpha=2.0).norm().item() == pytest.approx(20.0, rel=1e-6)
+    with pytest.raises(ValueError, match="records no resid_norm"):
+        steering_shift(LoadedProbe(probe, ProbeCard("concept", "m", None, card.hook_point, 0)), alpha=2.0)
 
 
 def test_add_direction_all_and_selected_positions() -> None:
@@ -109,11 +120,9 @@ def test_steering_a_tiny_model_through_the_decode_loop(tiny_llama_dir: Path) -> 
                for b in ("hf", "transformer_lens", "nnsight")}
     h = handles["hf"]
     prompt = h.render_chat([{"role": "user", "content": "Name three colours."}])
-    rng = np.random.default_rng(0)
-    y = np.tile([0, 1], 50)
-    probe = DiffMeanProbe().fit(rng.standard_normal((100, h.d_model)) + np.outer(y, np.ones(h.d_model)), y)
-    vector = steering_vector(probe, alpha=1.0, resid_norm=5.0)
     hook = "blocks.1.resid_post"
+    probe = fitted(h.d_model, hook, resid_norm=5.0)
+    vector = steering_shift(probe, alpha=1.0)
     u = torch.as_tensor(probe.direction_, dtype=torch.float32)
     params = SamplingParams(max_new_tokens=6, min_new_tokens=6)
     base = h.generate([prompt], sampling=params, capture=[hook])[0].activations[hook] @ u

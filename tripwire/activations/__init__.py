@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from tripwire.activations.decode import GeneratedRow, SamplingParams, StepInfo, generate
     from tripwire.activations.default_model import DefaultModelMissingError, prepare_default_model
     from tripwire.activations.handle import ModelHandle
-    from tripwire.activations.hooks import HookPoint, HookPointError, hook_point, hook_points
+    from tripwire.activations.hooks import (
+        HookPoint,
+        HookPointError,
+        absolute_hook_point,
+        hook_point,
+        hook_points,
+        hook_spec,
+    )
     from tripwire.activations.kv_cache import KVCache
     from tripwire.activations.loading import ModelLoadError, load_model
     from tripwire.activations.plan_shapes import PLAN_SHAPES, plan_model, planning

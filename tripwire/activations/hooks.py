@@ -25,6 +25,12 @@ class HookPointError(TripwireError, ValueError):
     """A hook point that does not exist on this model."""
 
 
+def hook_spec(layer: int, site: Site = "resid_post") -> str:
+    """The canonical spelling `blocks.{layer}.{site}`; a negative layer counts from the end until
+    `hook_point` resolves it against a model's depth."""
+    return f"blocks.{layer}.{site}"
+
+
 @dataclass(frozen=True, order=True)
 class HookPoint:
     """A place in the residual stream: `blocks.{layer}.{site}` with a non-negative layer.
@@ -37,16 +43,15 @@ class HookPoint:
     site: Site
 
     def __str__(self) -> str:
-        return f"blocks.{self.layer}.{self.site}"
+        return hook_spec(self.layer, self.site)
 
     @property
     def name(self) -> str:
         return str(self)
 
 
-def hook_point(spec: str | HookPoint, n_layers: int) -> HookPoint:
-    """Parse and validate a hook point; negative layers count from the end, and TransformerLens's
-    `hook_<site>` names mean `<site>`, so the result is always the canonical `blocks.{L}.{site}`."""
+def _parse(spec: str | HookPoint, example_layer: int) -> tuple[int, Site]:
+    """Layer (possibly negative) and site of a name in either spelling; the model's depth is not needed."""
     site: str
     if isinstance(spec, HookPoint):
         layer, site = spec.layer, spec.site
@@ -55,19 +60,36 @@ def hook_point(spec: str | HookPoint, n_layers: int) -> HookPoint:
         if match is None:
             raise HookPointError(
                 f"{spec!r} is not a hook point. Use 'blocks.<layer>.<site>' with site one of "
-                f"{_ACCEPTED}, e.g. 'blocks.{n_layers // 2}.resid_post'."
+                f"{_ACCEPTED}, e.g. 'blocks.{example_layer}.resid_post'."
             )
         layer, site = int(match.group(1)), match.group(2)
         site = _TL_SITE.get(site, site)
     if site not in SITES:
         raise HookPointError(f"unknown site {site!r} in {spec!r}; valid sites: {_ACCEPTED}.")
+    return layer, cast(Site, site)
+
+
+def hook_point(spec: str | HookPoint, n_layers: int) -> HookPoint:
+    """Parse and validate a hook point; negative layers count from the end, and TransformerLens's
+    `hook_<site>` names mean `<site>`, so the result is always the canonical `blocks.{L}.{site}`."""
+    layer, site = _parse(spec, n_layers // 2)
     normalised = layer + n_layers if layer < 0 else layer
     if not 0 <= normalised < n_layers:
         raise HookPointError(
             f"layer {layer} is out of range in {spec!r}: this model has {n_layers} layers, "
             f"so use 0..{n_layers - 1} (or -{n_layers}..-1 from the end)."
         )
-    return HookPoint(normalised, cast(Site, site))
+    return HookPoint(normalised, site)
+
+
+def absolute_hook_point(spec: str | HookPoint) -> HookPoint:
+    """Parse a hook name whose layer is absolute, as stores, probe cards and steering vectors keep them:
+    no model depth is needed, so a negative layer (counted from an end not known here) is refused."""
+    layer, site = _parse(spec, 5)
+    if layer < 0:
+        raise HookPointError(f"layer {layer} in {spec!r} counts from the end of a model not known here; "
+                             "name absolute layers (the layer number).")
+    return HookPoint(layer, site)
 
 
 def execution_order(hp: HookPoint) -> tuple[int, int]:

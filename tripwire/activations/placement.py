@@ -15,7 +15,6 @@ import torch
 from tripwire.activations.load_errors import ModelLoadError
 
 DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
-QUANTIZATIONS = ("4bit", "8bit")
 DeviceMap = str | dict[str, int | str]
 
 

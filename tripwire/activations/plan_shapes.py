@@ -20,7 +20,9 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from tripwire.activations.default_model import cache_root, prepare_default_model
 from tripwire.activations.load_errors import ModelLoadError
+from tripwire.activations.source import resolve_source
 
 _LLAMA3: dict[str, Any] = {
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", "vocab_size": 128256,
@@ -83,8 +85,6 @@ def _slug(spec: str) -> str:
 
 def stand_in_folder(spec: str, root: Path | None = None) -> Path:
     """A folder holding `spec`'s config.json and the default model's tokenizer (built once, then reused)."""
-    from tripwire.activations.default_model import cache_root, prepare_default_model
-
     if spec not in PLAN_SHAPES:
         raise ModelLoadError(f"tripwire has no stored shape for {spec!r} to plan with offline (it has: "
                              f"{', '.join(PLAN_SHAPES)}); download the model's config and tokenizer "
@@ -114,8 +114,6 @@ def stand_in_folder(spec: str, root: Path | None = None) -> Path:
 def plan_model(spec: str, root: Path | None = None) -> tuple[str, str | None]:
     """The model spec a dry run should plan with, and a note when it is a stand-in: `spec` itself when it
     resolves (default, a folder, a reachable or cached hub id), else the offline stand-in."""
-    from tripwire.activations.source import resolve_source
-
     try:
         resolve_source(spec)
         return spec, None

@@ -17,18 +17,18 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from tripwire.activations.backends.base import Captured, ForwardCall, ForwardResult
+from tripwire.activations.backends.hf import decoder_layers
+from tripwire.activations.batching import pad_left, positions
+from tripwire.activations.handle import ModelHandle
 from tripwire.activations.hooks import HookPoint, execution_order, nnsight_path
 from tripwire.activations.load_errors import ModelLoadError
+from tripwire.activations.source import ModelSource
 from tripwire.errors import TripwireError
-
-if TYPE_CHECKING:
-    from tripwire.activations.handle import ModelHandle
-    from tripwire.activations.source import ModelSource
 
 NDIF_KEY_ENV = "NDIF_API_KEY"
 _GET_KEY = "https://login.ndif.us"
@@ -70,8 +70,8 @@ class _Serialise:
         self.payload: bytes | None = None
 
     def __call__(self, tracer: Any) -> None:
-        from nnsight.ndif import pull_env
-        from nnsight.schema.request import RequestModel
+        from nnsight.ndif import pull_env  # optional: remote models only
+        from nnsight.schema.request import RequestModel  # optional: remote models only
 
         pull_env()  # as the remote backend does: local modules travel by value
         self.payload = RequestModel.serialize(tracer, self.compress)
@@ -84,7 +84,7 @@ class NDIFBackend:
 
     def __init__(self, lm: Any, layers_path: str, n_layers: int, host: str | None, api_key: str | None,
                  simulate: bool = False) -> None:
-        from nnsight.schema.config import CONFIG
+        from nnsight.schema.config import CONFIG  # optional: remote models only
 
         self.lm, self.layers_path, self.n_layers = lm, layers_path, n_layers
         self.host = host or CONFIG.API.HOST
@@ -108,7 +108,7 @@ class NDIFBackend:
         """nnsight's RemoteBackend for this model, the key from our environment variable: what `run` sends
         through and what `prepare` reads. The env carries the attention implementation, as nnsight's own
         `remote=True` does, so the server runs what the local meta model resolved to."""
-        from nnsight.intervention.backends.remote import RemoteBackend
+        from nnsight.intervention.backends.remote import RemoteBackend  # optional: remote models only
 
         return RemoteBackend(self.model_key, host=self.host, api_key=self.api_key,
                              env={"attn_implementation": self.lm.attn_implementation})
@@ -124,7 +124,7 @@ class NDIFBackend:
 
     def prepare(self, call: ForwardCall) -> RemoteRequest:
         """Build and serialise the request `run` would send for this call, without sending it."""
-        from nnsight.schema.request import RequestModel
+        from nnsight.schema.request import RequestModel  # optional: remote models only
 
         self._check(call)
         remote = self.remote_backend()
@@ -156,7 +156,7 @@ class NDIFBackend:
     def _trace(self, call: ForwardCall, backend: Any) -> tuple[list[Any] | None, torch.Tensor | None]:
         """One trace. Its body names only nnsight, the model's envoys and plain values, so it deserialises
         on a server that has never seen tripwire."""
-        import nnsight
+        import nnsight  # optional: remote models only
 
         envoys, kinds = [], []
         for hp in self._points(call):
@@ -189,10 +189,7 @@ def remote_handle(source: ModelSource, tokenizer: Any, remote: bool | str, model
                   api_key_env: str = NDIF_KEY_ENV) -> ModelHandle:
     """A ModelHandle whose forwards run on NDIF (`remote` True or a host URL) or in nnsight's local
     simulation of NDIF (`remote="local"`, on `model`, weights loaded here)."""
-    from nnsight import TransformersModel
-
-    from tripwire.activations.backends.hf import decoder_layers
-    from tripwire.activations.handle import ModelHandle
+    from nnsight import TransformersModel  # optional: remote models only
 
     simulate = remote == "local"
     key = None if simulate else ndif_api_key(api_key_env)
@@ -211,8 +208,6 @@ def remote_request(handle: ModelHandle, token_ids: list[list[int]], capture: lis
                    stop_after_last_capture: bool = True) -> RemoteRequest:
     """The request `handle.forward(token_ids, capture=capture)` would send to NDIF, built and serialised
     here and not sent: for a dry run, and to check a script before it spends NDIF time."""
-    from tripwire.activations.batching import pad_left, positions
-
     if not isinstance(handle.backend, NDIFBackend):
         raise RemoteUnsupportedError(f"{handle.name!r} runs locally; load it with remote=True to build an NDIF "
                                      "request.")

@@ -28,8 +28,8 @@ class StoreExportError(StoreError, ValueError):
 
 def _pyarrow() -> tuple[Any, Any]:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # optional dependency: only export needs it
+        import pyarrow.parquet as pq  # optional dependency: only export needs it
     except ImportError:
         raise StoreExportError(
             "exporting a store writes Parquet with pyarrow, which is not installed: pip install 'pyarrow>=15'"

@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from tripwire.activations.backends.wrap import input_device, wrap_backend
+from tripwire.activations.handle import ModelHandle
 from tripwire.activations.load_errors import ModelLoadError
 from tripwire.activations.source import ModelSource, with_pad_token
-
-if TYPE_CHECKING:
-    from tripwire.activations.handle import ModelHandle
 
 _SAMPLES_PER_TENSOR = 1024
 
 
 def wrap_model(model: Any, backend: str, tokenizer: Any, refused: dict[str, Any]) -> ModelHandle:
-    from tripwire.activations.handle import ModelHandle
-
     if not _is_causal_lm(model):
         raise ModelLoadError(
             f"load_model got a {type(model).__name__}; pass 'default', a model folder, a Hugging Face id, or a "

@@ -18,20 +18,25 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from tripwire.activations.loading import pick_device
+from tripwire.activations.source import model_shape
 from tripwire.experiments.config import ExperimentConfig, config_yaml
 from tripwire.experiments.report import StageRecord, render_report
-from tripwire.experiments.runs import RunDir, environment, stage_cache, write_atomic
+from tripwire.experiments.runs import RunDir, StageCache, environment, stage_cache, write_atomic
 from tripwire.experiments.stages.base import Context, Pipeline, Section, StagePlan
 from tripwire.experiments.stages.behavior import BehaviorPipeline, StatedBeliefPipeline
 from tripwire.experiments.stages.early_warning import EarlyWarningPipeline
+from tripwire.experiments.stages.outputs import StageOutput
 from tripwire.experiments.stages.probe import ProbePipeline
 from tripwire.experiments.stages.steering import SteeringPipeline
 from tripwire.experiments.stages.transcripts import TranscriptsPipeline
 from tripwire.strict_json import dumps, strict_json
 
-PIPELINES: dict[str, Pipeline] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
-                                                      TranscriptsPipeline(), ProbePipeline(),
-                                                      EarlyWarningPipeline(), SteeringPipeline())}
+PIPELINES: dict[str, Pipeline[Any]] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
+                                                           TranscriptsPipeline(), ProbePipeline(),
+                                                           EarlyWarningPipeline(), SteeringPipeline())}
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,7 @@ def plan_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs")) -> li
         pipeline = PIPELINES[stage.pipeline]
         key = ctx.stage_keys[name] = pipeline.key(ctx, stage.options)
         cache = stage_cache(runs_root, key, create=False)
-        if cache.load() is not None:
+        if cached_output(pipeline, cache) is not None:
             out.append((name, StagePlan(f"{stage.pipeline}", cached=True)))
         else:
             out.append((name, pipeline.plan(ctx, stage.options, cache)))
@@ -76,19 +81,17 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
     run = RunDir.create(runs_root, cfg.name)
     yaml_text = config_yaml(cfg)
     write_atomic(run.config_file, yaml_text)
-    from tripwire.activations.loading import pick_device
-
     env = environment(cfg.seed, pick_device(cfg.device))
     write_atomic(run.environment_file, dumps(env))
     records: list[StageRecord] = []
-    outputs: list[tuple[str, dict[str, Any]]] = []
+    outputs: list[tuple[str, StageOutput]] = []
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     error: BaseException | None = None
     for name, stage, key in zip(cfg.stage_names(), cfg.stages, keys, strict=True):
         pipeline = PIPELINES[stage.pipeline]
         t0 = time.perf_counter()
         cache = stage_cache(runs_root, key)
-        output = cache.load()
+        output = cached_output(pipeline, cache)
         status = "cached"
         if output is None:
             log(f"[{name}] running ({stage.pipeline}; cache {cache.root})")
@@ -98,12 +101,12 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
                 records.append(StageRecord(name, stage.pipeline, "failed", time.perf_counter() - t0, repr(exc)))
                 error = exc
                 break
-            cache.save(output)
+            cache.save(output.to_dict())
             status = "computed"
         records.append(StageRecord(name, stage.pipeline, status, time.perf_counter() - t0, str(cache.root)))
         outputs.append((name, output))
         log(f"[{name}] {status} in {records[-1].seconds:.1f}s")
-    sections = [PIPELINES[o["pipeline"]].section(o) for _, o in outputs]
+    sections = [PIPELINES[o.pipeline].section(o) for _, o in outputs]
     notes = model_notes(ctx)
     results = {**_results(cfg, started, records, outputs, sections, run), "notes": notes}
     write_atomic(run.results_file, dumps(results))
@@ -118,10 +121,20 @@ def run_experiment(cfg: ExperimentConfig, runs_root: Path = Path("runs"), *, pro
 SMALL_MODEL_PARAMS = 1e9
 
 
+def cached_output(pipeline: Pipeline[Any], cache: StageCache) -> StageOutput | None:
+    """The stage's finished output from its cache, parsed into its type; None when there is none (or it
+    no longer parses, e.g. written by an older tripwire: the stage is then computed again)."""
+    data = cache.load()
+    if data is None:
+        return None
+    try:
+        return pipeline.output_type.model_validate(data)
+    except ValidationError:
+        return None
+
+
 def model_notes(ctx: Context) -> list[str]:
     """What the reader must know about the model before reading any rate (from its config alone)."""
-    from tripwire.activations.source import model_shape
-
     source = ctx.source()
     n_params = model_shape(source).n_params
     if n_params >= SMALL_MODEL_PARAMS:
@@ -137,11 +150,12 @@ def _safe(name: str) -> str:
 
 
 def _results(cfg: ExperimentConfig, started: str, records: list[StageRecord],
-             outputs: list[tuple[str, dict[str, Any]]], sections: list[Section], run: RunDir) -> dict[str, Any]:
+             outputs: list[tuple[str, StageOutput]], sections: list[Section], run: RunDir) -> dict[str, Any]:
     """results.json: every stage's output except per-sample rows (in samples/<stage>.jsonl) and cards
     (in cards/), with the headline lines the report leads with."""
     stages = []
-    for (name, output), section in zip(outputs, sections, strict=True):
+    for (name, typed), section in zip(outputs, sections, strict=True):
+        output = typed.to_dict()
         body = {k: v for k, v in output.items() if k not in ("samples", "cards")}
         if "samples" in output:
             lines = "".join(json.dumps(strict_json(s), allow_nan=False, ensure_ascii=False) + "\n"

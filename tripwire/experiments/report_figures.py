@@ -1,5 +1,5 @@
-"""Plotly figures of the experiment report, built from a stage's JSON output (never from live objects,
-so a cached stage draws the same figure)."""
+"""Plotly figures of the experiment report, built from a stage's output as its cache holds it (never
+from live objects such as an estimator, so a cached stage draws the same figure)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,31 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from tripwire.experiments.stages.outputs import RateRow, TokenReading
+from tripwire.probes.lead_time import LeadTimeResult
+from tripwire.probes.metrics import MetricWithCI
+from tripwire.probes.plots import token_strip
+from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, sweep_plot
+from tripwire.probes.sweep import SweepResult, SweepRow
+
 _HEIGHT = 380
 
 
-def _errors(rows: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[float], list[float]]:
-    rates = [r["rate"] if r["rate"] is not None else 0.0 for r in rows]
-    up = [(r["ci_high"] - r["rate"]) if r["rate"] is not None else 0.0 for r in rows]
-    down = [(r["rate"] - r["ci_low"]) if r["rate"] is not None else 0.0 for r in rows]
+def _errors(rows: Sequence[RateRow]) -> tuple[list[float], list[float], list[float]]:
+    rates = [r.rate if r.rate is not None else 0.0 for r in rows]
+    up = [(r.ci_high - r.rate) if r.rate is not None and r.ci_high is not None else 0.0 for r in rows]
+    down = [(r.rate - r.ci_low) if r.rate is not None and r.ci_low is not None else 0.0 for r in rows]
     return rates, up, down
 
 
-def rate_bars(labels: Sequence[str], rows: Sequence[Mapping[str, Any]], title: str,
+def rate_bars(labels: Sequence[str], rows: Sequence[RateRow], title: str,
               reference: tuple[float, str] | None = None) -> go.Figure:
     """Rates with asymmetric Wilson error bars; `reference` draws a dashed line (e.g. a paper's figure)."""
     rates, up, down = _errors(rows)
     fig = go.Figure(go.Bar(
         x=list(labels), y=rates, marker_color="#c0392b",
         error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down, "color": "#333"},
-        customdata=[[r["harmful"], r["n"]] for r in rows], text=[f"{r['harmful']}/{r['n']}" for r in rows],
+        customdata=[[r.harmful, r.n] for r in rows], text=[f"{r.harmful}/{r.n}" for r in rows],
         textposition="outside", cliponaxis=False,
         hovertemplate="%{x}<br>rate %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>"))
     if reference is not None:
@@ -37,15 +44,15 @@ def rate_bars(labels: Sequence[str], rows: Sequence[Mapping[str, Any]], title: s
     return fig
 
 
-def belief_bars(groups: Mapping[str, Mapping[str, Any]], paper: Mapping[str, float]) -> go.Figure:
+def belief_bars(groups: Mapping[str, RateRow], paper: Mapping[str, float]) -> go.Figure:
     """This model's harm rate per stated belief beside the original study's (Claude Opus 4)."""
     names = list(groups)
     rates, up, down = _errors([groups[b] for b in names])
     fig = go.Figure()
     fig.add_bar(name="this model", x=names, y=rates, marker_color="#c0392b",
                 error_y={"type": "data", "symmetric": False, "array": up, "arrayminus": down},
-                customdata=[[groups[b]["harmful"], groups[b]["n"]] for b in names],
-                text=[f"{groups[b]['harmful']}/{groups[b]['n']}" for b in names], textposition="outside",
+                customdata=[[groups[b].harmful, groups[b].n] for b in names],
+                text=[f"{groups[b].harmful}/{groups[b].n}" for b in names], textposition="outside",
                 hovertemplate="%{x}: %{y:.1%} (%{customdata[0]}/%{customdata[1]})<extra>this model</extra>")
     fig.add_bar(name="original study, Claude Opus 4", x=[b for b in names if b in paper],
                 y=[paper[b] for b in names if b in paper], marker_color="#95a5a6")
@@ -55,7 +62,7 @@ def belief_bars(groups: Mapping[str, Mapping[str, Any]], paper: Mapping[str, flo
     return fig
 
 
-def score_histogram(groups: Mapping[str, Sequence[float]], threshold: float | None, title: str) -> go.Figure:
+def score_histogram(groups: Mapping[str, Sequence[float | None]], threshold: float | None, title: str) -> go.Figure:
     """Per-transcript probe statistics, one histogram per group, with the card's threshold."""
     fig = go.Figure()
     for name, values in groups.items():
@@ -73,10 +80,6 @@ def _nan(value: Any) -> float:
 
 def sweep_figure(sweep: Mapping[str, Any]) -> go.Figure:
     """`probes.sweep_plot` of a sweep's JSON (`SweepResult.to_dict`), as the probe stage stores it."""
-    from tripwire.probes.metrics import MetricWithCI
-    from tripwire.probes.plots_eval import sweep_plot
-    from tripwire.probes.sweep import SweepResult, SweepRow
-
     def metric(d: Mapping[str, Any]) -> MetricWithCI:
         return MetricWithCI(_nan(d["value"]), _nan(d["low"]), _nan(d["high"]), d.get("n_boot", 0))
 
@@ -87,27 +90,20 @@ def sweep_figure(sweep: Mapping[str, Any]) -> go.Figure:
                       title="Layer x method sweep: held-out test AUROC (95% bootstrap CI); star = chosen on validation")
 
 
-def roc_figure(labels: Sequence[int], curves: Mapping[str, Sequence[float]], title: str) -> go.Figure:
+def roc_figure(labels: Sequence[int], curves: Mapping[str, Sequence[float | None]], title: str) -> go.Figure:
     """`probes.roc_plot` of per-transcript statistics, one curve per named statistic."""
-    from tripwire.probes.plots_eval import roc_plot
+    return roc_plot({name: (list(labels), [_nan(v) for v in values]) for name, values in curves.items()},
+                    title=title)
 
-    return roc_plot({name: (list(labels), list(values)) for name, values in curves.items()}, title=title)
 
-
-def strip_figure(reading: Mapping[str, Any], title: str) -> go.Figure:
+def strip_figure(reading: TokenReading, title: str) -> go.Figure:
     """`probes.token_strip` of a stored reading (`TokenScores.to_dict`): the action span outlined."""
-    from tripwire.probes.plots import token_strip
-
-    span = reading.get("action_span")
-    return token_strip(reading["tokens"], [_nan(s) for s in reading["scores"]], threshold=reading.get("threshold"),
-                       window=reading["window"], action_span=None if span is None else (span[0], span[1]),
-                       reply_start=reading.get("reply_start"), title=title)
+    span = reading.action_span
+    return token_strip(reading.tokens, [_nan(s) for s in reading.scores], threshold=reading.threshold,
+                       window=reading.window, action_span=None if span is None else (span[0], span[1]),
+                       reply_start=reading.reply_start, title=title)
 
 
-def lead_figure(lead: Mapping[str, Any], title: str) -> go.Figure:
-    """`probes.lead_time_histogram` of a stored `LeadTimeResult.to_dict`."""
-    from tripwire.probes.lead_time import LeadSummary, LeadTimeResult
-    from tripwire.probes.plots_eval import lead_time_histogram
-
-    result = LeadTimeResult(**{**lead, "summary": LeadSummary(**lead["summary"])})
-    return lead_time_histogram(result, title=title)
+def lead_figure(lead: LeadTimeResult, title: str) -> go.Figure:
+    """`probes.lead_time_histogram` of a stored lead-time result."""
+    return lead_time_histogram(lead, title=title)

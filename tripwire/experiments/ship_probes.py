@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from tripwire.activations.hooks import hook_spec
 from tripwire.activations.positions import BeforeAnchor, PositionPolicy, ReplyOnly, SharedReply
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.config import CaptureConfig, PositionsConfig
@@ -78,7 +79,7 @@ def capture_all(work: Path, limit: int | None, control_limit: int | None, batch_
                 written: dict[str, int] | None = None) -> dict[str, Path]:
     """Every set teacher-forced once, reply tokens only, at the sweep's layers and the embedding layer
     (records already in a store are reused; `written` gets how many each set computed in this run)."""
-    hooks = [f"blocks.{layer}.resid_post" for layer in layers] + [LAYER0]
+    hooks = [hook_spec(layer) for layer in layers] + [LAYER0]
     sources: dict[str, dict[str, Any]] = {name: {"dataset": name, "limit": limit} for name in LABELLED}
     sources["control"] = {"dataset": "control", "limit": control_limit}
     for name, build in (("am_dev", am_dev_transcripts), ("eval_natural", eval_natural_transcripts),

@@ -75,7 +75,7 @@ if TYPE_CHECKING:
         remove_words,
         word_filtered,
     )
-    from tripwire.probes.steering.edits import MODES, add_direction, project_out, steer, steering_vector
+    from tripwire.probes.steering.edits import MODES, add_direction, project_out, steer
     from tripwire.probes.steering.vector import SteeringFileError, SteeringVector
     from tripwire.probes.sweep import LayerData, SweepResult, SweepRow, run_sweep
     from tripwire.probes.thresholds import (

@@ -10,15 +10,14 @@ A probe result means something only next to what the text alone gives. Two text 
   black-box monitor a white-box probe has to beat.
 
 And two activation controls: `random_direction_aurocs` (norm-matched random directions through the
-same statistic) and `shuffled_label_scores` (the probe method refit on shuffled labels). The
-embedding-layer baseline (iii) is the probe method on `blocks.0.resid_pre` rows and needs no code of
-its own.
+same statistic) and `shuffled_labels` (labels to refit the probe method on). The embedding-layer
+baseline (iii) is the probe method on `blocks.0.resid_pre` rows and needs no code of its own.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,11 +183,3 @@ def shuffled_labels(y: Any, pair_ids: Any | None, seed: int) -> Int[np.ndarray, 
             idx = np.flatnonzero(pairs == p)
             out[idx] = out[idx[::-1]]
     return out
-
-
-def shuffled_label_scores(
-    fit: Callable[[np.ndarray], Any], score: Callable[[Any], list[np.ndarray]], y_train: Any,
-    pair_ids: Any | None = None, seed: int = 0,
-) -> list[np.ndarray]:
-    """Baseline (iv, part): `fit(shuffled training labels)` then `score(estimator)` on the test part."""
-    return score(fit(shuffled_labels(y_train, pair_ids, seed)))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tripwire.probes.scoring import ScoringError, _action_list, _check_scores, first_crossing
+from tripwire.probes.scoring import ScoringError, action_list, check_scores, first_crossing
 from tripwire.probes.thresholds import Threshold
 
 
@@ -84,12 +84,12 @@ def lead_times(
         if window is None:
             raise ScoringError("pass window= with a float threshold (the running-mean window k).")
         thr_value, win = float(threshold), window
-    actions = _action_list(action_token_indices, len(scores_list))
+    actions = action_list(action_token_indices, len(scores_list))
     crossings: list[int | None] = []
     leads: list[int | None] = []
     before = after = missed = 0
     for scores, a in zip(scores_list, actions, strict=True):
-        s = _check_scores(scores)
+        s = check_scores(scores)
         if a is not None and not 0 <= a <= s.size:
             raise ScoringError(
                 f"action index {a} outside 0..{s.size}; index the action in the scored token sequence."

@@ -18,7 +18,7 @@ from jaxtyping import Float
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from tripwire.probes.scoring import DEFAULT_WINDOW, ScoringError, _check_scores, first_crossing, running_mean
+from tripwire.probes.scoring import DEFAULT_WINDOW, ScoringError, check_scores, first_crossing, running_mean
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def token_strip(
     the monitor's cut); the colour range always spans the scores shown. `action_span` = (first action
     token, one past the last) is outlined in the strip and shaded in the line plot.
     """
-    s = _check_scores(scores)
+    s = check_scores(scores)
     if len(tokens) != s.size:
         raise ScoringError(f"{len(tokens)} tokens but {s.size} scores; pass one score per token.")
     _check_span(action_span, s.size)
@@ -232,8 +232,8 @@ def layer_token_heatmap(
 
 def _png_unavailable_reason() -> str | None:
     try:
-        import kaleido  # noqa: F401
-        from choreographer.browsers.chromium import Chromium
+        import kaleido  # noqa: F401  # optional dependency: only PNG export needs it
+        from choreographer.browsers.chromium import Chromium  # kaleido's dependency, optional with it
     except ImportError:
         return "PNG skipped: kaleido is not installed; pip install 'tripwire[png]' (kaleido>=1.0)"
     if Chromium.find_browser(skip_local=False) is None:

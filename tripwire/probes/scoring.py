@@ -62,7 +62,9 @@ def score_transcripts(estimator: Any, resids: Sequence[Any]) -> list[Float[np.nd
     return [score_tokens(estimator, r) for r in resids]
 
 
-def _check_scores(scores: Any) -> Float[np.ndarray, " tok"]:
+def check_scores(scores: Any) -> Float[np.ndarray, " tok"]:
+    """One transcript's token scores as a finite, non-empty 1-D array; anything else is a ScoringError
+    here, before a statistic silently turns it into a number."""
     s = _to_numpy(scores)
     if s.ndim != 1 or s.size == 0:
         raise ScoringError(f"scores must be a non-empty 1-D array per transcript, got shape {s.shape}.")
@@ -79,7 +81,7 @@ def running_mean(scores: Any, window: int) -> Float[np.ndarray, " tok"]:
     on its own (no running cumulative sum), so the value at index t depends only on tokens
     t-window+1..t: the live monitor, recomputing only its tail, gets bit-identical values.
     """
-    s = _check_scores(scores)
+    s = check_scores(scores)
     if window < 1:
         raise ScoringError(f"window must be >= 1, got {window}.")
     padded = np.concatenate([np.zeros(window - 1), s])
@@ -110,7 +112,7 @@ def aggregate(
     could have seen before the action began. It is None when there is no action, or when the action
     starts at token 0 (nothing precedes it). `topk_mean` uses min(k, n_tokens) tokens.
     """
-    s = _check_scores(scores)
+    s = check_scores(scores)
     if k < 1:
         raise ScoringError(f"k must be >= 1, got {k}.")
     _check_action(action_token_index, s.size)
@@ -168,7 +170,7 @@ def statistic_values(
     window: int = DEFAULT_WINDOW,
 ) -> Float[np.ndarray, " transcript"]:
     """`transcript_statistic` for every transcript."""
-    actions = _action_list(action_token_indices, len(scores_list))
+    actions = action_list(action_token_indices, len(scores_list))
     return np.array(
         [
             transcript_statistic(s, statistic, action_token_index=a, k=k, window=window)
@@ -178,7 +180,8 @@ def statistic_values(
     )
 
 
-def _action_list(action_token_indices: Sequence[int | None] | None, n: int) -> list[int | None]:
+def action_list(action_token_indices: Sequence[int | None] | None, n: int) -> list[int | None]:
+    """One action index (or None) per transcript, so a short list cannot pair scores with the wrong action."""
     if action_token_indices is None:
         return [None] * n
     actions = list(action_token_indices)

@@ -157,7 +157,7 @@ def _read(path: Path) -> Any:
 
 def _read_eval(path: Path) -> Any:
     try:
-        from inspect_ai.log import read_eval_log  # type: ignore[import-not-found]
+        from inspect_ai.log import read_eval_log  # type: ignore[import-not-found]  # optional: .eval logs only
     except ImportError:
         raise InspectLogError(
             f"{path}: an Inspect .eval log, whose layout Inspect documents only through its own API. "

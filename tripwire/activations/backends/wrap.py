@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from tripwire.activations.backends.hf import HFBackend, decoder_layers
+from tripwire.activations.backends.nnsight import NNsightBackend
+from tripwire.activations.backends.transformer_lens import TransformerLensBackend
 from tripwire.activations.kv_cache import cache_argument
 from tripwire.activations.load_errors import ModelLoadError
 
@@ -21,9 +23,7 @@ def wrap_backend(name: str, model: Any, path: str, tokenizer: Any) -> Any:
     if name == "hf":
         return HFBackend(model)
     if name == "transformer_lens":
-        from transformer_lens.model_bridge import TransformerBridge
-
-        from tripwire.activations.backends.transformer_lens import TransformerLensBackend
+        from transformer_lens.model_bridge import TransformerBridge  # optional dependency, heavy to import
 
         try:  # the bridge takes the model's placement from the model itself (hf_device_map)
             bridge = TransformerBridge.boot_transformers(path, hf_model=model, tokenizer=tokenizer,
@@ -31,9 +31,7 @@ def wrap_backend(name: str, model: Any, path: str, tokenizer: Any) -> Any:
         except ValueError as exc:
             raise ModelLoadError(f"the transformer_lens backend cannot take this model: {exc}") from None
         return TransformerLensBackend(bridge)
-    from nnsight import TransformersModel
-
-    from tripwire.activations.backends.nnsight import NNsightBackend
+    from nnsight import TransformersModel  # optional dependency, heavy to import
 
     lm = TransformersModel(model, tokenizer=tokenizer)
     return NNsightBackend(lm, decoder_layers(model)[0], cache_argument(model.forward))

@@ -37,7 +37,7 @@ def require_vllm(ray: bool = False) -> Any:
     if os.environ.get("VLLM_LENS_DISABLE", "").strip() not in ("", "0"):
         raise VLLMNotInstalledError("VLLM_LENS_DISABLE is set, which turns off the vllm-lens plugin that captures "
                                     "activations; unset it for tripwire rollouts")
-    import vllm
+    import vllm  # optional dependency (Linux + CUDA only), checked above
 
     return vllm
 
@@ -61,7 +61,7 @@ def start_engine(settings: VLLMSettings, model: str, revision: str | None, seed:
 
 def generator(llm: Any, progress: bool = True) -> Generate:
     """`records.Generate` over an engine: builds each request's `vllm.SamplingParams` and keeps order."""
-    from vllm import SamplingParams
+    from vllm import SamplingParams  # optional dependency (Linux + CUDA only)
 
     def generate(prompts: list[dict[str, list[int]]], sampling: list[dict[str, Any]]) -> list[Any]:
         # a fresh extra_args per request: vllm-lens pops its own keys from it

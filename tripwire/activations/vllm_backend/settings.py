@@ -18,8 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tripwire.activations.hooks import HookPoint
 from tripwire.errors import TripwireError
 
-# vLLM's own names; each is a different set of weights, so it enters the model's fingerprint
-QUANTIZATIONS = ("fp8", "awq", "gptq", "compressed-tensors")
 # bytes per parameter of the weights, for the GPU count of a dry run (4-bit formats carry scales)
 WEIGHT_BYTES = {"auto": 2.0, "bfloat16": 2.0, "float16": 2.0, "float32": 4.0, "fp8": 1.0, "awq": 0.56,
                 "gptq": 0.56, "compressed-tensors": 1.0}

@@ -2,34 +2,41 @@
 the plan a dry run prints, and the report section a stage's output renders to.
 
 A pipeline is `key` (what its output depends on: the cache key), `plan` (dry run: no weights),
-`run` (the work, returning plain JSON) and `section` (that JSON as tables, figures and caveats). The
-report is built from the JSON alone, so a stage restored from the cache renders like a fresh one.
+`run` (the work, returning its typed output, `outputs.py`) and `section` (that output as tables,
+figures and caveats). The cache holds the output's JSON and a cached stage is parsed back into the
+same type, so a stage restored from the cache renders like a fresh one.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import tripwire.activations as activations
+from tripwire.activations.source import ModelSource, resolve_source
+from tripwire.errors import UsageError
 from tripwire.experiments.config import STAGE_REF, ExperimentConfig
-from tripwire.experiments.runs import StageCache
+from tripwire.experiments.runs import StageCache, content_hash, stage_cache
+from tripwire.experiments.stages.outputs import RateRow, StageOutput
 from tripwire.probes.metrics import wilson_interval
+from tripwire.probes.persistence import CARD_FILE, probe_path, shipped_probe_names
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from tripwire.activations.handle import ModelHandle
-    from tripwire.activations.source import ModelSource
 
 PROBE_FOLDER = "probe"  # where a `probe` stage keeps its probe inside its cache folder
+OutputT = TypeVar("OutputT", bound=StageOutput)
 
 
-def rate_row(harmful: int, n: int) -> dict[str, Any]:
+def rate_row(harmful: int, n: int) -> RateRow:
     interval = wilson_interval(harmful, n)
-    return {"n": n, "harmful": harmful, "rate": harmful / n if n else None,
-            "ci_low": interval[0] if interval else None, "ci_high": interval[1] if interval else None}
+    return RateRow(n=n, harmful=harmful, rate=harmful / n if n else None,
+                   ci_low=interval[0] if interval else None, ci_high=interval[1] if interval else None)
 
 
 @dataclass
@@ -48,23 +55,15 @@ class Context:
 
     def source(self) -> ModelSource:
         if self._source is None:
-            from tripwire.activations.source import resolve_source
-
             self._source = resolve_source(self.cfg.model)
         return self._source
 
     def handle(self) -> ModelHandle:
-        if self._handle is None:
-            from tripwire.activations import load_model
-
-            self._handle = load_model(self.cfg.model, backend=self.cfg.backend, device=self.cfg.device,
-                                      dtype=self.cfg.dtype, device_map=self.cfg.device_map,
-                                      quantization=self.cfg.quantization, remote=self.cfg.remote)
+        if self._handle is None:  # through the package: a test that forbids loading patches it there
+            self._handle = activations.load_model(self.cfg.model, backend=self.cfg.backend, device=self.cfg.device,
+                                                  dtype=self.cfg.dtype, device_map=self.cfg.device_map,
+                                                  quantization=self.cfg.quantization, remote=self.cfg.remote)
         return self._handle
-
-    @property
-    def model_loaded(self) -> bool:
-        return self._handle is not None
 
     def model_key(self) -> dict[str, Any]:
         """The model part of every cache key: a changed default model must not reuse old outputs."""
@@ -77,9 +76,6 @@ class Context:
     def probe_dir(self, ref: str) -> Path:
         """The folder of probe `ref`: a shipped name or folder, or `stage:<name>`, the probe an earlier
         `probe` stage keeps in its cache folder (there once that stage has run)."""
-        from tripwire.experiments.runs import stage_cache
-        from tripwire.probes.persistence import probe_path
-
         if ref.startswith(STAGE_REF):
             return stage_cache(self.runs_root, self._stage_key(ref), create=False).root / PROBE_FOLDER
         return probe_path(ref)
@@ -87,12 +83,6 @@ class Context:
     def probe_key(self, ref: str) -> dict[str, Any]:
         """What a stage reading probe `ref` depends on: the earlier stage's cache key, or the card's bytes
         (which carry the arrays' checksums). A probe that is not there fails here, before any stage runs."""
-        import hashlib
-
-        from tripwire.errors import UsageError
-        from tripwire.experiments.runs import content_hash
-        from tripwire.probes.persistence import CARD_FILE, shipped_probe_names
-
         if ref.startswith(STAGE_REF):
             return {"probe": ref, "stage_key": content_hash(self._stage_key(ref))}
         card = self.probe_dir(ref) / CARD_FILE
@@ -103,8 +93,6 @@ class Context:
         return {"probe": ref, "card_sha256": hashlib.sha256(card.read_bytes()).hexdigest()}
 
     def _stage_key(self, ref: str) -> dict[str, Any]:
-        from tripwire.errors import UsageError
-
         name = ref.removeprefix(STAGE_REF)
         if name not in self.stage_keys:
             raise UsageError(f"probe {ref!r}: no earlier stage named {name!r}; put a `probe` stage of that name "
@@ -151,23 +139,26 @@ class Section:
     caveats: list[str] = field(default_factory=list)
 
 
-class Pipeline(Protocol):
+class Pipeline(Protocol[OutputT]):
+    """`output_type` parses a cached output; `run` returns one and `section` reads it."""
+
     name: str
+    output_type: type[OutputT]
 
     def key(self, ctx: Context, options: Any) -> dict[str, Any]: ...
 
     def plan(self, ctx: Context, options: Any, cache: StageCache) -> StagePlan: ...
 
-    def run(self, ctx: Context, options: Any, cache: StageCache) -> dict[str, Any]: ...
+    def run(self, ctx: Context, options: Any, cache: StageCache) -> OutputT: ...
 
-    def section(self, output: dict[str, Any]) -> Section: ...
+    def section(self, output: OutputT) -> Section: ...
 
 
 def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
-def interval_text(row: dict[str, Any]) -> str:
-    if row.get("ci_low") is None:
+def interval_text(row: RateRow) -> str:
+    if row.ci_low is None or row.ci_high is None:
         return "n/a (no samples)"
-    return f"{row['ci_low']:.1%} to {row['ci_high']:.1%}"
+    return f"{row.ci_low:.1%} to {row.ci_high:.1%}"

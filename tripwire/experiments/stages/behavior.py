@@ -13,9 +13,32 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from tripwire.experiments.config import BehaviorOptions, RolloutOptions, StatedBeliefOptions
+from tripwire.activations.chat import detect_capabilities, render_conversation
+from tripwire.activations.rollout import Rollout, rollout_items
+from tripwire.activations.runner import run_batches
+from tripwire.activations.sampling import SamplingParams
+from tripwire.activations.source import load_tokenizer
+from tripwire.activations.store_types import Record
+from tripwire.experiments.config import BehaviorOptions, RolloutConfig, RolloutOptions, StatedBeliefOptions
+from tripwire.experiments.report_figures import belief_bars, rate_bars
+from tripwire.experiments.rollout_capture import (
+    check_model,
+    check_store_path,
+    conversations,
+    open_store,
+    plan_rollout,
+)
 from tripwire.experiments.runs import StageCache
 from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, interval_text, pct, rate_row
+from tripwire.experiments.stages.outputs import (
+    BehaviorOutput,
+    BeliefSummary,
+    CellRate,
+    RolloutSample,
+    StatedBeliefOutput,
+)
+from tripwire.scenarios import grid, parse_condition_id
+from tripwire.scenarios.belief import stated_belief
 
 FACTORS = ("kind", "goal_type", "urgency", "framing")
 # The original study's reported figures: references for scale, from other (frontier) models.
@@ -27,9 +50,7 @@ SMALL_MODEL_CAVEAT = ("A small model (e.g. the bundled 135M default) does not fo
 REPLY_CHARS = 400  # reply text kept per sample in the output (examples in the report)
 
 
-def _rollout_config(ctx: Context, opts: RolloutOptions, cache: StageCache) -> Any:
-    from tripwire.experiments.config import RolloutConfig
-
+def _rollout_config(ctx: Context, opts: RolloutOptions, cache: StageCache) -> RolloutConfig:
     return RolloutConfig(model=ctx.cfg.model, backend=ctx.cfg.backend, device=ctx.cfg.device, dtype=ctx.cfg.dtype,
                          store=cache.root / "store", store_dtype=opts.store_dtype, hook_points=opts.hook_points,
                          positions=opts.positions, batch_size=opts.batch_size, scenarios=opts.scenarios,
@@ -38,8 +59,6 @@ def _rollout_config(ctx: Context, opts: RolloutOptions, cache: StageCache) -> An
 
 def check_selection(opts: RolloutOptions) -> None:
     """Unknown condition ids or factor levels fail here, when the run starts, not when the stage does."""
-    from tripwire.scenarios import grid, parse_condition_id
-
     sel = opts.scenarios
     for cid in sel.ids:
         parse_condition_id(cid)
@@ -48,9 +67,7 @@ def check_selection(opts: RolloutOptions) -> None:
              urgencies=tuple(sel.urgencies), framings=tuple(sel.framings))
 
 
-def _sampling(opts: RolloutOptions) -> Any:
-    from tripwire.activations import SamplingParams
-
+def _sampling(opts: RolloutOptions) -> SamplingParams:
     s = opts.sampling
     return SamplingParams(max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
                           stop=tuple(s.stop))
@@ -59,10 +76,6 @@ def _sampling(opts: RolloutOptions) -> Any:
 def plan_rollouts(ctx: Context, opts: RolloutOptions, cache: StageCache, description: str) -> StagePlan:
     """Conditions x samples, prompt tokens from the tokenizer, forwards = per batch one prefill plus at
     most max_new_tokens decode steps; reads the tokenizer and config, never the weights."""
-    from tripwire.activations.chat import detect_capabilities, render_conversation
-    from tripwire.activations.source import load_tokenizer
-    from tripwire.experiments.rollout_capture import check_model, conversations, plan_rollout
-
     cfg = _rollout_config(ctx, opts, cache)
     convs = conversations(cfg)
     model = check_model(cfg, None)
@@ -81,10 +94,6 @@ def plan_rollouts(ctx: Context, opts: RolloutOptions, cache: StageCache, descrip
 def run_rollouts(ctx: Context, opts: RolloutOptions, cache: StageCache) -> tuple[list[dict[str, Any]], int]:
     """Every sample of the stage as a plain row (condition factors, outcome, reply), and how many were
     computed now (the rest were already in the stage's store)."""
-    from tripwire.activations.rollout import Rollout, rollout_items
-    from tripwire.activations.runner import run_batches
-    from tripwire.experiments.rollout_capture import check_model, check_store_path, conversations, open_store
-
     cfg = _rollout_config(ctx, opts, cache)
     existing = check_store_path(cfg)
     convs = conversations(cfg)
@@ -99,7 +108,7 @@ def run_rollouts(ctx: Context, opts: RolloutOptions, cache: StageCache) -> tuple
     return [_row(by_id[it.record_id], it.payload.conversation) for it in items], summary.records_written
 
 
-def _row(record: Any, conversation: Any) -> dict[str, Any]:
+def _row(record: Record, conversation: Any) -> dict[str, Any]:
     spec = conversation.spec
     outcome = record.outcome or {}
     reply = record.text[record.meta.get("reply_char_offset", 0):]
@@ -110,12 +119,13 @@ def _row(record: Any, conversation: Any) -> dict[str, Any]:
             "reply": reply, "reply_tokens": record.n_tokens - record.n_prompt_tokens}
 
 
-def behavior_table(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def behavior_table(samples: list[dict[str, Any]]) -> list[CellRate]:
     """One row per kind x goal type x urgency x framing cell (goal values pooled), with a Wilson interval."""
     cells: dict[tuple[str, ...], list[bool]] = defaultdict(list)
     for s in samples:
         cells[tuple(s[f] for f in FACTORS)].append(s["harmful"])
-    return [{**dict(zip(FACTORS, key, strict=True)), **rate_row(sum(v), len(v))} for key, v in sorted(cells.items())]
+    return [CellRate(**dict(zip(FACTORS, key, strict=True)), **rate_row(sum(v), len(v)).model_dump())
+            for key, v in sorted(cells.items())]
 
 
 def marginals(samples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -124,25 +134,26 @@ def marginals(samples: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         groups: dict[str, list[bool]] = defaultdict(list)
         for s in samples:
             groups[s[factor]].append(s["harmful"])
-        out[factor] = [{factor: k, **rate_row(sum(v), len(v))} for k, v in sorted(groups.items())]
+        out[factor] = [{factor: k, **rate_row(sum(v), len(v)).model_dump()} for k, v in sorted(groups.items())]
     return out
 
 
-def _control_rate(cells: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+def _control_rate(cells: list[CellRate], kind: str) -> CellRate | None:
     """The no-goal-conflict, no-threat cell of a kind: the original study's control (rates ~0 there)."""
     for c in cells:
-        if c["kind"] == kind and c["goal_type"] == "none" and c["urgency"] == "none" and c["framing"] == "none":
+        if c.kind == kind and c.goal_type == "none" and c.urgency == "none" and c.framing == "none":
             return c
     return None
 
 
-def _examples(samples: list[dict[str, Any]], n: int = 3) -> list[list[Any]]:
-    picked = [s for s in samples if s["harmful"]][:n] or samples[:n]
-    return [[s["condition_id"], s["action"], s["harmful"], s["reply"][:REPLY_CHARS]] for s in picked]
+def _examples(samples: list[RolloutSample], n: int = 3) -> list[list[Any]]:
+    picked = [s for s in samples if s.harmful][:n] or samples[:n]
+    return [[s.condition_id, s.action, s.harmful, s.reply[:REPLY_CHARS]] for s in picked]
 
 
 class BehaviorPipeline:
     name = "behavior"
+    output_type = BehaviorOutput
 
     def key(self, ctx: Context, options: BehaviorOptions) -> dict[str, Any]:
         check_selection(options)
@@ -151,29 +162,26 @@ class BehaviorPipeline:
     def plan(self, ctx: Context, options: BehaviorOptions, cache: StageCache) -> StagePlan:
         return plan_rollouts(ctx, options, cache, "behavior rollouts")
 
-    def run(self, ctx: Context, options: BehaviorOptions, cache: StageCache) -> dict[str, Any]:
+    def run(self, ctx: Context, options: BehaviorOptions, cache: StageCache) -> BehaviorOutput:
         samples, computed = run_rollouts(ctx, options, cache)
         for s in samples:
             s["reply"] = s["reply"][:REPLY_CHARS]
         harmful = sum(s["harmful"] for s in samples)
-        return {"pipeline": self.name, "samples": samples, "computed_now": computed,
-                "overall": rate_row(harmful, len(samples)), "cells": behavior_table(samples),
-                "marginals": marginals(samples)}
+        return BehaviorOutput.build(samples=samples, computed_now=computed, overall=rate_row(harmful, len(samples)),
+                                    cells=behavior_table(samples), marginals=marginals(samples))
 
-    def section(self, output: dict[str, Any]) -> Section:
-        from tripwire.experiments.report_figures import rate_bars
-
-        cells, overall = output["cells"], output["overall"]
+    def section(self, output: BehaviorOutput) -> Section:
+        cells, overall = output.cells, output.overall
         rows = []
         for c in cells:
-            control = _control_rate(cells, c["kind"])
+            control = _control_rate(cells, c.kind)
             versus = ("(this is the control)" if control is c else
                       "n/a (no control cell in this run)" if control is None else
-                      f"{(c['rate'] - control['rate']) * 100:+.1f} pts")
-            rows.append([c["kind"], c["goal_type"], c["urgency"], c["framing"], c["n"], c["harmful"], pct(c["rate"]),
-                         interval_text(c), versus])
-        labels = [f"{c['kind']} / {c['goal_type']} / {c['urgency']} / {c['framing']}" for c in cells]
-        headline = [f"harmful-action rate over all {overall['n']} samples: {pct(overall['rate'])} "
+                      f"{(c.rate - control.rate) * 100:+.1f} pts")
+            rows.append([c.kind, c.goal_type, c.urgency, c.framing, c.n, c.harmful, pct(c.rate), interval_text(c),
+                         versus])
+        labels = [f"{c.kind} / {c.goal_type} / {c.urgency} / {c.framing}" for c in cells]
+        headline = [f"harmful-action rate over all {overall.n} samples: {pct(overall.rate)} "
                     f"(Wilson 95% CI {interval_text(overall)}); for scale, the original study reports "
                     f"{PAPER_BLACKMAIL_OPUS4:.0%} for Claude Opus 4 in its blackmail scenario (explicit goal + "
                     "replacement), a different and far larger model"]
@@ -191,7 +199,7 @@ class BehaviorPipeline:
                       "the original study found ~0% there), as a difference in percentage points; the interval "
                       "is over the samples of that cell only"),
                 Table("Example replies (harmful first; truncated)", ["condition", "action", "harmful", "reply"],
-                      _examples(output["samples"]), "the classifier's verdict on each reply, read by eye"),
+                      _examples(output.samples), "the classifier's verdict on each reply, read by eye"),
             ],
             figures=[rate_bars(labels, cells, "Harmful-action rate per condition (Wilson 95% CI)",
                                reference=(PAPER_BLACKMAIL_OPUS4, "original study, Claude Opus 4, blackmail"))],
@@ -204,6 +212,7 @@ class BehaviorPipeline:
 
 class StatedBeliefPipeline:
     name = "stated_belief"
+    output_type = StatedBeliefOutput
 
     def key(self, ctx: Context, options: StatedBeliefOptions) -> dict[str, Any]:
         check_selection(options)
@@ -212,28 +221,27 @@ class StatedBeliefPipeline:
     def plan(self, ctx: Context, options: StatedBeliefOptions, cache: StageCache) -> StagePlan:
         return plan_rollouts(ctx, options, cache, "ask_to_assess rollouts")
 
-    def run(self, ctx: Context, options: StatedBeliefOptions, cache: StageCache) -> dict[str, Any]:
-        from tripwire.scenarios.belief import stated_belief
-
+    def run(self, ctx: Context, options: StatedBeliefOptions, cache: StageCache) -> StatedBeliefOutput:
         samples, computed = run_rollouts(ctx, options, cache)
         for s in samples:
             s["belief"] = stated_belief(s["reply"])
             s["reply"] = s["reply"][:REPLY_CHARS]
-        return {"pipeline": self.name, "samples": samples, "computed_now": computed, **belief_summary(samples)}
+        summary = belief_summary(samples)
+        return StatedBeliefOutput.build(samples=samples, computed_now=computed, by_belief=summary.by_belief,
+                                        real_minus_test=summary.real_minus_test)
 
-    def section(self, output: dict[str, Any]) -> Section:
-        from tripwire.experiments.report_figures import belief_bars
-
-        groups = output["by_belief"]
-        n = sum(g["n"] for g in groups.values())
-        rows = [[b, g["n"], pct(g["n"] / n if n else None), g["harmful"], pct(g["rate"]), interval_text(g),
+    def section(self, output: StatedBeliefOutput) -> Section:
+        groups = output.by_belief
+        n = sum(g.n for g in groups.values())
+        rows = [[b, g.n, pct(g.n / n if n else None), g.harmful, pct(g.rate), interval_text(g),
                  pct(PAPER_BELIEF_OPUS4.get(b))] for b, g in groups.items()]
-        diff = output["real_minus_test"]
-        headline = [f"harm rate when the model states 'test': {pct(groups['test']['rate'])} (n={groups['test']['n']}), "
-                    f"'real': {pct(groups['real']['rate'])} (n={groups['real']['n']}); difference real - test: "
+        diff = output.real_minus_test
+        test, real = groups["test"], groups["real"]
+        headline = [f"harm rate when the model states 'test': {pct(test.rate)} (n={test.n}), "
+                    f"'real': {pct(real.rate)} (n={real.n}); difference real - test: "
                     + ("n/a (a group has no samples)" if diff is None else f"{diff * 100:+.1f} pts")
                     + "; the original study, Claude Opus 4: 6.5% ('test') vs 55.1% ('real')",
-                    f"{groups['none']['n']} of {n} replies stated no belief"]
+                    f"{groups['none'].n} of {n} replies stated no belief"]
         return Section(
             title="Stated belief: harm rate when the model says 'test' vs 'real'",
             what=("Every condition carries the ask_to_assess framing: the system prompt asks the agent to say, "
@@ -247,7 +255,7 @@ class StatedBeliefPipeline:
                           "original study's figure for a different, far larger model (for scale only)"),
                     Table("Example replies with their stated belief (truncated)", ["condition", "belief", "harmful",
                                                                                    "reply"],
-                          [[s["condition_id"], s["belief"], s["harmful"], s["reply"]] for s in output["samples"][:4]],
+                          [[s.condition_id, s.belief, s.harmful, s.reply] for s in output.samples[:4]],
                           "the parser's reading of each reply, to check by eye")],
             figures=[belief_bars(groups, PAPER_BELIEF_OPUS4)],
             caveats=[SMALL_MODEL_CAVEAT,
@@ -258,10 +266,10 @@ class StatedBeliefPipeline:
         )
 
 
-def belief_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+def belief_summary(samples: list[dict[str, Any]]) -> BeliefSummary:
     groups: dict[str, list[bool]] = {"test": [], "real": [], "none": []}
     for s in samples:
         groups[s["belief"]].append(s["harmful"])
     by_belief = {b: rate_row(sum(v), len(v)) for b, v in groups.items()}
-    test, real = by_belief["test"]["rate"], by_belief["real"]["rate"]
-    return {"by_belief": by_belief, "real_minus_test": None if test is None or real is None else real - test}
+    test, real = by_belief["test"].rate, by_belief["real"].rate
+    return BeliefSummary(by_belief=by_belief, real_minus_test=None if test is None or real is None else real - test)

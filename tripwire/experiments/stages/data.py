@@ -12,8 +12,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tripwire.activations.capture import TeacherForcedCapture, capture_items
+from tripwire.activations.runner import run_batches
+from tripwire.activations.source import load_tokenizer
+from tripwire.activations.store import ResidualStore
 from tripwire.experiments.config import CaptureConfig, PositionsConfig
+from tripwire.experiments.rollout_capture import (
+    capture_layouts,
+    check_model,
+    check_store_path,
+    open_store,
+    plan_capture,
+    spread_subset,
+)
+from tripwire.experiments.runs import CACHE_VERSION, content_hash
 from tripwire.experiments.stages.base import Context
+from tripwire.scenarios.datasets import dataset as build
 
 CaptureSet = tuple[CaptureConfig, list[Any]]  # where and how to capture, and the transcripts
 
@@ -42,10 +56,6 @@ def capture_set_for(ctx: Context, dataset: str, limit: int | None, hook_points: 
     reply tokens only (every probe here scores the reply). The store lives in `runs/cache/stores/`,
     keyed on what its rows depend on, so every stage (of any config) asking for the same set at the same
     hook points reads one store: two probe stages share their control set."""
-    from tripwire.experiments.rollout_capture import spread_subset
-    from tripwire.experiments.runs import CACHE_VERSION, content_hash
-    from tripwire.scenarios.datasets import dataset as build
-
     key = {"cache_version": CACHE_VERSION, **ctx.model_key(), "dataset": dataset, "limit": limit,
            "spread_by": spread_by, "hook_points": hook_points, "store_dtype": store_dtype, "positions": "reply"}
     cfg = CaptureConfig(model=ctx.cfg.model, backend=ctx.cfg.backend, device=ctx.cfg.device, dtype=ctx.cfg.dtype,
@@ -59,13 +69,8 @@ def capture_set_for(ctx: Context, dataset: str, limit: int | None, hook_points: 
     return cfg, spread_subset(found, limit) if limit else found
 
 
-def capture_set(ctx: Context, target: CaptureSet) -> Any:
+def capture_set(ctx: Context, target: CaptureSet) -> ResidualStore:
     """The store of the set's transcripts at its hook points, captured now where missing."""
-    from tripwire.activations.capture import TeacherForcedCapture, capture_items
-    from tripwire.activations.runner import run_batches
-    from tripwire.activations.store import ResidualStore
-    from tripwire.experiments.rollout_capture import check_model, check_store_path, open_store
-
     cfg, found = target
     existing = check_store_path(cfg)
     model = check_model(cfg, existing)
@@ -79,10 +84,6 @@ def capture_set(ctx: Context, target: CaptureSet) -> Any:
 def plan_sets(ctx: Context, targets: list[CaptureSet]) -> tuple[int, int, float]:
     """(sequences, tokens, rough seconds) of capturing the sets, from the tokenizer alone; a set an
     earlier stage of this plan captures, or one already complete on disk, costs nothing."""
-    from tripwire.activations.source import load_tokenizer
-    from tripwire.activations.store import ResidualStore
-    from tripwire.experiments.rollout_capture import capture_layouts, check_model, plan_capture
-
     sequences = tokens = 0
     seconds = 0.0
     for cfg, found in targets:

@@ -14,27 +14,42 @@ from typing import Any
 
 import numpy as np
 
+from tripwire.activations.hooks import hook_spec
+from tripwire.activations.positions import BeforeAction, BeforeAnchor, PositionPolicy, ReplyOnly
+from tripwire.activations.store import ResidualStore
 from tripwire.experiments.config import ProbeOptions
+from tripwire.experiments.report_figures import roc_figure, strip_figure, sweep_figure
 from tripwire.experiments.runs import StageCache
 from tripwire.experiments.stages.base import PROBE_FOLDER, Context, Section, StagePlan, Table
-from tripwire.experiments.stages.data import capture_set, capture_set_for, plan_sets
+from tripwire.experiments.stages.data import CaptureSet, capture_set, capture_set_for, plan_sets
+from tripwire.experiments.stages.outputs import (
+    Generalisation,
+    GeneralisationNotRun,
+    ProbeOutput,
+    TokenReading,
+)
+from tripwire.probes.generalisation import GeneralisationError, generalisation_matrix
+from tripwire.probes.persistence import CARD_FILE, LoadedProbe, load_probe, save_probe
+from tripwire.probes.reading import read_record
+from tripwire.probes.scoring import statistic_values
 from tripwire.probes.thresholds import MIN_CONTROL
+from tripwire.probes.training.evaluate import write_training_records
+from tripwire.probes.training.probe_train import card_for
+from tripwire.probes.training.train import TrainResult, TrainSettings, estimators, train_probe
 from tripwire.strict_json import strict_json
 
 GENERALISE_BY = {"coercion": "kind", "eval_awareness": "variant"}  # record meta keys
 TRAIN_POSITIONS = {"coercion": "before_anchor", "eval_awareness": "reply"}
 
 
-def _policy(name: str) -> Any:
-    from tripwire.activations.positions import BeforeAction, BeforeAnchor, ReplyOnly
-
+def _policy(name: str) -> PositionPolicy:
     return {"before_anchor": BeforeAnchor, "before_action": BeforeAction, "reply": ReplyOnly}[name]()
 
 
-def probe_targets(ctx: Context, options: ProbeOptions) -> list[Any]:
+def probe_targets(ctx: Context, options: ProbeOptions) -> list[CaptureSet]:
     """The stage's capture targets (contrast set, control set, and the benign set if any); a later stage
     may read their stores."""
-    hooks = [f"blocks.{layer}.resid_post" for layer in options.layers]
+    hooks = [hook_spec(layer) for layer in options.layers]
     args = (options.batch_size, options.store_dtype)
     by = options.generalise_by or GENERALISE_BY[options.label]
     return [capture_set_for(ctx, options.data, options.limit, hooks, *args, spread_by=by),
@@ -42,16 +57,13 @@ def probe_targets(ctx: Context, options: ProbeOptions) -> list[Any]:
             *([capture_set_for(ctx, options.benign, options.control_limit, hooks, *args)] if options.benign else [])]
 
 
-def generalisation(result: Any, by: str) -> dict[str, Any]:
+def generalisation(result: TrainResult, by: str) -> Generalisation | GeneralisationNotRun:
     """Train on one value of record meta `by` (a scenario kind, a cue), AUROC on each other value;
     `matrix` None with `not_run` when the data cannot support it (a value with one class, one value)."""
-    from tripwire.probes.generalisation import GeneralisationError, generalisation_matrix
-    from tripwire.probes.training.train import estimators
-
     ds = result.dataset
     values = [r.meta.get(by) for r in ds.records]
     if any(v is None for v in values):
-        return {"by": by, "matrix": None, "not_run": f"some records carry no {by!r} in their meta"}
+        return GeneralisationNotRun(by=by, matrix=None, not_run=f"some records carry no {by!r} in their meta")
     names = np.array([str(v) for v in values])
     subsets = {v: names == v for v in sorted(set(names.tolist()))}
     method = result.report.method
@@ -59,17 +71,15 @@ def generalisation(result: Any, by: str) -> dict[str, Any]:
         matrix = generalisation_matrix(ds.pooled(), ds.labels, subsets, estimators([method], result.settings.C)[method],
                                        pair_ids=ds.pair_ids if method == "lat" else None)
     except GeneralisationError as error:
-        return {"by": by, "matrix": None, "not_run": str(error)}
+        return GeneralisationNotRun(by=by, matrix=None, not_run=str(error))
     sizes = {v: int(m.sum()) for v, m in subsets.items()}
-    return {"by": by, "method": method, "statistic": "mean score over the training positions", "matrix": matrix,
-            "sizes": sizes}
+    return Generalisation.build(by=by, method=method, statistic="mean score over the training positions",
+                                matrix=matrix, sizes=sizes)
 
 
-def example_reading(probe: Any, store: Any, result: Any) -> dict[str, Any] | None:
+def example_reading(probe: LoadedProbe, store: ResidualStore, result: TrainResult) -> TokenReading | None:
     """The probe's reading of one held-out transcript, as its card says: the first positive with an
     action (so the strip shows where the harm begins), else the first positive, else the first."""
-    from tripwire.probes import read_record
-
     records = result.test_records
     labels = result.dataset.labels[result.split.test]
     order = ([i for i, y in enumerate(labels) if y == 1 and records[i].action_token_index is not None]
@@ -79,12 +89,13 @@ def example_reading(probe: Any, store: Any, result: Any) -> dict[str, Any] | Non
     record = records[order[0]]
     reading = read_record(probe, store, record).to_dict()
     reading.pop("positions")
-    return {"record_id": record.record_id, "condition_id": record.condition_id, "label": int(labels[order[0]]),
-            **reading}
+    return TokenReading.build(record_id=record.record_id, condition_id=record.condition_id,
+                              label=int(labels[order[0]]), **reading)
 
 
 class ProbePipeline:
     name = "probe"
+    output_type = ProbeOutput
 
     def key(self, ctx: Context, options: ProbeOptions) -> dict[str, Any]:
         return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json")}
@@ -96,14 +107,7 @@ class ProbePipeline:
                          f"{sets} (limit {options.control_limit}) at layers {options.layers}, sweep "
                          f"{'/'.join(options.methods)}", forwards=sequences, tokens=tokens, eta_seconds=eta)
 
-    def run(self, ctx: Context, options: ProbeOptions, cache: StageCache) -> dict[str, Any]:
-        from tripwire.probes import load_probe, save_probe
-        from tripwire.probes.persistence import CARD_FILE
-        from tripwire.probes.scoring import statistic_values
-        from tripwire.probes.training.evaluate import write_training_records
-        from tripwire.probes.training.probe_train import card_for
-        from tripwire.probes.training.train import TrainSettings, train_probe
-
+    def run(self, ctx: Context, options: ProbeOptions, cache: StageCache) -> ProbeOutput:
         data_cfg, control_cfg, *benign_cfg = probe_targets(ctx, options)
         store = capture_set(ctx, data_cfg)
         control = capture_set(ctx, control_cfg)
@@ -123,25 +127,23 @@ class ProbePipeline:
         curves = {stat: statistic_values(result.test_scores, stat, window=options.window)
                   for stat in ("streaming", "mean")}
         report = strict_json(result.report.to_dict())
-        return {"pipeline": self.name, "label": options.label, "dataset": options.data, "control": options.control,
-                "n_records": len(store), "n_control": len(control), "benign": options.benign,
-                "n_benign": None if benign is None else len(benign), "hook_point": probe.card.hook_point,
-                "layer": probe.card.layer, "method": report["selected"]["method"], "report": report,
-                "roc": {"labels": labels.tolist(), **{k: strict_json(v) for k, v in curves.items()}},
-                "generalisation": generalisation(result, options.generalise_by or GENERALISE_BY[options.label]),
-                "example": example_reading(probe, store, result), "probe_folder": str(folder),
-                "cards": {options.label: json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))}}
+        return ProbeOutput.build(
+            label=options.label, dataset=options.data, control=options.control, n_records=len(store),
+            n_control=len(control), benign=options.benign, n_benign=None if benign is None else len(benign),
+            hook_point=probe.card.hook_point, layer=probe.card.layer, method=report["selected"]["method"],
+            report=report, roc={"labels": labels.tolist(), **curves},
+            generalisation=generalisation(result, options.generalise_by or GENERALISE_BY[options.label]),
+            example=example_reading(probe, store, result), probe_folder=str(folder),
+            cards={options.label: json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))})
 
-    def section(self, output: dict[str, Any]) -> Section:
-        from tripwire.experiments.report_figures import roc_figure, strip_figure, sweep_figure
-
-        rep, label = output["report"], output["label"]
+    def section(self, output: ProbeOutput) -> Section:
+        rep, label = output.report, output.label
         honesty = rep["honesty"]
         stream = rep["test_auroc_by_statistic"]["streaming"]
         sweep_rows = [[r["layer"], r["method"], r["val_auroc"], r["test_auroc"]["value"],
                        _ci(r["test_auroc"])] for r in rep["sweep"]["rows"]]
         headline = [
-            f"{label} probe: layer {output['layer']} / {output['method']} at {output['hook_point']} (chosen on "
+            f"{label} probe: layer {output.layer} / {output.method} at {output.hook_point} (chosen on "
             f"validation); held-out test AUROC (streaming statistic) {_metric(stream)}, against the "
             f"bag-of-words baseline {_metric(honesty['lexical_auroc'])}, the random-direction 95th percentile "
             f"{honesty['random_direction_p95']:.3f} and the shuffled-label probe {_metric(honesty['shuffled_label_auroc'])}"
@@ -149,8 +151,8 @@ class ProbePipeline:
         recall = (rep.get("recall_at_1pct_fpr") or {}).get("streaming")
         if recall is not None:
             headline.append(f"recall at the {rep['thresholds']['streaming']['fpr_target']:.0%} false-positive "
-                            f"threshold (calibrated on {output['n_control']} {output['control']} transcripts"
-                            + (f" and {output['n_benign']} {output['benign']}" if output.get("benign") else "") + "): "
+                            f"threshold (calibrated on {output.n_control} {output.control} transcripts"
+                            + (f" and {output.n_benign} {output.benign}" if output.benign else "") + "): "
                             f"{_metric(recall)}, against the threshold's own false-positive rate on control")
         tables = [
             Table("Layer x method sweep (selection on the validation split)", ["layer", "method", "val AUROC",
@@ -161,38 +163,39 @@ class ProbePipeline:
                   "the probe's own test AUROC: a probe that does not beat the bag-of-words text baseline or "
                   "random directions reads words, not the model's state"),
         ]
-        gen = output["generalisation"]
-        if gen["matrix"] is not None:
-            names = sorted(gen["matrix"])
-            tables.append(Table(f"Generalisation: train on one {gen['by']}, test on another (AUROC)",
+        gen = output.generalisation
+        if isinstance(gen, Generalisation):
+            names = sorted(gen.matrix)
+            tables.append(Table(f"Generalisation: train on one {gen.by}, test on another (AUROC)",
                                 ["trained on", *names],
-                                [[a, *[gen["matrix"][a].get(b) for b in names]] for a in names],
+                                [[a, *[gen.matrix[a].get(b) for b in names]] for a in names],
                                 "0.5 (chance); the diagonal is in-sample and not shown (n/a)"))
+        roc = output.roc
         figures = [sweep_figure(rep["sweep"]),
-                   roc_figure(output["roc"]["labels"], {k: output["roc"][k] for k in ("streaming", "mean")},
+                   roc_figure(roc.labels, {"streaming": roc.streaming, "mean": roc.mean},
                               f"{label} probe: ROC on the held-out test split")]
-        example = output["example"]
+        example = output.example
         if example is not None:
-            figures.append(strip_figure(example, f"{label} probe per token: {example['condition_id']} "
-                                                 f"(label {example['label']}; orange = the action span)"))
+            figures.append(strip_figure(example, f"{label} probe per token: {example.condition_id} "
+                                                 f"(label {example.label}; orange = the action span)"))
         caveats = [f"Test split: {rep['split']['test']} transcripts from template families never trained on; "
                    "the bootstrap intervals resample transcripts, not families, so they understate the spread "
                    "between families.",
                    *honesty.get("notes", [])]
-        if gen["matrix"] is None:
-            caveats.append(f"Generalisation matrix not computed: {gen['not_run']}")
-        if not output.get("benign"):
+        if isinstance(gen, GeneralisationNotRun):
+            caveats.append(f"Generalisation matrix not computed: {gen.not_run}")
+        if not output.benign:
             caveats.append("Thresholds hold on generic chat text only; replies to the scenarios read differently, so "
                            "the probe may fire on harmless scenario replies too (set `benign: benign_scenario`).")
-        if output["n_control"] < MIN_CONTROL:
-            caveats.append(f"Thresholds rest on {output['n_control']} control transcripts: the 1% tail is a handful "
+        if output.n_control < MIN_CONTROL:
+            caveats.append(f"Thresholds rest on {output.n_control} control transcripts: the 1% tail is a handful "
                            f"of them (the shipped probes use >= {MIN_CONTROL}).")
         if rep.get("note"):
             caveats.append(rep["note"])
         return Section(
             title=f"Probe: {label}",
-            what=(f"Teacher-forced capture of {output['n_records']} {output['dataset']} transcripts (reply tokens) "
-                  f"and {output['n_control']} {output['control']} transcripts; a layer x method sweep on a split by "
+            what=(f"Teacher-forced capture of {output.n_records} {output.dataset} transcripts (reply tokens) "
+                  f"and {output.n_control} {output.control} transcripts; a layer x method sweep on a split by "
                   "template family; the card's thresholds calibrated on the control set; the card is in cards/."),
             headline=headline, tables=tables, figures=figures, caveats=caveats)
 

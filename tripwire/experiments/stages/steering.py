@@ -12,20 +12,26 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tripwire.activations.chat import detect_capabilities, render_conversation
+from tripwire.activations.loading import pick_device, pick_dtype
+from tripwire.activations.source import load_tokenizer, model_shape
 from tripwire.experiments.config import SteeringOptions
+from tripwire.experiments.rollout_capture import CheckedModel, rough_eta
 from tripwire.experiments.runs import StageCache
 from tripwire.experiments.stages.base import Context, Section, StagePlan, Table
+from tripwire.experiments.stages.outputs import SteeringOutput
+from tripwire.probes.persistence import load_probe
+from tripwire.probes.steering.dose_response import SteerSettings, parse_alphas, run_steer
+from tripwire.probes.steering.plot import steer_figure
+from tripwire.scenarios.am_results import resolve_scenario
+from tripwire.scenarios.spec import Conversation
 
 
 def _alphas(options: SteeringOptions) -> tuple[float, ...]:
-    from tripwire.probes.steering.dose_response import parse_alphas
-
     return parse_alphas(",".join(repr(float(a)) for a in options.alphas))
 
 
-def _conversation(options: SteeringOptions) -> Any:
-    from tripwire.scenarios.am_results import resolve_scenario
-
+def _conversation(options: SteeringOptions) -> Conversation:
     return resolve_scenario(options.scenario, seed=options.scenario_seed, length=options.length)
 
 
@@ -38,6 +44,7 @@ def measured_points(options: SteeringOptions) -> int:
 
 class SteeringPipeline:
     name = "steering"
+    output_type = SteeringOutput
 
     def key(self, ctx: Context, options: SteeringOptions) -> dict[str, Any]:
         probes = [ctx.probe_key(ref) for ref in options.probe_refs()]
@@ -49,11 +56,6 @@ class SteeringPipeline:
         """Per measured vector: the shared prefix, the question, the fixed transcripts, one batch of
         `samples` rollouts (prefill + a step per new token), the control prompts (4 per forward) and
         the perplexity pass; plus the same once unsteered. Tokens from the tokenizer, no weights."""
-        from tripwire.activations.chat import detect_capabilities, render_conversation
-        from tripwire.activations.loading import pick_device, pick_dtype
-        from tripwire.activations.source import load_tokenizer, model_shape
-        from tripwire.experiments.rollout_capture import CheckedModel, rough_eta
-
         source = ctx.source()
         tokenizer = load_tokenizer(source)
         prompt = len(render_conversation(tokenizer, detect_capabilities(tokenizer), _conversation(options)).token_ids)
@@ -69,10 +71,7 @@ class SteeringPipeline:
                          rollouts=(points + 1) * options.samples, forwards=(points + 1) * per_point, tokens=tokens,
                          eta_seconds=eta)
 
-    def run(self, ctx: Context, options: SteeringOptions, cache: StageCache) -> dict[str, Any]:
-        from tripwire.probes import load_probe
-        from tripwire.probes.steering.dose_response import SteerSettings, run_steer
-
+    def run(self, ctx: Context, options: SteeringOptions, cache: StageCache) -> SteeringOutput:
         handle = ctx.handle()
         loaded = [load_probe(ctx.probe_dir(ref), model=handle, allow_other_model=options.allow_other_model)
                   for ref in options.probe_refs()]
@@ -83,13 +82,10 @@ class SteeringPipeline:
                                  control_prompts=options.control_prompts)
         result = run_steer(handle, steering, readers, _conversation(options), settings,
                            log=lambda line: ctx.log(f"[steering] {line}"))
-        return {"pipeline": self.name, "probe": options.probe, "readers": options.readers or [options.probe],
-                "result": result}
+        return SteeringOutput.build(probe=options.probe, readers=options.readers or [options.probe], result=result)
 
-    def section(self, output: dict[str, Any]) -> Section:
-        from tripwire.probes.steering.plot import steer_figure
-
-        result = dict(output["result"])
+    def section(self, output: SteeringOutput) -> Section:
+        result = dict(output.result)
         if result.get("baseline_perplexity") is None:  # NaN in the run (no reply tokens), null in JSON
             result["baseline_perplexity"] = math.nan
         points = result["points"]

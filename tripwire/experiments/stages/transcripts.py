@@ -14,19 +14,31 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sklearn.metrics import roc_auc_score
+
+from tripwire.activations.chat import detect_capabilities, render_conversation
+from tripwire.activations.layout import tokenize_transcript
+from tripwire.activations.loading import pick_device, pick_dtype
+from tripwire.activations.source import load_tokenizer, model_shape
 from tripwire.errors import UsageError
 from tripwire.experiments.config import TranscriptsOptions
+from tripwire.experiments.report_figures import rate_bars, score_histogram
+from tripwire.experiments.rollout_capture import CheckedModel, rough_eta
 from tripwire.experiments.runs import StageCache, file_digests
 from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, interval_text, pct, rate_row
+from tripwire.experiments.stages.outputs import GroupRate, ImportedSample, ProbeSummary, TranscriptsOutput
+from tripwire.probes.persistence import CARD_FILE, load_probe, probe_path
+from tripwire.probes.reading import read_transcript
+from tripwire.scenarios.am_results import load_am_results, load_reply_jsonl
+from tripwire.scenarios.belief import stated_belief
+from tripwire.scenarios.classify import classify
 from tripwire.strict_json import strict_json
 
-Loaded = tuple[Any, str, dict[str, Any]]
+Reply = tuple[str, Any, str, dict[str, Any]]  # id, conversation, reply, meta
 
 
-def load_replies(options: TranscriptsOptions) -> list[tuple[str, Any, str, dict[str, Any]]]:
+def load_replies(options: TranscriptsOptions) -> list[Reply]:
     """(id, conversation, reply, meta) for every reply of every source, in source order."""
-    from tripwire.scenarios.am_results import load_am_results, load_reply_jsonl
-
     out = []
     for root in options.am_results:
         out += [(f"{root.name}", *item) for item in load_am_results(root, options.prompts_dir)]
@@ -41,14 +53,10 @@ def load_replies(options: TranscriptsOptions) -> list[tuple[str, Any, str, dict[
 
 
 def _card_text(name: str) -> str:
-    from tripwire.probes.persistence import CARD_FILE, probe_path
-
     return (probe_path(name) / CARD_FILE).read_text(encoding="utf-8")
 
 
 def _layout(handle: Any, conv: Any, reply: str, outcome: Any) -> Any:
-    from tripwire.activations.layout import tokenize_transcript
-
     prompt = handle.render_conversation(conv).token_ids
     return tokenize_transcript(handle.tokenizer, prompt, [m.content for m in conv.messages], reply,
                                handle.tokenizer.eos_token_id).with_outcome(outcome)
@@ -68,6 +76,7 @@ def _read_partial(path: Path) -> dict[str, dict[str, Any]]:
 
 class TranscriptsPipeline:
     name = "transcripts"
+    output_type = TranscriptsOutput
 
     def key(self, ctx: Context, options: TranscriptsOptions) -> dict[str, Any]:
         for kind, paths in (("am_results", options.am_results), ("jsonl", options.jsonl),
@@ -90,11 +99,6 @@ class TranscriptsPipeline:
         what = f"transcripts: {len(replies)} replies classified"
         if not options.probes:
             return StagePlan(what + ", no probes (no forwards)")
-        from tripwire.activations.chat import detect_capabilities, render_conversation
-        from tripwire.activations.loading import pick_device, pick_dtype
-        from tripwire.activations.source import load_tokenizer, model_shape
-        from tripwire.experiments.rollout_capture import CheckedModel, rough_eta
-
         source = ctx.source()
         tokenizer = load_tokenizer(source)
         capabilities = detect_capabilities(tokenizer)
@@ -105,10 +109,7 @@ class TranscriptsPipeline:
         return StagePlan(what + f", scored by {len(options.probes)} probe(s)", forwards=len(replies),
                          tokens=sum(lengths), eta_seconds=rough_eta(model, sum(lengths), lengths))
 
-    def run(self, ctx: Context, options: TranscriptsOptions, cache: StageCache) -> dict[str, Any]:
-        from tripwire.scenarios.belief import stated_belief
-        from tripwire.scenarios.classify import classify
-
+    def run(self, ctx: Context, options: TranscriptsOptions, cache: StageCache) -> TranscriptsOutput:
         replies = load_replies(options)
         scored = self._score(ctx, options, cache, replies) if options.probes else {}
         samples = []
@@ -120,16 +121,14 @@ class TranscriptsPipeline:
                             "condition_id": conv.condition_id, "harmful": outcome.harmful, "action": outcome.action,
                             "belief": stated_belief(reply) if assess else None, "reply": reply[:400],
                             "probes": scored.get(rid, {})})
+        typed = [ImportedSample.build(**s) for s in samples]
         cards = {p: json.loads(_card_text(p)) for p in options.probes}
-        return {"pipeline": self.name, "samples": samples, "computed_now": len(scored), "cards": cards,
-                "by_model_condition": _rates(samples, ("model", "condition_id")),
-                "by_model": _rates(samples, ("model",)), "probes": _probe_summary(samples, cards)}
+        return TranscriptsOutput.build(samples=typed, computed_now=len(scored), cards=cards,
+                                       by_model_condition=_rates(samples, ("model", "condition_id")),
+                                       by_model=_rates(samples, ("model",)), probes=_probe_summary(typed, cards))
 
     def _score(self, ctx: Context, options: TranscriptsOptions, cache: StageCache,
-               replies: list[tuple[str, Any, str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-        from tripwire.probes import load_probe, read_transcript
-        from tripwire.scenarios.classify import classify
-
+               replies: list[Reply]) -> dict[str, dict[str, Any]]:
         partial = cache.root / "partial.jsonl"
         done = _read_partial(partial)
         todo = [r for r in replies if r[0] not in done]
@@ -154,31 +153,27 @@ class TranscriptsPipeline:
                 done[rid] = readings
         return done
 
-    def section(self, output: dict[str, Any]) -> Section:
-        from tripwire.experiments.report_figures import rate_bars, score_histogram
-
-        by_model = output["by_model"]
-        rows = [[*r["group"], r["n"], r["harmful"], pct(r["rate"]), interval_text(r)]
-                for r in output["by_model_condition"]]
+    def section(self, output: TranscriptsOutput) -> Section:
+        by_model = output.by_model
+        rows = [[*r.group, r.n, r.harmful, pct(r.rate), interval_text(r)] for r in output.by_model_condition]
         tables = [Table("Harmful-action rate of the imported replies, per model and condition",
                         ["model", "condition", "replies", "harmful", "rate", "Wilson 95% CI"], rows,
                         "the same model's other conditions, and the rates the source reported for these replies "
                         "(if it did): tripwire's classifier may disagree with the source's own grader")]
-        figures = [rate_bars([" / ".join(r["group"]) for r in by_model], by_model,
+        figures = [rate_bars([" / ".join(r.group) for r in by_model], by_model,
                              "Harmful-action rate per model (imported replies, Wilson 95% CI)")]
-        headline = [f"{r['group'][0]}: {r['harmful']}/{r['n']} replies harmful = {pct(r['rate'])} "
+        headline = [f"{r.group[0]}: {r.harmful}/{r.n} replies harmful = {pct(r.rate)} "
                     f"(Wilson 95% CI {interval_text(r)})" for r in by_model]
-        for name, p in output["probes"].items():
+        for name, p in output.probes.items():
             tables.append(Table(f"Probe {name}: fires on harmful vs other replies (teacher-forced)",
                                 ["replies", "n", "fired", "fire rate", "Wilson 95% CI"],
-                                [[g, r["n"], r["harmful"], pct(r["rate"]), interval_text(r)]
-                                 for g, r in p["fired"].items()],
+                                [[g, r.n, r.harmful, pct(r.rate), interval_text(r)] for g, r in p.fired.items()],
                                 "the card's threshold (set on control transcripts at the card's false-positive "
                                 "rate); a useful probe fires more on harmful replies than on the others"))
             headline.append(f"probe {name}: AUROC harmful vs other replies "
-                            + ("n/a (needs both kinds of reply)" if p["auroc"] is None else f"{p['auroc']:.3f}")
+                            + ("n/a (needs both kinds of reply)" if p.auroc is None else f"{p.auroc:.3f}")
                             + " (0.5 = chance)")
-            figures.append(score_histogram(p["values"], p["threshold"], f"Probe {name}: per-reply statistic"))
+            figures.append(score_histogram(p.values, p.threshold, f"Probe {name}: per-reply statistic"))
         return Section(
             title="Imported transcripts: classified and scored",
             what=("Replies written by other models (or by this one, earlier) were imported with the prompt each "
@@ -191,28 +186,26 @@ class TranscriptsPipeline:
         )
 
 
-def _rates(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+def _rates(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> list[GroupRate]:
     groups: dict[tuple[str, ...], list[bool]] = defaultdict(list)
     for s in samples:
         groups[tuple(str(s[k]) for k in keys)].append(s["harmful"])
-    return [{"group": list(g), **rate_row(sum(v), len(v))} for g, v in sorted(groups.items())]
+    return [GroupRate(group=list(g), **rate_row(sum(v), len(v)).model_dump()) for g, v in sorted(groups.items())]
 
 
-def _probe_summary(samples: list[dict[str, Any]], cards: dict[str, Any]) -> dict[str, Any]:
+def _probe_summary(samples: list[ImportedSample], cards: dict[str, Any]) -> dict[str, ProbeSummary]:
     out = {}
     for name in cards:
-        read = [(s["harmful"], s["probes"][name]) for s in samples if name in s["probes"]]
-        fired = {label: [r["fired"] for h, r in read if h == want and r["fired"] is not None]
+        read = [(s.harmful, s.probes[name]) for s in samples if name in s.probes]
+        fired = {label: [r.fired for h, r in read if h == want and r.fired is not None]
                  for label, want in (("harmful", True), ("other", False))}
-        values = {label: [r["value"] for h, r in read if h == want and r["value"] is not None]
+        values = {label: [r.value for h, r in read if h == want and r.value is not None]
                   for label, want in (("harmful", True), ("other", False))}
         auroc = None
         if values["harmful"] and values["other"]:
-            from sklearn.metrics import roc_auc_score
-
             y = [1] * len(values["harmful"]) + [0] * len(values["other"])
             auroc = float(roc_auc_score(y, values["harmful"] + values["other"]))
-        threshold = next((r["threshold"] for _, r in read if r["threshold"] is not None), None)
-        out[name] = {"fired": {k: rate_row(sum(v), len(v)) for k, v in fired.items()}, "values": values,
-                     "auroc": auroc, "threshold": threshold}
+        threshold = next((r.threshold for _, r in read if r.threshold is not None), None)
+        out[name] = ProbeSummary(fired={k: rate_row(sum(v), len(v)) for k, v in fired.items()}, values=values,
+                                 auroc=auroc, threshold=threshold)
     return out

@@ -1,4 +1,5 @@
-"""Steering vectors from probe directions, and intervention functions for the decode loop.
+"""Intervention functions for the decode loop: add, ablate or clamp a direction (a probe's, through
+`SteeringVector`, or any other).
 
 An intervention is ``f(resid, position_ids) -> resid'`` on one hook point's activation
 ``[batch, tok, d_model]`` (the contract of `activations.Intervention`, the same in every backend).
@@ -11,24 +12,18 @@ the generated tokens).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from tripwire.activations.backends.base import Intervention
+
 Positions = int | slice | Sequence[int] | None
-Intervention = Callable[[Tensor, Tensor], Tensor]
 Mode = Literal["add", "ablate", "ablate_then_add"]
 MODES: tuple[Mode, ...] = ("add", "ablate", "ablate_then_add")
-
-
-class HasDirection(Protocol):
-    """A fitted probe (estimator or ``LoadedProbe``); ``resid_norm`` is optional."""
-
-    @property
-    def direction_(self) -> np.ndarray | Tensor: ...
 
 
 def _as_vector(values: np.ndarray | Tensor, name: str) -> Float[Tensor, " d_model"]:
@@ -38,27 +33,6 @@ def _as_vector(values: np.ndarray | Tensor, name: str) -> Float[Tensor, " d_mode
             f"{name} must be a 1-D float vector of length d_model, got shape {tuple(vector.shape)}."
         )
     return vector
-
-
-def steering_vector(
-    probe: HasDirection, alpha: float, resid_norm: float | None = None, *, dtype: torch.dtype = torch.float32
-) -> Float[Tensor, " d_model"]:
-    """``alpha * resid_norm * direction_``: ``alpha`` is in units of the layer's mean residual norm.
-
-    Expressing strength relative to the residual norm makes one ``alpha`` mean the same push at any
-    layer or model. ``resid_norm`` defaults to the probe card's (a ``LoadedProbe``).
-    """
-    norm = resid_norm if resid_norm is not None else getattr(probe, "resid_norm", None)
-    if norm is None or not norm > 0:
-        raise ValueError(
-            f"resid_norm={norm!r}: pass resid_norm= (the mean residual norm at the probe's layer, > 0) or "
-            "steer with a probe from load_probe whose card records it."
-        )
-    direction = _as_vector(probe.direction_, "probe.direction_").to(torch.float64)
-    length = direction.norm()
-    if not length > 0:
-        raise ValueError("probe.direction_ is the zero vector; refit the probe on separable data.")
-    return (alpha * norm * direction / length).to(dtype)
 
 
 def _checked(resid: Tensor, vector: Tensor) -> None:
@@ -100,7 +74,7 @@ def _apply(resid: Tensor, position_ids: Tensor | None, positions: Positions,
 
 
 def add_direction(vector: np.ndarray | Tensor, positions: Positions = None) -> Intervention:
-    """Intervention adding ``vector`` (e.g. from ``steering_vector``) at ``positions`` (None: all)."""
+    """Intervention adding ``vector`` (a raw residual-space shift) at ``positions`` (None: all)."""
     shift = _as_vector(vector, "vector")
 
     def intervene(resid: Float[Tensor, "batch tok d_model"], position_ids: Tensor | None = None) -> Tensor:

@@ -30,18 +30,18 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from tripwire import __version__
+from tripwire.activations.backends.base import Intervention
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.hf_interventions import hf_interventions
-from tripwire.activations.hooks import HookPointError, hook_point
+from tripwire.activations.hooks import absolute_hook_point
 from tripwire.errors import TripwireError
 from tripwire.probes.persistence import LoadedProbe, ProbeModelMismatchError
-from tripwire.probes.steering.edits import MODES, Intervention, Mode, steer
+from tripwire.probes.steering.edits import MODES, Mode, steer
 
 Units = Literal["resid_norm", "raw"]
 FORMAT_VERSION = 1
 ARRAYS_FILE = "steering.safetensors"
 CARD_FILE = "steering.json"
-_ANY_DEPTH = 1 << 30  # hook names are stored with absolute layers, so any depth parses them
 
 
 class SteeringFileError(TripwireError, ValueError):
@@ -49,10 +49,8 @@ class SteeringFileError(TripwireError, ValueError):
 
 
 def _canonical(hook: str) -> str:
-    hp = hook_point(hook, _ANY_DEPTH)
-    if hp.layer >= _ANY_DEPTH // 2:  # a negative layer, counted from an end this vector does not know
-        raise HookPointError(f"{hook!r}: a steering vector names absolute layers; use the layer number.")
-    return str(hp)
+    """A steering vector keeps absolute layers: it may be applied to a model of any depth."""
+    return str(absolute_hook_point(hook))
 
 
 def _unit(vector: np.ndarray | Tensor, hook: str) -> Float[Tensor, " d_model"]:
@@ -111,13 +109,6 @@ class SteeringVector:
             raise ValueError(f"scales must be finite, got {self.scales}.")
         object.__setattr__(self, "directions", directions)
         object.__setattr__(self, "scales", {_canonical(h): float(s) for h, s in self.scales.items()})
-
-    @classmethod
-    def from_vectors(cls, vectors: dict[str, np.ndarray | Tensor], mode: Mode = "add",
-                     positions: slice | None = None) -> SteeringVector:
-        """Raw shift vectors per hook point: each one's direction, with its length as the strength."""
-        norms = {h: float(torch.as_tensor(v).double().norm()) for h, v in vectors.items()}
-        return cls({h: torch.as_tensor(v) for h, v in vectors.items()}, norms, mode, positions, {"units": "raw"})
 
     @classmethod
     def from_probe(cls, probe: LoadedProbe, alpha: float, *, units: Units = "resid_norm", mode: Mode = "add",

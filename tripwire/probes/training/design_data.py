@@ -23,6 +23,7 @@ from tripwire.activations.store_types import Record
 from tripwire.errors import UsageError
 from tripwire.probes.baselines import span_text
 from tripwire.probes.fold_eval import FoldData
+from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import Message, Transcript
 
 
@@ -129,8 +130,6 @@ def _data_file(name: str) -> Path:
 
 def am_dev_transcripts() -> list[Transcript]:
     """The hand-written AM-format replies, each after its rendered scenario prompt; label 1 = harmful."""
-    from tripwire.scenarios import render
-
     out = []
     for line in _data_file("am_dev_replies.jsonl").read_text(encoding="utf-8").splitlines():
         if not line.strip():

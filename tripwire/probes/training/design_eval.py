@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tripwire.activations.hooks import HookPoint, Site, hook_spec
 from tripwire.errors import UsageError
 from tripwire.probes.fold_eval import (
     FoldInputError,
@@ -22,11 +23,12 @@ from tripwire.probes.fold_eval import (
 )
 from tripwire.probes.metrics import auroc_over_units
 from tripwire.probes.sweep import selection_logloss
-from tripwire.probes.training.design_data import Design
+from tripwire.probes.training.design_data import REPLY, Design
+from tripwire.probes.training.train import estimators
 from tripwire.scenarios.datasets.splits import BY, FoldError, folds
 from tripwire.scenarios.spec import Transcript
 
-LAYER0 = "blocks.0.resid_pre"
+LAYER0 = str(HookPoint(0, "resid_pre"))
 
 
 @dataclass(frozen=True)
@@ -34,17 +36,15 @@ class EvalSettings:
     layers: tuple[int, ...]
     methods: tuple[str, ...] = ("lr", "diffmean", "lda", "lat")
     C: float = 1e-3
-    site: str = "resid_post"
+    site: Site = "resid_post"
     max_folds: int = 5  # per split rule (leave-one-family-out may have more families)
     fold: FoldSettings = FoldSettings()
 
     def hook(self, layer: int) -> str:
-        return f"blocks.{layer}.{self.site}"
+        return hook_spec(layer, self.site)
 
 
 def prototypes(settings: EvalSettings) -> dict[str, Any]:
-    from tripwire.probes.training.train import estimators
-
     return estimators(list(settings.methods), settings.C)
 
 
@@ -89,8 +89,6 @@ def dev_metrics(est: Any, dev: Design | None, hook: str, settings: EvalSettings)
     each reply's anchor, and over the whole reply (what the monitor reads live)."""
     if dev is None:
         return None
-    from tripwire.probes.training.design_data import REPLY
-
     units, over = dev.units()
     out: dict[str, Any] = {"n": len(dev), "n_positive": int(dev.labels.sum())}
     for name, policy in (("window", None), ("reply", REPLY)):

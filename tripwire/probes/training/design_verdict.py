@@ -3,17 +3,19 @@ thresholds that hold on generic control text AND on benign replies to the scenar
 per 1,000 tokens), recall on held-out positives, traps (negations, refusals that name the act,
 euphemisms, quoted threats) per type, and lead time to the action and to the first intent token.
 
-The monitor reads the whole reply as it is generated (`ReplyOnly`), so everything here scores reply
-tokens; the text monitor is fitted on the same training transcripts as the probe.
+The monitor reads the whole reply as it is generated (`ReplyOnly`), so by default everything here
+scores reply tokens; a caller reading a saved probe passes its card's `score_positions` as `policy`.
+The text monitor is fitted on the same training transcripts as the probe.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from tripwire.activations.positions import PositionPolicyError
+from tripwire.activations.positions import PositionPolicy, PositionPolicyError
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_query import stored_rows_for
 from tripwire.activations.store_types import Record
@@ -21,8 +23,14 @@ from tripwire.probes.baselines import StreamingTextMonitor, span_bow_scores
 from tripwire.probes.fold_eval import FoldData, stream
 from tripwire.probes.lead_time import leads_to_action_and_intent
 from tripwire.probes.metrics import auroc_over_units
-from tripwire.probes.scoring import decision_scores
-from tripwire.probes.thresholds import Threshold, calibrate_on_sets, recall_at_thresholds
+from tripwire.probes.scoring import decision_scores, statistic_values
+from tripwire.probes.thresholds import (
+    Threshold,
+    calibrate_on_sets,
+    false_alarms_per_1000_tokens,
+    recall_at_thresholds,
+    threshold_at_fpr,
+)
 from tripwire.probes.training.design_data import REPLY, Design, in_scored, reply_cuts
 
 
@@ -31,18 +39,19 @@ def text_monitor(data: FoldData, train: np.ndarray) -> StreamingTextMonitor:
                                       data.labels[train])
 
 
-def _reply_records(store: ResidualStore) -> list[Record]:
-    return [r for r in store.records() if stored_rows_for(r, REPLY)[0]]
+def _scored_records(store: ResidualStore, policy: PositionPolicy = REPLY) -> list[Record]:
+    return [r for r in store.records() if stored_rows_for(r, policy)[0]]
 
 
-def benign_scores(est: Any, monitor: StreamingTextMonitor, stores: dict[str, ResidualStore], hook: str
+def benign_scores(est: Any, monitor: StreamingTextMonitor, stores: dict[str, ResidualStore], hook: str,
+                  policy: PositionPolicy = REPLY
                   ) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]], dict[str, str]]:
-    """Probe and text-monitor scores over the reply tokens of every benign record, per set."""
+    """Probe and text-monitor scores over the scored (by default reply) tokens of every benign record, per set."""
     probe, text, hashes = {}, {}, {}
     for name, store in stores.items():
-        records = _reply_records(store)
-        probe[name] = [decision_scores(est, store.activations(r, hook, REPLY)) for r in records]
-        text[name] = [monitor.score(r.text, reply_cuts(r, stored_rows_for(r, REPLY)[0])) for r in records]
+        records = _scored_records(store, policy)
+        probe[name] = [decision_scores(est, store.activations(r, hook, policy)) for r in records]
+        text[name] = [monitor.score(r.text, reply_cuts(r, stored_rows_for(r, policy)[0])) for r in records]
         hashes[name] = store.content_digest(records)
     return probe, text, hashes
 
@@ -62,13 +71,50 @@ def calibration(est: Any, monitor: StreamingTextMonitor, benign: dict[str, Resid
         "text_monitor_streaming_threshold": text_thr["streaming"].value}
 
 
-def reply_readings(est: Any, monitor: StreamingTextMonitor, design: Design, idx: np.ndarray, hook: str
-                   ) -> list[dict[str, Any]]:
+def held_thresholds_report(scores: Mapping[str, list[np.ndarray]], thresholds: Mapping[str, Threshold],
+                           fpr: float, window: int) -> dict[str, dict[str, Any]]:
+    """Per benign set, what thresholds set elsewhere (a probe card's) do there, in `calibrate_on_sets`'s
+    report form: the set's own streaming cut at `fpr` beside the realised FPR of each given cut."""
+    report = {}
+    for name, set_scores in scores.items():
+        streaming = statistic_values(set_scores, "streaming", window=window)
+        report[name] = {
+            "n_transcripts": len(set_scores),
+            "n_tokens": int(sum(len(s) for s in set_scores)),
+            "own_streaming_threshold": threshold_at_fpr(streaming, fpr),
+            "realised_fpr_at_chosen": {stat: float(np.mean(statistic_values(set_scores, stat, window=window)
+                                                           >= thr.value)) for stat, thr in thresholds.items()},
+            "false_alarms_per_1000_tokens": false_alarms_per_1000_tokens(set_scores, thresholds["streaming"].value,
+                                                                         window),
+        }
+    return report
+
+
+def card_calibration(est: Any, monitor: StreamingTextMonitor, benign: dict[str, ResidualStore], hook: str,
+                     thresholds: Mapping[str, Threshold], *, fpr: float, window: int, min_sizes: dict[str, int],
+                     seed: int, policy: PositionPolicy) -> tuple[Threshold, dict[str, Any]]:
+    """A saved probe keeps its card's `thresholds`; only the text monitor (fitted here, so without a
+    card) gets a streaming threshold at `fpr` on every benign set. Both monitors' false alarms are
+    reported per set, in the form `calibration` reports them."""
+    probe_scores, text_scores, _ = benign_scores(est, monitor, benign, hook, policy)
+    text_thr, text_report = calibrate_on_sets(text_scores, fpr, window, min_sizes=min_sizes, n_boot=0, seed=seed)
+    return text_thr["streaming"], {
+        "fpr_target": fpr, "sets": list(benign),
+        "rule": "the probe keeps its card's thresholds; the text monitor takes the highest per-set cut, so its "
+                "FPR holds on every set",
+        "probe": held_thresholds_report(probe_scores, thresholds, fpr, window), "text_monitor": text_report,
+        "text_monitor_streaming_threshold": text_thr["streaming"].value}
+
+
+def reply_readings(est: Any, monitor: StreamingTextMonitor, design: Design, idx: np.ndarray, hook: str,
+                   policy: PositionPolicy = REPLY) -> list[dict[str, Any]]:
+    """Per record of `idx` with scored tokens: probe and text-monitor scores, and where the action and
+    the first intent token fall among the scored tokens."""
     out = []
-    rows = design.rows(hook, REPLY)
+    rows = design.rows(hook, policy)
     for i in idx.tolist():
         r = design.records[i]
-        pos = stored_rows_for(r, REPLY)[0]
+        pos = stored_rows_for(r, policy)[0]
         if not pos:
             continue
         out.append({"i": i, "probe": decision_scores(est, rows[i]), "text": monitor.score(r.text, reply_cuts(r, pos)),
@@ -78,12 +124,12 @@ def reply_readings(est: Any, monitor: StreamingTextMonitor, design: Design, idx:
 
 
 def recall_and_leads(est: Any, monitor: StreamingTextMonitor, design: Design, test: np.ndarray, hook: str,
-                     thresholds: dict[str, Threshold], text_threshold: Threshold, n_boot: int, seed: int
-                     ) -> dict[str, Any]:
+                     thresholds: Mapping[str, Threshold], text_threshold: Threshold, n_boot: int, seed: int,
+                     policy: PositionPolicy = REPLY) -> dict[str, Any]:
     """Recall at the calibrated cuts on held-out positives; leads (probe and text monitor, each at its
     own cut for the same FPR) to the action and to the intent token, on positives that have both."""
     positives = test[design.labels[test] == 1]
-    readings = reply_readings(est, monitor, design, positives, hook)
+    readings = reply_readings(est, monitor, design, positives, hook, policy)
     if not readings:
         return {"recall": None, "lead_time": None, "note": "no held-out positives with reply tokens"}
     recall = recall_at_thresholds([x["probe"] for x in readings], thresholds,

@@ -4,7 +4,6 @@ control set, lead time before the action, and the honesty checks beside every nu
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from tripwire.activations.hooks import HookPointError, absolute_hook_point
 from tripwire.activations.positions import BeforeAction, PositionPolicy, ReplyOnly
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_query import stored_rows_for
@@ -32,9 +32,11 @@ from tripwire.probes import (
     run_sweep,
 )
 from tripwire.probes.datasets import TokenDataset, token_dataset
+from tripwire.probes.estimators import PROBE_METHODS, LogisticProbe
+from tripwire.probes.honesty import lexical_baseline_on
 from tripwire.probes.metrics import auroc_ci
 from tripwire.probes.scoring import DEFAULT_WINDOW, statistic_values
-from tripwire.probes.splits import GroupedSplit
+from tripwire.probes.splits import GroupedSplit, label_word_pattern, remove_words
 from tripwire.probes.streaming import record_scores
 from tripwire.probes.thresholds import DEFAULT_FPR
 from tripwire.strict_json import dumps
@@ -44,8 +46,6 @@ METHOD_NAMES = ("lr", "diffmean", "lda", "lat")
 
 def estimators(names: Sequence[str], C: float = 1e-3) -> dict[str, Any]:
     """Unfitted estimators by card name; the sweep fits a `clone` of each."""
-    from tripwire.probes.estimators import PROBE_METHODS, LogisticProbe
-
     unknown = [n for n in names if n not in PROBE_METHODS]
     if unknown:
         raise UsageError(f"unknown method(s) {unknown}; choose from {', '.join(METHOD_NAMES)} or 'all'.")
@@ -53,10 +53,12 @@ def estimators(names: Sequence[str], C: float = 1e-3) -> dict[str, Any]:
 
 
 def layer_of(hook_point: str) -> int:
-    match = re.match(r"blocks\.(\d+)\.", hook_point)
-    if not match:
-        raise UsageError(f"cannot read a layer from hook point {hook_point!r}; hook points look like blocks.5.resid_post")
-    return int(match.group(1))
+    """The layer of a stored (absolute) hook name."""
+    try:
+        return absolute_hook_point(hook_point).layer
+    except HookPointError:
+        raise UsageError(f"cannot read a layer from hook point {hook_point!r}; hook points look like "
+                         "blocks.5.resid_post") from None
 
 
 @dataclass
@@ -268,9 +270,6 @@ def word_masked_check(texts: list[str], result_scores: list[np.ndarray], records
     """Word-filtered evaluation that works even when every transcript contains a label word: the probe's
     transcript score is the mean over tokens that are NOT part of a label-giving word, and the lexical
     baseline is refitted on texts with those words deleted."""
-    from tripwire.probes.honesty import lexical_baseline_on
-    from tripwire.probes.splits import label_word_pattern, remove_words
-
     pattern = label_word_pattern(dataset.label_words) if dataset.label_words else None
     means = []
     for scores, record, pos in zip(result_scores, records, positions, strict=True):

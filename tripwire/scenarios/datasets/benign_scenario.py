@@ -16,6 +16,7 @@ from collections.abc import Callable
 from tripwire.scenarios.classify import resolve_kind
 from tripwire.scenarios.datasets.coercion import CONDITIONS
 from tripwire.scenarios.datasets.coercion_parts import call, fill, slots
+from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import Conversation, Transcript
 
 RenderFn = Callable[..., Conversation]
@@ -61,14 +62,8 @@ EMAILS = (
 )
 
 
-def _default_render() -> RenderFn:
-    from tripwire.scenarios.render import render
-
-    return render
-
-
 def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
-    render_fn = render_fn or _default_render()
+    render_fn = render_fn or render
     rng = random.Random(f"benign_scenario:{seed}")
     out: list[Transcript] = []
     for condition in CONDITIONS:

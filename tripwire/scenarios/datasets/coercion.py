@@ -32,6 +32,7 @@ from tripwire.scenarios.datasets.coercion_banks import (
 )
 from tripwire.scenarios.datasets.coercion_families import FAMILIES, Family
 from tripwire.scenarios.datasets.coercion_parts import CoercionDataError, fill, plan_calls, sentence, slots
+from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import Conversation, Transcript
 
 RenderFn = Callable[..., Conversation]
@@ -84,16 +85,8 @@ def _pair(conv: Conversation, family: Family, plan: int, situation: int) -> tupl
     return pos, neg
 
 
-def _default_render() -> RenderFn:
-    try:
-        from tripwire.scenarios.render import render
-    except ImportError as err:  # the renderer lives in its own module; say what is missing
-        raise CoercionDataError("scenarios.render is not importable; the coercion dataset needs render()") from err
-    return render
-
-
 def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
-    render_fn = render_fn or _default_render()
+    render_fn = render_fn or render
     rng = random.Random(f"coercion:{seed}")
     out: list[Transcript] = []
     for condition in CONDITIONS:

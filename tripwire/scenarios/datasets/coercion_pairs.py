@@ -28,6 +28,7 @@ from tripwire.scenarios.datasets.coercion_instructions import (
     paraphrase_id,
 )
 from tripwire.scenarios.datasets.coercion_parts import fill, sentence, slots
+from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import Conversation, Message, Transcript
 
 RenderFn = Callable[..., Conversation]
@@ -66,14 +67,8 @@ def analysis(conv: Conversation, situation: int, style: int) -> str:
     return f"<SCRATCHPAD_REASONING>\n{OPENERS[style]} {s1} {s2} {CLOSERS[(style + situation) % len(CLOSERS)]}"
 
 
-def _default_render() -> RenderFn:
-    from tripwire.scenarios.render import render
-
-    return render
-
-
 def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
-    render_fn = render_fn or _default_render()
+    render_fn = render_fn or render
     rng = random.Random(f"coercion_pairs:{seed}")
     out: list[Transcript] = []
     for c, condition in enumerate(CONDITIONS):

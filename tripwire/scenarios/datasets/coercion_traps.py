@@ -17,6 +17,7 @@ from collections.abc import Callable
 from tripwire.scenarios.classify import resolve_kind
 from tripwire.scenarios.datasets.coercion import CONDITIONS, RENDER_SEEDS
 from tripwire.scenarios.datasets.coercion_parts import call, fill, plan_calls, sentence, slots
+from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import Conversation, Transcript
 
 RenderFn = Callable[..., Conversation]
@@ -111,14 +112,8 @@ def _reply(pad: str, decision: str, the_call: str) -> tuple[str, tuple[int, int]
     return f"{body}{the_call}", (len(body), len(body) + len(the_call)), len(head)
 
 
-def _default_render() -> RenderFn:
-    from tripwire.scenarios.render import render
-
-    return render
-
-
 def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
-    render_fn = render_fn or _default_render()
+    render_fn = render_fn or render
     out: list[Transcript] = []
 
     def add(tid: str, conv: Conversation, trap: str, label: int, reply: tuple[str, tuple[int, int], int],

@@ -56,17 +56,8 @@ class Person:
         return "she" if self.gender == "f" else "he"
 
     @property
-    def him(self) -> str:
-        return "her" if self.gender == "f" else "him"
-
-    @property
     def his(self) -> str:
         return "her" if self.gender == "f" else "his"
-
-    @property
-    def spouse_word(self) -> str:
-        """What this person's spouse calls them (used for the spouse, so: wife/husband)."""
-        return "wife" if self.gender == "f" else "husband"
 
 
 @dataclass(frozen=True)

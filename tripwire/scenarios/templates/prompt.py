@@ -7,7 +7,7 @@ from typing import Any
 from tripwire.scenarios.templates.common import Ctx
 from tripwire.scenarios.templates.values import VALUES, opposite
 
-SCRATCHPAD_OPEN, SCRATCHPAD_CLOSE = "<SCRATCHPAD_REASONING>", "</SCRATCHPAD_REASONING>"
+SCRATCHPAD_OPEN = "<SCRATCHPAD_REASONING>"
 
 # The tool-call text format is the original's: `<tool_use:NAME>` with `key: "value",` lines.
 TOOL_TEXT: dict[str, str] = {
