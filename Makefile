@@ -13,7 +13,7 @@ PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest
 LATEST_VENV ?= .venv-latest
 LATEST_BIN := $(LATEST_VENV)/bin
 
-.PHONY: install demo test test-fast test-latest lock lock-latest bench bench-quick lint clean
+.PHONY: install demo test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -61,6 +61,14 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python benchmarks/run_all.py --quick
+
+# wheels a bare GPU machine lacks, for its Python (GPU_PYTHON), at the locked versions: carry build/wheels
+# with the working tree and `bash benchmarks/gpu_check.sh` installs them there
+GPU_PYTHON ?= 3.12
+gpu-wheels: install
+	$(BIN)/pip download -q -d build/wheels --only-binary=:all: --python-version $(GPU_PYTHON) \
+	  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+	  $$(grep -E '^(pydantic|pydantic-core|annotated-types|typing-extensions|typing-inspection)==' $(LOCK))
 
 lint: install
 	$(BIN)/ruff check tripwire tests benchmarks tools

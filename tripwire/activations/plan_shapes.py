@@ -34,11 +34,17 @@ _LLAMA3: dict[str, Any] = {
 }
 _LLAMA3_8B = {**_LLAMA3, "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
               "num_attention_heads": 32, "num_key_value_heads": 8}
+# Llama 3.2 1B: 64-wide heads, tied embeddings and a 32x RoPE stretch (its public config.json)
+_LLAMA32_1B = {**_LLAMA3, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+               "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "tie_word_embeddings": True,
+               "rope_scaling": {**_LLAMA3["rope_scaling"], "factor": 32.0}}
 _LLAMA3_70B = {**_LLAMA3, "hidden_size": 8192, "intermediate_size": 28672, "num_hidden_layers": 80,
                "num_attention_heads": 64, "num_key_value_heads": 8}
 
-# Public config.json values of the models tripwire's configs name (facts, not weights).
+# Public config.json values of the models tripwire's configs name, and of the 1B that benchmarks/gpu_check.py
+# builds random stand-ins from (facts, not weights).
 PLAN_SHAPES: dict[str, dict[str, Any]] = {
+    "meta-llama/Llama-3.2-1B-Instruct": _LLAMA32_1B,
     "meta-llama/Llama-3.1-8B-Instruct": _LLAMA3_8B,
     "meta-llama/Llama-3.1-70B-Instruct": _LLAMA3_70B,
     "meta-llama/Llama-3.3-70B-Instruct": _LLAMA3_70B,
