@@ -1,5 +1,6 @@
 """Probes: estimators, the probe card, reading transcripts, thresholds, honesty checks, the online
-monitor, steering and plots."""
+monitor and plots; `steering` (the edits, `SteeringVector`, the dose-response) and `training` (fitting
+from a store, evaluation, the shipped probes' design study) are sub-packages."""
 
 from __future__ import annotations
 
