@@ -150,6 +150,11 @@ def _is_index(store_path: str) -> Callable[[int], bool]:
     return check
 
 
+def _is_count_temp(fd: int) -> bool:
+    """The temp file `committed.json` is written to before it is renamed into place."""
+    return os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".tmp-committed.json.")
+
+
 # crash point -> how to make the store reach it (compute points are reached by `make_compute` itself)
 _STORE_STEPS: dict[str, Callable[[CrashPlan, str], None]] = {
     "after_lock": lambda plan, _: _around(WriterLock, "acquire", plan, after="after_lock"),
@@ -174,6 +179,9 @@ _STORE_STEPS: dict[str, Callable[[CrashPlan, str], None]] = {
     ),
     "after_index_append": lambda plan, _: _around(
         tripwire.activations.store, "append_index", plan, after="after_index_append"
+    ),
+    "mid_count_write": lambda plan, _: _inside_write(
+        tripwire.activations.store_index, plan, "mid_count_write", 0.5, _is_count_temp
     ),
     "between_batches": lambda plan, _: _around(StoreWriter, "commit_batch", plan, after="between_batches"),
 }

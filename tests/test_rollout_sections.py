@@ -219,5 +219,5 @@ def test_dry_run_checks_the_sections_without_weights(handle: ModelHandle, weight
     deep = SteeringVector({"blocks.9.resid_post": torch.ones(handle.d_model)}, {"blocks.9.resid_post": 1.0})
     deep.save(tmp_path / "deep")
     assert "steer.vector" in error(steer={"vector": str(tmp_path / "deep")})
-    bare = tiny_probe(handle, tmp_path / "bare", "eval_awareness", layer=1, resid_norm=0.0)
+    bare = tiny_probe(handle, tmp_path / "bare", "eval_awareness", layer=1, resid_norm=None)  # unrecorded
     assert "resid_norm" in error(steer={"probe": str(bare), "alpha": 1.0, **other})

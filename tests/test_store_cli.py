@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from store_worker import random_batch  # noqa: E402
 
 from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_seal import LINE_SHA256, seal_line  # noqa: E402
 from tripwire.activations.store_types import RecordMeta  # noqa: E402
 from tripwire.cli.store import store_app  # noqa: E402
 
@@ -61,21 +62,35 @@ def test_not_a_store(tmp_path):
     assert result.exit_code == 2 and "not a ResidualStore" in result.output
 
 
-def test_verify_names_an_orphan_and_keeps_it(tmp_path):
+def test_verify_refuses_an_index_cut_short_and_keeps_the_shard(tmp_path):
     make_store(tmp_path / "s")
     index = tmp_path / "s" / "index.jsonl"
-    index.write_bytes(index.read_bytes()[:-5])  # an index cut short: batch b2 is no longer committed
+    index.write_bytes(index.read_bytes()[:-5])  # an index cut short: batch b2's lines are gone
     result = runner.invoke(app, ["store", "verify", str(tmp_path / "s")])
-    assert result.exit_code == 1 and "orphan_shard: shards/batch-b2.safetensors" in result.output
+    assert result.exit_code == 2 and str(index) in result.output
+    assert "6 records of 9 committed" in result.output
     assert (tmp_path / "s" / "shards" / "batch-b2.safetensors").is_file()
+
+
+def test_verify_names_an_orphan_and_keeps_it(tmp_path):
+    make_store(tmp_path / "s")
+    shard = tmp_path / "s" / "shards" / "batch-b2.safetensors"
+    orphan = shard.with_name("batch-copied.safetensors")  # a shard the index does not commit
+    orphan.write_bytes(shard.read_bytes())
+    result = runner.invoke(app, ["store", "verify", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "orphan_shard: shards/batch-copied.safetensors" in result.output
+    assert orphan.is_file()
 
 
 def test_verify_refuses_an_index_pointing_outside_the_store(tmp_path):
     make_store(tmp_path / "s")
     index = tmp_path / "s" / "index.jsonl"
-    index.write_text(
-        index.read_text().replace('"shards/batch-b1.safetensors"', '"shards/../../x.safetensors"')
-    )
+    lines = [json.loads(line) for line in index.read_text().splitlines()]
+    for line in lines:  # edited and re-sealed: the path check must hold behind the line checksum
+        del line[LINE_SHA256]
+        if line["shard"] == "shards/batch-b1.safetensors":
+            line["shard"] = "shards/../../x.safetensors"
+    index.write_bytes(b"".join(seal_line(line) for line in lines))
     result = runner.invoke(app, ["store", "verify", str(tmp_path / "s")])
     assert (
         result.exit_code == 2

@@ -22,6 +22,7 @@ from store_worker import random_batch  # noqa: E402
 
 import tripwire.activations.store_shard  # noqa: E402
 from tripwire.activations.store import ResidualStore  # noqa: E402
+from tripwire.activations.store_seal import LINE_SHA256, seal_line  # noqa: E402
 from tripwire.activations.store_types import (  # noqa: E402
     StoreCorruptError,
     StoreIntegrityError,
@@ -41,11 +42,13 @@ def make_store(path: Path, n_batches: int = 3, seed: int = 0) -> ResidualStore:
 
 
 def edit_index(root: Path, line_no: int, change: Callable[[dict[str, Any]], None]) -> None:
-    """Rewrite one index line as a person editing the file would."""
+    """Rewrite one index line and re-seal it, as a deliberate forger would: the checks behind the line
+    checksum (refused on its own in test_store_sealing) must still hold, e.g. for unsealed stores."""
     lines = (root / "index.jsonl").read_text().splitlines(keepends=True)
     obj = json.loads(lines[line_no])
+    obj.pop(LINE_SHA256)
     change(obj)
-    lines[line_no] = json.dumps(obj) + "\n"
+    lines[line_no] = seal_line(obj).decode()
     (root / "index.jsonl").write_text("".join(lines))
 
 
@@ -155,14 +158,15 @@ def test_shifted_row_offset_is_caught(tmp_path, line_no):
     assert store.activations(other_batch, HOOKS[0]).shape == (other_batch.row_count, 4)
 
 
-def test_index_cut_short_leaves_an_orphan_that_verify_names_and_keeps(tmp_path):
+def test_index_cut_short_is_refused_and_its_shard_kept(tmp_path):
     root = tmp_path / "s"
     make_store(root)
     index = root / "index.jsonl"
     index.write_bytes(index.read_bytes()[:-10])  # the last line of batch b2 loses its tail
-    store = ResidualStore.open(root)
-    assert store.done_batch_ids() == {"b0", "b1"}
-    assert [(p.kind, p.shard) for p in store.verify()] == [("orphan_shard", "shards/batch-b2.safetensors")]
+    # committed.json says b2 was committed: reading b0-b1 as the whole store would silently drop it
+    with pytest.raises(StoreIntegrityError, match="holds 6 records of 9 committed") as err:
+        ResidualStore.open(root)
+    assert str(index) in str(err.value) and "tail is missing" in str(err.value)
     assert (root / "shards/batch-b2.safetensors").is_file()
 
 

@@ -6,6 +6,7 @@ each SIGKILLed worker is a real separate process yet costs milliseconds, not a f
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import random
@@ -72,7 +73,10 @@ def assert_clean(path: Path) -> None:
     assert len(ids) == len(set(ids))
     on_disk = sorted(f"shards/{p.name}" for p in (path / "shards").iterdir())
     assert on_disk == sorted({r.shard for r in store.records()})
-    assert {p.name for p in path.iterdir()} <= {"manifest.json", "index.jsonl", "shards", ".lock"}
+    own_files = {"manifest.json", "index.jsonl", "committed.json", "shards", ".lock"}
+    assert {p.name for p in path.iterdir()} <= own_files
+    count = json.loads((path / "committed.json").read_text())
+    assert count == {"batches": len(store.done_batch_ids()), "records": len(ids)}  # rolled forward, exact
     assert store.verify() == []
 
 
@@ -102,6 +106,7 @@ CRASHES = [
     ("before_index_append", 3, 2),
     ("mid_index_append", 3, 2),
     ("after_index_append", 3, 3),
+    ("mid_count_write", 4, 3),  # hit 1 is create()'s zero count; the batch's index lines are durable
     ("between_batches", 3, 3),
 ]
 

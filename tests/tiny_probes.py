@@ -16,7 +16,7 @@ WINDOW = 3
 
 
 def tiny_probe(handle: ModelHandle, folder: Path, label: str, layer: int, threshold: float = 1e9,
-               resid_norm: float = 0.2, seed: int = 0) -> Path:
+               resid_norm: float | None = 0.2, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     y = np.tile([0, 1], 40)
     X = rng.normal(size=(80, handle.d_model)) + np.outer(y, rng.normal(size=handle.d_model))

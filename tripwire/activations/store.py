@@ -1,10 +1,10 @@
 """`ResidualStore`: an append-only, crash-safe directory of residual-stream activations.
 
-Layout: `manifest.json` (what all rows share), `index.jsonl` (one JSON record per line, the commit
-log), `shards/batch-<id>.safetensors` (one tensor per hook point, token-major). A batch is committed
-whole: marked pending, shard written and renamed into place, then its index lines appended in one write.
-A crash at any point leaves either the batch fully committed or not at all, so a rerun can skip what is
-done. Reads check each shard against the index (checksum, row layout) before trusting its rows.
+Layout: `manifest.json` (what all rows share), `index.jsonl` (one sealed JSON record per line, the commit
+log), `committed.json` (batches and records committed), `shards/batch-<id>.safetensors` (one tensor per
+hook point, token-major). A batch is committed whole: marked pending, shard written and renamed into place,
+index lines appended in one write, count bumped; a crash leaves it fully committed or not at all. Reads check
+the index against its seals (store_seal.py) and each shard against the index before trusting its rows.
 """
 
 from __future__ import annotations
@@ -33,12 +33,15 @@ from tripwire.activations.store_index import (
     read_manifest,
     shard_name,
     truncate_index,
+    write_commit_count,
     write_manifest,
 )
 from tripwire.activations.store_query import QueryResult, iter_query, query_all, stored_rows_for
 from tripwire.activations.store_recover import clear_pending, mark_pending, recover
+from tripwire.activations.store_seal import CommitCount
 from tripwire.activations.store_shard import check_shard_bytes, read_rows, rows_sha256, write_shard
 from tripwire.activations.store_types import (
+    SCHEMA_VERSION,
     STORE_DTYPES,
     Record,
     RecordMeta,
@@ -64,7 +67,8 @@ class ResidualStore:
     def __init__(self, root: Path, manifest: StoreManifest) -> None:
         self.root = root
         self.manifest = manifest
-        self._records, self._committed_end = read_index(root)
+        self.sealed = manifest.schema_version >= SCHEMA_VERSION  # False: written before index sealing
+        self._records, self._committed_end = read_index(root, sealed=self.sealed)
         self._groups: tuple[tuple[int, int], dict[str, Record], dict[str, list[Record]]] | None = None
         self._layout_ok: set[str] = set()  # shards whose records were checked to tile them
 
@@ -105,6 +109,7 @@ class ResidualStore:
             lock.acquire()
             try:
                 if not (root / MANIFEST).exists():
+                    write_commit_count(root, CommitCount(0, 0))  # first: a manifest marks a whole store
                     write_manifest(root, wanted)
             finally:
                 lock.release()
@@ -296,6 +301,7 @@ class ResidualStore:
             "label_counts": {k: dict(v) for k, v in labels.items()},
             "outcome_counts": {k: dict(v) for k, v in outcomes.items()},
             "records_without_outcome": sum(r.outcome is None for r in self._records),
+            "sealed": self.sealed,
         }
 
     def verify(self) -> list[StoreProblem]:
@@ -308,7 +314,7 @@ class StoreWriter:
 
     def __init__(self, store: ResidualStore) -> None:
         self.store = store
-        store._records, store._committed_end = recover(store.root)
+        store._records, store._committed_end = recover(store.root, sealed=store.sealed)
 
     def _prepare_rows(self, rows: dict[str, Tensor], n_rows: int) -> dict[str, Float[Tensor, "rows d_model"]]:
         m = self.store.manifest
@@ -390,4 +396,5 @@ class StoreWriter:
             raise StoreWriteError(f"cannot append to the index of store {store.root}: {e}") from e
         store._records.extend(stored)
         store._committed_end += len(lines)
+        write_commit_count(store.root, CommitCount(len(store.done_batch_ids()), len(store._records)))
         return stored

@@ -4,7 +4,8 @@ Durability protocol: the index is the commit log. A batch's lines are appended w
 and an fsync; every line carries its batch id and the batch's record count, so a reader can tell a
 complete batch from one torn by a crash and ignore (a writer: truncate) the torn tail. A batch's shard
 is always `shards/batch-<batch id>.safetensors`; an index line naming any other path is refused, so reads
-never leave the store.
+never leave the store. Every read also checks the index's seals (store_seal.py): each line's checksum and
+the count of committed batches in `committed.json`, which is replaced after each batch's lines are durable.
 """
 
 from __future__ import annotations
@@ -19,17 +20,27 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from tripwire.activations.store_seal import (
+    COMMITTED,
+    CommitCount,
+    check_commit_count,
+    check_line,
+    missing_commit_count,
+    parse_commit_count,
+    seal_line,
+    warn_unsealed,
+)
 from tripwire.activations.store_types import (
     BATCH_ID_PATTERN,
     BATCH_ID_RE,
     SCHEMA_VERSION,
+    UNSEALED_SCHEMA_VERSION,
     Record,
     StoreCorruptError,
     StoreLockedError,
     StoreManifest,
     StoreNotFoundError,
     StoreWriteError,
-    canonical_json,
 )
 
 MANIFEST = "manifest.json"
@@ -64,20 +75,43 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[n:]
 
 
-def write_manifest(root: Path, manifest: StoreManifest) -> None:
-    tmp = root / f"{TMP_PREFIX}{MANIFEST}.{os.getpid()}"
+def replace_file(root: Path, name: str, data: bytes, what: str) -> None:
+    """Atomically replace `root/name` (temp file, fsync, rename, fsync dir): readers see old or new."""
+    tmp = root / f"{TMP_PREFIX}{name}.{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            write_all(fd, (json.dumps(asdict(manifest), indent=2) + "\n").encode())
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, root / MANIFEST)
+        os.replace(tmp, root / name)
         fsync_dir(root)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise StoreWriteError(f"cannot write the manifest of store {root}: {e}") from e
+        raise StoreWriteError(f"cannot write the {what} of store {root}: {e}") from e
+
+
+def write_manifest(root: Path, manifest: StoreManifest) -> None:
+    replace_file(root, MANIFEST, (json.dumps(asdict(manifest), indent=2) + "\n").encode(), "manifest")
+
+
+def write_commit_count(root: Path, count: CommitCount) -> None:
+    """Record what is committed; call only once the batches it counts are durable in the index."""
+    what = f"commit count ({COMMITTED}; batches already in the index stay committed: a rerun repairs it)"
+    replace_file(root, COMMITTED, count.to_bytes(), what)
+
+
+def read_commit_count(root: Path, *, required: bool) -> CommitCount | None:
+    """The committed count, or None for an unsealed store without one; a sealed store must have it."""
+    path = root / COMMITTED
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise missing_commit_count(root) from None
+        return None
+    return parse_commit_count(path, data)
 
 
 def read_manifest(root: Path) -> StoreManifest:
@@ -93,10 +127,11 @@ def read_manifest(root: Path) -> StoreManifest:
         raise StoreCorruptError(f"{path} is not valid JSON ({e}); {fix}") from None
     if not isinstance(data, dict):
         raise StoreCorruptError(f"{path} must hold a JSON object, not {type(data).__name__}; {fix}")
-    if data.get("schema_version") != SCHEMA_VERSION:
+    if data.get("schema_version") not in (SCHEMA_VERSION, UNSEALED_SCHEMA_VERSION):
         raise StoreCorruptError(
             f"store {root} has schema_version {data.get('schema_version')!r}; this tripwire reads "
-            f"version {SCHEMA_VERSION}: use the matching tripwire version or recapture"
+            f"versions {UNSEALED_SCHEMA_VERSION} and {SCHEMA_VERSION}: use the matching tripwire version or "
+            "recapture"
         )
     names = {f.name for f in fields(StoreManifest)}
     required = {f.name for f in fields(StoreManifest) if f.default is MISSING}
@@ -108,27 +143,35 @@ def read_manifest(root: Path) -> StoreManifest:
 
 
 def index_line(record: Record, batch_n_records: int) -> bytes:
-    return (canonical_json({**record.to_json(), "batch_n_records": batch_n_records}) + "\n").encode()
+    return seal_line({**record.to_json(), "batch_n_records": batch_n_records})
 
 
-def read_index(root: Path) -> tuple[list[Record], int]:
-    """Records of all complete batches, and the byte offset where the complete batches end."""
+def read_index(root: Path, *, sealed: bool) -> tuple[list[Record], int]:
+    """Records of all complete batches, and the byte offset where the complete batches end.
+
+    Refuses (`StoreIntegrityError`) a line whose checksum does not match, and an index holding fewer
+    batches or records than `committed.json` counts; `sealed` stores must have both seals.
+    """
     path = root / INDEX
+    if not sealed:
+        warn_unsealed(root)
+    count = read_commit_count(root, required=sealed)  # before the index: a commit in between only adds lines
     data = path.read_bytes() if path.exists() else b""
     records: list[Record] = []
     group: list[Record] = []
     group_size = 0
     committed_end = 0
     seen_batches: set[str] = set()
-    pos = 0
+    pos = line_no = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:
             break  # torn last line: a crash mid-append
         line = data[pos:nl]
+        line_no += 1
         try:
             obj = json.loads(line)
-            n_in_batch = int(obj.pop("batch_n_records"))
+            n_in_batch = int(obj["batch_n_records"])
             record = Record.from_json(obj)
         except (ValueError, KeyError, TypeError) as e:
             if nl + 1 == len(data):
@@ -137,6 +180,7 @@ def read_index(root: Path) -> tuple[list[Record], int]:
                 f"{path}: line at byte {pos} is not a valid record ({e}); the index was edited or damaged: "
                 "restore it from a backup or recapture into a new store"
             ) from e
+        check_line(obj, sealed=sealed, path=path, line_no=line_no)  # a complete line is never torn
         batch_ok = isinstance(record.batch_id, str) and BATCH_ID_RE.fullmatch(record.batch_id)
         if not batch_ok or record.shard != shard_name(record.batch_id):
             raise StoreCorruptError(
@@ -160,6 +204,8 @@ def read_index(root: Path) -> tuple[list[Record], int]:
             seen_batches.add(group[0].batch_id)
             group = []
             committed_end = pos
+    if count is not None:
+        check_commit_count(root, count, len(seen_batches), len(records))
     return records, committed_end
 
 

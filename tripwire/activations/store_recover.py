@@ -5,6 +5,10 @@ removes it once the batch's index lines are durable. A new writer then deletes e
 the way this package's writers name them, and the shard of a pending batch that the index does not
 commit. Anything else (notes, backups, an unindexed shard it cannot prove it was writing) is left alone;
 `verify` reports such shards as orphans, and recommitting their batch replaces them.
+
+A crash between a batch's index append and the update of `committed.json` leaves the count one batch
+behind the index: the batch is committed (the index is the commit log), so recovery rolls the count
+forward. An index *behind* the count is never a crash's doing; reading it already refuses.
 """
 
 from __future__ import annotations
@@ -19,16 +23,21 @@ from tripwire.activations.store_index import (
     SHARDS,
     TMP_PREFIX,
     fsync_dir,
+    read_commit_count,
     read_index,
     shard_name,
     truncate_index,
+    write_commit_count,
 )
+from tripwire.activations.store_seal import COMMITTED, CommitCount
 from tripwire.activations.store_shard import check_shards_dir
 from tripwire.activations.store_types import BATCH_ID_PATTERN, Record, StoreWriteError
 
 PENDING_PREFIX = ".pending-"
 _PENDING_RE = re.compile(rf"{re.escape(PENDING_PREFIX)}({BATCH_ID_PATTERN})")
-_ROOT_TEMP_RE = re.compile(rf"{re.escape(TMP_PREFIX + MANIFEST)}\.\d+")  # write_manifest's temp file
+_ROOT_TEMP_RE = re.compile(  # replace_file's temp files of the manifest and the commit count
+    rf"{re.escape(TMP_PREFIX)}(?:{re.escape(MANIFEST)}|{re.escape(COMMITTED)})\.\d+"
+)
 _SHARD_TEMP_RE = re.compile(
     rf"{re.escape(TMP_PREFIX)}batch-{BATCH_ID_PATTERN}\.safetensors\.\d+"
 )  # write_shard's
@@ -53,11 +62,15 @@ def clear_pending(root: Path, batch_id: str) -> None:
         (root / f"{PENDING_PREFIX}{batch_id}").unlink(missing_ok=True)
 
 
-def recover(root: Path) -> tuple[list[Record], int]:
-    """Undo what a crashed writer left (torn index tail, its temp files, its uncommitted shard)."""
+def recover(root: Path, *, sealed: bool) -> tuple[list[Record], int]:
+    """Undo what a crashed writer left (torn index tail, its temp files, its uncommitted shard), and bring
+    the commit count up to the index."""
     check_shards_dir(root)
-    records, end = read_index(root)
+    records, end = read_index(root, sealed=sealed)
     committed = {r.batch_id for r in records}
+    count = CommitCount(len(committed), len(records))
+    if read_commit_count(root, required=False) != count:  # behind (a crash), or absent (an unsealed store)
+        write_commit_count(root, count)
     try:
         truncate_index(root, end)
         for entry in sorted(root.iterdir()):

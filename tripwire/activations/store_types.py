@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from tripwire.errors import TripwireError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: index lines carry `line_sha256` and `committed.json` counts commits (sealed)
+UNSEALED_SCHEMA_VERSION = 1  # written before sealing: still read, as unsealed
 StoreDtype = Literal["float16", "bfloat16", "float32"]
 STORE_DTYPES: tuple[StoreDtype, ...] = ("float16", "bfloat16", "float32")
 BATCH_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -45,7 +46,15 @@ class StoreCorruptError(StoreError):
 
 
 class StoreIntegrityError(StoreCorruptError):
-    """A shard's bytes differ from the checksum the index recorded when it was written."""
+    """Stored bytes differ from what was sealed when they were written: a shard's checksum, an index
+    line's own checksum, or the count of committed records (an index cut short)."""
+
+
+class StoreUnsealedWarning(TripwireError, UserWarning):
+    """The store predates index sealing: edited index lines or a cut-short index cannot be detected.
+
+    A `TripwireError` too, so `-W error::tripwire...StoreUnsealedWarning` makes the CLI refuse such stores
+    with one clear line."""
 
 
 class StoreRecordError(StoreError, ValueError):

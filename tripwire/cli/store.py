@@ -13,6 +13,7 @@ from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_export import export_parquet
 from tripwire.activations.store_types import Record
 from tripwire.cli.exit_codes import on_user_error
+from tripwire.errors import TripwireError
 
 store_app = typer.Typer(help="Inspect and verify on-disk activation stores.", no_args_is_help=True)
 
@@ -20,7 +21,7 @@ store_app = typer.Typer(help="Inspect and verify on-disk activation stores.", no
 def _open(path: Path) -> ResidualStore:
     try:
         return ResidualStore.open(path)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
+    except (FileNotFoundError, RuntimeError, ValueError, TripwireError) as e:  # TripwireError: -W error
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
 
@@ -45,8 +46,13 @@ def info(
 
 @store_app.command()
 def verify(path: Annotated[Path, typer.Argument(help="Store directory.")]) -> None:
-    """Check every shard's sha256 against the index; exit 1 naming broken shards."""
+    """Check the index's seals and every shard's sha256 against the index; exit 1 naming broken shards
+    (exit 2 when the index itself was edited or cut short: the store does not open)."""
     store = _open(path)
+    if not store.sealed:
+        typer.echo(f"note: store {path} is unsealed (written before index sealing): its index lines carry no "
+                   "checksums, so an edited label or position, or a cut-short index, cannot be detected; "
+                   "re-capture into a new store to seal it", err=True)
     problems = store.verify()
     if problems:
         for problem in problems:

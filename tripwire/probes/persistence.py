@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from tripwire import __version__
 from tripwire.activations.positions import PositionPolicy
 from tripwire.errors import TripwireError
-from tripwire.probes.card import CARD_VERSION, ProbeCard, ProbeFileError, card_from_json
+from tripwire.probes.card import ARRAY_NAMES, CARD_VERSION, ProbeCard, ProbeFileError, card_from_json
 from tripwire.probes.estimators import PROBE_METHODS, LinearProbe
 from tripwire.probes.estimators._base import as_numpy
 
@@ -37,7 +37,6 @@ __all__ = ["CARD_VERSION", "SHIPPED_PROBES", "LoadedProbe", "ProbeCard", "ProbeF
 ARRAYS_FILE = "probe.safetensors"
 CARD_FILE = "probe.json"
 SHIPPED_PROBES = Path(__file__).resolve().parent / "shipped"  # package data: <model>/<label>/probe.{json,safetensors}
-_ARRAY_NAMES = ("direction", "mean", "scale", "coef", "bias")
 
 
 class ProbeModelMismatchError(TripwireError, ValueError):
@@ -150,6 +149,10 @@ def save_probe(
         git_commit=card.git_commit or git_commit(),
     )
     text = full_card.dumps()
+    try:  # refuse now what load_probe would refuse later, so no unloadable card is ever written
+        card_from_json(json.loads(text), directory / CARD_FILE)
+    except ProbeFileError as error:
+        raise ProbeFileError(f"not saved: {error}") from None
     directory.mkdir(parents=True, exist_ok=True)
     save_file(arrays, directory / ARRAYS_FILE)
     (directory / CARD_FILE).write_text(text)
@@ -185,7 +188,7 @@ def load_probe(
     card = _read_card(directory / CARD_FILE)
     arrays = _read_arrays(directory / ARRAYS_FILE, card)
     if model is not None:
-        check_model_matches(card, model, allow_other_model=allow_other_model)
+        check_model_matches(card, model, allow_other_model=allow_other_model, card_file=directory / CARD_FILE)
     assert card.estimator is not None
     estimator = PROBE_METHODS[card.estimator](**card.params)
     estimator.classes_ = np.asarray(card.classes)
@@ -195,7 +198,16 @@ def load_probe(
     return LoadedProbe(estimator=estimator, card=card)
 
 
-def check_model_matches(card: ProbeCard, model: ModelLike, *, allow_other_model: bool = False) -> None:
+def context_length(model: object) -> int | None:
+    """The model's context in tokens where its config says so cheaply (a loaded handle), else None."""
+    config = getattr(getattr(model, "model", None), "config", None)
+    length = getattr(config, "max_position_embeddings", None)
+    return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
+
+
+def check_model_matches(card: ProbeCard, model: ModelLike, *, allow_other_model: bool = False,
+                        card_file: Path | None = None) -> None:
+    """Refuse a model the probe was not trained on, or whose context is shorter than the card's window."""
     trained = f"{card.model_name!r} (fingerprint {card.model_fingerprint}, d_model {card.d_model})"
     given = f"{model.name!r} (fingerprint {model.fingerprint}, d_model {model.d_model})"
     if model.d_model != card.d_model:
@@ -213,6 +225,11 @@ def check_model_matches(card: ProbeCard, model: ModelLike, *, allow_other_model:
             "allow_other_model=True to apply it anyway (e.g. to a fine-tune of the same base), or "
             "train a probe on this model."
         )
+    if (limit := context_length(model)) is not None and card.window > limit:
+        where = card_file or f"the card of probe {card.label!r}"
+        raise ProbeFileError(f"{where}: card field window is {card.window} tokens but {model.name!r} reads at most "
+                             f"{limit}, so a running mean that long never fills as it was calibrated. Re-calibrate "
+                             "the probe with a window that fits this model's context.")
 
 
 def _read_card(path: Path) -> ProbeCard:
@@ -242,7 +259,7 @@ def _read_arrays(path: Path, card: ProbeCard) -> dict[str, np.ndarray]:
         raise ProbeFileError(
             f"{path} is not a readable safetensors file ({error}); re-save the probe."
         ) from error
-    expected = {name: (card.d_model,) for name in _ARRAY_NAMES} | {"bias": (1,)}
+    expected = {name: (card.d_model,) for name in ARRAY_NAMES} | {"bias": (1,)}
     wrong = [
         f"{name}: {arrays[name].shape if name in arrays else 'missing'} (expected {shape})"
         for name, shape in expected.items()
@@ -255,9 +272,13 @@ def _read_arrays(path: Path, card: ProbeCard) -> dict[str, np.ndarray]:
         )
     if bad := [k for k, v in arrays.items() if not np.all(np.isfinite(v))]:
         raise ProbeFileError(f"{path}: {bad} contain NaN or inf; the file is damaged. Re-save or re-train.")
-    if card.arrays_sha256:
-        changed = [k for k in _ARRAY_NAMES if card.arrays_sha256.get(k) != _sha256(arrays[k])]
-        if changed:
-            raise ProbeFileError(f"{path}: {changed} do not match the sha256 in {CARD_FILE}; the file was "
-                                 "modified or damaged. Restore it from where you got the probe, or re-train.")
+    if not card.arrays_sha256:  # card_from_json allows this for a migrated format-1 card only
+        if card.migrated_from != 1:
+            raise ProbeFileError(f"{path.with_name(CARD_FILE)}: card field arrays_sha256 is missing; only a "
+                                 "migrated format-1 card may lack it. Restore the card or re-train the probe.")
+        return arrays
+    changed = [k for k in ARRAY_NAMES if card.arrays_sha256.get(k) != _sha256(arrays[k])]
+    if changed:
+        raise ProbeFileError(f"{path}: {changed} do not match the sha256 in {CARD_FILE}; the file was "
+                             "modified or damaged. Restore it from where you got the probe, or re-train.")
     return arrays
