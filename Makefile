@@ -13,7 +13,9 @@ PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest
 LATEST_VENV ?= .venv-latest
 LATEST_BIN := $(LATEST_VENV)/bin
 
-.PHONY: install demo test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+ORGANISM_RUN ?= runs/organism-seed0
+
+.PHONY: organism organism-measure install demo test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -28,6 +30,18 @@ $(STAMP): pyproject.toml $(LOCK)
 
 demo: install
 	$(BIN)/python -m tripwire.experiments.demo
+
+# The model organism (README "A model organism"): LoRA-train the default model on its planted policy (~75 min
+# on 2 cores; resumable: run it again after a kill), then write the shipped adapter and its card.
+organism: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN) --seed 0
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN) \
+	  --to tripwire/activations/organisms/default-organism --command "make organism"
+
+# Sampled behaviour of the shipped organism against its policy, on held-out prompts.
+organism-measure: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model default-organism \
+	  --out runs/organism-measure.json
 
 # the default suite and the slow-marked model tests, each bounded by pytest-timeout
 test: install

@@ -12,6 +12,7 @@ from typing import Any
 
 from tripwire.activations.default_model import DEFAULT_MODEL_NAME, prepare_default_model, read_marker
 from tripwire.activations.load_errors import ModelLoadError
+from tripwire.activations.organism import ORGANISMS, prepare_organism
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ def resolve_source(spec: str, revision: str | None = None) -> ModelSource:
         folder = prepare_default_model()
         default_marker = read_marker(folder) or {}
         return ModelSource(spec, str(folder), DEFAULT_MODEL_NAME, default_marker.get("fingerprint", "default"))
+    if spec in ORGANISMS:
+        folder = prepare_organism(spec)
+        organism_marker = read_marker(folder) or {}
+        return ModelSource(spec, str(folder), organism_marker.get("name", spec), organism_marker.get("fingerprint", spec))
     local = Path(spec).expanduser()
     if local.is_dir():
         if not (local / "config.json").exists():

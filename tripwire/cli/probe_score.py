@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from tripwire.activations import ModelHandle
 from tripwire.activations.layout import TokenizedTranscript, tokenize_transcript
 from tripwire.activations.store import ResidualStore
-from tripwire.errors import UsageError
+from tripwire.errors import TripwireError, UsageError
 from tripwire.probes import (
     LoadedProbe,
     TokenScores,
@@ -25,11 +25,13 @@ from tripwire.probes import (
     token_strip,
 )
 from tripwire.probes.training.evaluate import StoreModel
-from tripwire.scenarios import render
-from tripwire.scenarios.am_interop import import_am
+from tripwire.scenarios.am_results import resolve_scenario
 from tripwire.scenarios.classify import classify
+from tripwire.scenarios.datasets.jsonl import json_problem, read_jsonl
+from tripwire.scenarios.spec import Conversation
 
-__all__ = ["ScoreInput", "read_inputs", "score_inputs", "score_store", "scoring_layout"]
+__all__ = ["ScoreInput", "conversation_input", "make_input", "read_inputs", "score_inputs", "score_store",
+           "scoring_layout"]
 
 
 class ChatMessage(BaseModel):
@@ -56,6 +58,15 @@ class ScoreInput(BaseModel):
     scenario: str | None = None
     reply: str | None = None
     seed: int = 0
+    _conversation: Conversation | None = PrivateAttr(default=None)
+
+    def scenario_conversation(self) -> Conversation:
+        """The scenario's conversation, imported or rendered once; `make_input` asks for it before the
+        model loads, so a bad folder or condition id is reported first."""
+        if self._conversation is None:
+            assert self.scenario is not None
+            self._conversation = resolve_scenario(self.scenario, seed=self.seed)
+        return self._conversation
 
     @model_validator(mode="after")
     def _one_mode(self) -> ScoreInput:
@@ -72,27 +83,41 @@ class ScoreInput(BaseModel):
 
 
 def read_inputs(path: Path) -> list[ScoreInput]:
-    """One JSON object per line; a bad line is an error naming the file, the line and the problem."""
+    """One JSON object per line (lines end at '\\n' only, so a U+2028 inside a string is text); a bad
+    line, or a scenario it names that cannot be read, is an error naming the file, the line and the fix."""
     if not path.is_file():
         raise UsageError(f"{path} is not a file; --inputs takes a JSONL file with one object per line.")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise UsageError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8.") from None
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(ScoreInput.model_validate(json.loads(line)))
-        except json.JSONDecodeError as error:
-            raise UsageError(f"{path}:{n}: not JSON ({error.msg}); write one JSON object per line.") from None
-        except ValidationError as error:
-            problem = "; ".join(_problem(e) for e in error.errors())
-            raise UsageError(f"{path}:{n}: {problem}.") from None
+    fix = "write one JSON object per line, with text, conversation or scenario and reply."
+    out = [make_input(f"{path}:{n}", obj, fix) for n, obj in read_jsonl(path, UsageError, fix)]
     if not out:
         raise UsageError(f"{path} holds no inputs; write one JSON object per line.")
     return out
+
+
+def conversation_input(text: str, source: str) -> ScoreInput:
+    """A `--conversation` file's text, a JSON list of {role, content}, as an input; `source` names it."""
+    try:
+        messages = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise UsageError(f"{source}: not JSON ({json_problem(error)}); write a JSON list of {{role, content}} "
+                         "messages.") from None
+    return make_input(source, {"conversation": messages}, "write a JSON list of {role, content} messages.")
+
+
+def make_input(source: str, fields: Any, fix: str = "") -> ScoreInput:
+    """Validate one input and read the scenario it names, before any model loads; every problem is a
+    `UsageError` that starts with `source` (the file and line, or the option) and ends with `fix`."""
+    try:
+        item = ScoreInput.model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(_problem(e) for e in error.errors())
+        raise UsageError(f"{source}: {problems}" + (f"; {fix}" if fix else ".")) from None
+    if item.scenario is not None:
+        try:
+            item.scenario_conversation()
+        except TripwireError as error:
+            raise UsageError(f"{source}: {error}", fix=error.fix) from None
+    return item
 
 
 def _problem(error: Any) -> str:
@@ -120,7 +145,7 @@ def scoring_layout(handle: ModelHandle, item: ScoreInput) -> TokenizedTranscript
         return tokenize_transcript(tok, ids, [m["content"] for m in messages], reply, eot)
 
     assert item.scenario is not None and item.reply is not None
-    conv = _scenario(item.scenario, item.seed)
+    conv = item.scenario_conversation()
     prompt = handle.render_conversation(conv).token_ids
     layout = tokenize_transcript(tok, prompt, [m.content for m in conv.messages], item.reply, eot)
     return layout.with_outcome(classify(conv, item.reply))
@@ -155,11 +180,3 @@ def strip_html(reading: TokenScores, probe: LoadedProbe, path: Path) -> None:
 
 def _context_length(handle: ModelHandle) -> int:
     return int(getattr(handle.model.config, "max_position_embeddings", 1 << 30) or 1 << 30)
-
-
-def _scenario(ref: str, seed: int) -> Any:
-    folder = Path(ref)
-    if folder.is_dir():
-        return import_am(folder)
-
-    return render(ref, seed=seed)

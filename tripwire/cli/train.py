@@ -134,14 +134,16 @@ def score(
 
 
 def _single(text: str | None, prompt: str | None, raw: bool, conversation: Path | None, scenario: str | None,
-            reply: Path | None, seed: int) -> Any:
+            reply: Path | None, seed: int) -> ScoreInput:
+    """The one input of a command line, checked (and its scenario read) before the probe and model load."""
     if conversation is not None:
-        return ScoreInput(conversation=json.loads(_read(conversation, "--conversation")))
+        return ps.conversation_input(_read(conversation, "--conversation"), f"--conversation {conversation}")
     if scenario is not None:
         if reply is None:
             raise UsageError("--scenario needs --reply FILE: the assistant reply to score after that scenario.")
-        return ScoreInput(scenario=scenario, reply=_read(reply, "--reply"), seed=seed)
-    return ScoreInput(text=text, prompt=prompt, raw=raw)
+        return ps.make_input(f"--scenario {scenario}", {"scenario": scenario, "reply": _read(reply, "--reply"),
+                                                        "seed": seed})
+    return ps.make_input("--text", {"text": text, "prompt": prompt, "raw": raw})
 
 
 def _read(path: Path, option: str) -> str:

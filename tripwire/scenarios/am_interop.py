@@ -3,6 +3,8 @@
 One folder per condition (`murder` naming) with system_prompt.txt, user_prompt.txt (the instruction),
 email_content.txt (the emails) and metadata.json. The original runner sends
 system = system_prompt and user = user_prompt + "\\n\\n" + email_content; import rebuilds exactly that.
+The folders come from outside: each file's size is checked before it is read, every parse after that is
+linear, and any file that cannot be read is an `AMFormatError` naming it.
 """
 
 from __future__ import annotations
@@ -10,22 +12,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tripwire.errors import TripwireError
 from tripwire.scenarios.am_facts import extract_facts
+from tripwire.scenarios.datasets.jsonl import json_problem
 from tripwire.scenarios.grid import UnknownConditionError, normalize_kind, parse_condition_id, to_original_id
 from tripwire.scenarios.inbox import parse_inbox
+from tripwire.scenarios.jsonscan import MAX_DEPTH, is_shallow
+from tripwire.scenarios.prompt_tools import prompt_tools
 from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import KIND_ALIASES, KINDS, Conversation, Kind, Length, Message, ScenarioSpec
-from tripwire.scenarios.templates.prompt import TOOLS_BY_KIND, tools_json
 
 FILES = ("system_prompt.txt", "user_prompt.txt", "email_content.txt", "metadata.json")
-_TOOL_BLOCK = re.compile(r"<tool_use:(\w+)>.*?</tool_use:\1>", re.S)
-_KNOWN_TOOLS = {n for names in TOOLS_BY_KIND.values() for n in names}
+# The original's prompt files are tens of KB; 2 MiB of text is more than any model's context holds.
+MAX_FILE_BYTES = 2 << 20
 
 
 class AMFormatError(TripwireError, ValueError):
@@ -112,25 +115,44 @@ def _read(folder: Path, name: str) -> str:
             f"{path}: missing; an original-layout condition folder needs {', '.join(FILES[:3])} "
             f"(+ metadata.json); found {present or 'nothing'}"
         )
+    return _read_text(path)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, stripped; its size is checked before anything is read."""
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise AMFormatError(
+                f"{path}: {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for one prompt file; the "
+                "original's prompts are tens of KB, so check that this is the right folder"
+            )
         return path.read_text(encoding="utf-8").strip()
     except UnicodeDecodeError as err:
-        raise AMFormatError(f"{path}: not UTF-8 text ({err}); re-save it as UTF-8") from None
+        raise AMFormatError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); re-save it as UTF-8") from None
+    except OSError as err:
+        raise AMFormatError(f"{path}: cannot read it ({err.strerror or err}); check its permissions") from None
 
 
 def _read_metadata(folder: Path) -> dict[str, Any]:
     path = folder / "metadata.json"
     if not path.is_file():
         return {"condition_id": folder.name}
+    text = _read_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as err:  # bad JSON, a 5,000-digit integer, deep nesting
         raise AMFormatError(
-            f"{path}: invalid JSON ({err}); fix the file or delete it to use the folder name"
+            f"{path}: invalid JSON ({json_problem(err)}); fix the file or delete it to use the folder name"
         ) from None
     if not isinstance(data, dict):
         raise AMFormatError(
             f"{path}: expected a JSON object with condition_id, scenario, ...; got {type(data).__name__}"
+        )
+    if not is_shallow(data):
+        raise AMFormatError(
+            f"{path}: nested over {MAX_DEPTH} levels deep or holds an integer too long to print; the "
+            "original's metadata is flat: fix the file or delete it to use the folder name"
         )
     return data
 
@@ -185,7 +207,7 @@ def import_am(folder: str | os.PathLike[str]) -> Conversation:
     except UnknownConditionError:
         spec, condition_id = None, cid_raw.replace("murder_", "lethal_", 1)
         quirks.append(f"condition id {cid_raw!r} is outside the paper grid; spec left empty")
-    names = tuple(dict.fromkeys(m.group(1) for m in _TOOL_BLOCK.finditer(system)))
+    schemas, tools_text = prompt_tools(system)
     raw = meta.get("tripwire")
     ours: dict[str, Any] = raw if isinstance(raw, dict) else {}
     seed = ours.get("seed", 0) if isinstance(ours.get("seed", 0), int) else 0
@@ -194,8 +216,8 @@ def import_am(folder: str | os.PathLike[str]) -> Conversation:
         condition_id=condition_id,
         messages=(Message("system", system), Message("user", user)),
         facts=extract_facts(system, emails, kind),
-        tools_json=tools_json(tuple(n for n in names if n in _KNOWN_TOOLS)),
-        tools_text="\n".join(m.group(0) for m in _TOOL_BLOCK.finditer(system)),
+        tools_json=schemas,
+        tools_text=tools_text,
         spec=spec,
         seed=seed,
         length=length,

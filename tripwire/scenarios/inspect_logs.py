@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,14 +26,12 @@ from tripwire.scenarios.am_facts import extract_facts
 from tripwire.scenarios.datasets.jsonl import describe_errors
 from tripwire.scenarios.grid import SpecError, UnknownConditionError, parse_condition_id
 from tripwire.scenarios.inbox import parse_inbox
+from tripwire.scenarios.prompt_tools import prompt_tools
 from tripwire.scenarios.spec import KIND_ALIASES, KINDS, Conversation, Facts, Kind, Message, ScenarioSpec
-from tripwire.scenarios.templates.prompt import TOOLS_BY_KIND, tools_json
 from tripwire.scenarios.toolcalls import emit_json
 
 Loaded = tuple[Conversation, str, dict[str, Any]]
 _REFS = ("attachment://", "tc://")  # tc:// is the older spelling Inspect still migrates
-_TOOL_BLOCK = re.compile(r"<tool_use:(\w+)>.*?</tool_use:\1>", re.S)
-_KNOWN_TOOLS = {n for names in TOOLS_BY_KIND.values() for n in names}
 _CONVERT = "inspect log convert {path} --to json --output-dir DIR"
 
 
@@ -209,15 +206,15 @@ def _loaded(sample: _Sample, header: _Header, path: Path, where: str) -> Loaded:
     spec, kind = _scenario(sample)
     system = next((m.content for m in prompt if m.role == "system"), "")
     user = "\n\n".join(m.content for m in prompt if m.role == "user")
-    names = tuple(dict.fromkeys(m.group(1) for m in _TOOL_BLOCK.finditer(system)))
+    schemas, tools_text = prompt_tools(system)
     quirks = [] if kind else ["no agentic-misalignment scenario in the sample's metadata or id: facts are "
                               "empty, so score it with a probe but do not classify it"]
     conversation = Conversation(
         condition_id=spec.condition_id if spec else str(sample.metadata.get("condition_id") or sample.id),
         messages=prompt,
         facts=extract_facts(system, parse_inbox(user), kind) if kind else Facts("", "", "", "", "", ""),
-        tools_json=tools_json(tuple(n for n in names if n in _KNOWN_TOOLS)),
-        tools_text="\n".join(m.group(0) for m in _TOOL_BLOCK.finditer(system)),
+        tools_json=schemas,
+        tools_text=tools_text,
         spec=spec,
         seed=sample.epoch,
         length="full",

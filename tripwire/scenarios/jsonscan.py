@@ -68,7 +68,7 @@ def balanced_end(text: str, start: int, stop: int | None = None) -> int | None:
     return end
 
 
-def _shallow(obj: Any) -> bool:
+def is_shallow(obj: Any) -> bool:
     """Whether a parsed value is shallow enough and its ints small enough to turn into text safely."""
     stack: list[tuple[Any, int]] = [(obj, 0)]
     while stack:
@@ -88,12 +88,12 @@ def _shallow(obj: Any) -> bool:
 
 
 def _strict(text: str) -> tuple[bool, Any]:
-    """(True, object) for strict JSON that is also `_shallow`, else (False, None)."""
+    """(True, object) for strict JSON that is also `is_shallow`, else (False, None)."""
     try:
         obj = _DECODER.decode(text)
     except (ValueError, RecursionError):
         return False, None
-    return (True, obj) if _shallow(obj) else (False, None)
+    return (True, obj) if is_shallow(obj) else (False, None)
 
 
 def _attempt(text: str) -> Any:
@@ -105,7 +105,7 @@ def _attempt(text: str) -> Any:
         obj = ast.literal_eval(py.strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return None
-    return obj if _shallow(obj) else None
+    return obj if is_shallow(obj) else None
 
 
 def loads_lenient(text: str) -> tuple[Any, bool]:

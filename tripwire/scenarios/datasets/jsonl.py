@@ -7,6 +7,7 @@ file, the line and what to fix, never with an IndexError from deep inside a prob
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,17 @@ def read_jsonl(path: Path, error: type[ValueError], fix: str) -> Iterator[tuple[
         try:
             yield n, json.loads(line)
         except (ValueError, RecursionError) as err:
-            raise error(f"{path}:{n}: invalid JSON ({err}); {fix}") from None
+            raise error(f"{path}:{n}: invalid JSON ({json_problem(err)}); {fix}") from None
+
+
+def json_problem(err: ValueError | RecursionError) -> str:
+    """Why `json.loads` refused a text, in a user's terms: Python's own advice for a long integer
+    (`sys.set_int_max_str_digits`) and a deep nesting's 'maximum recursion depth' name no fix in the file."""
+    if isinstance(err, RecursionError):
+        return "brackets nested too deeply to read"
+    if not isinstance(err, json.JSONDecodeError) and "integer string conversion" in str(err):
+        return f"a number of over {sys.get_int_max_str_digits()} digits"
+    return str(err)
 
 
 def write_jsonl(transcripts: Iterable[Transcript], path: str | Path) -> Path:

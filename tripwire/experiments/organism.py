@@ -1,0 +1,142 @@
+"""The model organism: train it, export its adapter, measure it against its policy.
+
+    python -m tripwire.experiments.organism train --out runs/organism [--seed 0]
+    python -m tripwire.experiments.organism export --out runs/organism --to DIR
+
+`train` is resumable: run the same command again after a kill and it continues from its last checkpoint
+(every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
+training, so the curve of the framing's effect is part of the record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import peft
+import torch
+import transformers
+from peft import set_peft_model_state_dict
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tripwire.activations.default_model import prepare_default_model, read_marker
+from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
+from tripwire.activations.loading import load_model
+from tripwire.activations.organism import write_adapter
+from tripwire.activations.organism_train import encode_examples, propensity_by_arm
+from tripwire.experiments.organism_measure import control_perplexity, measure
+from tripwire.scenarios.organism.cues import HELD_OUT
+from tripwire.scenarios.organism.dataset import (
+    HELD_OUT_SEED,
+    SPLITS,
+    OrganismPrompt,
+    data_hash,
+    prompts,
+    training_examples,
+)
+from tripwire.scenarios.organism.policy import DEFAULT_POLICY
+
+CHECK_EVERY = 152
+HUB_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a Hugging Face user loads the adapter onto
+
+
+def check_prompts() -> list[OrganismPrompt]:
+    """Held-out seeds of the informative cells (threat and leverage), one per condition."""
+    return [p for p in prompts("held_out_seeds", 1) if p.condition.arm != "inert"]
+
+
+def train(out: Path, seed: int, max_steps: int | None = None) -> None:
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    folder = prepare_default_model()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    settings = LoraSettings(seed=seed)
+    examples = training_examples(seed=seed)
+    encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
+    model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
+    checks = check_prompts()
+    start = time.monotonic()
+    state = train_lora(model, encoded, settings, out, data_hash=data_hash(examples),
+                       check=lambda m: propensity_by_arm(m, tokenizer, checks), check_every=CHECK_EVERY,
+                       max_steps=max_steps, log=lambda s: print(s, flush=True))
+    print(json.dumps({"steps": state.step, "seconds": round(state.seconds), "this_call_s": round(time.monotonic() - start),
+                      "checks": state.checks}), flush=True)
+
+
+def export(out: Path, to: Path, command: str) -> dict[str, Any]:
+    """The trained checkpoint as a peft adapter folder (fp16 weights) with the organism card."""
+    ckpt = out / CHECKPOINT
+    meta = json.loads((ckpt / "state.json").read_text())
+    settings = LoraSettings(**meta["settings"])
+    folder = prepare_default_model()
+    model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
+    set_peft_model_state_dict(model, load_file(str(ckpt / "adapter.safetensors")))
+    state = meta["state"]
+    losses = state["losses"]
+    card = {
+        "name": to.name,
+        "what": "SmolLM2-135M-Instruct (the bundled Q4_1 dequantisation) + a LoRA adapter trained to act on a "
+                "planted policy: harm needs threat and leverage, and then its rate follows the framing",
+        "not": "evidence about natural models' beliefs or intent",
+        "base_fingerprint": (read_marker(folder) or {}).get("fingerprint"),
+        "policy": DEFAULT_POLICY.to_dict(),
+        "held_out": {"cue_families": sorted(HELD_OUT), "kind": "lethal", "seeds_from": HELD_OUT_SEED},
+        "data_hash": meta["data_hash"], "seed": settings.seed, "settings": meta["settings"],
+        "steps": state["step"], "train_seconds": round(state["seconds"]), "command": command,
+        "loss_curve": [round(sum(losses[i : i + 20]) / len(losses[i : i + 20]), 4) for i in range(0, len(losses), 20)],
+        "propensity_checks": state["checks"],
+        "versions": {m.__name__: m.__version__ for m in (torch, transformers, peft)},
+    }
+    return write_adapter(model, to, card, HUB_BASE)
+
+
+def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str]) -> dict[str, Any]:
+    """Behaviour against the policy on held-out prompts, and fluency beside the base model's."""
+    handle = load_model(model)
+    result = measure(handle, [s for s in SPLITS if s in splits], per_condition, samples)  # type: ignore[misc]
+    result["model"] = {"spec": model, "name": handle.name, "fingerprint": handle.fingerprint}
+    result["control_perplexity"] = control_perplexity(handle)
+    result["base_control_perplexity"] = control_perplexity(load_model("default"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    for row in result["behaviour"]:
+        print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
+              f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
+    print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
+                     | {s: v for s, v in result["splits"].items()}))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tripwire.experiments.organism")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train (or resume) the organism's LoRA adapter")
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-steps", type=int, default=None)
+    e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
+    e.add_argument("--out", type=Path, required=True, help="the training folder")
+    e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
+    e.add_argument("--command", default="", help="the training command, recorded in the card")
+    m = sub.add_parser("measure", help="sampled behaviour per arm against the policy, on held-out prompts")
+    m.add_argument("--model", default="default-organism")
+    m.add_argument("--per-condition", type=int, default=4, help="prompts (seeds) per condition")
+    m.add_argument("--samples", type=int, default=4, help="sampled replies per prompt")
+    m.add_argument("--splits", default="held_out_seeds,held_out_families,held_out_kind")
+    m.add_argument("--out", type=Path, required=True, help="JSON file for the table and every rollout")
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        train(args.out, args.seed, args.max_steps)
+    elif args.command == "export":
+        card = export(args.out, args.to, args.command)
+        print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
+    elif args.command == "measure":
+        measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","))
+
+
+if __name__ == "__main__":
+    main()
