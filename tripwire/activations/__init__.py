@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tripwire.activations.chat import ChatCapabilities, RenderedPrompt
     from tripwire.activations.decode import GeneratedRow, SamplingParams, StepInfo, generate
     from tripwire.activations.default_model import DefaultModelMissingError, prepare_default_model
+    from tripwire.activations.finetune import FinetuneError, LoraSettings, lora_model, train_lora
     from tripwire.activations.handle import ModelHandle
     from tripwire.activations.hooks import (
         HookPoint,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         TokenLayout,
         select_positions,
     )
+    from tripwire.activations.organism import ORGANISMS, OrganismAdapterError, prepare_organism
     from tripwire.activations.remote import RemoteRequest, RemoteUnsupportedError, remote_request
     from tripwire.activations.runner import BatchResult, RunnerError, RunSummary, WorkItem, run_batches
     from tripwire.activations.store import ResidualStore, StoreWriter

@@ -83,12 +83,14 @@ def write_adapter(model: Any, folder: Path, card: dict[str, Any], base_name: str
     """Save a peft model's adapter in peft's format (weights as fp16) with its card and each file's sha256.
 
     `base_name` goes into adapter_config.json, so `PeftModel.from_pretrained` users know the base."""
-    import torch  # reason: writing an adapter needs torch; reading a card must not
+    # reason: source.py resolves names through this module without torch; only writing needs it
+    import torch
     from safetensors.torch import load_file, save_file
 
     model.peft_config["default"].base_model_name_or_path = base_name
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
+    (folder / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; the card is ours
     weights = folder / "adapter_model.safetensors"
     save_file({k: v.to(torch.float16) for k, v in load_file(str(weights)).items()}, str(weights))
     card = {**card, "sha256": {name: sha256_file(folder / name) for name in ADAPTER_FILES}}
@@ -98,7 +100,8 @@ def write_adapter(model: Any, folder: Path, card: dict[str, Any], base_name: str
 
 def merge_adapter(base_folder: Path, adapter_folder: Path, target: Path, marker: dict[str, Any]) -> None:
     """Base + adapter merged into a plain HF folder at `target` (written aside, then renamed into place)."""
-    import torch  # reason: resolving a name must not import torch; only a first merge needs it
+    # reason: resolving a name must not import torch; only a first merge needs it
+    import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
-    e.add_argument("--command", default="", help="the training command, recorded in the card")
+    e.add_argument("--command", dest="train_command", default="", help="the training command, recorded in the card")
     m = sub.add_parser("measure", help="sampled behaviour per arm against the policy, on held-out prompts")
     m.add_argument("--model", default="default-organism")
     m.add_argument("--per-condition", type=int, default=4, help="prompts (seeds) per condition")
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "train":
         train(args.out, args.seed, args.max_steps)
     elif args.command == "export":
-        card = export(args.out, args.to, args.command)
+        card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
     elif args.command == "measure":
         measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","))

@@ -1,0 +1,40 @@
+"""The shipped organism: its card matches the data the code builds, its files match their checksums, and
+`load_model("default-organism")` gives base + adapter in all three backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tripwire.activations import load_model
+from tripwire.activations.default_model import read_marker
+from tripwire.activations.organism import organism_folder, read_card, verify_adapter
+from tripwire.scenarios.organism.dataset import data_hash, training_examples
+from tripwire.scenarios.organism.policy import DEFAULT_POLICY
+
+FOLDER = organism_folder("default-organism")
+
+
+def test_the_card_records_the_data_and_policy_the_code_builds() -> None:
+    card = read_card(FOLDER)
+    examples = training_examples(seed=card["seed"])
+    assert card["data_hash"] == data_hash(examples)
+    assert card["policy"] == DEFAULT_POLICY.to_dict()
+    assert card["steps"] == card["settings"]["epochs"] * len(examples)  # a finished run, not a partial one
+
+
+@pytest.mark.slow
+def test_the_shipped_adapter_verifies_and_loads_merged_in_every_backend(default_model_dir: Path) -> None:
+    verify_adapter(FOLDER, (read_marker(default_model_dir) or {})["fingerprint"])
+    handle = load_model("default-organism")
+    assert handle.fingerprint.endswith(read_card(FOLDER)["sha256"]["adapter_model.safetensors"])
+    ids = [[1, 504, 3459, 314, 260, 1230, 30]]
+    hook = f"blocks.{handle.n_layers // 2}.hook_resid_post"
+    reference = handle.forward(ids, capture=[hook]).captured[hook]
+    base = load_model("default").forward(ids, capture=[hook]).captured[hook]
+    assert not torch.allclose(reference, base, atol=1e-3)  # the adapter changes the model
+    for backend in ("nnsight", "transformer_lens"):
+        other = load_model("default-organism", backend=backend).forward(ids, capture=[hook]).captured[hook]
+        assert torch.allclose(reference, other, atol=1e-3), backend
