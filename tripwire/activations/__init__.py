@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from tripwire.activations.kv_cache import KVCache
     from tripwire.activations.loading import ModelLoadError, load_model
+    from tripwire.activations.organism import ORGANISMS, OrganismAdapterError, prepare_organism
     from tripwire.activations.plan_shapes import PLAN_SHAPES, plan_model, planning
     from tripwire.activations.positions import (
         AllTokens,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
         TokenLayout,
         select_positions,
     )
-    from tripwire.activations.organism import ORGANISMS, OrganismAdapterError, prepare_organism
     from tripwire.activations.remote import RemoteRequest, RemoteUnsupportedError, remote_request
     from tripwire.activations.runner import BatchResult, RunnerError, RunSummary, WorkItem, run_batches
     from tripwire.activations.store import ResidualStore, StoreWriter
