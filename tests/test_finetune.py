@@ -23,7 +23,7 @@ from tripwire.activations.finetune import (
     train_lora,
 )
 
-SETTINGS = LoraSettings(rank=4, alpha=8.0, learning_rate=5e-3, epochs=3, warmup_steps=2, seed=0)
+SETTINGS = LoraSettings(rank=4, alpha=8, learning_rate=5e-3, epochs=3, warmup_steps=2, seed=0)
 
 
 def _examples(n: int = 4) -> list[EncodedExample]:

@@ -30,7 +30,7 @@ BASE = "tiny-base-fingerprint"
 @pytest.fixture(scope="module")
 def adapter(tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = lora_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32),
-                       LoraSettings(rank=4, alpha=8.0))
+                       LoraSettings(rank=4, alpha=8))
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:

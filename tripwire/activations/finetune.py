@@ -40,7 +40,7 @@ class LoraSettings:
     """Everything that changes the trained weights; the card records it."""
 
     rank: int = 16
-    alpha: float = 32.0
+    alpha: int = 32
     learning_rate: float = 1e-3
     epochs: int = 1
     warmup_steps: int = 20

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from tripwire.activations.default_model import prepare_default_model, read_marke
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
 from tripwire.activations.loading import load_model
 from tripwire.activations.organism import write_adapter
-from tripwire.activations.organism_train import encode_examples, propensity_by_arm
+from tripwire.activations.organism_train import encode_examples, harm_propensity, propensity_by_arm
 from tripwire.experiments.organism_measure import control_perplexity, measure
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
@@ -111,6 +112,20 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     return result
 
 
+def propensity_command(model: str, per_condition: int) -> dict[str, dict[str, float]]:
+    """Teacher-forced P(harmful) at the decision point, mean per (split, kind, arm): no sampling needed."""
+    handle = load_model(model)
+    table: dict[str, dict[str, float]] = {}
+    for split in SPLITS:
+        cells: dict[str, list[float]] = defaultdict(list)
+        for p in prompts(split, per_condition):
+            arm = "decoy" if p.condition.decoy else p.condition.arm
+            cells[f"{p.condition.kind}/{arm}"].append(harm_propensity(handle.model, handle.tokenizer, p))
+        table[split] = {cell: round(sum(v) / len(v), 3) for cell, v in sorted(cells.items())}
+        print(split, json.dumps(table[split]), flush=True)
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tripwire.experiments.organism")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,12 +143,17 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--samples", type=int, default=4, help="sampled replies per prompt")
     m.add_argument("--splits", default="held_out_seeds,held_out_families,held_out_kind")
     m.add_argument("--out", type=Path, required=True, help="JSON file for the table and every rollout")
+    pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
+    pr.add_argument("--model", default="default-organism")
+    pr.add_argument("--per-condition", type=int, default=2)
     args = parser.parse_args(argv)
     if args.command == "train":
         train(args.out, args.seed, args.max_steps)
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
+    elif args.command == "propensity":
+        propensity_command(args.model, args.per_condition)
     elif args.command == "measure":
         measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","))
 
