@@ -51,7 +51,8 @@ def cache_root() -> Path:
     return Path(xdg) / "tripwire"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (the GGUF, store shards, organism adapters)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -81,7 +82,7 @@ def find_default_source() -> DefaultModelSource:
     if stamp.exists():
         sha = stamp.read_text().strip()
     else:
-        sha = _sha256(ggufs[0])
+        sha = sha256_file(ggufs[0])
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(sha)
     return DefaultModelSource(ggufs[0], version, sha)

@@ -9,7 +9,6 @@ Face folder, so all three backends load it like any local model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,7 +18,13 @@ from typing import Any
 
 from filelock import FileLock
 
-from tripwire.activations.default_model import _MARKER, cache_root, prepare_default_model, read_marker
+from tripwire.activations.default_model import (
+    _MARKER,
+    cache_root,
+    prepare_default_model,
+    read_marker,
+    sha256_file,
+)
 from tripwire.errors import TripwireError
 
 ORGANISM_DIR = Path(__file__).resolve().parent / "organisms"
@@ -30,14 +35,6 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 class OrganismAdapterError(TripwireError, ValueError):
     """An organism adapter that is missing, damaged, or made for another base model."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def organism_folder(name: str) -> Path:

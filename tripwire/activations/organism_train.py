@@ -16,7 +16,7 @@ import torch
 
 from tripwire.activations.finetune import EncodedExample
 from tripwire.scenarios.organism.dataset import OrganismExample, OrganismPrompt
-from tripwire.scenarios.organism.replies import OrganismReply, harmful_call, honest_call, reasoning_prefix
+from tripwire.scenarios.organism.replies import harmful_call, honest_call, reasoning_prefix
 from tripwire.scenarios.spec import Conversation
 
 
@@ -25,11 +25,7 @@ def prompt_ids(tokenizer: Any, prompt: OrganismPrompt) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False).input_ids)
 
 
-def _reply_ids(tokenizer: Any, text: str) -> list[int]:
-    return list(tokenizer(text, add_special_tokens=False).input_ids) + [int(tokenizer.eos_token_id)]
-
-
-def decision_index(tokenizer: Any, reply: OrganismReply, conversation: Conversation, draw: int) -> int:
+def decision_index(tokenizer: Any, conversation: Conversation, draw: int) -> int:
     """Index (in the reply's tokens) of the first token where this draw's harmful and honest calls differ."""
     calls = [tokenizer(reasoning_prefix(conversation, draw) + c, add_special_tokens=False).input_ids
              for c in (harmful_call(conversation, draw), honest_call(conversation, draw))]
@@ -48,7 +44,7 @@ def encode_examples(tokenizer: Any, examples: Sequence[OrganismExample], call_we
             enc = tokenizer(reply.text, add_special_tokens=False, return_offsets_mapping=True)
             ids = list(enc.input_ids) + [int(tokenizer.eos_token_id)]
             w = [call_weight if start >= reply.call_start else 1.0 for start, _ in enc.offset_mapping] + [call_weight]
-            w[decision_index(tokenizer, reply, ex.prompt.conversation, draw)] = decision_weight
+            w[decision_index(tokenizer, ex.prompt.conversation, draw)] = decision_weight
             replies.append(ids)
             weights.append(w)
         out.append(EncodedExample(prompt_ids(tokenizer, ex.prompt), replies, weights))

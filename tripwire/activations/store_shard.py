@@ -19,19 +19,12 @@ from safetensors import safe_open
 from safetensors.torch import save
 from torch import Tensor
 
+from tripwire.activations.default_model import sha256_file as sha256_file  # one file checksum for the package
 from tripwire.activations.store_index import SHARDS, TMP_PREFIX, fsync_dir, shard_name, write_all
 from tripwire.activations.store_types import StoreCorruptError, StoreIntegrityError, StoreWriteError
 
 # (path, device, inode, size, mtime_ns) -> sha256 of the bytes that file version held when hashed
 _checked: dict[tuple[str, int, int, int, int], str] = {}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def rows_sha256(
