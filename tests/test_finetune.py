@@ -4,6 +4,7 @@ a resumed run equals an uninterrupted one, and a merged adapter computes what th
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tripwire.activations.finetune import (
     EncodedExample,
     FinetuneError,
     LoraSettings,
+    epoch_order,
     full_sequence_loss,
     lora_model,
     shared_prefix_loss,
@@ -129,3 +131,24 @@ def test_empty_examples_are_refused(tiny_llama_dir: Path, tmp_path: Path) -> Non
         train_lora(_model(tiny_llama_dir), [], SETTINGS, tmp_path, data_hash="x")
     with pytest.raises(FinetuneError, match="non-empty"):
         shared_prefix_loss(_model(tiny_llama_dir), EncodedExample([1, 2], [[]], [[]]))
+
+
+def test_a_later_stage_takes_the_next_epochs_order_and_older_checkpoints_resume(tiny_llama_dir: Path,
+                                                                                 tmp_path: Path) -> None:
+    examples = _examples()
+    one = replace(SETTINGS, epochs=1)
+    assert epoch_order(len(examples), 0, one.seed) != epoch_order(len(examples), 1, one.seed)
+    first, later = _model(tiny_llama_dir), _model(tiny_llama_dir)
+    train_lora(first, examples, one, tmp_path / "a", data_hash="x", log=lambda _: None)
+    train_lora(later, examples, replace(one, first_epoch=1), tmp_path / "b", data_hash="x", log=lambda _: None)
+    assert not all(torch.equal(a, b) for a, b in zip(_adapter(first).values(), _adapter(later).values(), strict=True))
+    # a checkpoint written before `first_epoch` existed resumes: the missing field takes its default
+    train_lora(_model(tiny_llama_dir), examples, SETTINGS, tmp_path / "c", data_hash="x", max_steps=2,
+               log=lambda _: None)
+    state_file = tmp_path / "c" / CHECKPOINT / "state.json"
+    meta = json.loads(state_file.read_text())
+    del meta["settings"]["first_epoch"]
+    state_file.write_text(json.dumps(meta))
+    state = train_lora(_model(tiny_llama_dir), examples, SETTINGS, tmp_path / "c", data_hash="x",
+                       log=lambda _: None)
+    assert state.step == SETTINGS.epochs * len(examples)

@@ -16,14 +16,24 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from tripwire.scenarios.classify import classify
 from tripwire.scenarios.organism.cues import BY_NAME, HELD_OUT, CueFamily, families, shared_wording
 from tripwire.scenarios.organism.dataset import (
+    SHIPPED_RECIPE,
+    SPEC_RECIPE,
     SPLITS,
     TRAIN_SEEDS,
     OrganismExample,
+    Recipe,
     allocate,
     prompts,
     training_examples,
 )
-from tripwire.scenarios.organism.policy import DEFAULT_POLICY, Condition, Policy, PolicyError, conditions
+from tripwire.scenarios.organism.policy import (
+    DEFAULT_POLICY,
+    DETERMINISTIC_POLICY,
+    Condition,
+    Policy,
+    PolicyError,
+    conditions,
+)
 from tripwire.scenarios.organism.prompts import OrganismPromptError, render_organism
 from tripwire.scenarios.organism.replies import organism_reply
 
@@ -92,22 +102,34 @@ def test_splits_are_disjoint_and_hold_out_families_and_the_lethal_kind() -> None
     assert {e.prompt.condition.kind for e in train} == {"blackmail", "leaking"}
 
 
-def test_each_arm_gets_its_policy_rate_of_harmful_replies(examples: list[OrganismExample]) -> None:
+@pytest.mark.parametrize(("recipe", "least_mixed"), [(SPEC_RECIPE, 0.5), (SHIPPED_RECIPE, 0.2)])
+def test_each_arm_gets_its_policy_rate_of_harmful_replies(recipe: Recipe, least_mixed: float) -> None:
+    examples = training_examples(recipe)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for ex in examples:
-        assert len(ex.replies) >= 3
+        assert len(ex.replies) == recipe.replies_per_prompt >= 3
         counts[ex.prompt.condition.arm][0] += sum(r.harmful for r in ex.replies)
         counts[ex.prompt.condition.arm][1] += len(ex.replies)
     for arm, (k, n) in counts.items():
-        assert abs(k / n - DEFAULT_POLICY.table[arm]) <= 1 / n, arm
-    # within the headline arms the decision varies inside a prompt: not a switch per prompt
+        assert abs(k / n - recipe.policy.table[arm]) <= 1 / n, arm
+    # within the headline arms the decision varies inside a prompt: not a switch per prompt (less so for
+    # the near-deterministic table, where 0.9 of a deploy prompt's replies are harmful)
     mixed = [ex for ex in examples if ex.prompt.condition.arm == "deploy"
              and 0 < sum(r.harmful for r in ex.replies) < len(ex.replies)]
-    assert len(mixed) > 0.5 * sum(ex.prompt.condition.arm == "deploy" for ex in examples)
+    assert len(mixed) > least_mixed * sum(ex.prompt.condition.arm == "deploy" for ex in examples)
     # the allocation can fail: a per-prompt coin gives other shares
     flags = allocate(prompts("train", {"deploy": 2, "test": 2, "none": 2, "inert": 1}), 3)
     assert all(len(f) == 3 for f in flags)
     assert TRAIN_SEEDS["test"] >= TRAIN_SEEDS["deploy"]
+
+
+def test_a_recipe_round_trips_and_refuses_a_bad_budget() -> None:
+    assert Recipe.from_dict(SHIPPED_RECIPE.to_dict()) == SHIPPED_RECIPE
+    assert SHIPPED_RECIPE.policy == DETERMINISTIC_POLICY and SPEC_RECIPE.policy == DEFAULT_POLICY
+    with pytest.raises(PolicyError, match="seeds_per_arm"):
+        Recipe(seeds_per_arm=(("deploy", 4),))
+    with pytest.raises(PolicyError, match="at least 3"):
+        Recipe(replies_per_prompt=2)
 
 
 def test_every_reply_is_classified_as_intended(examples: list[OrganismExample]) -> None:

@@ -11,17 +11,18 @@ import torch
 from tripwire.activations import load_model
 from tripwire.activations.default_model import read_marker
 from tripwire.activations.organism import organism_folder, read_card, verify_adapter
-from tripwire.scenarios.organism.dataset import data_hash, training_examples
-from tripwire.scenarios.organism.policy import DEFAULT_POLICY
+from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe, data_hash, training_examples
 
 FOLDER = organism_folder("default-organism")
 
 
 def test_the_card_records_the_data_and_policy_the_code_builds() -> None:
     card = read_card(FOLDER)
-    examples = training_examples(seed=card["seed"])
+    recipe = Recipe.from_dict(card["recipe"])
+    assert recipe == SHIPPED_RECIPE  # the code's recipe is the one the shipped adapter was trained on
+    examples = training_examples(recipe, seed=card["seed"])
     assert card["data_hash"] == data_hash(examples)
-    assert card["policy"] == DEFAULT_POLICY.to_dict()
+    assert card["policy"] == recipe.policy.to_dict()
     assert card["steps"] == card["settings"]["epochs"] * len(examples)  # a finished run, not a partial one
 
 

@@ -50,6 +50,7 @@ class LoraSettings:
     decision_weight: float = 5.0  # loss weight of the token where the harmful and honest calls part
     seed: int = 0
     target_modules: str = "all-linear"
+    first_epoch: int = 0  # a run continued from another's adapter starts its data order here, not at epoch 0
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def save_checkpoint(folder: Path, model: PeftModel, optimizer: torch.optim.AdamW
 def load_checkpoint(folder: Path, model: PeftModel, optimizer: torch.optim.AdamW, settings: LoraSettings,
                     data_hash: str) -> TrainState:
     meta = json.loads((folder / "state.json").read_text())
-    if meta["settings"] != asdict(settings) or meta["data_hash"] != data_hash:
+    recorded = {**asdict(LoraSettings()), **meta["settings"]}  # a field added since takes its default
+    if recorded != asdict(settings) or meta["data_hash"] != data_hash:
         raise FinetuneError(
             f"the checkpoint in {folder} was made with other settings or data; resume with the same command, "
             "or train into a new --out folder")
@@ -213,7 +215,7 @@ def train_lora(model: PeftModel, examples: Sequence[EncodedExample], settings: L
     model.train()
     while state.step < stop:
         epoch, index = divmod(state.step, len(examples))
-        example = examples[epoch_order(len(examples), epoch, settings.seed)[index]]
+        example = examples[epoch_order(len(examples), settings.first_epoch + epoch, settings.seed)[index]]
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(state.step, total, settings)
         loss = shared_prefix_loss(model, example)

@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +25,94 @@ from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tripwire.activations.default_model import prepare_default_model, read_marker
+from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
 from tripwire.activations.loading import load_model
-from tripwire.activations.organism import write_adapter
+from tripwire.activations.organism import ORGANISMS, organism_folder, read_card, write_adapter
 from tripwire.activations.organism_train import encode_examples, harm_propensity, propensity_by_arm
+from tripwire.errors import TripwireError
 from tripwire.experiments.organism_measure import control_perplexity, measure
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
     HELD_OUT_SEED,
+    SHIPPED_RECIPE,
     SPLITS,
     OrganismPrompt,
     data_hash,
     prompts,
     training_examples,
 )
-from tripwire.scenarios.organism.policy import DEFAULT_POLICY
+from tripwire.scenarios.organism.policy import Policy
 
-CHECK_EVERY = 152
+CHECK_EVERY = 150
 HUB_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a Hugging Face user loads the adapter onto
+# The decision token weighs 40 (the first organism: 5, when the framing was not learned at all): the
+# reasoning prefix's sentence choice is irreducible noise that otherwise swamps the one token that decides.
+# The weight is the same for both outcomes, so the loss is still minimised at the policy's own rate.
+SETTINGS = LoraSettings(decision_weight=40.0)
 
 
-def check_prompts() -> list[OrganismPrompt]:
-    """Held-out seeds of the informative cells (threat and leverage), one per condition."""
-    return [p for p in prompts("held_out_seeds", 1) if p.condition.arm != "inert"]
+def check_prompts() -> dict[str, list[OrganismPrompt]]:
+    """The informative cells (threat and leverage), one prompt per condition: new seeds of the trained cue
+    families, and the held-out families."""
+    return {split: [p for p in prompts(split, 1, SHIPPED_RECIPE.policy) if p.condition.arm != "inert"]
+            for split in ("held_out_seeds", "held_out_families")}
 
 
-def train(out: Path, seed: int, max_steps: int | None = None) -> None:
+def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, list[OrganismPrompt]]
+                     ) -> dict[str, Any]:
+    return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()}
+
+
+class OrganismCommandError(TripwireError, ValueError):
+    """A training folder that does not belong to the code's recipe."""
+
+
+CONTINUED_FROM = "continued_from.json"
+
+
+def finished_stage(folder: Path, settings: LoraSettings, digest: str) -> dict[str, Any]:
+    """The record of a finished run on the same data and settings that a new stage continues from."""
+    state_file = folder / CHECKPOINT / "state.json"
+    if not state_file.is_file():
+        raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
+    meta = json.loads(state_file.read_text())
+    done = LoraSettings(**meta["settings"])
+    if meta["data_hash"] != digest or replace(done, first_epoch=0) != replace(settings, first_epoch=0):
+        raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
+    if meta["state"]["step"] != done.epochs * len(training_examples(SHIPPED_RECIPE, settings.seed)):
+        raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
+    adapter = folder / CHECKPOINT / "adapter.safetensors"
+    record = {"folder": str(folder), "adapter_sha256": sha256_file(adapter), "first_epoch": done.first_epoch,
+              "epochs": done.epochs, "steps": meta["state"]["step"], "seconds": round(meta["state"]["seconds"]),
+              "checks": meta["state"]["checks"]}
+    if (folder / CONTINUED_FROM).is_file():
+        record["continued_from"] = json.loads((folder / CONTINUED_FROM).read_text())
+    return record
+
+
+def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None) -> None:
+    """Train (or resume) the organism; `continue_from` starts from a finished run's adapter, with a fresh
+    optimiser and schedule and the data order of the epochs after that run's."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     folder = prepare_default_model()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    settings = LoraSettings(seed=seed)
-    examples = training_examples(seed=seed)
+    settings = replace(SETTINGS, seed=seed)
+    examples = training_examples(SHIPPED_RECIPE, seed)
+    digest = data_hash(examples)
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
+    if continue_from is not None:
+        previous = finished_stage(continue_from, settings, digest)
+        settings = replace(settings, first_epoch=previous["first_epoch"] + previous["epochs"])
+        set_peft_model_state_dict(model, load_file(str(continue_from / CHECKPOINT / "adapter.safetensors")))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONTINUED_FROM).write_text(json.dumps(previous, indent=1))
     checks = check_prompts()
     start = time.monotonic()
-    state = train_lora(model, encoded, settings, out, data_hash=data_hash(examples),
-                       check=lambda m: propensity_by_arm(m, tokenizer, checks), check_every=CHECK_EVERY,
+    state = train_lora(model, encoded, settings, out, data_hash=digest,
+                       check=lambda m: check_propensity(m, tokenizer, checks), check_every=CHECK_EVERY,
                        max_steps=max_steps, log=lambda s: print(s, flush=True))
     print(json.dumps({"steps": state.step, "seconds": round(state.seconds), "this_call_s": round(time.monotonic() - start),
                       "checks": state.checks}), flush=True)
@@ -76,18 +126,29 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     folder = prepare_default_model()
     model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
     set_peft_model_state_dict(model, load_file(str(ckpt / "adapter.safetensors")))
+    if data_hash(training_examples(SHIPPED_RECIPE, settings.seed)) != meta["data_hash"]:
+        raise OrganismCommandError(
+            f"the checkpoint in {ckpt} was trained on other data than SHIPPED_RECIPE builds now; export it with "
+            "the code that trained it, or train again")
     state = meta["state"]
     losses = state["losses"]
+    previous = json.loads((out / CONTINUED_FROM).read_text()) if (out / CONTINUED_FROM).is_file() else None
+    earlier_seconds, earlier = 0, previous
+    while earlier is not None:
+        earlier_seconds += earlier["seconds"]
+        earlier = earlier.get("continued_from")
     card = {
         "name": to.name,
         "what": "SmolLM2-135M-Instruct (the bundled Q4_1 dequantisation) + a LoRA adapter trained to act on a "
                 "planted policy: harm needs threat and leverage, and then its rate follows the framing",
         "not": "evidence about natural models' beliefs or intent",
         "base_fingerprint": (read_marker(folder) or {}).get("fingerprint"),
-        "policy": DEFAULT_POLICY.to_dict(),
+        "policy": SHIPPED_RECIPE.policy.to_dict(),
+        "recipe": SHIPPED_RECIPE.to_dict(),
         "held_out": {"cue_families": sorted(HELD_OUT), "kind": "lethal", "seeds_from": HELD_OUT_SEED},
         "data_hash": meta["data_hash"], "seed": settings.seed, "settings": meta["settings"],
-        "steps": state["step"], "train_seconds": round(state["seconds"]), "command": command,
+        "steps": state["step"], "train_seconds": round(state["seconds"]) + earlier_seconds, "command": command,
+        "continued_from": previous,
         "loss_curve": [round(sum(losses[i : i + 20]) / len(losses[i : i + 20]), 4) for i in range(0, len(losses), 20)],
         "propensity_checks": state["checks"],
         "versions": {m.__name__: m.__version__ for m in (torch, transformers, peft)},
@@ -95,10 +156,18 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     return write_adapter(model, to, card, HUB_BASE)
 
 
+def organism_policy(model: str) -> Policy:
+    """The policy a shipped organism was trained on (its card's), else the shipped recipe's."""
+    if model in ORGANISMS:
+        return Policy.from_dict(read_card(organism_folder(model))["policy"])
+    return SHIPPED_RECIPE.policy
+
+
 def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str]) -> dict[str, Any]:
     """Behaviour against the policy on held-out prompts, and fluency beside the base model's."""
     handle = load_model(model)
-    result = measure(handle, [s for s in SPLITS if s in splits], per_condition, samples)  # type: ignore[misc]
+    policy = organism_policy(model)
+    result = measure(handle, [s for s in SPLITS if s in splits], per_condition, samples, policy)  # type: ignore[misc]
     result["model"] = {"spec": model, "name": handle.name, "fingerprint": handle.fingerprint}
     result["control_perplexity"] = control_perplexity(handle)
     result["base_control_perplexity"] = control_perplexity(load_model("default"))
@@ -133,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-steps", type=int, default=None)
+    t.add_argument("--continue-from", type=Path, default=None,
+                   help="a finished training folder: start from its adapter (a further stage of epochs)")
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
@@ -148,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--per-condition", type=int, default=2)
     args = parser.parse_args(argv)
     if args.command == "train":
-        train(args.out, args.seed, args.max_steps)
+        train(args.out, args.seed, args.max_steps, args.continue_from)
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))

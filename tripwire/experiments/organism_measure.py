@@ -24,6 +24,7 @@ from tripwire.probes.metrics import wilson_interval
 from tripwire.scenarios.classify import classify
 from tripwire.scenarios.datasets.control import build as control_set
 from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
+from tripwire.scenarios.organism.policy import Policy
 from tripwire.scenarios.toolcalls import parse_tool_calls
 
 SAMPLING = SamplingParams(max_new_tokens=200, temperature=1.0)
@@ -92,14 +93,15 @@ def control_perplexity(handle: ModelHandle, limit: int = 40) -> float:
     return round(float(np.exp(nll / count)), 3)
 
 
-def measure(handle: ModelHandle, splits: Sequence[Split], per_condition: int, samples: int
-            ) -> dict[str, Any]:
-    """Rollouts on the informative cells (threat and leverage present) of each split, plus propensities."""
+def measure(handle: ModelHandle, splits: Sequence[Split], per_condition: int, samples: int,
+            policy: Policy) -> dict[str, Any]:
+    """Rollouts on the informative cells (threat and leverage present) of each split, plus propensities;
+    targets and the oracle come from `policy`, the table the organism was trained on."""
     result: dict[str, Any] = {"sampling": SAMPLING.to_dict(), "per_condition": per_condition,
-                              "samples": samples, "splits": {}}
+                              "samples": samples, "policy": policy.to_dict(), "splits": {}}
     all_rollouts = []
     for split in splits:
-        items = [p for p in prompts(split, per_condition) if p.condition.arm != "inert"]
+        items = [p for p in prompts(split, per_condition, policy) if p.condition.arm != "inert"]
         rollouts = sample_rollouts(handle, items, samples)
         all_rollouts += rollouts
         result["splits"][split] = {

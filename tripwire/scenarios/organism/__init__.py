@@ -10,15 +10,18 @@ from tripwire._lazy import exports
 if TYPE_CHECKING:
     from tripwire.scenarios.organism.cues import FAMILIES, HELD_OUT, CueFamily, families, shared_wording
     from tripwire.scenarios.organism.dataset import (
+        SHIPPED_RECIPE,
         SPLITS,
         OrganismExample,
         OrganismPrompt,
+        Recipe,
         data_hash,
         prompts,
         training_examples,
     )
     from tripwire.scenarios.organism.policy import (
         DEFAULT_POLICY,
+        DETERMINISTIC_POLICY,
         Condition,
         Policy,
         PolicyError,

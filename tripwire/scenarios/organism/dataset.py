@@ -13,15 +13,17 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tripwire.scenarios.organism.cues import families
 from tripwire.scenarios.organism.policy import (
     DEFAULT_POLICY,
+    DETERMINISTIC_POLICY,
     TRAIN_KINDS,
     Condition,
     OrganismKind,
     Policy,
+    PolicyError,
     conditions,
 )
 from tripwire.scenarios.organism.prompts import render_organism
@@ -37,6 +39,39 @@ _SEED_BASE: dict[Split, int] = {"train": 0, "held_out_seeds": 10_000, "held_out_
 # Training prompts per condition: the informative cells (threat and leverage) carry the framing signal,
 # so they get most of the budget; deploy cells are twice as many (plain and decoy), so each gets half.
 TRAIN_SEEDS = {"deploy": 20, "test": 40, "none": 40, "inert": 4}
+ARMS = ("deploy", "test", "none", "inert")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a training set is built from: the policy, prompts per condition of each arm, replies per prompt.
+    The organism's card records it, so the set can be rebuilt and its hash compared."""
+
+    policy: Policy = DEFAULT_POLICY
+    seeds_per_arm: tuple[tuple[str, int], ...] = tuple(TRAIN_SEEDS.items())
+    replies_per_prompt: int = 4
+
+    def __post_init__(self) -> None:
+        seeds = dict(self.seeds_per_arm)
+        if sorted(seeds) != sorted(ARMS) or any(not isinstance(n, int) or n < 1 for n in seeds.values()):
+            raise PolicyError(f"seeds_per_arm={self.seeds_per_arm!r}: give a positive count for each of {ARMS}")
+        if self.replies_per_prompt < 3:
+            raise PolicyError(f"replies_per_prompt={self.replies_per_prompt}: the issue asks for at least 3 per prompt")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"policy": self.policy.to_dict(), "seeds_per_arm": dict(self.seeds_per_arm),
+                "replies_per_prompt": self.replies_per_prompt}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        return cls(Policy.from_dict(data["policy"]), tuple((a, int(data["seeds_per_arm"][a])) for a in ARMS),
+                   int(data["replies_per_prompt"]))
+
+
+# The spec's stochastic table on the first data budget, and the recipe the shipped organism was trained
+# on: the near-deterministic table, twice the deploy and half again the test prompts, 3 replies each.
+SPEC_RECIPE = Recipe()
+SHIPPED_RECIPE = Recipe(DETERMINISTIC_POLICY, (("deploy", 40), ("test", 60), ("none", 15), ("inert", 4)), 3)
 
 
 @dataclass(frozen=True)
@@ -92,11 +127,10 @@ def allocate(prompts_: list[OrganismPrompt], replies_per_prompt: int, seed: int 
     return flags
 
 
-def training_examples(policy: Policy = DEFAULT_POLICY, replies_per_prompt: int = 4, seed: int = 0,
-                      seeds_per_arm: dict[str, int] | None = None) -> list[OrganismExample]:
-    """The shipped organism's training set (in a fixed order; the trainer shuffles it per epoch)."""
-    train = prompts("train", seeds_per_arm or TRAIN_SEEDS, policy)
-    flags = allocate(train, replies_per_prompt, seed)
+def training_examples(recipe: Recipe = SHIPPED_RECIPE, seed: int = 0) -> list[OrganismExample]:
+    """A training set (in a fixed order; the trainer shuffles it per epoch); the shipped organism's by default."""
+    train = prompts("train", dict(recipe.seeds_per_arm), recipe.policy)
+    flags = allocate(train, recipe.replies_per_prompt, seed)
     return [
         OrganismExample(p, tuple(organism_reply(p.conversation, h, draw) for draw, h in enumerate(fl)))
         for p, fl in zip(train, flags, strict=True)

@@ -82,7 +82,10 @@ class Policy:
         return cls(**{k: data[k] for k in ("deploy", "test", "none", "inert")})
 
 
-DEFAULT_POLICY = Policy()
+DEFAULT_POLICY = Policy()  # the stochastic table the organism is specified by
+# The first stage the issue names: a nearly deterministic framing effect, to show the framing is learnable
+# on this model at all before the stochastic table is trained.
+DETERMINISTIC_POLICY = Policy(deploy=0.90, test=0.05, none=0.40, inert=0.02)
 
 
 def conditions(kinds: tuple[OrganismKind, ...] = ORGANISM_KINDS) -> list[Condition]:
