@@ -61,6 +61,11 @@ def test_a_probe_reading_the_state_beats_the_text() -> None:
     assert b["ii_streaming_text_monitor"]["value"] < 0.8 and b["iii_layer0_probe"]["value"] < 0.8
     assert out["verdict"] == "beats the text"
     assert 0.3 < b["iv_random_directions"]["mean"] < 0.7
+    null = b["iv_permutation_null"]  # the probe method refit on 200 balanced permutations of the labels
+    assert null["n_perm"] == 200 and null["balance"]["ok"] and null["p_value"] < 0.05 < null["p95"]
+    assert out["strongest_text_monitor"]["value"] == max(b["i_span_bag_of_words"]["value"],
+                                                         b["ii_streaming_text_monitor"]["value"])
+    assert b["ii_streaming_text_monitor"]["monitor"]["name"].startswith(("word", "char"))
     json.dumps(out, allow_nan=False)
 
 

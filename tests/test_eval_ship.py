@@ -41,7 +41,10 @@ def test_every_design_is_reported_with_its_baselines_and_verdicts(shipped: dict[
                 if "skipped" in r:
                     continue
                 assert set(r["baselines"]) == {"i_span_bag_of_words", "ii_streaming_text_monitor", "iii_layer0_probe",
-                                               "iv_shuffled_labels", "iv_random_directions"}
+                                               "iv_permutation_null", "iv_random_directions"}
+                assert r["baselines"]["iv_permutation_null"]["n_perm"] >= 200
+                assert r["strongest_text_monitor"]["monitor"] == \
+                    r["baselines"][r["strongest_text_monitor"]["baseline"]]["monitor"]["name"]
                 assert r["probe"]["over"] in ("pairs", "transcripts")
                 assert (r["probe"]["low"] is None) == (r["probe"]["n_units"] < 10)
                 assert r["verdict"].startswith(("beats the text", "does not beat", "undetermined"))

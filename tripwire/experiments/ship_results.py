@@ -9,12 +9,12 @@ from typing import Any
 HEADER = """Every AUROC is of the deployed statistic (maximum running mean over {window} tokens) per transcript, except
 (i), which scores the scored span as one text. An interval is a 95% percentile bootstrap over the units named
 in its cell (pairs: both members move together; transcripts otherwise) and is given only with >= 10 units
-("n/a" otherwise). Baselines on the same split and tokens: (i) bag-of-words on exactly the scored span,
-(ii) streaming bag-of-words monitor over everything visible (prompt + reply so far), (iii) the same probe
-method on embedding activations (blocks.0.resid_pre), (iv) the probe method on shuffled labels and 50
+("n/a" otherwise). Baselines on the same split and tokens: (i) {text} on exactly the scored span,
+(ii) streaming {text} monitor over everything visible (prompt + reply so far), (iii) the same probe
+method on embedding activations (blocks.0.resid_pre), (iv) {iv} and 50
 norm-matched random directions (mean / 95th percentile). Verdict: a probe "beats the text" only if its
 interval's lower bound exceeds both (ii) and (iii). On this 135M model, a pair design's result means the
-instruction (or cue) is linearly decodable from identical reply tokens, not that the model "believes" it.
+instruction (or cue) is linearly decodable from identical reply tokens, not that the model "believes" it.{note}
 """
 
 
@@ -24,6 +24,33 @@ def _m(m: dict[str, Any] | None) -> str:
     if m.get("low") is None or m.get("high") is None:
         return f"{m['value']:.3f} (n/a: {m.get('n_units', '?')} {m.get('over', 'units')})"
     return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}] /{m['n_units']} {m['over']}"
+
+
+def _has_key(obj: Any, key: str) -> bool:
+    if isinstance(obj, dict):
+        return key in obj or any(_has_key(v, key) for v in obj.values())
+    return isinstance(obj, list) and any(_has_key(v, key) for v in obj)
+
+
+def _permutation_nulls(report: dict[str, Any]) -> bool:
+    """Reports since issue 20 carry order-aware text monitors and a permutation null in place of one
+    shuffled-label refit; older reports render as they always did."""
+    return _has_key(report, "iv_permutation_null")
+
+
+def _text(m: dict[str, Any] | None) -> str:
+    """A text baseline's cell: its metric, and the n-gram variant its training side chose."""
+    cell = _m(m)
+    return f"{cell} ({m['monitor']['name']})" if m and m.get("monitor") else cell
+
+
+def _iv(b: dict[str, Any]) -> str:
+    if "iv_permutation_null" not in b:
+        return _m(b.get("iv_shuffled_labels"))
+    null = b["iv_permutation_null"]
+    if null is None:
+        return "not run (see notes)"
+    return f"{null['mean']:.3f} / {null['p95']:.3f}, p = {null['p_value']:.3f} ({null['n_perm']} perms)"
 
 
 def _num(x: Any, fmt: str = ".3f") -> str:
@@ -36,13 +63,15 @@ def _fold_row(prefix: str, r: dict[str, Any]) -> str:
     b = r["baselines"]
     rand = b["iv_random_directions"]
     return (f"| {prefix} | {r['fold']} | {r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
-            f"{_m(b['i_span_bag_of_words'])} | {_m(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
-            f"{_m(b['iv_shuffled_labels'])} | {rand['mean']:.3f} / {rand['p95']:.3f} | {r['verdict']} |")
+            f"{_text(b['i_span_bag_of_words'])} | {_text(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
+            f"{_iv(b)} | {rand['mean']:.3f} / {rand['p95']:.3f} | {r['verdict']} |")
 
 
-FOLD_HEAD = ["| design or rule | fold (test side) | test transcripts | probe | (i) span BoW | (ii) text monitor | "
-             "(iii) layer-0 probe | (iv) shuffled labels | (iv) random dirs mean / p95 | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+def _fold_head(new: bool) -> list[str]:
+    iv = "(iv) permutation null mean / p95, p" if new else "(iv) shuffled labels"
+    return [f"| design or rule | fold (test side) | test transcripts | probe | (i) span BoW | (ii) text monitor | "
+            f"(iii) layer-0 probe | {iv} | (iv) random dirs mean / p95 | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
 
 
 def _selection(label: str, p: dict[str, Any]) -> list[str]:
@@ -60,8 +89,8 @@ def _selection(label: str, p: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _tests(label: str, p: dict[str, Any]) -> list[str]:
-    lines = [f"### {label}: held-out test sides (main split) and per fold", "", *FOLD_HEAD]
+def _tests(label: str, p: dict[str, Any], new: bool) -> list[str]:
+    lines = [f"### {label}: held-out test sides (main split) and per fold", "", *_fold_head(new)]
     for name, d in p["designs"].items():
         for r in d["test"].values():
             lines.append(_fold_row(name, r))
@@ -161,16 +190,29 @@ def _held_out(label: str, p: dict[str, Any]) -> list[str]:
             *[f"| {name} | {_m(m)} |" for name, m in parts], ""]
 
 
+def _header(report: dict[str, Any]) -> str:
+    run = report.get("run", {})
+    if _permutation_nulls(report):
+        text, iv = "n-gram classifier", ("a permutation null (the probe method refit on >= 200 permutations of the training "
+                              "labels that keep pairs whole: mean / 95th percentile, p-value of the probe's AUROC),")
+        note = ("\nThe n-gram monitors (i) and (ii) choose word n-grams 1-1, 1-2 or 1-3 or character n-grams 2-4, and "
+                "C, by grouped cross-validation on the training side; each cell names the variant chosen.")
+    else:
+        text, iv, note = "bag-of-words", "the probe method on shuffled labels", ""
+    return HEADER.format(window=run.get("window", "?"), text=text, iv=iv, note=note).strip()
+
+
 def results_markdown(report: dict[str, Any]) -> str:
     run = report.get("run", {})
+    new = _permutation_nulls(report)
     lines = [f"# Shipped probes for {report.get('model', '?')}", "",
-             HEADER.format(window=run.get("window", "?")).strip(), "",
+             _header(report), "",
              f"Run: `{run.get('command', '')}` ({run.get('total_seconds', '?')} s, of which capture "
              f"{run.get('capture_seconds', '?')} s; limit {run.get('limit')}; {_captured(run)}).", ""]
     for label, p in report["probes"].items():
         shipped = p["shipped"]
         lines += [f"## {label}: shipped design {p['chosen_design']!r}, layer {shipped['layer']} / {shipped['method']}",
-                  "", *_selection(label, p), *_tests(label, p), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
+                  "", *_selection(label, p), *_tests(label, p, new), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
                   *_traps(label, p)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -192,9 +234,11 @@ def readme_summary(report: dict[str, Any]) -> str:
     """The README's compact table: per probe and design, the development-set AUROC that chose the design and
     the main held-out test side beside baselines (i)-(iii) with the verdict; then thresholds and leads."""
     run = report.get("run", {})
+    new = _permutation_nulls(report)
     lines = [README_BEGIN, "",
              "| probe | design | layer / method | dev AUROC (window) | test side | probe AUROC | (i) span BoW | "
-             "(ii) text monitor | (iii) layer-0 | (iv) shuffled | verdict | folds that beat the text |",
+             f"(ii) text monitor | (iii) layer-0 | {'(iv) permutation null' if new else '(iv) shuffled'} | verdict | "
+             "folds that beat the text |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, p in report["probes"].items():
         for name, d in p["designs"].items():
@@ -209,9 +253,9 @@ def readme_summary(report: dict[str, Any]) -> str:
                     continue
                 b = r["baselines"]
                 lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {_m(dev)} | {side} | "
-                             f"{_m(r['probe'])} | {_m(b['i_span_bag_of_words'])} | "
-                             f"{_m(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
-                             f"{_m(b['iv_shuffled_labels'])} | {r['verdict']} | {_verdicts(d)} |")
+                             f"{_m(r['probe'])} | {_text(b['i_span_bag_of_words'])} | "
+                             f"{_text(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
+                             f"{_iv(b)} | {r['verdict']} | {_verdicts(d)} |")
     lines.append("")
     for label, p in report["probes"].items():
         calib = (p.get("calibration") or {}).get("probe") or {}

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
         PairingError,
         l2_logistic_objective,
     )
-    from tripwire.probes.fold_eval import FoldData, FoldSettings, evaluate_fold, select_cell, verdict
+    from tripwire.probes.fold_eval import (
+        FoldData,
+        FoldSettings,
+        evaluate_fold,
+        select_cell,
+        strongest_text_monitor,
+        verdict,
+    )
     from tripwire.probes.generalisation import generalisation_matrix
     from tripwire.probes.honesty import HonestyReport, honesty_checks
     from tripwire.probes.lead_time import LeadSummary, LeadTimeResult, lead_times, leads_to_action_and_intent
@@ -44,6 +51,16 @@ if TYPE_CHECKING:
         bootstrap_metric,
     )
     from tripwire.probes.monitor import OnlineMonitor, RowWatch
+    from tripwire.probes.permutation import (
+        PermutationBalance,
+        PermutationNull,
+        auroc_permutation_null,
+        chance_agreement,
+        check_permutation_balance,
+        null_summary,
+        permutation_null,
+        permute_labels,
+    )
     from tripwire.probes.persistence import (
         SHIPPED_PROBES,
         LoadedProbe,
@@ -79,6 +96,14 @@ if TYPE_CHECKING:
     from tripwire.probes.steering.edits import MODES, add_direction, project_out, steer
     from tripwire.probes.steering.vector import SteeringFileError, SteeringVector
     from tripwire.probes.sweep import LayerData, SweepResult, SweepRow, run_sweep
+    from tripwire.probes.text_monitors import (
+        C_GRID,
+        NGRAM_GRID,
+        MonitorChoice,
+        NgramFeatures,
+        NgramTextMonitor,
+        ngram_span_scores,
+    )
     from tripwire.probes.thresholds import (
         Threshold,
         calibrate,

@@ -4,6 +4,11 @@ each with an interval over independent units (pairs, or transcripts) only when t
 verdict by one rule: a probe "beats the text" only if its interval's lower bound exceeds both the
 streaming text monitor (ii) and the embedding-layer probe (iii).
 
+The text monitors (i) and (ii) choose among word n-grams 1-3 and character n-grams, and their C, by
+grouped cross-validation on the training side; each result names its variant and the strongest of the
+two. (iv) is a permutation null: the probe method refit on >= 200 balanced permutations of the training
+labels (mean, 95th percentile, p-value of the probe's AUROC).
+
 Also the layer x method selection on a validation part (`select_cell`), which reads the same statistic.
 Everything here works on per-transcript arrays; reading them from a store is the caller's job.
 """
@@ -19,15 +24,12 @@ from jaxtyping import Float
 from sklearn.base import clone
 
 from tripwire.errors import TripwireError
-from tripwire.probes.baselines import (
-    StreamingTextMonitor,
-    random_direction_aurocs,
-    shuffled_labels,
-    span_bow_scores,
-)
+from tripwire.probes.baselines import StreamingTextMonitor, random_direction_aurocs
 from tripwire.probes.metrics import MetricWithCI, UnitMetric, auroc, auroc_over_units
+from tripwire.probes.permutation import MIN_PERMUTATIONS, PermutationBalanceError, permutation_null
 from tripwire.probes.scoring import DEFAULT_WINDOW, decision_scores, statistic_values
 from tripwire.probes.sweep import SweepRow, fit_estimator, select_row, selection_logloss
+from tripwire.probes.text_monitors import MonitorChoice, NgramTextMonitor
 
 Rows = Sequence[Float[np.ndarray, "tok d"]]
 STREAMING = "streaming"
@@ -106,12 +108,19 @@ def verdict(probe: UnitMetric, text: UnitMetric | None, layer0: UnitMetric | Non
     return "does not beat the text"
 
 
+def strongest_text_monitor(monitors: Mapping[str, tuple[UnitMetric, MonitorChoice]]) -> dict[str, Any]:
+    """The text baseline with the highest test AUROC and the variant it used, so a verdict can name it."""
+    key, (metric, choice) = max(monitors.items(), key=lambda kv: kv[1][0].value)
+    return {"baseline": key, "monitor": choice.name, "value": metric.value}
+
+
 @dataclass(frozen=True)
 class FoldSettings:
     window: int = DEFAULT_WINDOW
     max_tokens: int | None = 48
     n_boot: int = 500
     n_random: int = 50
+    n_perm: int = MIN_PERMUTATIONS
     seed: int = 0
 
 
@@ -133,8 +142,11 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
 
     est = fit(rows, data.labels)
     probe = metric(stream(score_rows(est, rows, test), s.window))
-    span = metric(span_bow_scores([data.spans[i] for i in train], y_tr, [data.spans[i] for i in test]))
-    monitor = StreamingTextMonitor().fit([data.texts[i] for i in train], [data.cuts[i] for i in train], y_tr)
+    units_tr = data.units[train]  # pairs (or transcripts) stay whole in the monitors' cross-validation
+    span_monitor = NgramTextMonitor(seed=s.seed).fit([data.spans[i] for i in train], y_tr, units_tr)
+    span = metric(span_monitor.score([data.spans[i] for i in test]))
+    monitor = StreamingTextMonitor.order_aware(seed=s.seed).fit(
+        [data.texts[i] for i in train], [data.cuts[i] for i in train], y_tr, units_tr)
     text = metric(stream(monitor.score_many([data.texts[i] for i in test], [data.cuts[i] for i in test]),
                          s.window))
     notes: dict[str, str] = {}
@@ -149,9 +161,20 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
             return np.zeros(test.size)
 
     layer0 = None if rows0 is None else metric(fit_or_tie(rows0, data.labels, "iii_layer0_probe"))
-    shuffled_y = data.labels.copy()
-    shuffled_y[train] = shuffled_labels(y_tr, None if pairs is None else pairs[train], s.seed)
-    shuffled = metric(fit_or_tie(rows, shuffled_y, "iv_shuffled_labels"))
+
+    def refit_on(labels_tr: np.ndarray) -> float:
+        """Test AUROC of the probe method refit on permuted training labels (true test labels)."""
+        permuted = data.labels.copy()
+        permuted[train] = labels_tr
+        return auroc(y_te, fit_or_tie(rows, permuted, "iv_permutation_null"))
+
+    null: dict[str, Any] | None = None
+    try:
+        null = {**permutation_null(refit_on, y_tr, observed=probe.value, n_perm=s.n_perm, seed=s.seed,
+                                   pair_ids=None if pairs is None else pairs[train]).to_dict(),
+                "permuted": "training labels, within pairs" if pairs is not None else "training labels"}
+    except PermutationBalanceError as error:  # e.g. pairs holding one class: no fair null, say so
+        notes["iv_permutation_null"] = f"not run: {error}"
     coef = np.asarray(getattr(est, "coef_", np.zeros((1, 1)))).reshape(-1)
     intercept = float(np.asarray(getattr(est, "intercept_", [0.0])).reshape(-1)[0])
     rand = random_direction_aurocs([rows[i] for i in test.tolist()], y_te, coef, intercept,
@@ -162,13 +185,16 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
         "n_test_positive": int(y_te.sum()),
         "probe": probe.to_dict(),
         "baselines": {
-            "i_span_bag_of_words": span.to_dict(),
-            "ii_streaming_text_monitor": text.to_dict(),
+            "i_span_bag_of_words": {**span.to_dict(), "monitor": span_monitor.chosen_.to_dict()},
+            "ii_streaming_text_monitor": {**text.to_dict(), "monitor": monitor.chosen_.to_dict()},
             "iii_layer0_probe": None if layer0 is None else layer0.to_dict(),
-            "iv_shuffled_labels": shuffled.to_dict(),
+            "iv_permutation_null": null,
             "iv_random_directions": {"mean": float(rand.mean()), "p95": float(np.quantile(rand, 0.95)),
                                      "n": int(rand.size), "norm_matched": True},
         },
+        "strongest_text_monitor": strongest_text_monitor({
+            "i_span_bag_of_words": (span, span_monitor.chosen_),
+            "ii_streaming_text_monitor": (text, monitor.chosen_)}),
         "verdict": verdict(probe, text, layer0),
         "notes": notes,
     }

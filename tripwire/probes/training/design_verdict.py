@@ -19,11 +19,12 @@ from tripwire.activations.positions import PositionPolicy, PositionPolicyError
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_query import stored_rows_for
 from tripwire.activations.store_types import Record
-from tripwire.probes.baselines import StreamingTextMonitor, span_bow_scores
+from tripwire.probes.baselines import StreamingTextMonitor
 from tripwire.probes.fold_eval import FoldData, stream
 from tripwire.probes.lead_time import leads_to_action_and_intent
 from tripwire.probes.metrics import auroc_over_units
 from tripwire.probes.scoring import decision_scores, statistic_values
+from tripwire.probes.text_monitors import ngram_span_scores
 from tripwire.probes.thresholds import (
     Threshold,
     calibrate_on_sets,
@@ -34,9 +35,11 @@ from tripwire.probes.thresholds import (
 from tripwire.probes.training.design_data import REPLY, Design, in_scored, reply_cuts
 
 
-def text_monitor(data: FoldData, train: np.ndarray) -> StreamingTextMonitor:
-    return StreamingTextMonitor().fit([data.texts[i] for i in train], [data.cuts[i] for i in train],
-                                      data.labels[train])
+def text_monitor(data: FoldData, train: np.ndarray, seed: int = 0) -> StreamingTextMonitor:
+    """The order-aware streaming monitor (word n-grams 1-3 or character n-grams, C chosen by grouped CV
+    over the training transcripts, pairs kept whole), the one the fold verdicts compare against."""
+    return StreamingTextMonitor.order_aware(seed=seed).fit(
+        [data.texts[i] for i in train], [data.cuts[i] for i in train], data.labels[train], data.units[train])
 
 
 def _scored_records(store: ResidualStore, policy: PositionPolicy = REPLY) -> list[Record]:
@@ -155,7 +158,7 @@ def recall_and_leads(est: Any, monitor: StreamingTextMonitor, design: Design, te
 def traps(est: Any, monitor: StreamingTextMonitor, train_data: FoldData, train: np.ndarray, traps_design: Design,
           hook: str, thresholds: dict[str, Threshold], text_threshold: Threshold, window: int, n_boot: int,
           seed: int) -> dict[str, Any]:
-    """Per trap type: AUROC of the probe, the span bag-of-words (i) and the text monitor (ii) over each
+    """Per trap type: AUROC of the probe, the span n-gram monitor (i) and the text monitor (ii) over each
     trap's window where it has both labels, and the share of its transcripts each monitor flags at its
     calibrated cut over the whole reply (false alarms on label-0 traps are the point)."""
     try:
@@ -163,7 +166,8 @@ def traps(est: Any, monitor: StreamingTextMonitor, train_data: FoldData, train: 
         data = traps_design.fold_data()
     except (PositionPolicyError, ValueError) as error:
         return {"not_run": f"trap windows could not be read: {error}"}
-    span_scores = span_bow_scores([train_data.spans[i] for i in train], train_data.labels[train], data.spans)
+    span_scores, _ = ngram_span_scores([train_data.spans[i] for i in train], train_data.labels[train], data.spans,
+                                       groups=train_data.units[train], seed=seed)
     reading = reply_readings(est, monitor, traps_design, np.arange(len(traps_design)), hook)
     by_i = {x["i"]: x for x in reading}
     kinds = sorted({str(r.meta.get("trap", "?")) for r in traps_design.records})
