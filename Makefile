@@ -31,14 +31,12 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: install
 	$(BIN)/python -m tripwire.experiments.demo
 
-# The model organism (README "A model organism"): LoRA-train the default model on its planted policy in two
-# stages of one epoch each (about 62 min each on 2 cores; each resumable: run `make organism` again after a
-# kill), then write the shipped adapter and its card.
+# The model organism (README "A model organism"): LoRA-train the default model on its planted policy (one
+# epoch, about 62 min alone on 2 cores; resumable: run it again after a kill), then write the shipped adapter
+# and its card. A further epoch from the finished run: `train --out DIR2 --continue-from $(ORGANISM_RUN)`.
 organism: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 --seed 0
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage2 --seed 0 \
-	  --continue-from $(ORGANISM_RUN)-stage1
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN)-stage2 \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN) --seed 0
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN) \
 	  --to tripwire/activations/organisms/default-organism --command "make organism"
 
 # Sampled behaviour of the shipped organism against its policy, on held-out prompts.

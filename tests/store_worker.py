@@ -34,7 +34,8 @@ import tripwire.activations.store_shard  # noqa: E402
 from tripwire.activations.positions import AllTokens, LastK, PositionPolicy, ReplyOnly, TokenLayout  # noqa: E402
 from tripwire.activations.runner import BatchResult, WorkItem, batch_id_for, run_batches  # noqa: E402
 from tripwire.activations.store import ResidualStore, StoreWriter  # noqa: E402
-from tripwire.activations.store_index import INDEX, WriterLock  # noqa: E402
+from tripwire.activations.store_index import INDEX  # noqa: E402
+from tripwire.activations.store_lock import WriterLock  # noqa: E402
 from tripwire.activations.store_types import RecordMeta, record_id  # noqa: E402
 
 FINGERPRINT = "tiny-llama-seed0"

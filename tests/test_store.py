@@ -18,6 +18,7 @@ from tripwire.activations.store import ResidualStore  # noqa: E402
 from tripwire.activations.store_types import (  # noqa: E402
     RecordMeta,
     StoreDtype,
+    StoreLeftoverWarning,
     StoreMismatchError,
     StoreRecordError,
     record_id,
@@ -196,21 +197,24 @@ def test_torn_index_tail_is_recovered_and_an_unproven_orphan_kept(tmp_path):
     # as after a kill mid-append, the count (bumped only once the lines are durable) still says 2 batches;
     # had it counted b2, the read would be refused (test_store_sealing)
     (root / "committed.json").write_text('{"batches":2,"records":8}\n')
-    (root / "shards" / ".tmp-batch-x.safetensors.123").write_bytes(b"partial")
+    (root / "shards" / ".tmp-batch-x.safetensors.123").write_bytes(b"partial")  # named like a temp file
     reader = ResidualStore.open(root)
     assert len(reader) == 8 and "b2" not in reader.done_batch_ids()
     assert index.stat().st_size > good_size  # reading never modifies the store
-    with reader.writer():
-        pass
+    with pytest.warns(StoreLeftoverWarning, match=r"shards/\.tmp-batch-x\.safetensors\.123"):
+        with reader.writer() as writer:
+            assert writer.kept == ["shards/.tmp-batch-x.safetensors.123"]
     assert index.stat().st_size == good_size
-    # the temp file is the writer's own; b2's shard is kept: no pending mark proves a writer left it
+    # both kept: b2's shard as no pending mark proves a writer left it, the temp file as no writer of this
+    # store recorded its token (123 is not one)
     assert sorted(p.name for p in (root / "shards").iterdir()) == [
+        ".tmp-batch-x.safetensors.123",
         "batch-b0.safetensors",
         "batch-b1.safetensors",
         "batch-b2.safetensors",
     ]
     assert [(p.kind, p.shard) for p in reader.verify()] == [("orphan_shard", "shards/batch-b2.safetensors")]
-    with reader.writer() as writer:  # the rerun commits b2 whole, replacing the orphan
+    with pytest.warns(StoreLeftoverWarning), reader.writer() as writer:  # the rerun commits b2 whole
         writer.commit_batch("b2", records, rows)
     assert len(ResidualStore.open(root)) == 12 and reader.verify() == []
 

@@ -29,7 +29,11 @@ from store_worker import CRASH_POINTS, random_batch  # noqa: E402
 
 from tripwire.activations.runner import batch_id_for, plan_batches  # noqa: E402
 from tripwire.activations.store import ResidualStore  # noqa: E402
-from tripwire.activations.store_types import StoreIntegrityError, StoreLockedError  # noqa: E402
+from tripwire.activations.store_types import (  # noqa: E402
+    StoreIntegrityError,
+    StoreLeftoverWarning,
+    StoreLockedError,
+)
 
 N_ITEMS, BATCH = 24, 4
 CTX = multiprocessing.get_context("forkserver")
@@ -181,7 +185,8 @@ def test_recovery_deletes_only_what_the_crashed_writer_left(tmp_path, reference,
     assert capture(store, log, point, 3) == -signal.SIGKILL
     crashed = reference["batches"][2]
     left = {p.name for p in [*store.iterdir(), *(store / "shards").iterdir()]}
-    assert f".pending-{crashed}" in left  # the writer marked the batch before writing any of it
+    # the writer marked the batch (with its token) before writing any of it
+    assert any(n.startswith(f".pending-{crashed}.") for n in left)
     assert (f"batch-{crashed}.safetensors" in left) == (point not in ("mid_shard_write", "after_shard_fsync"))
     assert any(n.startswith(".tmp-batch-") for n in left) == (
         point in ("mid_shard_write", "after_shard_fsync")
@@ -196,20 +201,33 @@ def test_recovery_deletes_only_what_the_crashed_writer_left(tmp_path, reference,
         "shards/batch-copied-from-elsewhere.safetensors": first,
         "shards/.tmp-my-scratch": b"mine",
         ".tmp-notes": b"mine too",
+        # named exactly like a writer's leftovers, but with no token a writer of this store recorded
+        ".pending-mine": b"",
+        "shards/batch-mine.safetensors": first,
+        ".tmp-manifest.json.12345": b"a backup",
+        "shards/.tmp-batch-abc.safetensors.77": b"scratch",
     }
+    lookalikes = [".pending-mine", ".tmp-manifest.json.12345", "shards/.tmp-batch-abc.safetensors.77"]
     for name, data in foreign.items():
         (store / name).write_bytes(data)
-    with ResidualStore.open(store).writer():
-        pass
+    with pytest.warns(StoreLeftoverWarning, match="no writer of this store recorded its token") as caught:
+        with ResidualStore.open(store).writer() as writer:
+            assert writer.kept == lookalikes  # reported, not removed
+    message = next(str(w.message) for w in caught if w.category is StoreLeftoverWarning)
+    assert all(name in message for name in lookalikes)
     assert {name: (store / name).read_bytes() for name in foreign} == foreign
     assert ((store / "index.jsonl").stat().st_size < torn_size) == (point == "mid_index_append")
     reopened = ResidualStore.open(store)
     assert sorted(reopened.done_batch_ids()) == sorted(committed)
     now = {p.name for p in [*store.iterdir(), *(store / "shards").iterdir()]}
-    assert not {n for n in now if n.startswith((".pending-", ".tmp-batch-"))}
+    assert {n for n in now if n.startswith((".pending-", ".tmp-batch-"))} == {
+        ".pending-mine",
+        ".tmp-batch-abc.safetensors.77",
+    }  # the crashed writer's own are gone
     assert (f"batch-{crashed}.safetensors" in now) == (crashed in committed)
     assert [(p.kind, p.shard) for p in reopened.verify()] == [
-        ("orphan_shard", "shards/batch-copied-from-elsewhere.safetensors")
+        ("orphan_shard", "shards/batch-copied-from-elsewhere.safetensors"),
+        ("orphan_shard", "shards/batch-mine.safetensors"),
     ]
 
 

@@ -5,6 +5,7 @@ log), `committed.json` (batches and records committed), `shards/batch-<id>.safet
 hook point, token-major). A batch is committed whole: marked pending, shard written and renamed into place,
 index lines appended in one write, count bumped; a crash leaves it fully committed or not at all. Reads check
 the index against its seals (store_seal.py) and each shard against the index before trusting its rows.
+No store file is opened through a symlink; recovery deletes only files a writer's token proves it made.
 """
 
 from __future__ import annotations
@@ -25,17 +26,18 @@ from tripwire import __version__
 from tripwire.activations.positions import PositionPolicy
 from tripwire.activations.store_index import (
     MANIFEST,
-    SHARDS,
-    WriterLock,
+    STORE_FILES,
     append_index,
     index_line,
+    init_store_files,
     read_index,
     read_manifest,
     shard_name,
     truncate_index,
     write_commit_count,
-    write_manifest,
 )
+from tripwire.activations.store_lock import WriterLock
+from tripwire.activations.store_paths import refuse_links
 from tripwire.activations.store_query import QueryResult, iter_query, query_all, stored_rows_for
 from tripwire.activations.store_recover import clear_pending, mark_pending, recover
 from tripwire.activations.store_seal import CommitCount
@@ -71,6 +73,7 @@ class ResidualStore:
         self._records, self._committed_end = read_index(root, sealed=self.sealed)
         self._groups: tuple[tuple[int, int], dict[str, Record], dict[str, list[Record]]] | None = None
         self._layout_ok: set[str] = set()  # shards whose records were checked to tile them
+        self._lock: WriterLock | None = None  # the held lock create() was handed: writers write under it
 
     @classmethod
     def create(
@@ -82,8 +85,10 @@ class ResidualStore:
         hook_points: Sequence[str],
         d_model: int,
         dtype: StoreDtype = "float16",
+        lock: WriterLock | None = None,
     ) -> ResidualStore:
-        """Create a store, or open the existing one at `path` if it is compatible."""
+        """Create a store, or open the existing one at `path` if it is compatible. `lock`: the store's
+        `WriterLock` if the caller holds it already (taken before a slow model load): writers use it."""
         root = Path(path)
         if dtype not in STORE_DTYPES:
             raise ValueError(f"dtype {dtype!r} is not supported; use one of {STORE_DTYPES}")
@@ -100,20 +105,13 @@ class ResidualStore:
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             tripwire_version=__version__,
         )
+        refuse_links(root, STORE_FILES)
         if not (root / MANIFEST).exists():
-            try:
-                (root / SHARDS).mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreWriteError(f"cannot create store directory {root}: {e}") from e
-            lock = WriterLock(root)
-            lock.acquire()
-            try:
+            with (lock or WriterLock(root)).session() as token:
                 if not (root / MANIFEST).exists():
-                    write_commit_count(root, CommitCount(0, 0))  # first: a manifest marks a whole store
-                    write_manifest(root, wanted)
-            finally:
-                lock.release()
+                    init_store_files(root, wanted, token)
         store = cls.open(root)
+        store._lock = lock
         diffs = store.manifest.mismatches(wanted)
         if diffs:
             raise StoreMismatchError(
@@ -130,13 +128,10 @@ class ResidualStore:
 
     @contextmanager
     def writer(self) -> Iterator[StoreWriter]:
-        """Take the exclusive writer lock (else `StoreLockedError`), recover from crashes, append."""
-        lock = WriterLock(self.root)
-        lock.acquire()
-        try:
-            yield StoreWriter(self)
-        finally:
-            lock.release()
+        """Take the exclusive writer lock (else `StoreLockedError`) or use create's, recover, append."""
+        lock = self._lock or WriterLock(self.root)
+        with lock.session():
+            yield StoreWriter(self, lock)
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -312,9 +307,13 @@ class ResidualStore:
 class StoreWriter:
     """Appends whole batches; exists only while `ResidualStore.writer()` holds the lock."""
 
-    def __init__(self, store: ResidualStore) -> None:
+    def __init__(self, store: ResidualStore, lock: WriterLock) -> None:
+        assert lock.token is not None, "a StoreWriter exists only under the held lock"
         self.store = store
-        store._records, store._committed_end = recover(store.root, sealed=store.sealed)
+        self._token = lock.token  # names this writer's temp files and pending marks
+        recovered = recover(store.root, sealed=store.sealed, lock=lock)
+        store._records, store._committed_end = recovered.records, recovered.committed_end
+        self.kept = recovered.kept  # files named like a writer's leftovers, not proven ours: left in place
 
     def _prepare_rows(self, rows: dict[str, Tensor], n_rows: int) -> dict[str, Float[Tensor, "rows d_model"]]:
         m = self.store.manifest
@@ -357,18 +356,18 @@ class StoreWriter:
             r.validate()
         n_rows = sum(len(r.positions) for r in records)
         prepared = self._prepare_rows(dict(rows), n_rows)
-        mark_pending(store.root, batch_id)
+        mark_pending(store.root, batch_id, self._token)
         try:
             return self._write_and_append(batch_id, records, prepared)
         finally:
-            clear_pending(store.root, batch_id)
+            clear_pending(store.root, batch_id, self._token)
 
     def _write_and_append(
         self, batch_id: str, records: Sequence[RecordMeta], prepared: dict[str, Float[Tensor, "rows d_model"]]
     ) -> list[Record]:
         store = self.store
         shard = shard_name(batch_id)
-        shard_sha = write_shard(store.root, batch_id, prepared)
+        shard_sha = write_shard(store.root, batch_id, prepared, self._token)
         stored: list[Record] = []
         offset = 0
         for r in records:
@@ -396,5 +395,6 @@ class StoreWriter:
             raise StoreWriteError(f"cannot append to the index of store {store.root}: {e}") from e
         store._records.extend(stored)
         store._committed_end += len(lines)
-        write_commit_count(store.root, CommitCount(len(store.done_batch_ids()), len(store._records)))
+        committed = CommitCount(len(store.done_batch_ids()), len(store._records))
+        write_commit_count(store.root, committed, self._token)
         return stored

@@ -1,4 +1,4 @@
-"""The store's metadata files: manifest, append-only record index, and the writer lock.
+"""The store's metadata files: manifest and append-only record index (the writer lock: store_lock.py).
 
 Durability protocol: the index is the commit log. A batch's lines are appended with one buffer write
 and an fsync; every line carries its batch id and the batch's record count, so a reader can tell a
@@ -6,6 +6,7 @@ complete batch from one torn by a crash and ignore (a writer: truncate) the torn
 is always `shards/batch-<batch id>.safetensors`; an index line naming any other path is refused, so reads
 never leave the store. Every read also checks the index's seals (store_seal.py): each line's checksum and
 the count of committed batches in `committed.json`, which is replaced after each batch's lines are durable.
+None of these files is read or written through a symlink (store_paths.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
+from tripwire.activations.store_paths import open_nofollow, read_nofollow, refuse_link
 from tripwire.activations.store_seal import (
     COMMITTED,
     CommitCount,
@@ -37,7 +37,6 @@ from tripwire.activations.store_types import (
     UNSEALED_SCHEMA_VERSION,
     Record,
     StoreCorruptError,
-    StoreLockedError,
     StoreManifest,
     StoreNotFoundError,
     StoreWriteError,
@@ -50,6 +49,7 @@ LOCK_HOLDER = ".lock-holder"
 SHARDS = "shards"
 TMP_PREFIX = ".tmp-"
 SHARD_FILE_RE = re.compile(rf"batch-{BATCH_ID_PATTERN}\.safetensors")
+STORE_FILES = (MANIFEST, INDEX, COMMITTED, LOCK, LOCK_HOLDER, SHARDS)  # fixed names: none may be a symlink
 
 
 def shard_name(batch_id: str) -> str:
@@ -75,11 +75,19 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[n:]
 
 
-def replace_file(root: Path, name: str, data: bytes, what: str) -> None:
-    """Atomically replace `root/name` (temp file, fsync, rename, fsync dir): readers see old or new."""
-    tmp = root / f"{TMP_PREFIX}{name}.{os.getpid()}"
+def temp_name(name: str, token: str) -> str:
+    """A writer's temp file for `name`: the token (recorded in the lock's journal) proves whose it is."""
+    return f"{TMP_PREFIX}{name}.{token}"
+
+
+def replace_file(root: Path, name: str, data: bytes, what: str, token: str) -> None:
+    """Atomically replace `root/name` (temp file, fsync, rename, fsync dir): readers see old or new.
+
+    A symlink at `root/name` is refused, not replaced: it is not the store's file."""
+    refuse_link(root / name)
+    tmp = root / temp_name(name, token)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
             write_all(fd, data)
             os.fsync(fd)
@@ -92,21 +100,34 @@ def replace_file(root: Path, name: str, data: bytes, what: str) -> None:
         raise StoreWriteError(f"cannot write the {what} of store {root}: {e}") from e
 
 
-def write_manifest(root: Path, manifest: StoreManifest) -> None:
-    replace_file(root, MANIFEST, (json.dumps(asdict(manifest), indent=2) + "\n").encode(), "manifest")
+def write_manifest(root: Path, manifest: StoreManifest, token: str) -> None:
+    replace_file(root, MANIFEST, (json.dumps(asdict(manifest), indent=2) + "\n").encode(), "manifest", token)
 
 
-def write_commit_count(root: Path, count: CommitCount) -> None:
+def write_commit_count(root: Path, count: CommitCount, token: str) -> None:
     """Record what is committed; call only once the batches it counts are durable in the index."""
     what = f"commit count ({COMMITTED}; batches already in the index stay committed: a rerun repairs it)"
-    replace_file(root, COMMITTED, count.to_bytes(), what)
+    replace_file(root, COMMITTED, count.to_bytes(), what, token)
+
+
+def init_store_files(root: Path, manifest: StoreManifest, token: str) -> None:
+    """A new store's `shards/` and files, under its writer lock; the count goes first, as a manifest marks a
+    whole store."""
+    try:
+        (root / SHARDS).mkdir(exist_ok=True)
+    except OSError as e:
+        raise StoreWriteError(
+            f"cannot create {root / SHARDS}: {e}; set the store path to a writable location"
+        ) from e
+    write_commit_count(root, CommitCount(0, 0), token)
+    write_manifest(root, manifest, token)
 
 
 def read_commit_count(root: Path, *, required: bool) -> CommitCount | None:
     """The committed count, or None for an unsealed store without one; a sealed store must have it."""
     path = root / COMMITTED
     try:
-        data = path.read_bytes()
+        data = read_nofollow(path)
     except FileNotFoundError:
         if required:
             raise missing_commit_count(root) from None
@@ -116,13 +137,14 @@ def read_commit_count(root: Path, *, required: bool) -> CommitCount | None:
 
 def read_manifest(root: Path) -> StoreManifest:
     path = root / MANIFEST
+    refuse_link(path)
     if not path.is_file():
         raise StoreNotFoundError(
             f"{root} is not a ResidualStore (no {MANIFEST}); create one with ResidualStore.create"
         )
     fix = "restore it from a backup or recapture into a new store"
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = json.loads(read_nofollow(path).decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise StoreCorruptError(f"{path} is not valid JSON ({e}); {fix}") from None
     if not isinstance(data, dict):
@@ -156,7 +178,10 @@ def read_index(root: Path, *, sealed: bool) -> tuple[list[Record], int]:
     if not sealed:
         warn_unsealed(root)
     count = read_commit_count(root, required=sealed)  # before the index: a commit in between only adds lines
-    data = path.read_bytes() if path.exists() else b""
+    try:
+        data = read_nofollow(path)
+    except FileNotFoundError:
+        data = b""
     records: list[Record] = []
     group: list[Record] = []
     group_size = 0
@@ -212,17 +237,22 @@ def read_index(root: Path, *, sealed: bool) -> tuple[list[Record], int]:
 def truncate_index(root: Path, size: int) -> None:
     """Drop a torn tail so the next append starts on a batch boundary."""
     path = root / INDEX
-    if path.exists() and path.stat().st_size > size:
-        with open(path, "r+b") as f:
-            f.truncate(size)
-            os.fsync(f.fileno())
+    refuse_link(path)
+    if not path.exists() or path.stat().st_size <= size:
+        return  # nothing to drop: no need to open (or be allowed to write) the index
+    fd = open_nofollow(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def append_index(root: Path, lines: bytes) -> None:
     """Append a batch's lines in one write + fsync; on failure restore the previous length."""
     path = root / INDEX
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = open_nofollow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     except OSError as e:
         raise StoreWriteError(f"cannot open the index of store {root} for appending: {e}") from e
     try:
@@ -240,44 +270,3 @@ def append_index(root: Path, lines: bytes) -> None:
     finally:
         os.close(fd)
 
-
-class WriterLock:
-    """Exclusive, non-blocking `filelock` on `<store>/.lock` (an flock: a killed holder releases it).
-
-    The holder's pid goes to `<store>/.lock-holder`, not the lock file, which other openers may truncate.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        # not thread-local: like the flock it replaces, the lock belongs to the process, not a thread
-        self._lock = FileLock(str(root / LOCK), timeout=0, mode=0o644, thread_local=False)
-
-    def acquire(self) -> None:
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise StoreLockedError(
-                f"store {self.root} is being written by another process (pid {self._holder()}); wait for it "
-                "to finish or stop it, or write to a different store path"
-            ) from None
-        except OSError as e:
-            raise StoreWriteError(f"cannot open the lock file of store {self.root}: {e}") from e
-        try:
-            (self.root / LOCK_HOLDER).write_text(f"{os.getpid()}\n")
-        except OSError:
-            pass  # the pid is only informative; the lock is what excludes other writers
-
-    def _holder(self) -> str:
-        try:
-            return (self.root / LOCK_HOLDER).read_text().strip() or "unknown"
-        except OSError:
-            return "unknown"
-
-    def release(self) -> None:
-        if not self._lock.is_locked:
-            return
-        try:
-            (self.root / LOCK_HOLDER).unlink(missing_ok=True)
-        except OSError:
-            pass  # a stale pid only misnames the holder in a refusal message
-        self._lock.release()

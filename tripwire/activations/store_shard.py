@@ -20,8 +20,14 @@ from safetensors.torch import save
 from torch import Tensor
 
 from tripwire.activations.default_model import sha256_file as sha256_file  # one file checksum for the package
-from tripwire.activations.store_index import SHARDS, TMP_PREFIX, fsync_dir, shard_name, write_all
-from tripwire.activations.store_types import StoreCorruptError, StoreIntegrityError, StoreWriteError
+from tripwire.activations.store_index import SHARDS, fsync_dir, shard_name, temp_name, write_all
+from tripwire.activations.store_paths import open_nofollow, unsafe_path
+from tripwire.activations.store_types import (
+    StoreCorruptError,
+    StoreIntegrityError,
+    StoreUnsafePathError,
+    StoreWriteError,
+)
 
 # (path, device, inode, size, mtime_ns) -> sha256 of the bytes that file version held when hashed
 _checked: dict[tuple[str, int, int, int, int], str] = {}
@@ -38,13 +44,14 @@ def rows_sha256(
     return h.hexdigest()
 
 
-def write_shard(root: Path, batch_id: str, rows: dict[str, Float[Tensor, "rows d_model"]]) -> str:
-    """Atomically write a batch's shard; returns the sha256 of the file's bytes."""
+def write_shard(root: Path, batch_id: str, rows: dict[str, Float[Tensor, "rows d_model"]], token: str) -> str:
+    """Atomically write a batch's shard via a temp file named with the writer's `token`; returns the sha256
+    of the file's bytes. A symlink in the shard's place is refused, not replaced."""
     data = save(rows)
-    final = root / shard_name(batch_id)
-    tmp = final.with_name(f"{TMP_PREFIX}{final.name}.{os.getpid()}")
+    final = shard_path(root, shard_name(batch_id))
+    tmp = final.with_name(temp_name(final.name, token))
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         try:
             write_all(fd, data)
             os.fsync(fd)
@@ -65,7 +72,7 @@ def check_shards_dir(root: Path) -> None:
     """Refuse a `shards/` that is a symlink: its files would belong to some other directory or store."""
     shards = root / SHARDS
     if shards.is_symlink():
-        raise StoreCorruptError(
+        raise StoreUnsafePathError(
             f"{shards} is a symlink (to {os.readlink(shards)}); a store only reads and writes shards inside "
             f"itself: replace the link with a real directory holding this store's shards, or open the store "
             "the link points into directly"
@@ -73,14 +80,11 @@ def check_shards_dir(root: Path) -> None:
 
 
 def shard_path(root: Path, shard: str) -> Path:
-    """`root/shard`, refused if it would lead outside the store (symlinked `shards/` or shard file)."""
+    """`root/shard`, refused if reading or writing it would leave the store (symlinked `shards/` or shard)."""
     check_shards_dir(root)
     path = root / shard
     if path.is_symlink():
-        raise StoreCorruptError(
-            f"shard {path} is a symlink (to {os.readlink(path)}); a store only reads shards inside itself: "
-            "replace the link with the shard file itself"
-        )
+        raise unsafe_path(path)
     return path
 
 

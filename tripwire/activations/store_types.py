@@ -50,6 +50,16 @@ class StoreIntegrityError(StoreCorruptError):
     line's own checksum, or the count of committed records (an index cut short)."""
 
 
+class StoreUnsafePathError(StoreCorruptError):
+    """A file or directory the store reads or writes is a symlink: following it would read another
+    directory's data or write outside the store."""
+
+
+class StoreLeftoverWarning(TripwireError, UserWarning):
+    """A resuming writer kept files named like a writer's temp files or pending marks, because no writer of
+    this store recorded their token: they may be someone's own files."""
+
+
 class StoreUnsealedWarning(TripwireError, UserWarning):
     """The store predates index sealing: edited index lines or a cut-short index cannot be detected.
 

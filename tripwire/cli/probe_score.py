@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_
 from tripwire.activations import ModelHandle
 from tripwire.activations.layout import TokenizedTranscript, tokenize_transcript
 from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_query import stored_rows_for
 from tripwire.errors import TripwireError, UsageError
 from tripwire.probes import (
     LoadedProbe,
@@ -164,9 +165,22 @@ def score_inputs(probe: LoadedProbe, handle: ModelHandle, items: list[ScoreInput
 
 
 def score_store(probe_dir: Path, store_path: Path, allow_other_model: bool) -> Iterator[tuple[str, TokenScores]]:
+    """Every record's reading. All of what they read is checked before the first is yielded (the hook point,
+    each record's rows at the probe's tokens, each shard's checksum and layout), so a damaged store is
+    refused whole instead of after a partial list that looks complete."""
     store = ResidualStore.open(store_path)
     probe = load_probe(probe_dir, model=StoreModel(store), allow_other_model=allow_other_model)
-    for record in store.records():
+    if probe.card.hook_point not in store.manifest.hook_points:
+        raise UsageError(f"probe {probe_dir} reads {probe.card.hook_point} but store {store_path} holds "
+                         f"{store.manifest.hook_points}; score a store captured at the probe's hook point.")
+    records = store.records()
+    for record in records:
+        if not stored_rows_for(record, probe.card.score_positions)[0]:
+            raise UsageError(f"record {record.record_id} of store {store_path} has none of the tokens the probe "
+                             f"scores ({probe.card.score_positions}); score records that have them.")
+    for shard in dict.fromkeys(r.shard for r in records):
+        store.shard_file(shard)  # hashed once per process: the reads below do not hash again
+    for record in records:
         yield record.record_id, read_record(probe, store, record)
 
 

@@ -5,7 +5,8 @@ Everything that can be checked without the model's weights is checked before the
 default model, minutes for a large one): first what depends on the inputs alone (the store path, an
 existing store's dtype and hook points, the input files, the device), then what needs only the model's
 config (layers, width, fingerprint against the store). A dry run stops there: it reads the tokenizer and
-config, never the weights.
+config, never the weights. A real run then takes the store's writer lock before the weights load, so a
+second writer of the same store is refused at once, not after a load.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tripwire.activations.rollout import Rollout, rollout_items
 from tripwire.activations.runner import RunSummary, run_batches
 from tripwire.activations.source import ModelShape, ModelSource, load_tokenizer, model_shape, resolve_source
 from tripwire.activations.store import TORCH_DTYPES, ResidualStore
+from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import StoreManifest
 from tripwire.errors import UsageError
 from tripwire.experiments.config import CaptureConfig, RolloutConfig, RunConfig
@@ -160,10 +162,11 @@ def _handle(cfg: RunConfig, model: CheckedModel) -> ModelHandle:
     return load_model(cfg.model, backend=cfg.backend, device=model.device, dtype=cfg.dtype)
 
 
-def open_store(cfg: RunConfig, handle: ModelHandle) -> ResidualStore:
+def open_store(cfg: RunConfig, handle: ModelHandle, lock: WriterLock | None = None) -> ResidualStore:
+    """The run's store; `lock`, taken before the model loaded, is the one its writers write under."""
     hooks = [str(hp) for hp in handle.hook_points(cfg.hook_points)]
     return ResidualStore.create(cfg.store, model_name=handle.name, model_fingerprint=handle.fingerprint,
-                                hook_points=hooks, d_model=handle.d_model, dtype=cfg.store_dtype)
+                                hook_points=hooks, d_model=handle.d_model, dtype=cfg.store_dtype, lock=lock)
 
 
 def conversations(cfg: RolloutConfig) -> list[Conversation]:
@@ -329,13 +332,14 @@ def run_rollout(cfg: RolloutConfig, dry_run: bool = False,
         capabilities = detect_capabilities(tokenizer)
         lengths = [len(render_conversation(tokenizer, capabilities, c).token_ids) for c in convs]
         return plan_rollout(cfg, model, [n for n in lengths for _ in range(cfg.samples)]), None
-    handle = _handle(cfg, model)
-    items = rollout_items(handle, convs, cfg.samples, sampling, cfg.base_seed, sections.variant())
-    plan = plan_rollout(cfg, model, [len(it.payload.prompt_ids) for it in items])
-    store = open_store(cfg, handle)
-    with sections.running(handle) as (watcher, watch, row_meta):
-        compute = Rollout(handle, model.hooks, sampling, cfg.positions.build(), watcher, watch, row_meta)
-        summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
+    with WriterLock(cfg.store).hold() as lock:  # before the weights load: a second writer is refused at once
+        handle = _handle(cfg, model)
+        items = rollout_items(handle, convs, cfg.samples, sampling, cfg.base_seed, sections.variant())
+        plan = plan_rollout(cfg, model, [len(it.payload.prompt_ids) for it in items])
+        store = open_store(cfg, handle, lock)
+        with sections.running(handle) as (watcher, watch, row_meta):
+            compute = Rollout(handle, model.hooks, sampling, cfg.positions.build(), watcher, watch, row_meta)
+            summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
     ids = [it.record_id for it in items]
     return plan, RolloutSummary(summary, harmful_rate(store, ids), fired_counts(store, ids) if cfg.monitor else None)
 
@@ -347,9 +351,10 @@ def run_capture(cfg: CaptureConfig, dry_run: bool = False,
     model = check_model(cfg, existing)
     if dry_run:
         return plan_capture(cfg, model, capture_layouts(load_tokenizer(model.source), found)), None
-    handle = _handle(cfg, model)
-    items = capture_items(handle, found)
-    plan = plan_capture(cfg, model, [it.payload.tokens for it in items])
-    store = open_store(cfg, handle)
-    compute = TeacherForcedCapture(handle, model.hooks, cfg.positions.build())
-    return plan, run_batches(store, items, cfg.batch_size, compute, progress=progress)
+    with WriterLock(cfg.store).hold() as lock:  # before the weights load: a second writer is refused at once
+        handle = _handle(cfg, model)
+        items = capture_items(handle, found)
+        plan = plan_capture(cfg, model, [it.payload.tokens for it in items])
+        store = open_store(cfg, handle, lock)
+        compute = TeacherForcedCapture(handle, model.hooks, cfg.positions.build())
+        return plan, run_batches(store, items, cfg.batch_size, compute, progress=progress)
