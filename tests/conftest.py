@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import shutil
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -45,3 +46,14 @@ def default_model_dir() -> Path:
     from tripwire.activations.default_model import prepare_default_model
 
     return prepare_default_model(progress=False)
+
+
+@pytest.fixture
+def weightless_tiny(tmp_path: Path, tiny_llama_dir: Path) -> Path:
+    """The tiny model's config and tokenizer without its weights: loading fails, reading the config works."""
+    folder = tmp_path / "weightless"
+    folder.mkdir()
+    for f in tiny_llama_dir.iterdir():
+        if not f.name.endswith(".safetensors"):
+            shutil.copy(f, folder / f.name)
+    return folder

@@ -191,17 +191,6 @@ def test_existing_store_with_other_hook_points(tmp_path: Path, command: str) -> 
     assert "new store path" in err
 
 
-@pytest.fixture
-def weightless_tiny(tmp_path: Path, tiny_llama_dir: Path) -> Path:
-    """The tiny model's config and tokenizer without its weights: loading fails, reading the config works."""
-    folder = tmp_path / "weightless"
-    folder.mkdir()
-    for f in tiny_llama_dir.iterdir():
-        if not f.name.endswith(".safetensors"):
-            shutil.copy(f, folder / f.name)
-    return folder
-
-
 def test_hook_points_counted_from_the_end_are_checked_from_the_config_alone(
     tmp_path: Path, weightless_tiny: Path
 ) -> None:

@@ -5,7 +5,6 @@ a store another writer holds is refused before its model loads."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,20 +73,11 @@ def test_score_store_prints_nothing_from_a_store_with_a_damaged_shard(tmp_path: 
 # ---- 12. the store lock comes before the model load ------------------------------------------------------
 
 
-@pytest.fixture
-def weightless(tmp_path: Path, tiny_llama_dir: Path) -> Path:
-    """The tiny model's config and tokenizer without its weights: the config reads, the model never loads."""
-    folder = tmp_path / "weightless"
-    folder.mkdir()
-    for f in tiny_llama_dir.iterdir():
-        if not f.name.endswith(".safetensors"):
-            shutil.copy(f, folder / f.name)
-    return folder
 
 
 @pytest.mark.parametrize("command", ["capture", "rollout"])
-def test_a_second_writer_is_refused_before_its_model_loads(tmp_path: Path, weightless: Path, command: str) -> None:
-    common = {"model": str(weightless), "store": str(tmp_path / "store"), "hook_points": HOOKS}
+def test_a_second_writer_is_refused_before_its_model_loads(tmp_path: Path, weightless_tiny: Path, command: str) -> None:
+    common = {"model": str(weightless_tiny), "store": str(tmp_path / "store"), "hook_points": HOOKS}
     if command == "capture":
         cfg: Any = CaptureConfig.model_validate({**common, "dataset": "control", "limit": 2})
         run: Any = run_capture

@@ -71,7 +71,7 @@ class OrganismCommandError(TripwireError, ValueError):
 CONTINUED_FROM = "continued_from.json"
 
 
-def finished_stage(folder: Path, settings: LoraSettings, digest: str) -> dict[str, Any]:
+def finished_stage(folder: Path, settings: LoraSettings, digest: str, n_examples: int) -> dict[str, Any]:
     """The record of a finished run on the same data and settings that a new stage continues from."""
     state_file = folder / CHECKPOINT / "state.json"
     if not state_file.is_file():
@@ -80,7 +80,7 @@ def finished_stage(folder: Path, settings: LoraSettings, digest: str) -> dict[st
     done = LoraSettings(**meta["settings"])
     if meta["data_hash"] != digest or replace(done, first_epoch=0) != replace(settings, first_epoch=0):
         raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
-    if meta["state"]["step"] != done.epochs * len(training_examples(SHIPPED_RECIPE, settings.seed)):
+    if meta["state"]["step"] != done.epochs * n_examples:
         raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
     adapter = folder / CHECKPOINT / "adapter.safetensors"
     record = {"folder": str(folder), "adapter_sha256": sha256_file(adapter), "first_epoch": done.first_epoch,
@@ -104,7 +104,7 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
     if continue_from is not None:
-        previous = finished_stage(continue_from, settings, digest)
+        previous = finished_stage(continue_from, settings, digest, len(examples))
         settings = replace(settings, first_epoch=previous["first_epoch"] + previous["epochs"])
         set_peft_model_state_dict(model, load_file(str(continue_from / CHECKPOINT / "adapter.safetensors")))
         out.mkdir(parents=True, exist_ok=True)
