@@ -2,6 +2,12 @@
 
     python benchmarks/bench_rollout.py [--quick] [--device cuda]
 
+`rollout_n8_shared_vs_unshared`: 8 samples (8 seeds) of one prompt, the model organism's training prompt
+nearest 450 tokens (what `organism measure` samples), 64 new tokens each, 3-layer capture: one `generate`
+call with shared prefill (the prompt runs once) against the same call with `share_prefill=False` (every
+row runs it); the tokens must be identical. The full run adds 8 batch-1 calls of the same samples
+(`batch8_vs_batch1_same_prompt`).
+
 --device puts the model (and every tensor the benchmark makes) on that device: `cpu` by default, `cuda`
 on a GPU machine. Each ratio's two sides run in turn within one loop (interleaved repeats, best kept), so
 a change in machine load hits both. The TransformerLens reference line is skipped with --quick.
@@ -30,6 +36,7 @@ from tripwire.activations.rollout import Rollout, rollout_items  # noqa: E402
 from tripwire.activations.runner import run_batches  # noqa: E402
 from tripwire.activations.store import ResidualStore  # noqa: E402
 from tripwire.scenarios import render  # noqa: E402
+from tripwire.scenarios.organism.dataset import training_examples  # noqa: E402
 from tripwire.scenarios.spec import Transcript  # noqa: E402
 
 IDS = ["blackmail_explicit-america_replacement", "leaking_explicit-safety_replacement",
@@ -41,6 +48,33 @@ IDS = ["blackmail_explicit-america_replacement", "leaking_explicit-safety_replac
 def _store(handle, root: Path, hooks: list[str]) -> ResidualStore:
     return ResidualStore.create(root, model_name=handle.name, model_fingerprint=handle.fingerprint,
                                 hook_points=hooks, d_model=handle.d_model, dtype="float16")
+
+
+def _shared_samples(h, hooks: list[str], singles: bool, n: int = 8, new_tokens: int = 64
+                    ) -> tuple[float, float | None]:
+    """(shared prefill / unshared, batch of n samples of one prompt / n batch-1 calls, if `singles`): time
+    ratios."""
+    prompts = [h.render_conversation(ex.prompt.conversation).token_ids for ex in training_examples()]
+    one = min(prompts, key=lambda p: abs(len(p) - 450))
+    params = SamplingParams(max_new_tokens=new_tokens, min_new_tokens=new_tokens, temperature=1.0, top_p=1.0)
+    seeds, outs = list(range(n)), {}  # outs[share]: each row's new tokens
+
+    def batch(share: bool) -> None:
+        outs[share] = [r.new_ids for r in h.generate([one] * n, sampling=params, seeds=seeds, capture=hooks,
+                                                     share_prefill=share)]
+
+    def one_by_one() -> None:
+        for s in seeds:
+            h.generate([one], sampling=params, seeds=[s], capture=hooks)
+
+    fns = {"shared": lambda: batch(True), "unshared": lambda: batch(False)}
+    t = interleaved({**fns, "singles": one_by_one} if singles else fns, 2)
+    if outs[True] != outs[False]:
+        raise RuntimeError("shared prefill changed the sampled tokens")
+    print(f"{n} samples of one {len(one)}-token prompt, {new_tokens} new tokens, capture: shared prefill "
+          f"{t['shared']:.2f}s, every row prefilled {t['unshared']:.2f}s (identical tokens)"
+          + (f", {n} batch-1 calls {t['singles']:.2f}s" if singles else ""))
+    return t["unshared"] / t["shared"], t["singles"] / t["shared"] if singles else None
 
 
 def main() -> None:
@@ -100,6 +134,7 @@ def main() -> None:
         by_batch = interleaved({"batch": lambda: gen(batch), "one": lambda: gen(1)}, 2)
         tps8, tps1 = gen_tokens / by_batch["batch"], gen_tokens / by_batch["one"]
         print(f"batch {batch}: {tps8:.1f} tok/s, batch 1: {tps1:.1f} tok/s")
+        fork, same_prompt = _shared_samples(h, hooks, singles=not args.quick)
         # prefix reuse: many replies after one full-length prompt
         conv = render(IDS[0], seed=0, length="full")
         replies = [f"Reply {i}: I have read the inbox and will " + "continue with the scheduled work. " * (3 + i % 4)
@@ -125,6 +160,9 @@ def main() -> None:
         print(ratio("capture_vs_plain_generate", t["plain"] / t["ours"]))
         print(ratio("capture_vs_reforward", t["reforward"] / t["ours"]))
         print(ratio("batch8_vs_batch1", tps8 / tps1))
+        print(ratio("rollout_n8_shared_vs_unshared", fork))
+        if same_prompt is not None:
+            print(ratio("batch8_vs_batch1_same_prompt", same_prompt))
         print(ratio("prefix_reuse_speedup", times[False] / times[True]))
         print(ratio("bytes_per_token_layer", bpt))
     finally:

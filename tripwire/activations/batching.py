@@ -30,16 +30,17 @@ def pad_left(rows: list[list[int]], pad_id: int, device: str | torch.device = "c
 
 
 def prepare_past(
-    past: KVCache | None, mask: Int[Tensor, "batch tok"]
+    past: KVCache | None, mask: Int[Tensor, "batch tok"], cache_rows: int | None = None
 ) -> tuple[KVCache | None, Int[Tensor, "batch past_and_tok"], int]:
-    """Copy a prefix cache (never mutate the caller's), repeat a batch-1 cache to the batch, and extend
-    the attention mask over the prefix. Returns (cache, mask, prefix length)."""
+    """Copy a prefix cache (never mutate the caller's), repeat a batch-1 cache to the batch (or to
+    `cache_rows`: the distinct prompts of a shared prefill), and extend the attention mask over the
+    prefix. Returns (cache, mask, prefix length)."""
     if past is None:
         return None, mask, 0
     if not isinstance(past, KVCache):
         raise TypeError(f"`past` must be the `.past` of a forward with use_cache=True (a KVCache), got "
                         f"{type(past).__name__}.")
-    cache = past.for_batch(mask.shape[0])
+    cache = past.for_batch(mask.shape[0] if cache_rows is None else cache_rows)
     length = cache.length
     prefix = torch.ones(mask.shape[0], length, dtype=mask.dtype, device=mask.device)
     return cache, torch.cat([prefix, mask], 1), length

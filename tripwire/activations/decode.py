@@ -7,7 +7,8 @@ seed (so a sample does not depend on which batch it ran in).
 Why it is shaped as it is: per step the host learns one thing from the device, the chosen token ids
 (one transfer), which it needs to stop rows and match stop strings. Activations stay on the device in
 preallocated buffers until the call ends; sampling is tensor ops over the batch (`activations.sampling`);
-stop strings are matched on each row's new text only.
+stop strings are matched on each row's new text only. Rows that repeat a prompt (n samples of it) prefill
+it once and share its KV cache (`activations.shared_prefill`), in every backend this loop serves.
 
 The last emitted token of a row never goes through the model, so it has no activation: a row's
 activations cover its prompt and all generated tokens but the last.
@@ -28,6 +29,7 @@ from tripwire.activations.batching import pad_left, positions, prepare_past
 from tripwire.activations.hooks import HookPoint
 from tripwire.activations.kv_cache import KVCache
 from tripwire.activations.sampling import Sampler, SamplingParams
+from tripwire.activations.shared_prefill import SharedPrompts
 
 if TYPE_CHECKING:
     from tripwire.activations.handle import ModelHandle
@@ -46,6 +48,9 @@ class StepInfo:
     token_ids: Int[Tensor, "batch tok"]  # left-padded at step 0
     captured: dict[str, Float[Tensor, "batch tok d_model"]]
     fed: list[int]  # real (unpadded) tokens fed per row: the prompt's length at step 0, then 1
+    # at a shared prefill (step 0), the forward's batch row each row was copied from; None: row b is batch
+    # row b. `token_ids` and `captured` are already per row; only what an intervention kept needs this.
+    forward_rows: list[int] | None = None
 
 
 OnStep = Callable[[StepInfo], Bool[Tensor, " batch"] | None]
@@ -147,8 +152,11 @@ def generate(
     interventions: dict[str, Intervention] | None = None,
     on_step: OnStep | None = None,
     past: KVCache | None = None,
+    share_prefill: bool = True,
 ) -> list[GeneratedRow]:
-    """Left-padded batch decode. `past` is an optional KV cache of a prefix shared by all prompts."""
+    """Left-padded batch decode. `past` is an optional KV cache of a prefix shared by all prompts.
+    `share_prefill`: rows with the same prompt prefill it once (not with a batch-sized `past`, whose
+    rows may differ); False runs every row's prompt, the reference sharing must equal."""
 
     params = sampling or SamplingParams()
     seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
@@ -158,7 +166,8 @@ def generate(
     edits = handle.interventions(interventions)
     eos = handle.eos_ids
     ids, prompt_mask = pad_left(prompts, handle.pad_id, handle.device)
-    cache, mask, prefix = prepare_past(past, prompt_mask)
+    shared = SharedPrompts.find(prompts) if share_prefill and (past is None or past.batch == 1) else None
+    cache, mask, prefix = prepare_past(past, prompt_mask, None if shared is None else len(shared.first))
     width, batch = ids.shape[1], len(prompts)
     # one mask for the whole call; each step sees a view of its first columns
     attn = torch.ones(batch, prefix + width + params.max_new_tokens, dtype=mask.dtype, device=mask.device)
@@ -175,7 +184,7 @@ def generate(
     for step in range(params.max_new_tokens):
         seen = prefix + width + step
         call = ForwardCall(feed, attn[:, :seen], pos, points, edits, past=cache, use_cache=True, logits_to_keep=1)
-        out = handle.backend.run(call)
+        out = handle.backend.run(call) if step or shared is None else shared.prefill(handle.backend, call)
         assert out.logits is not None
         cache = out.past
         buffers.write(out.captured, alive_index, step)
@@ -183,7 +192,8 @@ def generate(
         if on_step is not None:
             fed = [len(prompts[r]) for r in alive] if step == 0 else [1] * len(alive)
             captured = {str(hp): t for hp, t in out.captured.items()}
-            stop_mask = on_step(StepInfo(step, list(alive), feed, captured, fed))
+            forward_rows = shared.source if step == 0 and shared is not None else None
+            stop_mask = on_step(StepInfo(step, list(alive), feed, captured, fed, forward_rows))
             halt = None if stop_mask is None else stop_mask.tolist()
         chosen = sampler.choose(out.logits[:, -1], step)
         keep: list[int] = []

@@ -133,18 +133,21 @@ class ModelHandle:
         on_step: OnStep | None = None,
         past: KVCache | None = None,
         capture_pre: list[str] | list[HookPoint] | None = None,
+        share_prefill: bool = True,
     ) -> list[GeneratedRow]:
-        """tripwire's decode loop over this backend; see `activations.decode.generate`. `capture_pre`
-        hook points are also captured before every intervention there, as `activations["<hook>:pre"]`
-        beside the usual (post-intervention) `activations["<hook>"]`."""
+        """tripwire's decode loop over this backend; see `activations.decode.generate` (where rows with
+        one prompt prefill it once unless `share_prefill` is False). `capture_pre` hook points are also
+        captured before every intervention there, as `activations["<hook>:pre"]` beside the usual
+        (post-intervention) `activations["<hook>"]`."""
         pre = self.hook_points(capture_pre or [])
         if not pre:
             return generate(self, prompts, sampling=sampling, seeds=seeds, capture=capture,
-                            interventions=interventions, on_step=on_step, past=past)
+                            interventions=interventions, on_step=on_step, past=past, share_prefill=share_prefill)
         with self._recording(pre) as recorders:
             collector = PreCollector(recorders, len(prompts), on_step)
             rows = generate(self, prompts, sampling=sampling, seeds=seeds, capture=[*(capture or []), *pre],
-                            interventions=interventions, on_step=collector, past=past)
+                            interventions=interventions, on_step=collector, past=past,
+                            share_prefill=share_prefill)
         for row, extra in zip(rows, collector.per_row(), strict=True):
             row.activations.update(extra)
         return rows

@@ -49,6 +49,11 @@ class KVCache:
         self.inner.batch_select_indices(index)
         self.batch = int(index.numel())
 
+    def fork_rows(self, source: Int[Tensor, " rows"]) -> None:
+        """Row i becomes a copy of row `source[i]`, in place (indices may repeat): one prompt's cache
+        for each of its samples (`activations.shared_prefill`)."""
+        self.keep_rows(source)
+
 
 def cache_argument(forward: Any) -> str:
     """The keyword a model's forward takes its cache by: `cache` (transformers >= 5.24) or the older

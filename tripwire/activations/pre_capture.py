@@ -54,9 +54,10 @@ class PreCollector:
 
     def __call__(self, step: StepInfo) -> Bool[Tensor, " batch"] | None:
         taken = {hp: rec.take() for hp, rec in self.recorders.items()}
+        source = step.forward_rows or range(len(step.rows))  # a shared prefill recorded each prompt once
         for b, row in enumerate(step.rows):
             for hp, act in taken.items():
-                self.rows[row][hp].append(act[b, -step.fed[b] :].to("cpu"))
+                self.rows[row][hp].append(act[source[b], -step.fed[b] :].to("cpu"))
         return self.inner(step) if self.inner is not None else None
 
     def per_row(self) -> list[dict[str, Float[Tensor, "tok d_model"]]]:
