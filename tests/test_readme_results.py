@@ -1,5 +1,5 @@
-"""The README's table of the shipped probes is generated from the shipped `report.json` (never typed by
-hand), and the shipped cards are the ones that report describes."""
+"""The docs' table of the shipped probes (docs/shipped-probes.md, linked from the README) is generated from
+the shipped `report.json` (never typed by hand), and the shipped cards are the ones that report describes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tripwire.probes.persistence import SHIPPED_PROBES
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = SHIPPED_PROBES / "default" / "report.json"
+TABLE_PAGE = ROOT / "docs" / "shipped-probes.md"  # where the generated block lives (the README links to it)
 
 
 def _report() -> dict:
@@ -20,10 +21,11 @@ def _report() -> dict:
 
 
 def test_readme_table_is_the_one_the_shipped_report_gives() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme_summary(_report()) in readme, (
-        "README's shipped-probe table differs from report.json; regenerate it with "
-        "`python -m tripwire.experiments.ship_results tripwire/probes/shipped/default/report.json --readme README.md`")
+    page = TABLE_PAGE.read_text(encoding="utf-8")
+    assert readme_summary(_report()) in page, (
+        f"{TABLE_PAGE.relative_to(ROOT)}'s shipped-probe table differs from report.json; regenerate it with "
+        "`python -m tripwire.experiments.ship_results tripwire/probes/shipped/default/report.json "
+        "--readme docs/shipped-probes.md`")
 
 
 def test_shipped_cards_are_the_ones_the_report_selected() -> None:
