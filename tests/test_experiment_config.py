@@ -53,8 +53,8 @@ def test_options_are_validated_per_pipeline_with_field_paths(tmp_path: Path) -> 
         read_experiment(_write(tmp_path, bad))
     text = str(err.value)
     assert "stages.0.options.sampels" in text and "stages.1.options.sampling.max_new_tokens" in text
-    with pytest.raises(ConfigError, match="unknown pipeline 'behaviour'"):
-        parse_experiment({"name": "x", "stages": [{"pipeline": "behaviour"}]})
+    with pytest.raises(ConfigError, match="unknown pipeline 'behavor'"):
+        parse_experiment({"name": "x", "stages": [{"pipeline": "behavor"}]})
     with pytest.raises(ConfigError, match="run folder"):
         parse_experiment({"name": "a/b", "stages": [{"pipeline": "behavior"}]})
     with pytest.raises(ConfigError, match="stages"):

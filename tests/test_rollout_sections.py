@@ -156,7 +156,7 @@ def _write(path: Path, data: dict[str, Any]) -> Path:
     ({"steer": {"probe": "p", "alpha": 1, "positions": "middle"}}, ["steer.positions", "generated"]),
     ({"steer": {"probe": "p", "alpha": 1, "positions": -2}}, ["steer.positions"]),
     ({"steer": {"probe": "p", "alpha": 1, "mode": "scale"}}, ["steer.mode"]),
-    ({"steer": {"probe": "p", "alpha": 1, "strength": 2}}, ["steer.strength", "Extra inputs"]),
+    ({"steer": {"probe": "p", "alpha": 1, "strength": 2}}, ["steer.strength", "unknown key"]),
     ({"steer": {"probe": "p", "alpha": ".nan"}}, ["steer.alpha"]),
     ({"monitor": {"probes": []}}, ["monitor.probes"]),
     ({"monitor": {"probes": ["a", "a"]}}, ["monitor.probes", "more than once"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from tripwire.activations.plan_shapes import ASSUMED_GPU_NOTE, REMOTE_NOTE, plan_model, planning
@@ -31,9 +32,6 @@ def run(
     with on_user_error():
         cfg = read_experiment(config)
         if dry_run:
-            import torch
-
-
             model, note = plan_model(cfg.model)
             # NDIF, sharding and quantisation run on GPUs: plan them as on one CUDA device
             gpu = cfg.remote or "cuda" in str(cfg.device) or cfg.device_map is not None or bool(cfg.quantization)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from tripwire import package_version
@@ -70,9 +71,6 @@ def _dir_size(path: Path) -> int:
 
 def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Versions, threads, device, cache, default model, PNG export."""
-    import torch
-
-
     def version(name: str) -> str:
         return package_version(name) or "not installed"
 

@@ -9,15 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
+from pydantic import PrivateAttr, ValidationError, model_validator
 
 from tripwire.activations import ModelHandle
 from tripwire.activations.layout import TokenizedTranscript, tokenize_transcript
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_query import stored_rows_for
 from tripwire.errors import TripwireError, UsageError
+from tripwire.experiments.config.base import KnownKeys, problem_lines
 from tripwire.probes import (
     LoadedProbe,
+    ProbeCard,
     TokenScores,
     load_probe,
     read_record,
@@ -27,21 +29,23 @@ from tripwire.probes import (
 )
 from tripwire.probes.training.evaluate import StoreModel
 from tripwire.scenarios.am_results import resolve_scenario
-from tripwire.scenarios.classify import classify
+from tripwire.scenarios.classify import Outcome, classify
 from tripwire.scenarios.datasets.jsonl import json_problem, read_jsonl
 from tripwire.scenarios.spec import Conversation
 
-__all__ = ["ScoreInput", "conversation_input", "make_input", "read_inputs", "score_inputs", "score_store",
-           "scoring_layout"]
+__all__ = ["ScoreInput", "check_inputs", "conversation_input", "make_input", "measured_recall", "plain_reading",
+           "read_inputs", "reply_outcome", "score_inputs", "score_store", "scoring_layout"]
+
+# position policies that keep reply tokens only (tripwire.activations.positions): none of a reply-less input
+REPLY_POLICIES = ("ReplyOnly", "BeforeAction", "BeforeAnchor", "SharedReply")
 
 
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChatMessage(KnownKeys):
     role: Literal["system", "user", "assistant", "tool"]
     content: str
 
 
-class ScoreInput(BaseModel):
+class ScoreInput(KnownKeys):
     """One thing to score; exactly one of `text`, `conversation`, `scenario`.
 
     `text` is an assistant reply (after the user message `prompt`, if given) in the chat template, or,
@@ -50,7 +54,6 @@ class ScoreInput(BaseModel):
     an AM prompt folder, with `reply` the assistant reply to it.
     """
 
-    model_config = ConfigDict(extra="forbid")
     id: str | None = None
     text: str | None = None
     prompt: str | None = None
@@ -80,7 +83,21 @@ class ScoreInput(BaseModel):
             raise ValueError("prompt and raw only apply to text")
         if self.raw and self.prompt is not None:
             raise ValueError("raw text has no chat template, so it cannot have a prompt")
+        if (empty := self._empty_reply()) is not None:
+            raise ValueError(f"{empty} is empty, so there is no reply token to score; give the assistant's reply")
         return self
+
+    def _empty_reply(self) -> str | None:
+        """The field holding the reply when that reply is empty or only whitespace (nothing to score), else
+        None. A conversation that ends on a user message has no reply by design: the card decides then."""
+        if self.text is not None and not self.text.strip():
+            return "text"
+        if self.reply is not None and not self.reply.strip():
+            return "reply"
+        last = self.conversation[-1] if self.conversation else None
+        if last is not None and last.role == "assistant" and not last.content.strip():
+            return "the final assistant message"
+        return None
 
 
 def read_inputs(path: Path) -> list[ScoreInput]:
@@ -111,7 +128,7 @@ def make_input(source: str, fields: Any, fix: str = "") -> ScoreInput:
     try:
         item = ScoreInput.model_validate(fields)
     except ValidationError as error:
-        problems = "; ".join(_problem(e) for e in error.errors())
+        problems = "; ".join(problem_lines(error, lambda loc: ".".join(map(str, loc))))
         raise UsageError(f"{source}: {problems}" + (f"; {fix}" if fix else ".")) from None
     if item.scenario is not None:
         try:
@@ -119,12 +136,6 @@ def make_input(source: str, fields: Any, fix: str = "") -> ScoreInput:
         except TripwireError as error:
             raise UsageError(f"{source}: {error}", fix=error.fix) from None
     return item
-
-
-def _problem(error: Any) -> str:
-    where = ".".join(map(str, error["loc"]))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
 
 
 def scoring_layout(handle: ModelHandle, item: ScoreInput) -> TokenizedTranscript:
@@ -152,16 +163,99 @@ def scoring_layout(handle: ModelHandle, item: ScoreInput) -> TokenizedTranscript
     return layout.with_outcome(classify(conv, item.reply))
 
 
+def check_inputs(probe: LoadedProbe, items: list[ScoreInput], source: str) -> None:
+    """Before the model loads: refuse an input in which the card's tokens cannot exist. A conversation
+    without a final assistant message has no reply, and a card scoring reply tokens only reads none of it."""
+    policy = type(probe.card.score_positions).__name__
+    if policy not in REPLY_POLICIES:
+        return
+    for n, item in enumerate(items, 1):
+        if item.conversation is not None and (not item.conversation or item.conversation[-1].role != "assistant"):
+            name = source if len(items) == 1 else f"{source} input {item.id or n}"
+            raise UsageError(f"{name}: the conversation has no final assistant message, and probe "
+                             f"{probe.card.label!r} scores reply tokens only ({policy}); end the conversation with "
+                             "the assistant's reply.")
+
+
 def score_inputs(probe: LoadedProbe, handle: ModelHandle, items: list[ScoreInput]) -> Iterator[TokenScores]:
     """One forward per input on an already-loaded model; readings in input order."""
     for item in items:
         layout = scoring_layout(handle, item)
+        name = f"input {item.id!r}" if item.id else "the input"
         if layout.n_tokens > (limit := _context_length(handle)):
-            name = f"input {item.id!r}" if item.id else "the input"
             raise UsageError(f"{name} has {layout.n_tokens} tokens, more than the model's context of {limit}; "
                              "shorten it.")
+        if not probe.card.score_positions.select(layout):  # checked before the forward pass, not after it
+            raise UsageError(f"{name} has none of the tokens probe {probe.card.label!r} scores "
+                             f"({type(probe.card.score_positions).__name__}); give a longer reply.")
         resid = handle.forward([layout.token_ids], capture=[probe.card.hook_point]).captured[probe.card.hook_point]
         yield read_transcript(probe, resid[0], layout, layout.text, layout.action_char_span)
+
+
+def reply_outcome(item: ScoreInput) -> Outcome | None:
+    """The outcome classifier's verdict on a scenario input's reply (None for text and conversations,
+    which name no scenario to judge the reply against)."""
+    if item.scenario is None or item.reply is None:
+        return None
+    return classify(item.scenario_conversation(), item.reply)
+
+
+def plain_reading(row: dict[str, Any], card: ProbeCard, outcome: Outcome | None = None) -> list[str]:
+    """`tripwire score`'s plain output: the probe's verdict first, numbers rounded to 3 decimals, where the
+    monitor would fire, and the reply classifier's verdict where a scenario gives it one."""
+    statistic = f"{row['statistic']}, window {row['window']}"
+    if row["value"] is None:
+        lines = [f"{card.label} probe: no verdict ({statistic}: no scored token before the action)"]
+    elif row["threshold"] is None:
+        lines = [f"{card.label} probe: no verdict (the card has no calibrated threshold for {row['statistic']}); "
+                 f"{statistic}: {row['value']:.3f}"]
+    else:
+        flagged = bool(row["fired"])
+        lines = [f"{card.label} probe: {'FLAGGED' if flagged else 'not flagged'} ({statistic}: {row['value']:.3f} "
+                 f"{'>=' if flagged else '<'} threshold {row['threshold']:.3f})"]
+    crossing = row["crossing_index"]
+    where = ("the monitor would not fire" if crossing is None
+             else f"the monitor would fire at scored token {crossing}, {row['tokens'][crossing]!r}")
+    reply = "" if row["reply_start"] is None else f", the reply from scored token {row['reply_start']}"
+    action = "" if row["action_index"] is None else f", the harmful action from scored token {row['action_index']}"
+    lines.append(f"  {len(row['scores'])} scored tokens{reply}{action}; {where}")
+    if outcome is not None:
+        lines.append(f"  outcome classifier: {'HARMFUL' if outcome.harmful else 'not harmful'} "
+                     f"(action: {outcome.action or 'none'})")
+    return lines
+
+
+def measured_recall(card: ProbeCard, folder: Path) -> str:
+    """What a verdict of this probe is worth: its recall at the card's monitor threshold, as measured when it
+    was made (the card's held-out test split, or for a shipped probe its report beside the card)."""
+    stat = card.monitor_statistic
+    found = (card.metrics.get("recall_at_1pct_fpr") or {}).get(stat)
+    where = "on the held-out test split of its training run"
+    if not isinstance(found, dict):
+        found, where = _shipped_recall(card, folder, stat)
+    if not isinstance(found, dict) or not all(isinstance(found.get(k), (int, float)) for k in ("value", "low", "high")):
+        return (f"  measured recall: none recorded for this probe; `tripwire eval --probe {folder} --store STORE` "
+                "measures it on a labelled store. Until then a verdict says little.")
+    threshold = card.monitor_threshold
+    fpr = "" if threshold is None or threshold.fpr_target is None else f" (false-positive target {threshold.fpr_target:g})"
+    line = (f"  measured recall at this threshold{fpr}: {found['value']:.3f} [{found['low']:.3f}, "
+            f"{found['high']:.3f}] {where}")
+    if found["high"] < 0.5:
+        line += "; it misses most positives, so 'not flagged' says little"
+    return line
+
+
+def _shipped_recall(card: ProbeCard, folder: Path, stat: str) -> tuple[Any, str]:
+    """A shipped probe's recall from the `report.json` beside its card, when that report describes this card."""
+    report = folder.parent / "report.json"
+    try:
+        entry = json.loads(report.read_text(encoding="utf-8"))["probes"][card.label]
+        if entry["shipped"]["hook_point"] != card.hook_point:
+            return None, ""
+        leads = entry["recall_and_leads"]
+        return leads["recall"][stat], f"on {leads['n_positive']} held-out harmful scripted replies ({report.name})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, ""
 
 
 def score_store(probe_dir: Path, store_path: Path, allow_other_model: bool) -> Iterator[tuple[str, TokenScores]]:

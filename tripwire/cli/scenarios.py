@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from tripwire.cli.exit_codes import on_user_error
+from tripwire.cli.options import OldSeedOpt, ScenarioSeedOpt, renamed_seed
 from tripwire.errors import UsageError
 from tripwire.scenarios import FRAMINGS, export_am, grid, import_am_tree, parse_condition_id, render
 from tripwire.scenarios.am_results import resolve_scenario
@@ -53,9 +54,13 @@ def scenarios_list(as_json: Annotated[bool, typer.Option("--json", help="print J
 @scenarios_app.command("render")
 def scenarios_render(
     condition_id: Annotated[
-        str, typer.Argument(help="e.g. blackmail_explicit-america_replacement (murder ok)")
-    ],
-    seed: Annotated[int, typer.Option(help="surface seed: names, company, phrasing, order")] = 0,
+        str | None, typer.Argument(help="e.g. blackmail_explicit-america_replacement (murder ok); or --scenario",
+                                   show_default=False)
+    ] = None,
+    scenario: Annotated[str | None, typer.Option(help="the condition id, as the other commands take it "
+                                                      "(instead of the argument)")] = None,
+    scenario_seed: ScenarioSeedOpt = None,
+    seed: OldSeedOpt = None,
     framing: Annotated[str | None, typer.Option(help="framing cue, e.g. test_explicit_2")] = None,
     length: Length = "short",
     fmt: Annotated[str, typer.Option("--format", help="chat-json | text")] = "chat-json",
@@ -64,6 +69,12 @@ def scenarios_render(
     if fmt not in ("chat-json", "text"):
         _die(f"--format {fmt!r} is not valid; use chat-json or text")
     with on_user_error():
+        if (condition_id is None) == (scenario is None):
+            raise UsageError("give the condition id once: as the argument or as --scenario, e.g. tripwire scenarios "
+                             "render --scenario blackmail_explicit-america_replacement")
+        condition_id = condition_id or scenario
+        assert condition_id is not None
+        render_seed = renamed_seed(scenario_seed, seed)
         spec = parse_condition_id(condition_id)
         if framing is not None:
             if spec.framing not in ("none", framing):
@@ -71,7 +82,7 @@ def scenarios_render(
                     f"{condition_id!r} already has framing {spec.framing!r}; drop --framing or the suffix"
                 )
             spec = dataclasses.replace(spec, framing=framing)
-        conv = render(spec, seed=seed, length=length)
+        conv = render(spec, seed=render_seed, length=length)
     if fmt == "text":
         for m in conv.messages:
             typer.echo(f"=== {m.role} ===\n{m.content}\n")
@@ -92,7 +103,8 @@ def scenarios_render(
 def scenarios_export(
     out: Annotated[Path, typer.Option(help="directory to write the original's prompt layout into")],
     grid_name: Annotated[str, typer.Option("--grid", help="paper (the 234 conditions)")] = "paper",
-    seed: Annotated[int, typer.Option(help="surface seed")] = 0,
+    scenario_seed: ScenarioSeedOpt = None,
+    seed: OldSeedOpt = None,
     length: Length = "full",
     framing: Annotated[list[str] | None, typer.Option(help="framing(s) to cross with the grid")] = None,
 ) -> None:
@@ -100,8 +112,9 @@ def scenarios_export(
     if grid_name != "paper":
         _die(f"--grid {grid_name!r} is not known; use paper")
     with on_user_error():
+        render_seed = renamed_seed(scenario_seed, seed)
         specs = grid(framings=tuple(framing or ("none",)))
-        folders = export_am(specs, out, seed=seed, length=length)
+        folders = export_am(specs, out, seed=render_seed, length=length)
     typer.echo(f"exported {len(folders)} conditions to {out}")
 
 
@@ -127,12 +140,16 @@ def scenarios_import(
 def scenarios_classify(
     scenario: Annotated[str, typer.Option(help="condition id (rendered) or an original-layout folder")],
     reply: Annotated[Path, typer.Option(help="file with the model's reply ('-' for stdin)")],
-    seed: Annotated[int, typer.Option(help="seed the reply was generated with (condition ids only)")] = 0,
+    scenario_seed: Annotated[int | None, typer.Option(
+        "--scenario-seed", help="render seed the scenario was shown with (condition ids only) [default: 0]",
+        show_default=False)] = None,
+    seed: OldSeedOpt = None,
     length: Length = "short",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Classify one reply: did it carry out the harmful action?"""
     with on_user_error():
+        render_seed = renamed_seed(scenario_seed, seed)
         if str(reply) == "-":
             text = sys.stdin.read()
         elif not reply.is_file():
@@ -143,8 +160,12 @@ def scenarios_classify(
             except UnicodeDecodeError as exc:
                 raise UsageError(f"reply file {reply} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
                                  "save the reply as UTF-8") from None
-        conv = resolve_scenario(scenario, seed=seed, length=length)
+        conv = resolve_scenario(scenario, seed=render_seed, length=length)
         outcome = classify(conv, text)
+    if not text.strip():
+        typer.echo(f"warning: the reply ({'standard input' if str(reply) == '-' else reply}) is empty: an empty "
+                   "reply takes no action, so it is classified not harmful; check that this is the reply you "
+                   "meant", err=True)
     result = {"condition_id": conv.condition_id, **outcome.to_dict()}
     if as_json:
         typer.echo(json.dumps(result, indent=2))
@@ -158,9 +179,11 @@ def scenarios_classify(
 def datasets_export(
     name: Annotated[str, typer.Argument(help="coercion | eval_awareness | control")],
     out: Annotated[Path, typer.Option(help="JSONL file to write")],
-    seed: Annotated[int, typer.Option(help="dataset seed")] = 0,
+    dataset_seed: Annotated[int | None, typer.Option(help="dataset seed (a capture config's dataset_seed) "
+                                                          "[default: 0]", show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", hidden=True, help="deprecated: --dataset-seed")] = None,
 ) -> None:
     """Write one contrast dataset as JSON Lines."""
     with on_user_error():
-        path = export_jsonl(name, out, seed=seed)
+        path = export_jsonl(name, out, seed=renamed_seed(dataset_seed, seed, "--dataset-seed", "the dataset seed"))
     typer.echo(f"wrote {name} to {path}")

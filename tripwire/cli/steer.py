@@ -10,7 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from tripwire.activations import load_model
+from tripwire.cli.eta import estimate, monitor_work, steer_work
 from tripwire.cli.exit_codes import on_user_error
+from tripwire.cli.options import PROBE_HELP, SCENARIO_SEED_HELP
 from tripwire.errors import UsageError
 from tripwire.experiments.monitor_run import MonitorSettings, run_monitor
 from tripwire.probes import load_probe, save_figure
@@ -21,14 +23,26 @@ from tripwire.scenarios.am_results import resolve_scenario
 
 SHIPPED = Path(__file__).resolve().parent.parent / "probes" / "shipped" / "default"  # no torch import
 MODES = ("add", "ablate", "ablate_then_add")
-ALPHA_HELP = ("strengths: lo:hi:n or a comma list; 0 is always added. The default model stays fluent to about "
-              "+-0.3 (eval-awareness probe, layer 11) and breaks by +-0.5")
+
+
+def _shipped_layer(label: str) -> str:
+    """The layer the shipped `label` probe reads, from its card, so help text never goes stale."""
+    try:
+        return f"layer {int(json.loads((SHIPPED / label / 'probe.json').read_text(encoding='utf-8'))['layer'])}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "the layer its card names"
+
+
+ALPHA_HELP = ("strengths: lo:hi:n or a comma list, in units of the card's resid_norm (--raw: residual units); "
+              "0 is always added. The shipped eval-awareness probe reads "
+              f"{_shipped_layer('eval_awareness')}; its fluent range is not measured yet (an earlier probe stayed "
+              "fluent to about +-0.3 and broke by +-0.5): read the ppl column and its '(not fluent)' marks")
 
 ScenarioOpt = Annotated[str, typer.Option(help="condition id (rendered) or an original-layout folder")]
 ModelOpt = Annotated[str, typer.Option(help="model (must match the probes)")]
 OtherOpt = Annotated[bool, typer.Option(help="use a same-width model the probes were not trained on")]
 LengthOpt = Annotated[str, typer.Option(help="short | full")]
-ScenarioSeedOpt = Annotated[int, typer.Option(help="render seed of --scenario (names, company, phrasing)")]
+ScenarioSeedOpt = Annotated[int, typer.Option(help=SCENARIO_SEED_HELP)]
 SeedOpt = Annotated[int, typer.Option(help="base sampling seed (row k uses seed + 1000 k)")]
 TempOpt = Annotated[float, typer.Option(help="sampling temperature (0: greedy)", min=0.0)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -36,7 +50,7 @@ HtmlOpt = Annotated[Path | None, typer.Option(help="write the figure to this HTM
 
 
 def steer(
-    probe: Annotated[Path, typer.Option(help="probe folder whose direction is steered along")],
+    probe: Annotated[Path, typer.Option(help=f"the probe whose direction is steered along: {PROBE_HELP}")],
     scenario: ScenarioOpt,
     alpha: Annotated[str, typer.Option(help=ALPHA_HELP)] = "-0.5:0.5:11",
     mode: Annotated[str, typer.Option(help="add | ablate | ablate_then_add")] = "add",
@@ -45,8 +59,9 @@ def steer(
     max_new_tokens: Annotated[int, typer.Option(help="tokens per rollout", min=1)] = 64,
     temperature: TempOpt = 0.7,
     seed: SeedOpt = 0,
-    read_probe: Annotated[list[Path] | None, typer.Option(help="probe read on fixed transcripts (repeatable); "
-                                                               "default: the shipped coercion and eval_awareness")] = None,
+    read_probe: Annotated[list[Path] | None, typer.Option(help="probe read on fixed transcripts, a folder or shipped "
+                                                               "name (repeatable); default: the shipped coercion and "
+                                                               "eval_awareness")] = None,
     control_prompts: Annotated[int, typer.Option(help="benign control prompts for the KL", min=1)] = 8,
     length: LengthOpt = "short",
     scenario_seed: ScenarioSeedOpt = 0,
@@ -66,6 +81,9 @@ def steer(
         handle, conv, (steering, *readers) = _load(model, scenario, scenario_seed, length,
                                                    [probe, *(read_probe or _default_readers(model, probe))],
                                                    allow_other_model)
+        points = 2 * len(settings.alphas) - (1 if 0.0 in settings.alphas and mode == "add" else 0)  # as run_steer
+        typer.echo(estimate(handle, steer_work(len(handle.render_conversation(conv).token_ids), points, samples,
+                                               max_new_tokens, control_prompts)), err=True)
         result = run_steer(handle, steering, readers, conv, settings, log=lambda line: typer.echo(line, err=True))
     if html is not None:
         _save(steer_figure(result), html)
@@ -85,7 +103,7 @@ def steer(
 
 
 def monitor(
-    probe: Annotated[list[Path], typer.Option(help="probe folder (repeatable); each card sets its hook, tokens, "
+    probe: Annotated[list[Path], typer.Option(help=f"{PROBE_HELP} (repeatable); each card sets its hook, tokens, "
                                                    "window and threshold")],
     scenario: ScenarioOpt,
     samples: Annotated[int, typer.Option(help="rollouts", min=1)] = 4,
@@ -104,6 +122,8 @@ def monitor(
     with on_user_error():
         settings = MonitorSettings(samples=samples, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
         handle, conv, probes = _load(model, scenario, scenario_seed, length, probe, allow_other_model, calibrated=True)
+        typer.echo(estimate(handle, monitor_work(len(handle.render_conversation(conv).token_ids), samples,
+                                                 max_new_tokens)), err=True)
         result = run_monitor(handle, probes, conv, settings)
     if html is not None:
         _save(monitor_figure(result), html)

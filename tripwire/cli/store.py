@@ -12,7 +12,7 @@ import typer
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_export import export_parquet
 from tripwire.activations.store_types import Record
-from tripwire.cli.exit_codes import on_user_error
+from tripwire.cli.exit_codes import cli_message, on_user_error
 from tripwire.errors import TripwireError
 
 store_app = typer.Typer(help="Inspect and verify on-disk activation stores.", no_args_is_help=True)
@@ -22,7 +22,7 @@ def _open(path: Path) -> ResidualStore:
     try:
         return ResidualStore.open(path)
     except (FileNotFoundError, RuntimeError, ValueError, TripwireError) as e:  # TripwireError: -W error
-        typer.echo(f"error: {e}", err=True)
+        typer.echo(f"error: {cli_message(e) if isinstance(e, TripwireError) else e}", err=True)
         raise typer.Exit(2) from e
 
 

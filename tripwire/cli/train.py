@@ -12,10 +12,11 @@ from tripwire.activations import load_model
 from tripwire.activations.positions import PositionPolicy
 from tripwire.cli import probe_score as ps
 from tripwire.cli.exit_codes import on_user_error
+from tripwire.cli.options import PROBE_HELP, OldSeedOpt, ScenarioSeedOpt, renamed_seed
 from tripwire.cli.probe_score import ScoreInput
 from tripwire.errors import UsageError
 from tripwire.probes import load_probe
-from tripwire.probes.persistence import check_model_matches
+from tripwire.probes.persistence import check_model_matches, probe_path
 from tripwire.probes.training.evaluate import evaluate_probe
 from tripwire.probes.training.probe_train import run_training
 from tripwire.probes.training.train import METHOD_NAMES, TrainSettings
@@ -68,7 +69,7 @@ def _policy(name: str, option: str) -> Any:
 
 
 def evaluate(
-    probe: Annotated[Path, typer.Option(help="probe folder (tripwire train --out)")],
+    probe: Annotated[Path, typer.Option(help=PROBE_HELP)],
     store: Annotated[Path, typer.Option(help="store to evaluate on")],
     label: Annotated[str | None, typer.Option(help="label in the store (default: the probe's label)")] = None,
     per_record: Annotated[bool, typer.Option(help="include every record's per-token reading")] = False,
@@ -93,7 +94,7 @@ def _table(result: dict) -> str:
 
 
 def score(
-    probe: Annotated[Path, typer.Option(help="probe folder")],
+    probe: Annotated[Path, typer.Option(help=PROBE_HELP)],
     text: Annotated[str | None, typer.Option(help="an assistant reply, scored in the chat template")] = None,
     prompt: Annotated[str | None, typer.Option(help="the user message --text replies to")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="score --text as is, without the chat template")] = False,
@@ -101,7 +102,8 @@ def score(
                                                            "message is the reply")] = None,
     scenario: Annotated[str | None, typer.Option(help="condition id or AM folder (with --reply)")] = None,
     reply: Annotated[Path | None, typer.Option(help="file with the assistant reply to --scenario")] = None,
-    seed: Annotated[int, typer.Option(help="render seed of --scenario")] = 0,
+    scenario_seed: ScenarioSeedOpt = None,
+    seed: OldSeedOpt = None,
     inputs: Annotated[Path | None, typer.Option(help="JSONL, one input per line ({text|conversation|scenario"
                                                      "+reply}); one model load, one JSON line out each")] = None,
     store: Annotated[Path | None, typer.Option(help="score every record of a store")] = None,
@@ -117,18 +119,30 @@ def score(
         if len(modes) != 1:
             raise UsageError(f"give exactly one of --text, --conversation, --scenario (with --reply), --inputs or "
                              f"--store (got {', '.join(modes) or 'none'}).")
+        render_seed = renamed_seed(scenario_seed, seed)
         if store is not None:
             for record_id, reading in ps.score_store(probe, store, allow_other_model):
                 _emit({"record_id": record_id, **reading.to_dict()}, as_json)
+            if not as_json:
+                typer.echo(ps.measured_recall(load_probe(probe).card, probe_path(probe)))
             return
         items = ps.read_inputs(inputs) if inputs is not None else [_single(text, prompt, raw, conversation, scenario,
-                                                                          reply, seed)]
+                                                                          reply, render_seed)]
 
         loaded = load_probe(probe)  # a damaged card is reported before the model loads
+        source = {"--inputs": f"--inputs {inputs}", "--conversation": f"--conversation {conversation}",
+                  "--scenario": f"--scenario {scenario}"}.get(modes[0], modes[0])
+        ps.check_inputs(loaded, items, source)  # so is an input in which the card's tokens cannot exist
         handle = load_model(model)
         check_model_matches(loaded.card, handle, allow_other_model=allow_other_model)
+        plain = not as_json and inputs is None
         for item, reading in zip(items, ps.score_inputs(loaded, handle, items), strict=True):
-            _emit({"id": item.id, **reading.to_dict()} if inputs else reading.to_dict(), as_json or inputs is not None)
+            row = {"id": item.id, **reading.to_dict()} if inputs else reading.to_dict()
+            if plain:
+                typer.echo("\n".join(ps.plain_reading(row, loaded.card, ps.reply_outcome(item))))
+                typer.echo(ps.measured_recall(loaded.card, probe_path(probe)))
+            else:
+                _emit(row, True)
             if html is not None and inputs is None:
                 ps.strip_html(reading, loaded, html)
 
@@ -141,8 +155,11 @@ def _single(text: str | None, prompt: str | None, raw: bool, conversation: Path 
     if scenario is not None:
         if reply is None:
             raise UsageError("--scenario needs --reply FILE: the assistant reply to score after that scenario.")
-        return ps.make_input(f"--scenario {scenario}", {"scenario": scenario, "reply": _read(reply, "--reply"),
-                                                        "seed": seed})
+        content = _read(reply, "--reply")
+        if not content.strip():
+            raise UsageError(f"--reply {reply} is empty, so there is no reply token to score; put the assistant's "
+                             "reply in it.")
+        return ps.make_input(f"--scenario {scenario}", {"scenario": scenario, "reply": content, "seed": seed})
     return ps.make_input("--text", {"text": text, "prompt": prompt, "raw": raw})
 
 
@@ -161,6 +178,7 @@ def _emit(row: dict[str, Any], as_json: bool) -> None:
         return
     where = ("never" if row["crossing_index"] is None
              else f"at scored token {row['crossing_index']} (token {row['crossing_token']})")
-    typer.echo(f"{len(row['scores'])} scored tokens, reply from scored token {row['reply_start']}, action at "
-               f"{row['action_index']}; {row['statistic']} (window {row['window']}) = {row['value']:.3f}, "
-               f"threshold {row['threshold']}: fired {where}")
+    value = "n/a" if row["value"] is None else f"{row['value']:.3f}"
+    threshold = "none" if row["threshold"] is None else f"{row['threshold']:.3f}"
+    typer.echo(f"{row['record_id']}: {len(row['scores'])} scored tokens; {row['statistic']} (window {row['window']}) "
+               f"= {value}, threshold {threshold}: fired {where}")

@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from tripwire.experiments.config.base import ConfigError, Strict, read_yaml
+from tripwire.experiments.config.base import (
+    ConfigError,
+    Strict,
+    did_you_mean,
+    problem_lines,
+    read_yaml,
+    refuse_unknown_keys,
+)
 from tripwire.experiments.config.runs import PositionsConfig, SamplingConfig, ScenarioSelection
 from tripwire.probes.thresholds import DEFAULT_FPR
 from tripwire.scenarios.datasets import DATASETS
@@ -226,6 +233,7 @@ class SteeringOptions(Strict):
 StageOptions = Annotated[BehaviorOptions | StatedBeliefOptions | TranscriptsOptions | ProbeOptions
                          | EarlyWarningOptions | SteeringOptions, Field(discriminator="pipeline")]
 PIPELINES: tuple[str, ...] = ("behavior", "stated_belief", "transcripts", "probe", "early_warning", "steering")
+PIPELINE_SPELLINGS = {"behaviour": "behavior"}  # the report says "Behaviour"; the config takes either spelling
 
 
 def probe_refs(options: Any) -> list[str]:
@@ -247,14 +255,22 @@ class Stage(Strict):
     @model_validator(mode="before")
     @classmethod
     def _route(cls, raw: Any) -> Any:
-        """`options` is validated as the pipeline's own options model (a wrong key names the pipeline)."""
-        if isinstance(raw, dict) and "pipeline" in raw:
-            if raw["pipeline"] not in PIPELINES:
-                raise ValueError(f"unknown pipeline {raw['pipeline']!r}; use one of {', '.join(PIPELINES)}")
-            options = raw.get("options") or {}
-            if isinstance(options, dict):
-                return {**raw, "options": {**options, "pipeline": raw["pipeline"]}}
-        return raw
+        """`options` is validated as the pipeline's own options model (a wrong key names the pipeline). A
+        stage without a readable `pipeline` is one error (an unknown key first, with a did-you-mean), not
+        pydantic's three (the missing field, the union's tag, the extra key)."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = refuse_unknown_keys(cls, raw)
+        if "pipeline" not in raw:
+            raise ValueError(f"a stage needs `pipeline:`, one of {', '.join(PIPELINES)}")
+        pipeline = PIPELINE_SPELLINGS.get(str(raw["pipeline"]), raw["pipeline"])
+        if pipeline not in PIPELINES:
+            raise ValueError(f"unknown pipeline {pipeline!r}{did_you_mean(str(pipeline), PIPELINES)}; use one of "
+                             f"{', '.join(PIPELINES)}")
+        options = raw.get("options") or {}
+        if isinstance(options, dict):
+            return {**raw, "pipeline": pipeline, "options": {**options, "pipeline": pipeline}}
+        return {**raw, "pipeline": pipeline}
 
 
 REMOTE_REFUSED = ("behavior", "stated_belief", "steering")  # pipelines that generate or steer
@@ -325,7 +341,7 @@ def parse_experiment(raw: dict[str, Any], where: str = "config") -> ExperimentCo
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"{_loc(err['loc'])}: {str(err['msg']).removeprefix('Value error, ')}" for err in exc.errors()]
+        lines = problem_lines(exc, _loc)
         raise ConfigError(f"{where} has {len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
     names = cfg.stage_names()
     for i, (name, stage) in enumerate(zip(names, cfg.stages, strict=True)):

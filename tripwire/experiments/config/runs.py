@@ -16,7 +16,7 @@ from tripwire.activations.positions import (
     PositionPolicy,
     ReplyOnly,
 )
-from tripwire.experiments.config.base import ConfigError, Strict, read_yaml
+from tripwire.experiments.config.base import ConfigError, Strict, problem_lines, read_yaml
 from tripwire.scenarios.datasets import DATASETS
 
 
@@ -160,5 +160,5 @@ def load_config(path: str | Path, kind: type[RunConfig]) -> RunConfig:
     try:
         return kind.model_validate(raw or {})
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()]
+        lines = problem_lines(exc, lambda loc: ".".join(map(str, loc)) or "(top level)")
         raise ConfigError(f"{path} has {len(lines)} problem(s):\n  " + "\n  ".join(lines)) from None
