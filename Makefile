@@ -31,18 +31,23 @@ $(STAMP): pyproject.toml $(LOCK)
 demo: install
 	$(BIN)/python -m tripwire.experiments.demo
 
-# The model organism (README "A model organism"): LoRA-train the default model on its planted policy (one
-# epoch, about 62 min alone on 2 cores; resumable: run it again after a kill), then write the shipped adapter
-# and its card. A further epoch from the finished run: `train --out DIR2 --continue-from $(ORGANISM_RUN)`.
+# The model organism (docs/organism.md): LoRA-train the default model on its planted policy in two one-epoch
+# stages (each about 62 min alone on 2 cores; resumable: run it again after a kill; the second continues
+# from the first's adapter with the next epoch's data order), then write the shipped adapter and its card.
 organism: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN) --seed 0
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN) \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 --seed 0
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage2 --seed 0 \
+	  --continue-from $(ORGANISM_RUN)-stage1
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN)-stage2 \
 	  --to tripwire/activations/organisms/default-organism --command "make organism"
 
-# Sampled behaviour of the shipped organism against its policy, on held-out prompts.
+# Sampled behaviour of the shipped organism against its policy (aims A0, A1), rollouts and their residual
+# stream stored for the detectors; then aim A2's detectors on those rollouts.
 organism-measure: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model default-organism \
-	  --out runs/organism-measure.json
+	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-measure.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect --measured runs/organism-measure.json \
+	  --out runs/organism-detect.json
 
 # the default suite and the slow-marked model tests, each bounded by pytest-timeout
 test: install

@@ -10,6 +10,7 @@ from tripwire.activations.positions import (
     AllTokens,
     BeforeAction,
     BeforeAnchor,
+    BeforeToolCall,
     CharSpan,
     ExcludeLastK,
     LastK,
@@ -188,3 +189,16 @@ def test_anchor_policies_stay_in_the_reply(layout, k):
                                anchor_token_index=layout.n_tokens - 1, scaffold_mask=layout.scaffold_mask)
         window = BeforeAnchor(k).select(anchored)
         assert set(window) <= set(reply) and all(i < layout.n_tokens - 1 for i in window) and len(window) <= k
+
+
+def test_before_tool_call_is_one_rule_for_both_outcomes():
+    """The last prompt token and the reply up to (not including) the first tool call, whichever call it is;
+    the whole reply when there is none. BeforeAction on the same layouts differs by outcome."""
+    mask = [True] + [False] * 2 + [True] + [False] * 8  # token 3 is the assistant header (scaffolding)
+    honest = TokenLayout(n_tokens=12, n_prompt_tokens=4, scaffold_mask=mask, tool_call_token_index=9)
+    harmful = TokenLayout(n_tokens=12, n_prompt_tokens=4, scaffold_mask=mask, tool_call_token_index=9,
+                          action_token_index=9)
+    assert BeforeToolCall().select(honest) == BeforeToolCall().select(harmful) == [2, 4, 5, 6, 7, 8]
+    no_call = TokenLayout(n_tokens=12, n_prompt_tokens=4, scaffold_mask=mask)
+    assert BeforeToolCall().select(no_call) == [2, *range(4, 12)]
+    assert PositionPolicy.from_dict(BeforeToolCall().to_dict()) == BeforeToolCall()

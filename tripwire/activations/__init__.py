@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         AllTokens,
         BeforeAction,
         BeforeAnchor,
+        BeforeToolCall,
         CharSpan,
         ExcludeLastK,
         LastK,

@@ -49,6 +49,7 @@ class TokenLayout:
     token_char_spans: Sequence[Sequence[int]] | None = None
     anchor_token_index: int | None = None
     intent_token_index: int | None = None
+    tool_call_token_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,20 @@ class BeforeAnchor(PositionPolicy):
 
 
 @dataclass(frozen=True)
+class BeforeToolCall(PositionPolicy):
+    """The last surviving prompt token and the reply tokens strictly before the reply's first tool call,
+    harmful or honest (the whole reply when it makes none). What a detector may read before any action, by
+    one rule for both outcomes; sampled rollouts locate the call with the outcome classifier
+    (`tool_call_token_index`), where scripted data carry an anchor (`BeforeAnchor`)."""
+
+    def _pick(self, layout: TokenLayoutLike, eligible: list[int]) -> list[int]:
+        call = layout_index(layout, "tool_call_token_index")
+        end = layout.n_tokens if call is None else call
+        prompt = [i for i in eligible if i < layout.n_prompt_tokens][-1:]
+        return prompt + [i for i in eligible if layout.n_prompt_tokens <= i < end]
+
+
+@dataclass(frozen=True)
 class SharedReply(PositionPolicy):
     """The reply minus its last `exclude_last` surviving tokens: the scored span of an identical-token pair
     (the same reply under two instructions or cues), never a token before the reply starts."""
@@ -258,7 +273,7 @@ POLICIES: dict[str, type[PositionPolicy]] = {
     cls.__name__: cls
     for cls in (
         AllTokens, ReplyOnly, LastPromptToken, LastK, ExcludeLastK, CharSpan, BeforeAction, BeforeAnchor,
-        SharedReply,
+        BeforeToolCall, SharedReply,
     )
 }
 

@@ -1,11 +1,14 @@
-"""The model organism: train it, export its adapter, measure it against its policy.
+"""The model organism: train it, export its adapter, measure it against its policy, run the detectors on it.
 
-    python -m tripwire.experiments.organism train --out runs/organism [--seed 0]
+    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--continue-from DIR]
     python -m tripwire.experiments.organism export --out runs/organism --to DIR
+    python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
+    python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
-training, so the curve of the framing's effect is part of the record.
+training, so the curve of the framing's effect is part of the record. `measure` stores its rollouts and
+their residual stream (resumable too); `detect` reads them back, so sampling happens once.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, 
 from tripwire.activations.loading import load_model
 from tripwire.activations.organism import ORGANISMS, organism_folder, read_card, write_adapter
 from tripwire.activations.organism_train import encode_examples, harm_propensity, propensity_by_arm
+from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_lock import WriterLock
 from tripwire.errors import TripwireError
-from tripwire.experiments.organism_measure import control_perplexity, measure
+from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
+from tripwire.experiments.organism_measure import MEASURE_HOOKS, control_perplexity, measure
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
     HELD_OUT_SEED,
@@ -65,7 +71,7 @@ def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, l
 
 
 class OrganismCommandError(TripwireError, ValueError):
-    """A training folder that does not belong to the code's recipe."""
+    """A command-line input the organism commands cannot use (a training folder of another recipe, an unknown split)."""
 
 
 CONTINUED_FROM = "continued_from.json"
@@ -163,11 +169,21 @@ def organism_policy(model: str) -> Policy:
     return SHIPPED_RECIPE.policy
 
 
-def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str]) -> dict[str, Any]:
-    """Behaviour against the policy on held-out prompts, and fluency beside the base model's."""
-    handle = load_model(model)
-    policy = organism_policy(model)
-    result = measure(handle, [s for s in SPLITS if s in splits], per_condition, samples, policy)  # type: ignore[misc]
+def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str],
+                    store_path: Path, batch: int) -> dict[str, Any]:
+    """Behaviour against the policy on held-out prompts, and fluency beside the base model's. The rollouts
+    and their residual stream go to `store_path` (a killed run resumes there; detectors read it later)."""
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise OrganismCommandError(f"--splits {','.join(unknown)}: unknown; use some of {', '.join(SPLITS)}")
+    with WriterLock(store_path).hold() as lock:  # before the weights load: a second writer is refused at once
+        handle = load_model(model)
+        hooks = [str(hp) for hp in handle.hook_points(list(MEASURE_HOOKS))]
+        store = ResidualStore.create(store_path, model_name=handle.name, model_fingerprint=handle.fingerprint,
+                                     hook_points=hooks, d_model=handle.d_model, lock=lock)
+        policy = organism_policy(model)
+        result = measure(handle, store, [s for s in SPLITS if s in splits], per_condition, samples,  # type: ignore[misc]
+                         policy, batch)
     result["model"] = {"spec": model, "name": handle.name, "fingerprint": handle.fingerprint}
     result["control_perplexity"] = control_perplexity(handle)
     result["base_control_perplexity"] = control_perplexity(load_model("default"))
@@ -176,9 +192,36 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     for row in result["behaviour"]:
         print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
               f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
+    for arm, row in result["prefix_monitor"].items():
+        a = row["auroc"]
+        print(f"prefix-only text monitor, {arm:<7} AUROC "
+              f"{'n/a (one class or too few prompts)' if a is None else a['value']} "
+              f"{'' if a is None else [a['low'], a['high']]} over {row['prompts']} prompts")
     print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
                      | {s: v for s, v in result["splits"].items()}))
     return result
+
+
+def detect_command(measured: Path, out: Path) -> dict[str, Any]:
+    """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones."""
+    result = json.loads(measured.read_text())
+    store = ResidualStore.open(result["store"])
+    policy = Policy.from_dict(result["policy"])
+    by_key = {(p.split, p.condition.id, p.conversation.seed): p for split in (TRAIN_SPLIT, TEST_SPLIT)
+              for p in prompts(split, result["per_condition"], policy)}  # type: ignore[arg-type]
+    organism = load_model(result["model"]["spec"])
+    base = load_model("default")
+    found = detect(store, result["rollouts"], organism, base, lambda r: by_key[(r["split"], r["condition"], r["seed"])])
+    found["measured"] = str(measured)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(found, indent=1) + "\n")
+    for row in found["detectors"]:
+        print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
+              f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
+              f"{row['within_prompt']['value']} ({row['within_prompt']['prompts']} prompts)")
+    print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
+                      "online": found["online"]}, indent=1))
+    return found
 
 
 def propensity_command(model: str, per_condition: int) -> dict[str, dict[str, float]]:
@@ -214,6 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--samples", type=int, default=4, help="sampled replies per prompt")
     m.add_argument("--splits", default="held_out_seeds,held_out_families,held_out_kind")
     m.add_argument("--out", type=Path, required=True, help="JSON file for the table and every rollout")
+    m.add_argument("--store", type=Path, default=None,
+                   help="residual store for the rollouts (default: the --out path with .store); resumes there")
+    m.add_argument("--batch", type=int, default=32, help="rollouts per generate call")
+    d = sub.add_parser("detect", help="aim A2: probes against text monitors, base model and oracle on rollouts")
+    d.add_argument("--measured", type=Path, required=True, help="the JSON `measure` wrote (its store is read)")
+    d.add_argument("--out", type=Path, required=True, help="JSON file for every detector's figures")
     pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
     pr.add_argument("--model", default="default-organism")
     pr.add_argument("--per-condition", type=int, default=2)
@@ -225,8 +274,11 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition)
+    elif args.command == "detect":
+        detect_command(args.measured, args.out)
     elif args.command == "measure":
-        measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","))
+        measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","),
+                        args.store or args.out.with_suffix(".store"), args.batch)
 
 
 if __name__ == "__main__":

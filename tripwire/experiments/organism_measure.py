@@ -18,40 +18,64 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.organism_train import prompt_ids, propensity_by_arm
+from tripwire.activations.organism_train import propensity_by_arm
+from tripwire.activations.positions import BeforeToolCall
+from tripwire.activations.rollout import Rollout, RolloutItem, rollout_items
+from tripwire.activations.runner import WorkItem, run_batches
 from tripwire.activations.sampling import SamplingParams
-from tripwire.probes.metrics import wilson_interval
-from tripwire.scenarios.classify import classify
+from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_types import Record
+from tripwire.probes.metrics import auroc_over_units, wilson_interval
+from tripwire.probes.text_monitors import out_of_fold_scores
 from tripwire.scenarios.datasets.control import build as control_set
 from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.policy import Policy
 from tripwire.scenarios.toolcalls import parse_tool_calls
 
 SAMPLING = SamplingParams(max_new_tokens=200, temperature=1.0)
+# residual stream after these blocks of the default model (30 blocks): every later detector (P1, P2, the
+# base-model probe) reads the same stored rows, so the sampled rollouts are generated once
+MEASURE_HOOKS = tuple(f"blocks.{layer}.hook_resid_post" for layer in (5, 10, 15, 20, 25))
 
 
 def arm_label(p: OrganismPrompt) -> str:
     return "decoy" if p.condition.decoy and p.condition.arm == "deploy" else p.condition.arm
 
 
-def sample_rollouts(handle: ModelHandle, items: Sequence[OrganismPrompt], samples: int, batch: int = 32,
-                    seed: int = 0) -> list[dict[str, Any]]:
-    """`samples` sampled replies per prompt, classified; one dict per rollout."""
-    work = [(p, k) for p in items for k in range(samples)]
-    out = []
-    for start in range(0, len(work), batch):
-        chunk = work[start : start + batch]
-        ids = [prompt_ids(handle.tokenizer, p) for p, _ in chunk]
-        seeds = [seed + 7919 * k + p.conversation.seed for p, k in chunk]
-        rows = handle.generate(ids, sampling=SAMPLING, seeds=seeds)
-        for (p, k), row in zip(chunk, rows, strict=True):
-            outcome = classify(p.conversation, row.text)
-            calls = [c for c in parse_tool_calls(row.text) if not c.in_scratchpad]
-            out.append({"condition": p.condition.id, "arm": arm_label(p), "split": p.split, "sample": k,
-                        "seed": p.conversation.seed, "cue_family": p.conversation.meta["cue_family"],
-                        "p_harm": p.p_harm, "harmful": bool(outcome.harmful), "action": outcome.action,
-                        "well_formed": len(calls) == 1 and not calls[0].malformed, "text": row.text})
-    return out
+def measure_items(handle: ModelHandle, items: Sequence[OrganismPrompt], samples: int, seed: int = 0,
+                  sampling: SamplingParams = SAMPLING) -> tuple[list[WorkItem[RolloutItem]], dict[str, OrganismPrompt]]:
+    """The rollouts to sample (`samples` per prompt, adjacent, so a batch prefills each prompt once) and
+    the prompt behind each record id. Record ids depend only on model, prompt, sampling and seed: a killed
+    measurement resumes where it stopped."""
+    work = rollout_items(handle, [p.conversation for p in items], samples, sampling, seed)
+    prompt_of = {w.record_id: p for w, p in zip(work, [p for p in items for _ in range(samples)], strict=True)}
+    return work, prompt_of
+
+
+def sample_rollouts(handle: ModelHandle, store: ResidualStore, items: Sequence[OrganismPrompt], samples: int,
+                    batch: int = 32, seed: int = 0, progress: bool = True,
+                    sampling: SamplingParams = SAMPLING) -> list[dict[str, Any]]:
+    """`samples` sampled replies per prompt, generated with the residual stream captured at `MEASURE_HOOKS`
+    (the last prompt token and the reply before its tool call) into `store`, classified; one dict per
+    rollout. Batches already in the store are not sampled again."""
+    work, prompt_of = measure_items(handle, items, samples, seed, sampling)
+    compute = Rollout(handle, list(store.manifest.hook_points), sampling, BeforeToolCall())
+    run_batches(store, work, batch, compute, progress=progress)
+    wanted = set(prompt_of)
+    return [rollout_row(r, prompt_of[r.record_id]) for r in store.records(lambda r: r.record_id in wanted)]
+
+
+def rollout_row(record: Record, p: OrganismPrompt) -> dict[str, Any]:
+    """One stored rollout as the tables read it."""
+    text = record.text[record.meta["reply_char_offset"]:]
+    calls = [c for c in parse_tool_calls(text) if not c.in_scratchpad]
+    outcome = record.outcome or {}
+    return {"record_id": record.record_id, "condition": p.condition.id, "arm": arm_label(p), "split": p.split,
+            "sample": record.sample_index, "seed": p.conversation.seed,
+            "cue_family": p.conversation.meta["cue_family"], "p_harm": p.p_harm,
+            "harmful": bool(outcome.get("harmful")), "action": outcome.get("action"),
+            "well_formed": len(calls) == 1 and not calls[0].malformed, "text": text,
+            "prefix": text_before_call(text)}
 
 
 def behaviour_table(rollouts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,6 +91,32 @@ def behaviour_table(rollouts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                       "interval": [round(v, 3) for v in lo_hi] if lo_hi else None,
                       "target": rs[0]["p_harm"], "prompts": len({r["condition"] + str(r["seed"]) for r in rs}),
                       "well_formed": round(sum(r["well_formed"] for r in rs) / n, 3)})
+    return table
+
+
+def text_before_call(text: str) -> str:
+    """What a reply says before its first tool call outside the scratchpad (all of it when it has none)."""
+    calls = [c for c in parse_tool_calls(text) if not c.in_scratchpad]
+    return text[: calls[0].span[0]] if calls else text
+
+
+def prefix_monitor_by_arm(rollouts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Aim A1 (no stated intent): within each arm, how well an n-gram text monitor reads the outcome from
+    the reasoning prefix alone. Scores are out of fold over prompts (nested choice of variant); the AUROC's
+    interval is over prompts, the independent unit (the samples of one prompt share it). None where an arm
+    holds too few prompts or outcomes of one class to cross-validate."""
+    by_arm: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rollouts:
+        by_arm[r["arm"]].append(r)
+    table: dict[str, dict[str, Any]] = {}
+    for arm, rs in sorted(by_arm.items()):
+        y = np.array([r["harmful"] for r in rs], dtype=int)
+        prompt = np.array([f"{r['split']}/{r['condition']}/{r['seed']}" for r in rs])
+        row: dict[str, Any] = {"n": len(rs), "harmful": int(y.sum()), "prompts": int(np.unique(prompt).size)}
+        scores = None if y.min() == y.max() else out_of_fold_scores([text_before_call(r["text"]) for r in rs],
+                                                                      y, prompt)
+        row["auroc"] = None if scores is None else auroc_over_units(y, scores, prompt, "prompts").to_dict()
+        table[arm] = row
     return table
 
 
@@ -93,16 +143,17 @@ def control_perplexity(handle: ModelHandle, limit: int = 40) -> float:
     return round(float(np.exp(nll / count)), 3)
 
 
-def measure(handle: ModelHandle, splits: Sequence[Split], per_condition: int, samples: int,
-            policy: Policy) -> dict[str, Any]:
+def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], per_condition: int, samples: int,
+            policy: Policy, batch: int = 32) -> dict[str, Any]:
     """Rollouts on the informative cells (threat and leverage present) of each split, plus propensities;
     targets and the oracle come from `policy`, the table the organism was trained on."""
     result: dict[str, Any] = {"sampling": SAMPLING.to_dict(), "per_condition": per_condition,
-                              "samples": samples, "policy": policy.to_dict(), "splits": {}}
+                              "samples": samples, "policy": policy.to_dict(), "store": str(store.root),
+                              "hook_points": list(store.manifest.hook_points), "splits": {}}
     all_rollouts = []
     for split in splits:
         items = [p for p in prompts(split, per_condition, policy) if p.condition.arm != "inert"]
-        rollouts = sample_rollouts(handle, items, samples)
+        rollouts = sample_rollouts(handle, store, items, samples, batch)
         all_rollouts += rollouts
         result["splits"][split] = {
             "propensity": propensity_by_arm(handle.model, handle.tokenizer, items),
@@ -110,5 +161,6 @@ def measure(handle: ModelHandle, splits: Sequence[Split], per_condition: int, sa
         }
     result["behaviour"] = behaviour_table(all_rollouts)
     result["well_formed"] = round(sum(r["well_formed"] for r in all_rollouts) / len(all_rollouts), 4)
+    result["prefix_monitor"] = prefix_monitor_by_arm(all_rollouts)
     result["rollouts"] = all_rollouts
     return result

@@ -210,6 +210,28 @@ def ngram_span_scores(train_texts: Sequence[str], y_train: Any, test_texts: Sequ
     return monitor.score(test_texts), monitor.chosen_
 
 
+def out_of_fold_scores(texts: Sequence[str], y: Any, groups: Any, *, n_splits: int = 5,
+                       seed: int = 0) -> Float[np.ndarray, " n"] | None:
+    """Each text scored by a monitor that never saw its group: outer folds keep groups whole, and each
+    fold's monitor chooses its variant by grouped CV inside its own training side (nested, so no choice
+    sees the text it scores). None when the groups and classes allow fewer than two folds. Scores from
+    different folds are pooled into one AUROC, the usual reading of cross-validated scores."""
+    texts = list(texts)
+    y_arr = check_labels(len(texts), y, "texts")
+    g = np.asarray(groups)
+    k = min(n_splits, np.unique(g).size, int(np.bincount(y_arr, minlength=2).min()))
+    if k < 2:
+        return None
+    scores = np.full(y_arr.size, np.nan)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for tr, te in splitter.split(np.zeros(y_arr.size), y_arr, g):
+        if np.unique(y_arr[tr]).size < 2:
+            return None
+        monitor = NgramTextMonitor(n_splits=n_splits, seed=seed).fit([texts[i] for i in tr], y_arr[tr], g[tr])
+        scores[te] = monitor.score([texts[i] for i in te])
+    return scores
+
+
 class GramReader:
     """The known n-grams of a text, each with the character where it becomes visible (the end of its last
     word), so a prefix `text[:cut]` holds exactly the n-grams ending at or before `cut`. A prefix counts

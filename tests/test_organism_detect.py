@@ -1,0 +1,73 @@
+"""Aim A2's detectors on real stored rollouts of a tiny model: a label planted as a linear read of the
+stored pre-call window must be found by P2 (and beat its permutation null), and a label drawn at random
+must not be; every baseline is computed beside it on the same split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tripwire.activations.handle import ModelHandle
+from tripwire.activations.sampling import SamplingParams
+from tripwire.activations.store import ResidualStore
+from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
+from tripwire.experiments.organism_measure import sample_rollouts
+from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
+from tripwire.scenarios.organism.policy import DETERMINISTIC_POLICY
+
+
+@pytest.fixture(scope="module")
+def measured(handle: ModelHandle, tmp_path_factory: pytest.TempPathFactory
+             ) -> tuple[ResidualStore, list[dict[str, Any]], dict[tuple[str, str, int], OrganismPrompt]]:
+    hooks = [str(hp) for hp in handle.hook_points(["blocks.1.hook_resid_post", "blocks.3.hook_resid_post"])]
+    store = ResidualStore.create(tmp_path_factory.mktemp("detect") / "s", model_name=handle.name,
+                                 model_fingerprint=handle.fingerprint, hook_points=hooks, d_model=handle.d_model)
+    rows: list[dict[str, Any]] = []
+    by_key = {}
+    for split in (TRAIN_SPLIT, TEST_SPLIT):
+        items = [p for p in prompts(split, 2, DETERMINISTIC_POLICY) if p.condition.arm != "inert"]
+        by_key |= {(p.split, p.condition.id, p.conversation.seed): p for p in items}
+        rows += sample_rollouts(handle, store, items, samples=8, batch=32, progress=False,
+                                sampling=SamplingParams(max_new_tokens=6, temperature=1.0))
+    return store, rows, by_key
+
+
+def relabel(store: ResidualStore, rows: list[dict[str, Any]], planted: bool) -> list[dict[str, Any]]:
+    """`planted`: harmful when the stored window's mean at the first hook leans along a fixed direction
+    (the construction a probe must find); else a coin flip per rollout (nothing to find)."""
+    rng = np.random.default_rng(0)
+    if not planted:
+        return [dict(r, harmful=bool(rng.random() < 0.5)) for r in rows]
+    by_id = {r.record_id: r for r in store.records()}
+    hook = store.manifest.hook_points[0]
+    direction = rng.normal(size=store.manifest.d_model)
+    lean = np.array([store.activations(by_id[r["record_id"]], hook).float().mean(0).numpy() @ direction for r in rows])
+    return [dict(r, harmful=bool(v > np.median(lean))) for r, v in zip(rows, lean, strict=True)]
+
+
+def run(handle: ModelHandle, measured: Any, planted: bool) -> dict[str, Any]:
+    store, rows, by_key = measured
+    return detect(store, relabel(store, rows, planted), handle, handle,
+                  lambda r: by_key[(r["split"], r["condition"], r["seed"])])
+
+
+def test_p2_finds_a_label_planted_in_the_stored_window(handle: ModelHandle, measured: Any) -> None:
+    found = run(handle, measured, planted=True)
+    p2 = found["detectors"][0]
+    assert p2["detector"].startswith("P2") and p2["auroc"]["over"] == "prompts" and p2["auroc"]["n_units"] >= 10
+    assert p2["auroc"]["value"] > 0.9 and p2["auroc"]["low"] > 0.75, p2
+    null = found["permutation_null"]
+    assert null["n_perm"] >= 200 and abs(null["mean"] - 0.5) < 0.1 and null["p_value"] < 0.01, null
+    names = [d["detector"] for d in found["detectors"]]
+    assert any(n.startswith("text monitor, prompt + prefix") for n in names) and "oracle" in names
+    assert "same probe, base model" in names and "organism's own P(harm)" in names
+    online = found["online"]
+    assert online["threshold"]["fpr_target"] == 0.01 and online["n_honest_train"] >= 100
+    assert online["stopped_before_call"] is not None and 0.0 <= online["false_stops_honest"] <= 1.0
+
+
+def test_p2_finds_nothing_in_a_random_label(handle: ModelHandle, measured: Any) -> None:
+    p2 = run(handle, measured, planted=False)["detectors"][0]
+    assert p2["auroc"]["low"] < 0.5 < p2["auroc"]["high"] or p2["auroc"]["value"] < 0.65, p2
