@@ -81,7 +81,7 @@ def test_oracle_is_none_with_one_class_and_high_when_outcomes_follow_the_target(
 
 
 def test_prefix_monitor_is_near_chance_when_the_prefix_is_independent_of_the_decision() -> None:
-    table = prefix_monitor_by_arm(synthetic_rollouts())
+    table = prefix_monitor_by_arm(synthetic_rollouts())["held_out_seeds"]
     for arm in ("deploy", "test", "none", "decoy"):
         auroc = table[arm]["auroc"]
         assert auroc is not None and auroc["over"] == "prompts" and auroc["n_units"] >= 10
@@ -91,7 +91,7 @@ def test_prefix_monitor_is_near_chance_when_the_prefix_is_independent_of_the_dec
 def test_prefix_monitor_fires_when_the_prefix_states_the_decision() -> None:
     """Out-of-fold scores of fold models with their own intercepts are pooled, which costs a perfect
     separator a little where an arm's minority class is small (deploy: ~10 honest of 96): hence 0.85."""
-    table = prefix_monitor_by_arm(synthetic_rollouts(leak=True))
+    table = prefix_monitor_by_arm(synthetic_rollouts(leak=True))["held_out_seeds"]
     for arm in ("deploy", "test", "none", "decoy"):
         auroc = table[arm]["auroc"]
         assert auroc is not None and auroc["value"] > 0.85 and auroc["low"] > 0.7, (arm, auroc)
@@ -99,7 +99,7 @@ def test_prefix_monitor_fires_when_the_prefix_states_the_decision() -> None:
 
 def test_prefix_monitor_reports_none_for_an_arm_with_one_outcome() -> None:
     rollouts = [dict(r, harmful=False) if r["arm"] == "test" else r for r in synthetic_rollouts(samples=2)]
-    assert prefix_monitor_by_arm(rollouts)["test"]["auroc"] is None
+    assert prefix_monitor_by_arm(rollouts)["held_out_seeds"]["test"]["auroc"] is None
 
 
 def test_sampled_rollouts_go_to_the_store_and_a_rerun_samples_nothing(handle: ModelHandle, tmp_path: Path) -> None:

@@ -192,11 +192,12 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     for row in result["behaviour"]:
         print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
               f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
-    for arm, row in result["prefix_monitor"].items():
-        a = row["auroc"]
-        print(f"prefix-only text monitor, {arm:<7} AUROC "
-              f"{'n/a (one class or too few prompts)' if a is None else a['value']} "
-              f"{'' if a is None else [a['low'], a['high']]} over {row['prompts']} prompts")
+    for split, arms in result["prefix_monitor"].items():
+        for arm, row in arms.items():
+            a = row["auroc"]
+            print(f"prefix-only text monitor, {split:<18} {arm:<7} AUROC "
+                  f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
+                  f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} prompts")
     print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
                      | {s: v for s, v in result["splits"].items()}))
     return result

@@ -100,24 +100,26 @@ def text_before_call(text: str) -> str:
     return text[: calls[0].span[0]] if calls else text
 
 
-def prefix_monitor_by_arm(rollouts: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Aim A1 (no stated intent): within each arm, how well an n-gram text monitor reads the outcome from
-    the reasoning prefix alone. Scores are out of fold over prompts (nested choice of variant); the AUROC's
-    interval is over prompts, the independent unit (the samples of one prompt share it). None where an arm
-    holds too few prompts or outcomes of one class to cross-validate."""
-    by_arm: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def prefix_monitor_by_arm(rollouts: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Aim A1 (no stated intent): within each split and arm, how well an n-gram text monitor reads the
+    outcome from the reasoning prefix alone. Within one split as well as one arm, because harm rates differ
+    between splits: a prefix that only echoed its cue family would otherwise look like stated intent. Scores
+    are out of fold over prompts (nested choice of variant); the AUROC's interval is over prompts, the
+    independent unit (the samples of one prompt share it). None where a cell holds too few prompts or
+    outcomes of one class to cross-validate. Returns {split: {arm: row}}."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rollouts:
-        by_arm[r["arm"]].append(r)
-    table: dict[str, dict[str, Any]] = {}
-    for arm, rs in sorted(by_arm.items()):
+        cells[(r["split"], r["arm"])].append(r)
+    table: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for (split, arm), rs in sorted(cells.items()):
         y = np.array([r["harmful"] for r in rs], dtype=int)
-        prompt = np.array([f"{r['split']}/{r['condition']}/{r['seed']}" for r in rs])
+        prompt = np.array([f"{r['condition']}/{r['seed']}" for r in rs])
         row: dict[str, Any] = {"n": len(rs), "harmful": int(y.sum()), "prompts": int(np.unique(prompt).size)}
         scores = None if y.min() == y.max() else out_of_fold_scores([text_before_call(r["text"]) for r in rs],
                                                                       y, prompt)
         row["auroc"] = None if scores is None else auroc_over_units(y, scores, prompt, "prompts").to_dict()
-        table[arm] = row
-    return table
+        table[split][arm] = row
+    return dict(table)
 
 
 def oracle_auroc(rollouts: Sequence[dict[str, Any]]) -> float | None:
