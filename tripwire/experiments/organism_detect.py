@@ -28,6 +28,7 @@ from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_train import harm_propensity
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
+from tripwire.errors import TripwireError
 from tripwire.probes.estimators.logistic import LogisticProbe
 from tripwire.probes.metrics import auroc, auroc_over_units
 from tripwire.probes.permutation import permutation_null
@@ -42,6 +43,10 @@ C_GRID = (0.001, 0.01, 0.1)
 WINDOW = 8  # tokens in the online monitor's running mean (the toolkit's default)
 FPR = 0.01
 N_PERMUTATIONS = 200
+
+
+class OrganismDetectError(TripwireError, ValueError):
+    """A measurement the detectors cannot run on (rollouts missing from its store, too few to fit)."""
 
 
 @dataclass
@@ -77,7 +82,7 @@ def split_side(store: ResidualStore, rows: Sequence[dict[str, Any]], split: str)
     chosen = [r for r in rows if r["split"] == split]
     missing = [r["record_id"] for r in chosen if r["record_id"] not in by_id]
     if missing:
-        raise KeyError(f"{len(missing)} rollouts of {split} are not in store {store.root} (e.g. {missing[0]}); "
+        raise OrganismDetectError(f"{len(missing)} rollouts of {split} are not in store {store.root} (e.g. {missing[0]}); "
                        "run `organism measure` with this store to sample them")
     return Side([by_id[r["record_id"]] for r in chosen], list(chosen))
 
@@ -113,8 +118,9 @@ def choose_probe(features: dict[str, np.ndarray], y: np.ndarray, groups: np.ndar
     """The (hook, C) with the best mean held-out AUROC over folds of whole prompts, training side only."""
     folds = grouped_folds(y, groups)
     if not folds:
-        raise ValueError("the training side has too few prompts or outcomes of a class to choose a probe")
-    table = []
+        raise OrganismDetectError("the training split has too few prompts or outcomes of a class to choose a probe; "
+                                  "measure more prompts per condition")
+    table: list[dict[str, Any]] = []
     for hook, X in features.items():
         for C in C_GRID:
             scores = [auroc(y[te], LogisticProbe(C=C).fit(X[tr], y[tr]).decision_function(X[te]))
