@@ -12,6 +12,7 @@ from tripwire.probes.metrics import (
     balanced_accuracy,
     balanced_accuracy_ci,
     best_balanced_threshold,
+    within_group_auroc,
 )
 from tripwire.probes.scoring import (
     ScoringError,
@@ -153,3 +154,17 @@ def test_intervals_only_over_ten_or_more_units_and_say_what_they_are_over() -> N
     many = auroc_over_units(y, s, np.arange(200) // 2, "pairs", n_boot=200)
     assert many.has_interval and many.low is not None and many.low < many.value < float(many.high or 0)
     assert many.over == "pairs" and many.n_units == 100 and "over 100 pairs" in str(many)
+
+
+def test_within_group_auroc_sees_only_pairs_inside_a_group() -> None:
+    """A score that only tells groups apart is at chance within them, though pooled it looks informative
+    when groups differ in their share of positives; one that orders samples inside each group is perfect."""
+    groups = np.repeat(np.arange(6), 4)
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0] * 3)  # even groups mostly positive, odd ones mostly negative
+    group_level = (groups % 2 == 0).astype(float)  # ties inside every group
+    assert auroc(y, group_level) == 0.75
+    assert within_group_auroc(y, group_level, groups) == {"value": 0.5, "pairs": 18, "groups": 6}
+    assert within_group_auroc(y, y + 0.01 * groups, groups)["value"] == 1.0
+    assert within_group_auroc(np.zeros(4), np.arange(4), [0, 0, 1, 1])["value"] is None
+    with pytest.raises(MetricInputError):
+        within_group_auroc(y, group_level[:-1], groups)

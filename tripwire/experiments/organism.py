@@ -197,7 +197,8 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
             a = row["auroc"]
             print(f"prefix-only text monitor, {split:<18} {arm:<7} AUROC "
                   f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
-                  f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} prompts")
+                  f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} prompts; "
+                  f"within prompt {None if a is None else row['within_prompt']['value']}")
     print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
                      | {s: v for s, v in result["splits"].items()}))
     return result
@@ -219,7 +220,7 @@ def detect_command(measured: Path, out: Path) -> dict[str, Any]:
     for row in found["detectors"]:
         print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
               f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
-              f"{row['within_prompt']['value']} ({row['within_prompt']['prompts']} prompts)")
+              f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
     print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
                       "online": found["online"]}, indent=1))
     return found

@@ -30,7 +30,7 @@ from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
 from tripwire.errors import TripwireError
 from tripwire.probes.estimators.logistic import LogisticProbe
-from tripwire.probes.metrics import auroc, auroc_over_units
+from tripwire.probes.metrics import auroc, auroc_over_units, within_group_auroc
 from tripwire.probes.permutation import permutation_null
 from tripwire.probes.scoring import first_crossing
 from tripwire.probes.text_monitors import NgramTextMonitor
@@ -130,24 +130,9 @@ def choose_probe(features: dict[str, np.ndarray], y: np.ndarray, groups: np.ndar
     return best["hook"], best["C"], table
 
 
-def within_prompt_auroc(y: np.ndarray, scores: np.ndarray, prompts: np.ndarray) -> dict[str, Any]:
-    """Share of (harmful, honest) pairs of samples of one prompt ordered correctly (ties half): what a
-    detector adds once the input is fixed. None without any prompt holding both outcomes."""
-    hits, pairs, units = 0.0, 0, 0
-    for p in np.unique(prompts):
-        m = prompts == p
-        pos, neg = scores[m][y[m] == 1], scores[m][y[m] == 0]
-        if pos.size and neg.size:
-            diff = pos[:, None] - neg[None, :]
-            hits += float((diff > 0).sum() + 0.5 * (diff == 0).sum())
-            pairs += diff.size
-            units += 1
-    return {"value": round(hits / pairs, 4) if pairs else None, "pairs": pairs, "prompts": units}
-
-
 def detector_row(name: str, y: np.ndarray, scores: np.ndarray, prompts: np.ndarray, what: str) -> dict[str, Any]:
     return {"detector": name, "reads": what, "auroc": auroc_over_units(y, scores, prompts, "prompts").to_dict(),
-            "within_prompt": within_prompt_auroc(y, scores, prompts)}
+            "within_prompt": within_group_auroc(y, scores, prompts)}
 
 
 def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, probe: LogisticProbe

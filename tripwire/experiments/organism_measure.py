@@ -25,7 +25,7 @@ from tripwire.activations.runner import WorkItem, run_batches
 from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
-from tripwire.probes.metrics import auroc_over_units, wilson_interval
+from tripwire.probes.metrics import auroc_over_units, wilson_interval, within_group_auroc
 from tripwire.probes.text_monitors import out_of_fold_scores
 from tripwire.scenarios.datasets.control import build as control_set
 from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
@@ -118,6 +118,8 @@ def prefix_monitor_by_arm(rollouts: Sequence[dict[str, Any]]) -> dict[str, dict[
         scores = None if y.min() == y.max() else out_of_fold_scores([text_before_call(r["text"]) for r in rs],
                                                                       y, prompt)
         row["auroc"] = None if scores is None else auroc_over_units(y, scores, prompt, "prompts").to_dict()
+        # the same scores within prompt: a prefix that only echoes its prompt's cue is at chance here
+        row["within_prompt"] = None if scores is None else within_group_auroc(y, scores, prompt)
         table[split][arm] = row
     return dict(table)
 

@@ -285,6 +285,26 @@ def auroc_over_units(y: ArrayLike, scores: ArrayLike, units: ArrayLike, over: st
                              min_units=min_units)
 
 
+def within_group_auroc(y: ArrayLike, scores: ArrayLike, groups: ArrayLike) -> dict[str, Any]:
+    """AUROC over (positive, negative) pairs of one group only (ties count half): what a score adds once the
+    group (e.g. a prompt whose samples differ only in what was sampled) is fixed. `value` is None when no
+    group holds both classes; `pairs` and `groups` say how much it rests on."""
+    y_arr, s, g = np.asarray(y).astype(np.int64), np.asarray(scores, dtype=np.float64), np.asarray(groups)
+    if not y_arr.shape == s.shape == g.shape:
+        raise MetricInputError(f"labels {y_arr.shape}, scores {s.shape} and groups {g.shape} differ in shape; "
+                               "pass one of each per example.")
+    hits, pairs, used = 0.0, 0, 0
+    for group in np.unique(g):
+        m = g == group
+        pos, neg = s[m][y_arr[m] == 1], s[m][y_arr[m] == 0]
+        if pos.size and neg.size:
+            diff = pos[:, None] - neg[None, :]
+            hits += float((diff > 0).sum() + 0.5 * (diff == 0).sum())
+            pairs += diff.size
+            used += 1
+    return {"value": round(hits / pairs, 4) if pairs else None, "pairs": pairs, "groups": used}
+
+
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     """Wilson 95% interval of a rate `k`/`n`: it stays inside [0, 1] and is honest at 0/n or n/n, where
     the normal approximation claims certainty. None when there are no samples (no interval)."""
