@@ -15,6 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.cli_errors import one_error_line
 from tests.tiny_probes import tiny_probe
 from tripwire.cli.app import COMMANDS, app
 from tripwire.experiments.config import (
@@ -32,13 +33,8 @@ runner = CliRunner()
 
 
 def _fails(*args: str) -> str:
-    """Exit code 2 and exactly one `error:` line on stderr, no traceback; returns that line."""
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 2, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+    """Exit code 2 and exactly one `error:` line, no traceback; returns that line."""
+    return one_error_line(runner.invoke(app, list(args)))
 
 
 @pytest.fixture

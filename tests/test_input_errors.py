@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.cli_errors import one_error_line
 from tripwire.cli.app import app
 from tripwire.cli.probe_score import read_inputs
 from tripwire.scenarios.am_interop import AMFormatError, import_am, import_am_tree
@@ -27,12 +28,7 @@ runner = CliRunner()
 
 def _fails(*args: str) -> str:
     """Exit code 2 and exactly one `error:` line, no traceback; returns that line."""
-    result = runner.invoke(app, ["score", "--probe", NO_PROBE, *args])
-    assert result.exit_code == 2, (result.output, result.exception)
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+    return one_error_line(runner.invoke(app, ["score", "--probe", NO_PROBE, *args]))
 
 
 @pytest.fixture
