@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
-from sklearn.model_selection import StratifiedGroupKFold
 
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_train import harm_propensity
@@ -33,7 +32,7 @@ from tripwire.probes.estimators.logistic import LogisticProbe
 from tripwire.probes.metrics import auroc, auroc_over_units, within_group_auroc
 from tripwire.probes.permutation import permutation_null
 from tripwire.probes.scoring import first_crossing
-from tripwire.probes.text_monitors import NgramTextMonitor
+from tripwire.probes.text_monitors import NgramTextMonitor, cv_folds
 from tripwire.probes.thresholds import calibrate
 from tripwire.scenarios.organism.dataset import OrganismPrompt
 
@@ -103,20 +102,10 @@ def base_window_means(handle: ModelHandle, side: Side, hook: str) -> np.ndarray:
     return np.stack(out)
 
 
-def grouped_folds(y: np.ndarray, groups: np.ndarray, n_splits: int = 5, seed: int = 0) -> list[tuple[np.ndarray,
-                                                                                                    np.ndarray]]:
-    k = min(n_splits, np.unique(groups).size, int(np.bincount(y, minlength=2).min()))
-    if k < 2:
-        return []
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    return [(tr, te) for tr, te in splitter.split(np.zeros(y.size), y, groups)
-            if np.unique(y[te]).size == 2 and np.unique(y[tr]).size == 2]
-
-
 def choose_probe(features: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray
                  ) -> tuple[str, float, list[dict[str, Any]]]:
     """The (hook, C) with the best mean held-out AUROC over folds of whole prompts, training side only."""
-    folds = grouped_folds(y, groups)
+    folds = cv_folds(y, groups)
     if not folds:
         raise OrganismDetectError("the training split has too few prompts or outcomes of a class to choose a probe; "
                                   "measure more prompts per condition")
