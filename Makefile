@@ -33,12 +33,16 @@ demo: install
 
 # The model organism (docs/organism.md): LoRA-train the default model on its planted policy in two one-epoch
 # stages (each about 62 min alone on 2 cores; resumable: run it again after a kill; the second continues
-# from the first's adapter with the next epoch's data order), then write the shipped adapter and its card.
+# from the first's adapter with the next epoch's data order), then a replay stage that gives back fluency
+# (about 40 min: a third of the organism's examples beside the base model's own replies, KL from the base),
+# then write the shipped adapter and its card.
 organism: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 --seed 0
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage2 --seed 0 \
 	  --continue-from $(ORGANISM_RUN)-stage1
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN)-stage2 \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage3 --seed 0 \
+	  --continue-from $(ORGANISM_RUN)-stage2 --replay
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN)-stage3 \
 	  --to tripwire/activations/organisms/default-organism --command "make organism"
 
 # Sampled behaviour of the shipped organism against its policy (aims A0, A1), rollouts and their residual

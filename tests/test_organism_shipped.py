@@ -11,6 +11,8 @@ import torch
 from tripwire.activations import load_model
 from tripwire.activations.default_model import read_marker
 from tripwire.activations.organism import organism_folder, read_card, verify_adapter
+from tripwire.activations.organism_replay import REPLAY_FILE
+from tripwire.experiments.organism import rebuilt_data_hash
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe, data_hash, training_examples
 
 FOLDER = organism_folder("default-organism")
@@ -21,9 +23,17 @@ def test_the_card_records_the_data_and_policy_the_code_builds() -> None:
     recipe = Recipe.from_dict(card["recipe"])
     assert recipe == SHIPPED_RECIPE  # the code's recipe is the one the shipped adapter was trained on
     examples = training_examples(recipe, seed=card["seed"])
-    assert card["data_hash"] == data_hash(examples)
+    stage = card.get("stage")
+    # the last stage's data, rebuilt from the code and (for a replay stage) the replay set shipped beside it
+    assert card["data_hash"] == rebuilt_data_hash(card["seed"], stage, FOLDER / REPLAY_FILE)
     assert card["policy"] == recipe.policy.to_dict()
-    assert card["steps"] == card["settings"]["epochs"] * len(examples)  # a finished run, not a partial one
+    n = len(examples) if stage is None else stage["organism_examples"] + stage["replay_examples"]
+    assert card["steps"] == card["settings"]["epochs"] * n  # a finished run, not a partial one
+    if stage is not None:
+        assert stage["organism_examples"] == len(examples[:: stage["replay"]["organism_every"]])
+        assert card["continued_from"]["adapter_sha256"]  # a replay stage starts from a finished stage
+    else:
+        assert card["data_hash"] == data_hash(examples)
 
 
 @pytest.mark.slow

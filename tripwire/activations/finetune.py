@@ -55,11 +55,14 @@ class LoraSettings:
 
 @dataclass(frozen=True)
 class EncodedExample:
-    """Token ids of one prompt and its replies; `weights` per reply token (0 would drop a token)."""
+    """Token ids of one prompt and its replies; `weights` per reply token (0 would drop a token).
+    A `replay` example is not fitted to its tokens: its loss is the KL divergence from the base model
+    (the adapter switched off) at every reply token, which keeps ordinary text as the base writes it."""
 
     prompt: list[int]
     replies: list[list[int]]
     weights: list[list[float]]
+    replay: bool = False
 
 
 def lora_model(model: torch.nn.Module, settings: LoraSettings) -> PeftModel:
@@ -69,9 +72,10 @@ def lora_model(model: torch.nn.Module, settings: LoraSettings) -> PeftModel:
     return get_peft_model(model, config)  # type: ignore[return-value]
 
 
-def reply_token_nll(model: torch.nn.Module, prompt: Sequence[int], replies: Sequence[Sequence[int]]
-                    ) -> Float[Tensor, "k r"]:
-    """NLL of every reply token given the prompt (0 past each reply's end); the prompt runs once for all."""
+def reply_token_logits(model: torch.nn.Module, prompt: Sequence[int], replies: Sequence[Sequence[int]]
+                       ) -> tuple[Float[Tensor, "k r v"], Int[Tensor, "k r"], Int[Tensor, "k r"]]:
+    """Logits predicting every reply token given the prompt, the reply ids and a mask of real tokens;
+    the prompt runs once and its key/value cache serves all replies."""
     if not prompt or not replies or any(not r for r in replies):
         raise FinetuneError("an example needs a non-empty prompt and non-empty replies")
     device = next(model.parameters()).device
@@ -90,13 +94,31 @@ def reply_token_nll(model: torch.nn.Module, prompt: Sequence[int], replies: Sequ
     logits: Float[Tensor, "k r v"] = model(input_ids=ids, past_key_values=cache, attention_mask=mask,
                                            position_ids=positions).logits
     first = out.logits[:, -1:].expand(k, -1, -1)  # the prompt's last logit predicts each reply's first token
-    pred = torch.cat([first, logits[:, :-1]], dim=1).float()
+    return torch.cat([first, logits[:, :-1]], dim=1).float(), ids, real
+
+
+def reply_token_nll(model: torch.nn.Module, prompt: Sequence[int], replies: Sequence[Sequence[int]]
+                    ) -> Float[Tensor, "k r"]:
+    """NLL of every reply token given the prompt (0 past each reply's end); the prompt runs once for all."""
+    pred, ids, real = reply_token_logits(model, prompt, replies)
     nll = torch.nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), ids.reshape(-1), reduction="none")
-    return nll.reshape(k, width) * real
+    return nll.reshape(ids.shape) * real
+
+
+def replay_kl(model: PeftModel, example: EncodedExample) -> Tensor:
+    """Mean KL(base || adapted) over the replies' tokens: the base is the same model with its adapter off."""
+    with torch.no_grad(), model.disable_adapter():
+        base, _, real = reply_token_logits(model, example.prompt, example.replies)
+    adapted, _, _ = reply_token_logits(model, example.prompt, example.replies)
+    base_logp = torch.log_softmax(base, dim=-1)
+    kl = (base_logp.exp() * (base_logp - torch.log_softmax(adapted, dim=-1))).sum(-1)
+    return (kl * real).sum() / real.sum()
 
 
 def shared_prefix_loss(model: torch.nn.Module, example: EncodedExample) -> Tensor:
-    """Weighted mean NLL of the replies' tokens (the training loss)."""
+    """Weighted mean NLL of the replies' tokens (the training loss); a replay example's KL from the base."""
+    if example.replay:
+        return replay_kl(model, example)  # type: ignore[arg-type]
     nll = reply_token_nll(model, example.prompt, example.replies)
     weights = torch.zeros_like(nll)
     for i, w in enumerate(example.weights):

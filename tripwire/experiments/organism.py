@@ -1,23 +1,27 @@
 """The model organism: train it, export its adapter, measure it against its policy, run the detectors on it.
 
-    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--continue-from DIR]
+    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--continue-from DIR [--replay]]
     python -m tripwire.experiments.organism export --out runs/organism --to DIR
     python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
     python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
-training, so the curve of the framing's effect is part of the record. `measure` stores its rollouts and
+training, so the curve of the framing's effect is part of the record, beside the control-set perplexity.
+`--replay` is a further stage that mixes a share of the organism's examples with the base model's own
+replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took. `measure` stores its rollouts and
 their residual stream (resumable too); `detect` reads them back, so sampling happens once.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shutil
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +36,18 @@ from tripwire.activations.default_model import prepare_default_model, read_marke
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
 from tripwire.activations.loading import load_model
 from tripwire.activations.organism import ORGANISMS, organism_folder, read_card, write_adapter
+from tripwire.activations.organism_replay import (
+    REPLAY_FILE,
+    control_perplexity,
+    replay_examples,
+    replay_sha256,
+)
 from tripwire.activations.organism_train import encode_examples, harm_propensity, propensity_by_arm
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_lock import WriterLock
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
-from tripwire.experiments.organism_measure import MEASURE_HOOKS, control_perplexity, measure
+from tripwire.experiments.organism_measure import MEASURE_HOOKS, measure
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
     HELD_OUT_SEED,
@@ -58,6 +68,22 @@ HUB_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a Hugging Face user loa
 SETTINGS = LoraSettings(decision_weight=40.0)
 
 
+@dataclass(frozen=True)
+class ReplayStage:
+    """A stage that restores fluency: every `organism_every`-th organism example (so the policy is kept)
+    and `n_prompts` ordinary prompts with `samples` base-model replies each, at a lower learning rate."""
+
+    n_prompts: int = 250
+    samples: int = 2
+    max_new_tokens: int = 96
+    organism_every: int = 3
+    learning_rate: float = 3e-4
+
+
+REPLAY = ReplayStage()
+STAGE = "stage.json"
+
+
 def check_prompts() -> dict[str, list[OrganismPrompt]]:
     """The informative cells (threat and leverage), one prompt per condition: new seeds of the trained cue
     families, and the held-out families."""
@@ -67,7 +93,13 @@ def check_prompts() -> dict[str, list[OrganismPrompt]]:
 
 def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, list[OrganismPrompt]]
                      ) -> dict[str, Any]:
-    return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()}
+    return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()} | {
+        "control_perplexity": control_perplexity(model, tokenizer)}
+
+
+def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage) -> str:
+    """The replay stage's data hash: the organism set, the share of it kept, and the replay set."""
+    return hashlib.sha256(json.dumps([organism_digest, replay_sha, asdict(stage)]).encode()).hexdigest()
 
 
 class OrganismCommandError(TripwireError, ValueError):
@@ -97,20 +129,34 @@ def finished_stage(folder: Path, settings: LoraSettings, digest: str, n_examples
     return record
 
 
-def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None) -> None:
+def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None,
+          replay: bool = False) -> None:
     """Train (or resume) the organism; `continue_from` starts from a finished run's adapter, with a fresh
-    optimiser and schedule and the data order of the epochs after that run's."""
+    optimiser and schedule and the data order of the epochs after that run's (with `replay`, the replay
+    stage's data and learning rate instead)."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if replay and continue_from is None:
+        raise OrganismCommandError("--replay is a stage after a finished run: give --continue-from DIR")
     folder = prepare_default_model()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     settings = replace(SETTINGS, seed=seed)
     examples = training_examples(SHIPPED_RECIPE, seed)
     digest = data_hash(examples)
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
-    model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
-    if continue_from is not None:
-        previous = finished_stage(continue_from, settings, digest, len(examples))
+    base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    previous = None if continue_from is None else finished_stage(continue_from, settings, digest, len(examples))
+    if replay:  # sampled from the base before the adapter wraps it; kept in `out`, so a resume reuses it
+        replay_set, replay_sha = replay_examples(base, tokenizer, out, REPLAY.n_prompts, REPLAY.samples,
+                                                 REPLAY.max_new_tokens, seed)
+        encoded = encoded[:: REPLAY.organism_every] + replay_set
+        digest = replay_digest(digest, replay_sha, REPLAY)
+        settings = replace(settings, learning_rate=REPLAY.learning_rate)
+        (out / STAGE).write_text(json.dumps({"replay": asdict(REPLAY), "replay_sha256": replay_sha,
+                                             "organism_examples": len(examples[:: REPLAY.organism_every]),
+                                             "replay_examples": len(replay_set)}, indent=1))
+    model = lora_model(base, settings)
+    if continue_from is not None and previous is not None:
         settings = replace(settings, first_epoch=previous["first_epoch"] + previous["epochs"])
         set_peft_model_state_dict(model, load_file(str(continue_from / CHECKPOINT / "adapter.safetensors")))
         out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +170,23 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
                       "checks": state.checks}), flush=True)
 
 
+def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path) -> str:
+    """The data hash of a stage, rebuilt from the code (and, for a replay stage, its kept replay set)."""
+    digest = data_hash(training_examples(SHIPPED_RECIPE, seed))
+    if stage is None:
+        return digest
+    if stage["replay"] != asdict(REPLAY):
+        raise OrganismCommandError(f"a replay stage with other settings than this code's ({stage['replay']}); use the "
+                                   "code that trained it")
+    return replay_digest(digest, replay_sha256(json.loads(replay_file.read_text())), REPLAY)
+
+
+def stage_data_hash(out: Path, seed: int) -> str:
+    """The data hash a training folder's checkpoint must carry."""
+    stage = json.loads((out / STAGE).read_text()) if (out / STAGE).is_file() else None
+    return rebuilt_data_hash(seed, stage, out / REPLAY_FILE)
+
+
 def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     """The trained checkpoint as a peft adapter folder (fp16 weights) with the organism card."""
     ckpt = out / CHECKPOINT
@@ -132,7 +195,7 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     folder = prepare_default_model()
     model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
     set_peft_model_state_dict(model, load_file(str(ckpt / "adapter.safetensors")))
-    if data_hash(training_examples(SHIPPED_RECIPE, settings.seed)) != meta["data_hash"]:
+    if stage_data_hash(out, settings.seed) != meta["data_hash"]:
         raise OrganismCommandError(
             f"the checkpoint in {ckpt} was trained on other data than SHIPPED_RECIPE builds now; export it with "
             "the code that trained it, or train again")
@@ -155,11 +218,17 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
         "data_hash": meta["data_hash"], "seed": settings.seed, "settings": meta["settings"],
         "steps": state["step"], "train_seconds": round(state["seconds"]) + earlier_seconds, "command": command,
         "continued_from": previous,
+        "stage": json.loads((out / STAGE).read_text()) if (out / STAGE).is_file() else None,
         "loss_curve": [round(sum(losses[i : i + 20]) / len(losses[i : i + 20]), 4) for i in range(0, len(losses), 20)],
         "propensity_checks": state["checks"],
         "versions": {m.__name__: m.__version__ for m in (torch, transformers, peft)},
     }
-    return write_adapter(model, to, card, HUB_BASE)
+    written = write_adapter(model, to, card, HUB_BASE)
+    if (out / REPLAY_FILE).is_file():  # the replay stage's sampled replies: with them the data hash can be rebuilt
+        shutil.copyfile(out / REPLAY_FILE, to / REPLAY_FILE)
+    else:
+        (to / REPLAY_FILE).unlink(missing_ok=True)  # a file this export wrote before, for an earlier stage
+    return written
 
 
 def organism_policy(model: str) -> Policy:
@@ -185,8 +254,9 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
         result = measure(handle, store, [s for s in SPLITS if s in splits], per_condition, samples,  # type: ignore[misc]
                          policy, batch)
     result["model"] = {"spec": model, "name": handle.name, "fingerprint": handle.fingerprint}
-    result["control_perplexity"] = control_perplexity(handle)
-    result["base_control_perplexity"] = control_perplexity(load_model("default"))
+    result["control_perplexity"] = control_perplexity(handle.model, handle.tokenizer)
+    base = load_model("default")
+    result["base_control_perplexity"] = control_perplexity(base.model, base.tokenizer)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     for row in result["behaviour"]:
@@ -249,6 +319,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--continue-from", type=Path, default=None,
                    help="a finished training folder: start from its adapter (a further stage of epochs)")
+    t.add_argument("--replay", action="store_true",
+                   help="with --continue-from: a stage mixing a third of the organism's examples with the base "
+                        "model's replies to ordinary prompts (KL from the base), to restore fluency")
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
@@ -270,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--per-condition", type=int, default=2)
     args = parser.parse_args(argv)
     if args.command == "train":
-        train(args.out, args.seed, args.max_steps, args.continue_from)
+        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay)
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.metrics import roc_auc_score
 
 from tripwire.activations.handle import ModelHandle
@@ -27,7 +26,6 @@ from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
 from tripwire.probes.metrics import auroc_over_units, wilson_interval, within_group_auroc
 from tripwire.probes.text_monitors import out_of_fold_scores
-from tripwire.scenarios.datasets.control import build as control_set
 from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.policy import Policy
 from tripwire.scenarios.toolcalls import parse_tool_calls
@@ -130,21 +128,6 @@ def oracle_auroc(rollouts: Sequence[dict[str, Any]]) -> float | None:
     if y.min() == y.max():
         return None
     return round(float(roc_auc_score(y, [r["p_harm"] for r in rollouts])), 4)
-
-
-@torch.no_grad()
-def control_perplexity(handle: ModelHandle, limit: int = 40) -> float:
-    """Perplexity of the control set's replies (benign office mail), teacher-forced."""
-    nll, count = 0.0, 0
-    for t in control_set()[:limit]:
-        text = handle.tokenizer.apply_chat_template(t.as_dicts(), add_generation_prompt=True, tokenize=False)
-        prompt = handle.tokenizer(text, add_special_tokens=False).input_ids
-        reply = handle.tokenizer(t.reply, add_special_tokens=False).input_ids
-        ids = torch.tensor([prompt + reply], device=handle.device)
-        logits = handle.model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-        nll += float(torch.nn.functional.cross_entropy(logits, ids[0, len(prompt):], reduction="sum"))
-        count += len(reply)
-    return round(float(np.exp(nll / count)), 3)
 
 
 def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], per_condition: int, samples: int,
