@@ -71,3 +71,15 @@ def test_p2_finds_a_label_planted_in_the_stored_window(handle: ModelHandle, meas
 def test_p2_finds_nothing_in_a_random_label(handle: ModelHandle, measured: Any) -> None:
     p2 = run(handle, measured, planted=False)["detectors"][0]
     assert p2["auroc"]["low"] < 0.5 < p2["auroc"]["high"] or p2["auroc"]["value"] < 0.65, p2
+
+
+def test_within_trained_families_fits_on_even_seeds_and_tests_on_odd_ones(handle: ModelHandle, measured: Any) -> None:
+    store, rows, by_key = measured
+    found = detect(store, relabel(store, rows, planted=True), handle, handle,
+                   lambda r: by_key[(r["split"], r["condition"], r["seed"])], within_trained=True)
+    trained = [r for r in rows if r["split"] == TRAIN_SPLIT]
+    assert found["test_split"] == f"{TRAIN_SPLIT}, odd seeds"
+    assert found["n_test"] == sum(r["seed"] % 2 for r in trained) and found["n_train"] == len(trained) - found["n_test"]
+    assert found["detectors"][0]["auroc"]["value"] > 0.85, found["detectors"][0]
+    online = found["online"]  # half the training side has too few honest rollouts for a 1% cut: not run, said so
+    assert online["n_honest_train"] < 100 and online["threshold"] is None and "100" in online["not_run"]

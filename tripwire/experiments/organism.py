@@ -274,8 +274,9 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     return result
 
 
-def detect_command(measured: Path, out: Path) -> dict[str, Any]:
-    """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones."""
+def detect_command(measured: Path, out: Path, within_trained: bool = False) -> dict[str, Any]:
+    """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones
+    (or, `within_trained`, on the trained families' odd-seed prompts, fitted on their even-seed ones)."""
     result = json.loads(measured.read_text())
     store = ResidualStore.open(result["store"])
     policy = Policy.from_dict(result["policy"])
@@ -283,7 +284,8 @@ def detect_command(measured: Path, out: Path) -> dict[str, Any]:
               for p in prompts(split, result["per_condition"], policy)}  # type: ignore[arg-type]
     organism = load_model(result["model"]["spec"])
     base = load_model("default")
-    found = detect(store, result["rollouts"], organism, base, lambda r: by_key[(r["split"], r["condition"], r["seed"])])
+    found = detect(store, result["rollouts"], organism, base, lambda r: by_key[(r["split"], r["condition"], r["seed"])],
+                   within_trained)
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(found, indent=1) + "\n")
@@ -338,6 +340,8 @@ def main(argv: list[str] | None = None) -> None:
     d = sub.add_parser("detect", help="aim A2: probes against text monitors, base model and oracle on rollouts")
     d.add_argument("--measured", type=Path, required=True, help="the JSON `measure` wrote (its store is read)")
     d.add_argument("--out", type=Path, required=True, help="JSON file for every detector's figures")
+    d.add_argument("--within-trained", action="store_true",
+                   help="fit on the trained cue families' even-seed prompts, test on their odd-seed ones")
     pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
     pr.add_argument("--model", default="default-organism")
     pr.add_argument("--per-condition", type=int, default=2)
@@ -350,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition)
     elif args.command == "detect":
-        detect_command(args.measured, args.out)
+        detect_command(args.measured, args.out, args.within_trained)
     elif args.command == "measure":
         measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","),
                         args.store or args.out.with_suffix(".store"), args.batch)

@@ -33,7 +33,7 @@ from tripwire.probes.metrics import auroc, auroc_over_units, within_group_auroc
 from tripwire.probes.permutation import permutation_null
 from tripwire.probes.scoring import first_crossing
 from tripwire.probes.text_monitors import NgramTextMonitor, cv_folds
-from tripwire.probes.thresholds import calibrate
+from tripwire.probes.thresholds import CalibrationError, calibrate
 from tripwire.scenarios.organism.dataset import OrganismPrompt
 
 TRAIN_SPLIT = "held_out_seeds"  # trained cue families, seeds never trained on: the probes' training side
@@ -76,9 +76,11 @@ class Side:
         return out
 
 
-def split_side(store: ResidualStore, rows: Sequence[dict[str, Any]], split: str) -> Side:
+def split_side(store: ResidualStore, rows: Sequence[dict[str, Any]], split: str, seed_parity: int | None = None
+               ) -> Side:
+    """The rollouts of `split` (only its even or odd prompt seeds with `seed_parity` 0 or 1)."""
     by_id = {r.record_id: r for r in store.records()}
-    chosen = [r for r in rows if r["split"] == split]
+    chosen = [r for r in rows if r["split"] == split and (seed_parity is None or r["seed"] % 2 == seed_parity)]
     missing = [r["record_id"] for r in chosen if r["record_id"] not in by_id]
     if missing:
         raise OrganismDetectError(f"{len(missing)} rollouts of {split} are not in store {store.root} (e.g. {missing[0]}); "
@@ -134,8 +136,11 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
         return [probe.decision_function(store.activations(r, hook).float().numpy()) for r in side.records]
 
     honest_train = [s for s, y in zip(per_token(train), train.y, strict=True) if y == 0]
-    threshold = calibrate(honest_train, fpr=FPR, stats=("streaming",), window=WINDOW, min_control=100,
-                          n_boot=200)["streaming"]
+    try:
+        threshold = calibrate(honest_train, fpr=FPR, stats=("streaming",), window=WINDOW, min_control=100,
+                              n_boot=200)["streaming"]
+    except CalibrationError as error:  # too few honest rollouts for a 1% cut: the check did not run
+        return {"threshold": None, "n_honest_train": len(honest_train), "not_run": str(error)}
     crossings = [first_crossing(s, threshold.value, WINDOW) for s in per_token(test)]
     harmful = [(c, len(r.positions)) for c, y, r in zip(crossings, test.y, test.records, strict=True) if y == 1]
     leads = [n - c for c, n in harmful if c is not None]
@@ -150,9 +155,16 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
 
 
 def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle, base: ModelHandle,
-           prompt_of: Callable[[dict[str, Any]], OrganismPrompt]) -> dict[str, Any]:
-    """Every detector of aim A2 on the test split, fitted on the training split (see the module doc)."""
-    train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
+           prompt_of: Callable[[dict[str, Any]], OrganismPrompt], within_trained: bool = False) -> dict[str, Any]:
+    """Every detector of aim A2 on the test split, fitted on the training split (see the module doc). With
+    `within_trained`, both sides are the trained cue families' rollouts, split by prompt (even seeds fit,
+    odd seeds test): where the organism's framing works, so a detector has something to find."""
+    if within_trained:
+        train, test = split_side(store, rows, TRAIN_SPLIT, 0), split_side(store, rows, TRAIN_SPLIT, 1)
+        sides = (f"{TRAIN_SPLIT}, even seeds", f"{TRAIN_SPLIT}, odd seeds")
+    else:
+        train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
+        sides = (TRAIN_SPLIT, TEST_SPLIT)
     hooks = list(store.manifest.hook_points)
     feats = {h: window_means(store, train, h) for h in hooks}
     hook, C, cv_table = choose_probe(feats, train.y, train.prompts)
@@ -188,7 +200,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
         detector_row("organism's own P(harm)", y, own, units, "teacher-forced, at the decision point"),
         detector_row("oracle", y, np.array([r["p_harm"] for r in test.rows]), units, "the policy's P(harm | prompt)"),
     ]
-    return {"train_split": TRAIN_SPLIT, "test_split": TEST_SPLIT, "n_train": len(train.rows), "n_test": len(test.rows),
+    return {"train_split": sides[0], "test_split": sides[1], "n_train": len(train.rows), "n_test": len(test.rows),
             "harmful_train": int(train.y.sum()), "harmful_test": int(y.sum()), "chosen": {"hook": hook, "C": C},
             "cv_table": cv_table, "detectors": detectors, "permutation_null": null.to_dict(),
             "online": online_tripwire(store, train, test, hook, probe)}
