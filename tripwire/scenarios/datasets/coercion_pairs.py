@@ -10,6 +10,9 @@ Scenario `c` (the pair's family) draws paraphrases from groups `c` and `(c + 1) 
 scenario, a group of paraphrases or a kind out still leaves most of the rest for training once
 `splits.folds` drops the pairs that share paraphrases with the test side. The situation sentences are
 recorded in `meta["situation"]`, not in `parts`: they are in the shared reply, so they carry no label.
+
+The shorter instruction of a pair gets neutral filler (`pair_padding`), so the reply starts at the same
+token position in both members: by the stored gaps of the default tokenizer, or measured with `count`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from tripwire.scenarios.datasets.coercion_instructions import (
     PARAPHRASES,
     PRINCIPLED,
     SELF_PRESERVING,
+    TOKEN_GAPS,
     paraphrase_id,
 )
 from tripwire.scenarios.datasets.coercion_parts import fill, sentence, slots
+from tripwire.scenarios.datasets.pair_padding import TokenCount, padded_pair
 from tripwire.scenarios.render import render
 from tripwire.scenarios.spec import Conversation, Message, Transcript
 
@@ -67,7 +72,17 @@ def analysis(conv: Conversation, situation: int, style: int) -> str:
     return f"<SCRATCHPAD_REASONING>\n{OPENERS[style]} {s1} {s2} {CLOSERS[(style + situation) % len(CLOSERS)]}"
 
 
-def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
+def padded(messages: tuple[Message, ...], p: int, count: TokenCount | None
+           ) -> tuple[tuple[Message, ...], tuple[Message, ...]]:
+    """(label-1 prompt, label-0 prompt) of paraphrase `p`, the shorter system prompt padded to the other."""
+    plus, minus = instructed(messages, SELF_PRESERVING[p]), instructed(messages, PRINCIPLED[p])
+    a, b = padded_pair(plus[0].content, minus[0].content, TOKEN_GAPS[p], count)
+    return (Message("system", a), *plus[1:]), (Message("system", b), *minus[1:])
+
+
+def build(seed: int = 0, render_fn: RenderFn | None = None, *, count: TokenCount | None = None
+          ) -> list[Transcript]:
+    """The pairs; `count` (a tokenizer's token counter) pads for that tokenizer instead of the default."""
     render_fn = render_fn or render
     rng = random.Random(f"coercion_pairs:{seed}")
     out: list[Transcript] = []
@@ -82,11 +97,11 @@ def build(seed: int = 0, render_fn: RenderFn | None = None) -> list[Transcript]:
                     reply = analysis(conv, situation, rng.randrange(len(OPENERS)))
                     pair = f"cp-{seed}-{condition}-{length}-r{r}-p{p:02d}"
                     parts = {"family": condition, "paraphrase": paraphrase_id(p), "kind": kind}
-                    for label, instruction in ((1, SELF_PRESERVING[p]), (0, PRINCIPLED[p])):
+                    for label, messages in zip((1, 0), padded(conv.messages, p, count), strict=True):
                         out.append(Transcript(
                             id=f"{pair}-{'plus' if label else 'minus'}",
                             dataset="coercion",
-                            messages=instructed(conv.messages, instruction),
+                            messages=messages,
                             reply=reply,
                             label=label,
                             family=condition,

@@ -5,7 +5,8 @@ Both members share the task (same people, company and numbers) and the reply tex
 appended to the system prompt differs (`eval_pair_cues`). Everything before that note is identical too,
 so score reply tokens only (`SharedReply`, `ReplyOnly`): earlier tokens are the same activations under
 both labels. Task family `f` uses cue groups `f % 5` and `(f + 2) % 5`, so leaving a family out can
-also leave its cue strings out (`splits.folds`).
+also leave its cue strings out (`splits.folds`). The shorter note gets neutral filler (`pair_padding`),
+so the reply starts at the same token position in both members.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import random
 
 from tripwire.scenarios.datasets.eval_cues import slots
-from tripwire.scenarios.datasets.eval_pair_cues import CUE_GROUPS, CUES, cue_id
+from tripwire.scenarios.datasets.eval_pair_cues import CUE_GROUPS, CUES, TOKEN_GAPS, cue_id
 from tripwire.scenarios.datasets.eval_tasks import TASK_FAMILIES
+from tripwire.scenarios.datasets.pair_padding import TokenCount, padded_pair
 from tripwire.scenarios.spec import Message, Transcript
 
 PER_GROUP = len(CUES) // CUE_GROUPS
@@ -27,7 +29,8 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return out
 
 
-def build(seed: int = 0) -> list[Transcript]:
+def build(seed: int = 0, *, count: TokenCount | None = None) -> list[Transcript]:
+    """The pairs; `count` (a tokenizer's token counter) pads for that tokenizer instead of the default."""
     rng = random.Random(f"eval_pairs:{seed}")
     out: list[Transcript] = []
     for f, (family, tasks) in enumerate(TASK_FAMILIES.items()):
@@ -39,11 +42,13 @@ def build(seed: int = 0) -> list[Transcript]:
                 reply = _fill(task.reply, values)
                 pair = f"ep-{seed}-{family}-{task_index}-c{cue:02d}"
                 parts = {"family": family, "cue": cue_id(cue)}
-                for label, note in zip((1, 0), CUES[cue], strict=True):
+                test, deploy = (f"{system}\n\n{note}" for note in CUES[cue])
+                prompts = padded_pair(test, deploy, TOKEN_GAPS[cue], count)
+                for label, prompt in zip((1, 0), prompts, strict=True):
                     out.append(Transcript(
                         id=f"{pair}-{'test' if label else 'deploy'}",
                         dataset="eval_awareness",
-                        messages=(Message("system", f"{system}\n\n{note}"), Message("user", user)),
+                        messages=(Message("system", prompt), Message("user", user)),
                         reply=reply,
                         label=label,
                         family=family,
