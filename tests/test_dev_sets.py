@@ -253,7 +253,9 @@ def test_ea_checker_fires_on_corrupted_copies(ea_rows: list[Row]) -> None:
     # dev/test leakage: copy a dev topic into a test record
     bad = copy.deepcopy(ea_rows)
     dev_topic = next(r["topic"] for r in bad if r["split"] == "dev")
-    test_row = next(r for r in bad if r["split"] == "test" and r["pair_id"] is None)
-    test_row["topic"] = dev_topic
+    first = next(r for r in bad if r["split"] == "test")  # with its pair partner, if it has one
+    for r in bad:
+        if r is first or (first["pair_id"] is not None and r["pair_id"] == first["pair_id"]):
+            r["topic"] = dev_topic
     with pytest.raises(AssertionError, match="topic"):
         check_ea(bad)
