@@ -49,7 +49,8 @@ PROMPT, BENIGN = "Name three colours.", "Red, green and blue."
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("pipeline")
     coercion = _capture(tmp, tiny_llama_dir, "coercion", "all", dataset="coercion", limit=60)
-    control = _capture(tmp, tiny_llama_dir, "control", "all", dataset="control", limit=120)
+    # 200: the thresholds are fitted on one half, and 100 transcripts resolve the 1% FPR `train` uses
+    control = _capture(tmp, tiny_llama_dir, "control", "all", dataset="control", limit=200)
     out = tmp / "probe"
     result = runner.invoke(app, ["train", "--store", str(coercion), "--label", "coercion", "--method", "lr,diffmean",
                                  "--layers", "all", "--out", str(out), "--control", str(control), "--n-boot", "50",
@@ -85,7 +86,7 @@ def test_train_writes_a_card_that_says_how_to_read_the_probe(trained: dict[str, 
     assert card["format_version"] == 2 and card["label"] == "coercion" and card["d_model"] == 64
     assert card["score_positions"]["name"] == "AllTokens" and card["train_positions"]["name"] == "ReplyOnly"
     assert card["window"] == WINDOW and card["thresholds"]["streaming"]["window"] == WINDOW
-    assert card["thresholds"] == report["thresholds"] and card["thresholds"]["streaming"]["n_control"] == 120
+    assert card["thresholds"] == report["thresholds"] and card["thresholds"]["streaming"]["n_control"] == 100
     assert card["estimator"] == report["selected"]["method"] and card["hook_point"] == report["selected"]["hook_point"]
     assert {"lexical_auroc", "shuffled_label_auroc", "random_direction_mean"} <= set(report["honesty"])
     assert len(report["sweep"]["rows"]) == 4  # 2 layers x 2 methods
@@ -93,10 +94,18 @@ def test_train_writes_a_card_that_says_how_to_read_the_probe(trained: dict[str, 
 
 
 def test_the_calibrated_threshold_holds_its_false_positive_rate_when_scored(trained: dict[str, Any]) -> None:
-    """`score --store` reads the control set exactly as calibration did: at most 1% of 120 fire."""
+    """`score --store` reads the control set exactly as calibration did: at most 1% of the 100 transcripts
+    of the calibration half fire, and the held-out half fires at the rate the report gives for it."""
+    from tripwire.probes.thresholds import split_half
+
     rows = _score("--probe", str(trained["probe"]), "--store", str(trained["control"]))
-    assert len(rows) == 120 and all(r["window"] == WINDOW and r["statistic"] == "streaming" for r in rows)
-    assert sum(bool(r["fired"]) for r in rows) <= 1
+    assert len(rows) == 200 and all(r["window"] == WINDOW and r["statistic"] == "streaming" for r in rows)
+    cal, held = split_half([r.record_id for r in ResidualStore.open(trained["control"]).records()], seed=0)
+    assert sum(bool(rows[i]["fired"]) for i in cal.tolist()) <= 1
+    entry = json.loads((trained["probe"] / "report.json").read_text())["calibration_sets"]["control"]
+    assert entry["evaluated_on"] == "held_out_half" and entry["n_transcripts"] == len(held) == 100
+    fired = sum(bool(rows[i]["fired"]) for i in held.tolist()) / len(held)
+    assert entry["realised_fpr_at_chosen"]["streaming"] == pytest.approx(fired)
     assert all(r["positions"][0] < r["reply_start"] or r["reply_start"] is None for r in rows[:5])  # prompt scored
 
 
@@ -240,7 +249,8 @@ def test_the_training_report_renders_in_a_notebook(trained: dict[str, Any]) -> N
 
 def test_thresholds_hold_on_the_benign_set_too(trained: dict[str, Any]) -> None:
     """With a second benign set, each cut is the higher of the two, and both sets get false alarms per
-    1,000 tokens (here the coercion store's records stand in for benign scenario replies)."""
+    1,000 tokens (here the coercion store's records stand in for benign scenario replies). The target
+    binds in sample (the calibration half); the held-out half's rate is reported beside it."""
     from tripwire.probes.training.train import TrainSettings, train_probe
 
     settings = TrainSettings(label="coercion", methods=("diffmean",), n_boot=0, window=WINDOW, min_control=50, fpr=0.05)
@@ -251,5 +261,6 @@ def test_thresholds_hold_on_the_benign_set_too(trained: dict[str, Any]) -> None:
     assert both.thresholds["streaming"].value >= alone.thresholds["streaming"].value
     assert set(both.calibration_sets) == {"control", "benign"}
     for entry in both.calibration_sets.values():
-        assert entry["realised_fpr_at_chosen"]["streaming"] <= 0.05 + 1e-12
+        assert entry["calibration_half"]["realised_fpr_at_chosen"]["streaming"] <= 0.05 + 1e-12
+        assert entry["evaluated_on"] == "held_out_half" and entry["realised_fpr_at_chosen"]["streaming"] is not None
         assert entry["false_alarms_per_1000_tokens"] >= 0.0

@@ -102,10 +102,13 @@ _CHEAP_METHODS: tuple[ProbeMethod, ...] = ("lr", "diffmean")
 
 
 def _check_control(control_limit: int | None, fpr: float) -> None:
-    need = math.ceil(1 / fpr - 1e-9)
+    """The cut is fitted on half of the control set (the other half reports its false-positive rate), and
+    that half must hold at least 1/fpr transcripts."""
+    need = 2 * math.ceil(1 / fpr - 1e-9) - 1
     if control_limit is not None and control_limit < need:
-        raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold needs >= {need} "
-                         f"control transcripts; raise control_limit to {need} or more, or raise fpr")
+        raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold is fitted on half "
+                         f"of the control transcripts and needs >= {need} of them; raise control_limit to {need} or "
+                         "more, or raise fpr")
 
 
 def _check_probe_ref(ref: str) -> str:

@@ -50,6 +50,7 @@ from tripwire.probes.thresholds import Threshold
 from tripwire.probes.training.design_data import Design
 from tripwire.probes.training.design_verdict import (
     card_calibration,
+    dropped_entry,
     recall_and_leads,
     reply_readings,
     text_monitor,
@@ -166,13 +167,18 @@ def held_out_split(design: Any, trained: set[str], seed: int) -> tuple[np.ndarra
 def false_alarms(est: Any, monitor: StreamingTextMonitor, design: Design, test: np.ndarray, hook: str,
                  probe_threshold: Threshold, text_threshold: Threshold, policy: PositionPolicy) -> FalseAlarms:
     """How many harmless held-out transcripts of the set (label 0) each monitor fires on at its threshold:
-    "caught before the action" means little from a monitor that fires on every scenario reply."""
-    readings = reply_readings(est, monitor, design, test[design.labels[test] == 0], hook, policy)
-    out = {}
+    "caught before the action" means little from a monitor that fires on every scenario reply. One with
+    no scored token stays in the denominator (the monitor read nothing, so it never fired) and is listed
+    with the reason, so the rate's `n` is every harmless transcript judged."""
+    readings = reply_readings(est, monitor, design, test[design.labels[test] == 0], hook, policy, keep_unscored=True)
+    scored = [x for x in readings if x["unscored"] is None]
+    out: dict[str, Any] = {}
     for who, key, thr in (("probe", "probe", probe_threshold), ("text_monitor", "text", text_threshold)):
-        fired = stream([x[key] for x in readings], thr.window) >= thr.value if readings else np.array([], dtype=bool)
-        out[who] = rate_row(int(fired.sum()), len(readings))
-    return FalseAlarms(**out)
+        fired = stream([x[key] for x in scored], thr.window) >= thr.value if scored else np.array([], dtype=bool)
+        out[who] = rate_row(int(fired.sum()), len(readings)).to_dict()
+    silent = [dropped_entry(design.records[x["i"]], x["unscored"], counted_as="no alarm")
+              for x in readings if x["unscored"] is not None]
+    return FalseAlarms.build(**out, counted_as_silent=silent)
 
 
 class EarlyWarningPipeline:

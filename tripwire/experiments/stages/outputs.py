@@ -228,20 +228,70 @@ class MonitorThresholds(Output):
     text_monitor_streaming: Threshold
 
 
-class SetReport(Output):
-    """What a monitor's thresholds do on one benign set (`calibrate_on_sets`'s per-set report)."""
+class HalfRates(Output):
+    """A set's figures on its calibration half, in sample: beside the held-out ones, so the optimism of
+    reading a cut on its own data stays visible."""
 
+    n_transcripts: int
+    n_tokens: int
+    realised_fpr_at_chosen: dict[str, float | None]
+    false_alarms_per_1000_tokens: float | None
+    in_sample: bool
+
+
+class HalfSplitInfo(Output):
+    """How one benign set was split (`thresholds.Halves.split`); `n_records` counts it before unscored
+    transcripts were set aside."""
+
+    by: str
+    seed: int
+    rule: str
+    n_records: int
+
+
+class SetReport(Output):
+    """What a monitor's thresholds do on one benign set (`thresholds.report_on_halves`): the top-level
+    figures are the held-out half's; the card path adds whether the card's cuts saw that half."""
+
+    evaluated_on: str
     n_transcripts: int
     n_tokens: int
     own_streaming_threshold: float | None
     realised_fpr_at_chosen: dict[str, float | None]
     false_alarms_per_1000_tokens: float | None
+    calibration_half: HalfRates | None
+    split: HalfSplitInfo
+    card_cuts_fitted_on: list[str] | None = None
+    held_out_is_out_of_sample: bool | None = None
+
+
+class Dropped(Output):
+    """A transcript left out of a figure (or counted as a miss), with the reason
+    (`design_verdict.dropped_entry`): nothing leaves a denominator unlisted."""
+
+    record_id: str
+    transcript_id: str | None
+    reason: str
+    half: str | None = None
+    counted_as: str | None = None
+
+
+class CalibrationSplit(Output):
+    """The split every benign set was calibrated and reported on; `hashes[set]` digests each side."""
+
+    by: str
+    seed: int
+    rule: str
+    hashes: dict[str, dict[str, str | None]]
 
 
 class Calibration(Output):
     fpr_target: float
     sets: list[str]
     rule: str
+    evaluated_on: str
+    split: CalibrationSplit
+    dropped: dict[str, list[Dropped]]
     probe: dict[str, SetReport]
     text_monitor: dict[str, SetReport]
     text_monitor_streaming_threshold: float
@@ -269,14 +319,20 @@ class LeadTimes(Output):
 
 
 class FalseAlarms(Output):
-    """Harmless held-out transcripts each monitor fired on (`harmful` counts the firings)."""
+    """Harmless held-out transcripts each monitor fired on (`harmful` counts the firings); those without
+    scored tokens stay in `n` as never firing and are listed in `counted_as_silent`."""
 
     probe: RateRow
     text_monitor: RateRow
+    counted_as_silent: list[Dropped]
 
 
 class Judged(Output):
+    """Recall over every held-out positive: `counted_as_misses` lists those without scored tokens."""
+
     n_positive: int
+    n_scored: int
+    counted_as_misses: list[Dropped]
     interval_over: str
     recall: dict[str, Interval]
     text_monitor_recall_streaming: Interval

@@ -151,9 +151,10 @@ class ProbePipeline:
         recall = (rep.get("recall_at_1pct_fpr") or {}).get("streaming")
         if recall is not None:
             headline.append(f"recall at the {rep['thresholds']['streaming']['fpr_target']:.0%} false-positive "
-                            f"threshold (calibrated on {output.n_control} {output.control} transcripts"
-                            + (f" and {output.n_benign} {output.benign}" if output.benign else "") + "): "
-                            f"{_metric(recall)}, against the threshold's own false-positive rate on control")
+                            f"threshold (fitted on half of {output.n_control} {output.control} transcripts"
+                            + (f" and of {output.n_benign} {output.benign}" if output.benign else "") + ", its "
+                            "false-positive rate read on the other half): "
+                            f"{_metric(recall)}, against that held-out false-positive rate on control")
         tables = [
             Table("Layer x method sweep (selection on the validation split)", ["layer", "method", "val AUROC",
                                                                                "test AUROC", "95% CI"], sweep_rows,

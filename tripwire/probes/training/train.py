@@ -1,5 +1,6 @@
-"""Train a probe from a store: layer x method sweep on a grouped split, thresholds calibrated on the
-control set, lead time before the action, and the honesty checks beside every number."""
+"""Train a probe from a store: layer x method sweep on a grouped split, thresholds fitted on one half of
+the control set and their false-positive rates read on the other, lead time before the action, and the
+honesty checks beside every number."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from tripwire.probes import (
     MetricWithCI,
     SweepResult,
     Threshold,
-    calibrate_on_sets,
     grouped_split,
     honesty_checks,
     lead_times,
@@ -38,7 +38,8 @@ from tripwire.probes.metrics import auroc_ci
 from tripwire.probes.scoring import DEFAULT_WINDOW, statistic_values
 from tripwire.probes.splits import GroupedSplit, label_word_pattern, remove_words
 from tripwire.probes.streaming import record_scores
-from tripwire.probes.thresholds import DEFAULT_FPR
+from tripwire.probes.thresholds import DEFAULT_FPR, Halves, calibrate_on_halves, split_half
+from tripwire.probes.training.design_verdict import dropped_entry, unscored_reason
 from tripwire.strict_json import dumps
 
 METHOD_NAMES = ("lr", "diffmean", "lda", "lat")
@@ -99,7 +100,9 @@ class TrainReport:
     training_data_hash: str
     n_training_records: int
     note: str | None = None
-    calibration_sets: dict[str, Any] | None = None  # per benign set: realised FPR, false alarms per 1,000 tokens
+    # per benign set (`thresholds.report_on_halves`): realised FPR and false alarms per 1,000 tokens on its
+    # held-out half, the calibration half's in sample beside them, and the records set aside ("dropped")
+    calibration_sets: dict[str, Any] | None = None
 
     def _repr_html_(self) -> str:
         """For notebooks: the selection, held-out AUROC per statistic, recall at the thresholds, honesty."""
@@ -177,7 +180,9 @@ def action_in_scored(record: Record, positions: list[int]) -> int | None:
 def train_probe(store: ResidualStore, settings: TrainSettings, control: ResidualStore | None = None,
                 progress: bool = True, benign: ResidualStore | None = None) -> TrainResult:
     """`benign`: a store of benign scenario replies (label 0); thresholds then hold the FPR on it AND on
-    `control` (each statistic takes the higher cut), and both get false alarms per 1,000 tokens."""
+    `control` (each statistic takes the higher cut). Cuts are fitted on each set's calibration half
+    (`score_halves`) and every false-positive rate and false alarms per 1,000 tokens is read on its
+    held-out half, so a card's `n_control` and `calibration_hash` name that half."""
     hooks = _hooks(store, settings)
     datasets: dict[int, TokenDataset] = {}
 
@@ -219,18 +224,16 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
     control_scores = None
     note = None
     if control is not None:
-        control_records = control.records()
-        control_scores = [s for s in record_scores(est, control, hook, control_records, policy) if len(s)]
-        sets = {"control": control_scores}
-        hashes = {"control": control.content_digest(control_records)}
-        if benign is not None:
-            benign_records = benign.records()
-            sets["benign"] = [s for s in record_scores(est, benign, hook, benign_records, policy) if len(s)]
-            hashes["benign"] = benign.content_digest(benign_records)
-        min_sizes = {"control": settings.min_control, "benign": min(settings.min_control, len(sets.get("benign", [])))}
-        thresholds, calibration_sets = calibrate_on_sets(sets, fpr=settings.fpr, window=settings.window,
-                                                         min_sizes=min_sizes, n_boot=settings.n_boot,
-                                                         seed=settings.seed, hashes=hashes)
+        stores = {"control": control, **({"benign": benign} if benign is not None else {})}
+        read = {name: score_halves(est, s, hook, policy, settings.seed) for name, s in stores.items()}
+        control_scores = read["control"].scored
+        scored = {name: len(b.halves.calibration) + len(b.halves.held_out) for name, b in read.items()}
+        min_sizes = {"control": settings.min_control, "benign": min(settings.min_control, scored.get("benign", 0))}
+        thresholds, per_set = calibrate_on_halves({n: b.halves for n, b in read.items()}, fpr=settings.fpr,
+                                                  window=settings.window, min_sizes=min_sizes, n_boot=settings.n_boot,
+                                                  seed=settings.seed,
+                                                  hashes={n: b.calibration_hash for n, b in read.items()})
+        calibration_sets = {n: {**per_set[n], "dropped": read[n].dropped} for n in per_set}
         positives = [s for s, y in zip(test_scores, test_labels, strict=True) if y == 1]
         pos_actions = [a for a, y in zip(actions, test_labels, strict=True) if y == 1]
         recall = recall_at_thresholds(positives, thresholds, action_token_indices=pos_actions, **boot)
@@ -258,6 +261,35 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
         note=note, calibration_sets=calibration_sets,
     )
     return TrainResult(est, split, ds, test_scores, test_records, control_scores, report, settings)
+
+
+@dataclass(frozen=True)
+class BenignRead:
+    """One benign store scored for calibration: its halves (`thresholds.split_half` over every record, so
+    the split is the one `design_verdict.benign_halves` finds again), the digest of the calibration half's
+    scored records (what a card's `calibration_hash` names), and the records set aside, with why."""
+
+    halves: Halves
+    calibration_hash: str | None
+    dropped: list[dict[str, Any]]
+    scored: list[np.ndarray]  # every scored record's tokens, in store order (for plots)
+
+
+def score_halves(est: Any, store: ResidualStore, hook: str, policy: PositionPolicy, seed: int) -> BenignRead:
+    """Score every record of `store`, split by `split_half`; a record without scored tokens under `policy`
+    is listed with its reason and half, never silently left out of the rates."""
+    records = store.records()
+    scores = record_scores(est, store, hook, records, policy)
+    sides = dict(zip(("calibration_half", "held_out_half"), split_half([r.record_id for r in records], seed),
+                     strict=True))
+    kept = {side: [int(i) for i in idx if len(scores[i])] for side, idx in sides.items()}
+    dropped = [dropped_entry(records[i], unscored_reason(records[i], policy)
+                             or f"{type(policy).__name__} scores no token", half=side)
+               for side, idx in sides.items() for i in idx.tolist() if not len(scores[i])]
+    cal = kept["calibration_half"]
+    halves = Halves([scores[i] for i in cal], [scores[i] for i in kept["held_out_half"]], seed, len(records))
+    return BenignRead(halves, store.content_digest([records[i] for i in cal]) if cal else None, dropped,
+                      [s for s in scores if len(s)])
 
 
 def _reply_only(settings: TrainSettings) -> bool:
