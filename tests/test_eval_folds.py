@@ -1,5 +1,7 @@
 """A fold evaluated with its baselines and the verdict rule, on synthetic per-transcript data: a probe
-that reads a state the words do not show beats the text; one that reads a word does not."""
+that reads a state the words do not show beats the text; one that reads a word does not; on
+identical-token pairs an early layer that already reads the label stops a "beats the text" that the
+empty layer-0 control would have let through."""
 
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ SETTINGS = FoldSettings(window=4, n_boot=200, n_random=20)
 
 def test_a_probe_reading_the_state_beats_the_text() -> None:
     rows, rows0, data = _world("state")
-    out = evaluate_fold("f", DiffMeanProbe(), rows, rows0, data, TRAIN, TEST, SETTINGS)
+    out = evaluate_fold("f", DiffMeanProbe(), rows, {0: rows0}, data, TRAIN, TEST, SETTINGS)
     b = out["baselines"]
     assert out["probe"]["value"] > 0.9 and out["probe"]["over"] == "pairs" and out["probe"]["n_units"] == 16
     assert b["ii_streaming_text_monitor"]["value"] < 0.8 and b["iii_layer0_probe"]["value"] < 0.8
@@ -71,7 +73,7 @@ def test_a_probe_reading_the_state_beats_the_text() -> None:
 
 def test_a_probe_echoing_a_word_does_not_beat_the_text() -> None:
     rows, rows0, data = _world("words")
-    out = evaluate_fold("f", DiffMeanProbe(), rows, rows0, data, TRAIN, TEST, SETTINGS)
+    out = evaluate_fold("f", DiffMeanProbe(), rows, {0: rows0}, data, TRAIN, TEST, SETTINGS)
     assert out["baselines"]["ii_streaming_text_monitor"]["value"] > 0.95
     assert out["baselines"]["i_span_bag_of_words"]["value"] > 0.95
     assert out["verdict"] == "does not beat the text"
@@ -90,7 +92,7 @@ def test_verdict_needs_an_interval_and_both_baselines() -> None:
 def test_a_fold_with_one_class_on_a_side_is_refused() -> None:
     rows, rows0, data = _world("state")
     with pytest.raises(FoldInputError, match="test side of fold f"):
-        evaluate_fold("f", DiffMeanProbe(), rows, rows0, data, TRAIN, np.array([49, 51, 53]), SETTINGS)
+        evaluate_fold("f", DiffMeanProbe(), rows, {0: rows0}, data, TRAIN, np.array([49, 51, 53]), SETTINGS)
 
 
 def test_selection_reads_streaming_val_auroc_and_breaks_ties_by_logloss() -> None:
@@ -112,6 +114,26 @@ def test_identical_rows_give_a_tie_not_a_crash() -> None:
     no direction; baseline (iii) is then an exact tie (0.5) with a note, not an error."""
     rows, _, data = _world("state")
     same = [rows[i - i % 2] for i in range(N)]  # each pair's two members share their rows
-    out = evaluate_fold("f", DiffMeanProbe(), rows, same, data, TRAIN, TEST, SETTINGS)
+    out = evaluate_fold("f", DiffMeanProbe(), rows, {0: same}, data, TRAIN, TEST, SETTINGS)
     assert out["baselines"]["iii_layer0_probe"]["value"] == 0.5
     assert "no direction" in out["notes"]["iii_layer0_probe"]
+
+
+def test_on_identical_token_pairs_an_early_layer_that_reads_the_label_stops_the_verdict() -> None:
+    """Layer 0 ties on identical-token pairs (0.5 by construction), so a layer-0 control lets a probe
+    "beat the text" even when layer 1 already reads the label: the broken construction passes, the
+    early-layer control (layers 1 and 2, the strongest named) fires."""
+    rows, _, data = _world("state")
+    layer0 = [rows[i - i % 2] * 0 + 1.0 for i in range(N)]  # both members identical: nothing to read
+    rng = np.random.default_rng(7)
+    layer1 = [r + rng.normal(scale=0.3, size=r.shape) for r in rows]  # the label is already there
+    layer2 = [rng.normal(size=r.shape) for r in rows]
+    broken = evaluate_fold("f", DiffMeanProbe(), rows, {0: layer0}, data, TRAIN, TEST, SETTINGS)
+    assert broken["baselines"]["iii_layer0_probe"]["value"] == 0.5 and broken["verdict"] == "beats the text"
+    fixed = evaluate_fold("f", DiffMeanProbe(), rows, {1: layer1, 2: layer2}, data, TRAIN, TEST, SETTINGS)
+    early = fixed["baselines"]["iii_layer1_2_probe"]
+    assert "iii_layer0_probe" not in fixed["baselines"]
+    assert early["layer"] == 1 and set(early["by_layer"]) == {"1", "2"} and early["value"] > 0.9
+    assert early["by_layer"]["2"]["value"] < 0.8
+    assert fixed["verdict"] == "does not beat the text"
+    json.dumps(fixed, allow_nan=False)

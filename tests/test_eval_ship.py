@@ -25,22 +25,28 @@ def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> d
     out = work / "out"
     main(["--model", str(tiny_llama_dir), "--work", str(work), "--out", str(out), "--limit", "24",
           "--control-limit", "40", "--dev-limit", "12", "--layers", "1,3", "--methods", "diffmean,lr",
-          "--n-boot", "30", "--n-random", "5", "--fpr", "0.1", "--min-control", "10"])
+          "--n-boot", "30", "--n-random", "5", "--fpr", "0.1", "--min-control", "10", "--null-perms", "50"])
     return {"work": work, "out": out, "report": json.loads((out / "report.json").read_text())}
 
 
 def test_every_design_is_reported_with_its_baselines_and_verdicts(shipped: dict[str, Any]) -> None:
     report = shipped["report"]
     assert set(report["probes"]) == {"coercion", "eval_awareness"}
-    for p in report["probes"].values():
+    for label, p in report["probes"].items():
         assert set(p["designs"]) == {"pairs", "scripted", "both"}
-        assert p["chosen_design"] in p["designs"] and "development set" in p["chosen_by"]
+        # the natural eval-awareness prompts choose nothing: that label's designs compete on validation
+        assert p["chosen_design"] in p["designs"]
+        assert ("development set" if label == "coercion" else "natural prompts are kept out") in p["chosen_by"]
         for d in p["designs"].values():
             assert d["selection"]["statistic"] == "streaming" and len(d["selection"]["rows"]) == 4
-            for r in d["test"].values():
+            null = d["selection"]["null_best_cell"]  # the grid's best cell on permuted labels, beside the pick
+            assert null["n_perm"] == 50 and null["cells"] == 4 and 0 < null["p_value"] <= 1
+            for name, r in d["test"].items():
                 if "skipped" in r:
                     continue
-                assert set(r["baselines"]) == {"i_span_bag_of_words", "ii_streaming_text_monitor", "iii_layer0_probe",
+                on_pairs = name.endswith("_pairs")  # identical tokens: layer 0 ties, so layers 1 and 2 instead
+                assert set(r["baselines"]) == {"i_span_bag_of_words", "ii_streaming_text_monitor",
+                                               "iii_layer1_2_probe" if on_pairs else "iii_layer0_probe",
                                                "iv_permutation_null", "iv_random_directions"}
                 assert r["baselines"]["iv_permutation_null"]["n_perm"] >= 200
                 assert r["strongest_text_monitor"]["monitor"] == \
@@ -48,6 +54,18 @@ def test_every_design_is_reported_with_its_baselines_and_verdicts(shipped: dict[
                 assert r["probe"]["over"] in ("pairs", "transcripts")
                 assert (r["probe"]["low"] is None) == (r["probe"]["n_units"] < 10)
                 assert r["verdict"].startswith(("beats the text", "does not beat", "undetermined"))
+        for d in (p["designs"]["pairs"], p["designs"]["scripted"]):
+            split = next(iter(d["split"]["by_source"].values()))
+            for source, rules in d["folds"].items():
+                rows = rules.get(split["by"]) if source in d["split"]["by_source"] else None
+                if isinstance(rows, list):  # the main split's validation fold is never a test side
+                    assert [r["fold"] for r in rows if "excluded" in r]  # at least the validation fold
+                for rs in rules.values():
+                    for r in rs if isinstance(rs, list) else []:
+                        assert "excluded" in r or "skipped" in r or set(r["selected"]) >= {"layer", "method", "inner"}
+                for pooled in d["pooled_folds"][source].values():
+                    if "skipped" not in pooled:
+                        assert pooled["over"] and (pooled["probe"]["low"] is None) == (pooled["n_groups"] < 10)
         pairs_test = next(iter(p["designs"]["pairs"]["test"].values()))
         if "skipped" not in pairs_test:  # identical scored tokens within pairs: (i) cannot tell them apart
             assert pairs_test["baselines"]["i_span_bag_of_words"]["value"] == pytest.approx(0.5)
@@ -73,3 +91,16 @@ def test_shipped_cards_carry_training_records_that_eval_refuses(shipped: dict[st
     store = shipped["work"] / ("store-coercion_pairs" if design in ("pairs", "both") else "store-coercion")
     refused = CliRunner().invoke(app, ["eval", "--probe", str(card_dir), "--store", str(store)])
     assert refused.exit_code == 2 and "--allow-train-overlap" in refused.output
+
+
+def test_every_dev_and_held_out_figure_has_the_strongest_text_monitor_beside_it(shipped: dict[str, Any]) -> None:
+    probes = shipped["report"]["probes"]
+    for d in probes["coercion"]["designs"].values():
+        assert d["dev"] is not None and d["dev_text_baseline"]["fitted_on"]  # fitted on the probe's training rows
+    ea = probes["eval_awareness"]
+    assert all(d["dev"] is None and d["dev_text_baseline"] is None for d in ea["designs"].values())
+    for key in ("held_out_test", "held_out_natural_dev_split"):
+        h = ea[key]
+        assert "text_baseline" in h and "without_cue_words_text_baseline" in h, sorted(h)
+    md = (shipped["out"] / "results.md").read_text()
+    assert "strongest text monitor, same training data" in md and "natural prompts, dev split" in md

@@ -37,6 +37,7 @@ from tripwire.probes.persistence import SHIPPED_PROBES
 from tripwire.probes.thresholds import DEFAULT_FPR
 from tripwire.probes.training.design_data import Design, am_dev_transcripts, eval_natural_transcripts
 from tripwire.probes.training.design_eval import (
+    EARLY_LAYERS,
     LAYER0,
     EvalSettings,
     dev_metrics,
@@ -45,6 +46,7 @@ from tripwire.probes.training.design_eval import (
     per_fold,
     select,
 )
+from tripwire.probes.training.design_text import TextBaselines, text_baseline_on
 from tripwire.probes.training.design_verdict import calibration, recall_and_leads, text_monitor, traps
 from tripwire.probes.training.evaluate import write_training_records
 from tripwire.scenarios.datasets import dataset, write_jsonl
@@ -66,8 +68,10 @@ JOBS: dict[str, dict[str, Any]] = {
         "policies": {"eval_awareness": ReplyOnly(), "eval_pairs": SharedReply(), "eval_natural": ReplyOnly(),
                      "eval_natural_test": ReplyOnly()},
         "main_by": {"eval_awareness": "cue", "eval_pairs": "cue"},
-        "dev": "eval_natural", "traps": None, "lead_source": None,
-        "held_out": "eval_natural_test",  # reported once, after the design is chosen (never used to choose)
+        # the natural prompts choose nothing (issue 20, item 6): both of their splits are reported once,
+        # after the design is chosen by its own validation fold
+        "dev": None, "traps": None, "lead_source": None,
+        "held_out": {"held_out_test": "eval_natural_test", "held_out_natural_dev_split": "eval_natural"},
     },
 }
 BENIGN = ("control", "benign_scenario")
@@ -77,9 +81,10 @@ LABELLED = ("coercion", "coercion_pairs", "coercion_traps", "benign_scenario", "
 def capture_all(work: Path, limit: int | None, control_limit: int | None, batch_size: int,
                 layers: tuple[int, ...], dev_limit: int | None = None, model: str = "default",
                 written: dict[str, int] | None = None) -> dict[str, Path]:
-    """Every set teacher-forced once, reply tokens only, at the sweep's layers and the embedding layer
-    (records already in a store are reused; `written` gets how many each set computed in this run)."""
-    hooks = [hook_spec(layer) for layer in layers] + [LAYER0]
+    """Every set teacher-forced once, reply tokens only, at the sweep's layers, the early layers of baseline
+    (iii) on identical-token pairs and the embedding layer (records already in a store are reused;
+    `written` gets how many each set computed in this run)."""
+    hooks = [hook_spec(layer) for layer in dict.fromkeys((*layers, *EARLY_LAYERS))] + [LAYER0]
     sources: dict[str, dict[str, Any]] = {name: {"dataset": name, "limit": limit} for name in LABELLED}
     sources["control"] = {"dataset": "control", "limit": control_limit}
     for name, build in (("am_dev", am_dev_transcripts), ("eval_natural", eval_natural_transcripts),
@@ -115,7 +120,7 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
     job = JOBS[label]
     policies: dict[str, PositionPolicy] = job["policies"]
     transcripts = {name: dataset(name) for names in job["designs"].values() for name in names}
-    dev = Design.load({job["dev"]: stores[job["dev"]]}, label, policies)
+    dev = Design.load({job["dev"]: stores[job["dev"]]}, label, policies) if job["dev"] else None
     designs: dict[str, Any] = {}
     kept: dict[str, Any] = {}
     for name, sources in job["designs"].items():
@@ -124,6 +129,7 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
         train, val, test, split_info = main_split(design, transcripts, job["main_by"])
         (layer, method), selection, est = select(design, train, val, settings)
         hook = settings.hook(layer)
+        text_fit = TextBaselines.fit(design.fold_data(), train, seed=settings.fold.seed)
         tests = {f"main test: {s}": test[np.isin(test, np.flatnonzero(np.array(design.sources) == s))]
                  for s in sources}
         entry = {
@@ -132,17 +138,23 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
                       "n_test": int(test.size)},
             "selection": selection,
             "dev": dev_metrics(est, dev, hook, settings),
+            "dev_text_baseline": text_baseline_on(text_fit, None, dev, settings),
             "test": fold_results(design, layer, method, train, tests, settings),
-            "folds": per_fold(design, transcripts, layer, method, settings) if len(sources) == 1 else
-            {"note": "per-fold results are reported for the single-source designs; (c) is judged on the main "
-                     "test sides of both sources and on the development set"},
         }
+        if len(sources) == 1:  # each fold selects its own cell on its training side (nested)
+            entry["folds"], entry["pooled_folds"] = per_fold(design, transcripts, settings, split_info, val)
+        else:
+            entry["folds"] = {"note": "per-fold results are reported for the single-source designs; (c) is judged "
+                                      "on the main test sides of both sources and on the development set"}
         entry["seconds"] = round(time.time() - t0, 1)
-        print(f"[{label}/{name}] layer {layer} / {method}; dev {_dev_value(entry)}; {entry['seconds']} s", flush=True)
+        null = selection.get("null_best_cell") or {}
+        print(f"[{label}/{name}] layer {layer} / {method}; dev {_dev_value(entry)}; best null cell p = "
+              f"{null.get('p_value')} ({null.get('n_perm')} perms, {null.get('seconds')} s); {entry['seconds']} s",
+              flush=True)
         designs[name] = entry
-        kept[name] = (design, train, test, layer, method, est)
-    chosen = max(designs, key=lambda n: (_dev_value(designs[n]) or -1.0, -(_dev_logloss(designs[n]) or 0.0)))
-    design, train, test, layer, method, est = kept[chosen]
+        kept[name] = (design, train, test, layer, method, est, text_fit)
+    chosen = max(designs, key=lambda n: _choice_key(designs[n], dev is not None))
+    design, train, test, layer, method, est, text_fit = kept[chosen]
     hook = settings.hook(layer)
     monitor = text_monitor(design.fold_data(), train)
     benign = {n: stores[n] for n in BENIGN}
@@ -152,16 +164,19 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
                                               seed=settings.fold.seed)
     judged: dict[str, Any] = {"calibration": calib}
     if job["lead_source"]:  # the scripted replies' held-out side (the same for every design that has them)
-        lead_design, _, lead_test = kept["scripted"][:3]
+        lead_design, _, lead_test = kept["scripted"][:3]  # (design, train, test)
         judged["recall_and_leads"] = recall_and_leads(est, monitor, lead_design, lead_test, hook, thresholds,
                                                       text_thr, settings.fold.n_boot, settings.fold.seed)
-    if job.get("held_out"):
-        held = Design.load({job["held_out"]: stores[job["held_out"]]}, label, policies)
-        judged["held_out_test"] = {"set": job["held_out"], **(dev_metrics(est, held, hook, settings) or {})}
+    for key, held_set in (job.get("held_out") or {}).items():
+        held = Design.load({held_set: stores[held_set]}, label, policies)
+        judged[key] = {"set": held_set, **(dev_metrics(est, held, hook, settings) or {}),
+                       "text_baseline": text_baseline_on(text_fit, None, held, settings)}
         for cue in (True, False):  # natural prompts with and without the words a cue list would catch
             keep = [i for i, r in enumerate(held.records) if bool(r.meta.get("cue_words")) is cue]
-            part = dev_metrics(est, held.subset(keep), hook, settings) if keep else None
-            judged["held_out_test"]["with_cue_words" if cue else "without_cue_words"] = part
+            part = held.subset(keep) if keep else None
+            name = "with_cue_words" if cue else "without_cue_words"
+            judged[key][name] = dev_metrics(est, part, hook, settings)
+            judged[key][f"{name}_text_baseline"] = text_baseline_on(text_fit, None, part, settings)
     if job["traps"]:
         trap_design = Design.load({job["traps"]: stores[job["traps"]]}, label, policies)
         judged["traps"] = traps(est, monitor, design.fold_data(), train, trap_design, hook, thresholds, text_thr,
@@ -180,8 +195,20 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
     save_probe(est, folder, card=card, overwrite=True)
     write_training_records(folder, [design.records[i].record_id for i in train.tolist()], card.training_data_hash)
     return {"designs": designs, "chosen_design": chosen,
-            "chosen_by": "highest streaming AUROC on the development set's anchor-ended windows, ties by its log-loss",
+            "chosen_by": "highest streaming AUROC on the development set's anchor-ended windows, ties by its log-loss"
+            if dev is not None else "highest validation AUROC of each design's selected cell (on its own validation "
+            "fold), ties by its log-loss: the natural prompts are kept out of every selection and only reported",
             "shipped": {"layer": layer, "method": method, "hook_point": hook, "card": str(folder)}, **judged}
+
+
+def _choice_key(entry: dict[str, Any], by_dev: bool) -> tuple[float, float]:
+    """How designs compete: the development set's streaming AUROC (ties by its log-loss), or, for a label
+    whose realistic set must stay out of every selection, the selected cell's own validation AUROC."""
+    if by_dev:
+        return (_dev_value(entry) or -1.0, -(_dev_logloss(entry) or 0.0))
+    chosen = entry["selection"]["selected"]
+    row = next(r for r in entry["selection"]["rows"] if (r["layer"], r["method"]) == (chosen["layer"], chosen["method"]))
+    return (row["val_auroc"], -row["val_logloss"])
 
 
 def _dev_value(entry: dict[str, Any]) -> float | None:
@@ -209,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--labels", default="coercion,eval_awareness")
     parser.add_argument("--n-boot", type=int, default=500)
     parser.add_argument("--n-random", type=int, default=50)
+    parser.add_argument("--null-perms", type=int, default=50,
+                        help="label permutations of the selection grid's null (each refits every layer x method cell)")
     parser.add_argument("--fpr", type=float, default=DEFAULT_FPR)
     parser.add_argument("--min-control", type=int, default=1000, help="fewest transcripts per benign set")
     args = parser.parse_args(argv)
@@ -222,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     captured = time.time() - start
     stores = {name: ResidualStore.open(p) for name, p in paths.items()}
     settings = EvalSettings(layers=layers, methods=tuple(args.methods.split(",")),
-                            fold=FoldSettings(n_boot=args.n_boot, n_random=args.n_random))
+                            fold=FoldSettings(n_boot=args.n_boot, n_random=args.n_random), null_perms=args.null_perms)
     report: dict[str, Any] = {"model": stores["coercion"].manifest.model_name, "probes": {}}
     for label in args.labels.split(","):
         report["probes"][label] = run_label(label, stores, settings, args, out)
@@ -231,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
                      "capture_seconds": round(captured, 1),
                      "total_seconds": round(time.time() - start, 1), "fpr": args.fpr, "layers": list(layers),
                      "methods": list(settings.methods), "window": settings.fold.window, "n_boot": args.n_boot,
+                     "null_perms": settings.null_perms, "n_perm": settings.fold.n_perm,
                      "store_sizes": {n: len(s) for n, s in stores.items()},
                      "records_captured_this_run": written}
     out.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,7 @@ HEADER = """Every AUROC is of the deployed statistic (maximum running mean over 
 (i), which scores the scored span as one text. An interval is a 95% percentile bootstrap over the units named
 in its cell (pairs: both members move together; transcripts otherwise) and is given only with >= 10 units
 ("n/a" otherwise). Baselines on the same split and tokens: (i) {text} on exactly the scored span,
-(ii) streaming {text} monitor over everything visible (prompt + reply so far), (iii) the same probe
-method on embedding activations (blocks.0.resid_pre), (iv) {iv} and 50
+(ii) streaming {text} monitor over everything visible (prompt + reply so far), (iii) {iii}, (iv) {iv} and 50
 norm-matched random directions (mean / 95th percentile). Verdict: a probe "beats the text" only if its
 interval's lower bound exceeds both (ii) and (iii). On this 135M model, a pair design's result means the
 instruction (or cue) is linearly decodable from identical reply tokens, not that the model "believes" it.{note}
@@ -57,46 +56,109 @@ def _num(x: Any, fmt: str = ".3f") -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
-def _fold_row(prefix: str, r: dict[str, Any]) -> str:
+def _control(b: dict[str, Any]) -> dict[str, Any] | None:
+    """Baseline (iii) under whichever key names its layers ("iii_layer0_probe", "iii_layer1_2_probe")."""
+    return next((v for k, v in b.items() if k.startswith("iii_")), None)
+
+
+def _iii(b: dict[str, Any]) -> str:
+    """(iii)'s cell; reports since issue 20 name the layer of the strongest early-layer control."""
+    m = _control(b)
+    return f"{_m(m)} (layer {m['layer']})" if m and m.get("layer") is not None else _m(m)
+
+
+def _nested(report: dict[str, Any]) -> bool:
+    """Reports since issue 20 select a cell inside every fold (nested) and pool each split rule."""
+    return _has_key(report, "pooled_folds")
+
+
+def _cell(r: dict[str, Any]) -> str:
+    sel = r.get("selected")
+    return f"{sel['layer']} / {sel['method']} | " if sel else "n/a | "
+
+
+def _fold_row(prefix: str, r: dict[str, Any], nested: bool = False) -> str:
+    selected = _cell(r) if nested else ""
+    blanks = "| | | | | | | |" + (" |" if nested else "")
+    if "excluded" in r:
+        return f"| {prefix} | {r['fold']} | excluded: {r['excluded']} {blanks}"
     if "skipped" in r:
-        return f"| {prefix} | {r['fold']} | skipped: {r['skipped']} | | | | | | | |"
+        return f"| {prefix} | {r['fold']} | skipped: {r['skipped']} {blanks}"
     b = r["baselines"]
     rand = b["iv_random_directions"]
-    return (f"| {prefix} | {r['fold']} | {r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
-            f"{_text(b['i_span_bag_of_words'])} | {_text(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
+    return (f"| {prefix} | {r['fold']} | {selected}{r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
+            f"{_text(b['i_span_bag_of_words'])} | {_text(b['ii_streaming_text_monitor'])} | {_iii(b)} | "
             f"{_iv(b)} | {rand['mean']:.3f} / {rand['p95']:.3f} | {r['verdict']} |")
 
 
-def _fold_head(new: bool) -> list[str]:
+def _pooled_row(prefix: str, r: dict[str, Any]) -> str:
+    """A split rule's out-of-fold values pooled, intervals over its held-out groups (no (iv) columns)."""
+    if "skipped" in r:
+        return f"| {prefix} | pooled | skipped: {r['skipped']} | | | | | | | | |"
+    b = r["baselines"]
+    return (f"| {prefix} | **pooled out-of-fold** ({len(r['folds'])} folds; intervals over {r['n_groups']} {r['over']}) "
+            f"| each fold's own | {r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
+            f"{_m(b['i_span_bag_of_words'])} | {_m(b['ii_streaming_text_monitor'])} | {_m(_control(b))} | | | "
+            f"{r['verdict']} |")
+
+
+def _fold_head(new: bool, nested: bool = False) -> list[str]:
     iv = "(iv) permutation null mean / p95, p" if new else "(iv) shuffled labels"
-    return [f"| design or rule | fold (test side) | test transcripts | probe | (i) span BoW | (ii) text monitor | "
-            f"(iii) layer-0 probe | {iv} | (iv) random dirs mean / p95 | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    iii = "(iii) early-layer probe (layer 0; 1-2 on pairs)" if nested else "(iii) layer-0 probe"
+    cell = "selected layer / method (nested) | " if nested else ""
+    return [f"| design or rule | fold (test side) | {cell}test transcripts | probe | (i) span BoW | (ii) text monitor | "
+            f"{iii} | {iv} | (iv) random dirs mean / p95 | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if nested else "")]
+
+
+def _null_cell(sel: dict[str, Any]) -> str:
+    null = sel.get("null_best_cell")
+    if null is None:
+        return f"not run ({sel.get('null_best_cell_note', 'no permutations asked')})"
+    return (f"{null['mean']:.3f} / {null['p95']:.3f}, p = {null['p_value']:.3f} ({null['n_perm']} perms x "
+            f"{null['cells']} cells)")
 
 
 def _selection(label: str, p: dict[str, Any]) -> list[str]:
-    lines = [f"### {label}: designs (chosen by the development set, not by test numbers)", "",
+    with_null = _has_key(p, "null_best_cell")
+    with_text = any(d.get("dev_text_baseline") for d in p["designs"].values())
+    lines = [f"### {label}: designs (chosen by {'the development set' if _has_dev(p) else 'their own validation folds'}"
+             ", not by test numbers)", "",
              "| design | trained on | selected layer / method | val AUROC (streaming; ties by log-loss) | "
-             "dev AUROC, window ending at the anchor | dev AUROC, whole reply | shipped |",
-             "|---|---|---|---|---|---|:---:|"]
+             + ("best null cell of the grid: mean / p95, p of the selected val AUROC | " if with_null else "")
+             + "dev AUROC, window ending at the anchor | dev AUROC, whole reply | "
+             + ("dev, strongest text monitor (whole reply) | " if with_text else "") + "shipped |",
+             "|---|---|---|---|" + ("---|" if with_null else "") + "---|---|" + ("---|" if with_text else "")
+             + ":---:|"]
     for name, d in p["designs"].items():
         sel = d["selection"]["selected"]
         val = next(r for r in d["selection"]["rows"] if r["layer"] == sel["layer"] and r["method"] == sel["method"])
         dev = d.get("dev") or {}
+        null = f"{_null_cell(d['selection'])} | " if with_null else ""
         lines.append(f"| {name} | {', '.join(d['sources'])} | {sel['layer']} / {sel['method']} | "
-                     f"{val['val_auroc']:.3f} | {_m(dev.get('window'))} | {_m(dev.get('reply'))} | "
-                     f"{'*' if name == p['chosen_design'] else ''} |")
+                     f"{val['val_auroc']:.3f} | {null}{_m(dev.get('window'))} | {_m(dev.get('reply'))} | "
+                     + (f"{_text_reply({'text_baseline': d.get('dev_text_baseline')})} | " if with_text else "")
+                     + f"{'*' if name == p['chosen_design'] else ''} |")
+    if with_null:
+        lines += ["", "Best null cell: the whole layer x method grid refit on balanced permutations of the training "
+                      "and validation labels (pairs kept whole); the distribution of its best validation AUROC."]
     return [*lines, ""]
 
 
-def _tests(label: str, p: dict[str, Any], new: bool) -> list[str]:
-    lines = [f"### {label}: held-out test sides (main split) and per fold", "", *_fold_head(new)]
+def _has_dev(p: dict[str, Any]) -> bool:
+    return any(d.get("dev") for d in p["designs"].values()) or not any("dev_text_baseline" in d
+                                                                          for d in p["designs"].values())
+
+
+def _tests(label: str, p: dict[str, Any], new: bool, nested: bool = False) -> list[str]:
+    lines = [f"### {label}: held-out test sides (main split) and per fold", "", *_fold_head(new, nested)]
     for name, d in p["designs"].items():
         for r in d["test"].values():
-            lines.append(_fold_row(name, r))
+            lines.append(_fold_row(name, {**r, "selected": d["selection"]["selected"]}, nested))
     skipped = []
     for name, d in p["designs"].items():
         folds = d.get("folds") or {}
+        pooled = d.get("pooled_folds") or {}
         for source, rules in folds.items():
             if not isinstance(rules, dict):
                 continue
@@ -104,8 +166,15 @@ def _tests(label: str, p: dict[str, Any], new: bool) -> list[str]:
                 if isinstance(results, dict):
                     skipped.append(f"{name} / {source} / {rule}: {results.get('skipped', '')}")
                     continue
-                lines += [_fold_row(f"{name} / {source} / {rule}", r) for r in results]
+                lines += [_fold_row(f"{name} / {source} / {rule}", r, nested) for r in results]
+                if rule in pooled.get(source, {}):
+                    lines.append(_pooled_row(f"{name} / {source} / {rule}", pooled[source][rule]))
     lines.append("")
+    if nested:
+        lines += ["Per fold, the layer and method are selected on an inner validation fold of that fold's training "
+                  "side (nested); the main split's validation fold is excluded. A pooled row scores every fold's "
+                  "out-of-fold values together, with intervals over the held-out groups (the independent units a "
+                  "claim about new wording rests on), none below 10 groups.", ""]
     if skipped:
         lines += ["Split rules not run (the data has no such part, or the purge of shared wording leaves a side "
                   "empty):", "", *[f"- {s}" for s in skipped]]
@@ -179,19 +248,41 @@ def _captured(run: dict[str, Any]) -> str:
     return f"records captured in this run: {sum(new.values()):,} of {sum(sizes.values()):,} (the rest reused from its stores)"
 
 
+HELD_OUT_KEYS = {"held_out_test": "held-out natural prompts", "held_out_natural_dev_split": "natural prompts, dev split"}
+
+
+def _text_reply(h: dict[str, Any] | None, part: str = "") -> str:
+    """The strongest text monitor's whole-reply figure beside a held-out probe figure, with its name."""
+    t = (h or {}).get(f"{part}_text_baseline" if part else "text_baseline") or {}
+    m = t.get("reply")
+    return "n/a" if not m else f"{_m(m)} ({m.get('monitor', '?')})"
+
+
 def _held_out(label: str, p: dict[str, Any]) -> list[str]:
-    h = p.get("held_out_test")
-    if not h:
-        return []
-    parts = [("all", h.get("reply")), ("with cue words", (h.get("with_cue_words") or {}).get("reply")),
-             ("without cue words", (h.get("without_cue_words") or {}).get("reply"))]
-    return [f"### {label}: held-out natural prompts ({h['set']}; scored once, after the design was chosen)", "",
-            "| prompts | shipped probe AUROC (streaming, whole reply) |", "|---|---|",
-            *[f"| {name} | {_m(m)} |" for name, m in parts], ""]
+    lines: list[str] = []
+    for key, title in HELD_OUT_KEYS.items():
+        h = p.get(key)
+        if not h:
+            continue
+        with_text = "text_baseline" in h
+        parts = [("all", h.get("reply"), ""), ("with cue words", (h.get("with_cue_words") or {}).get("reply"),
+                                                "with_cue_words"),
+                 ("without cue words", (h.get("without_cue_words") or {}).get("reply"), "without_cue_words")]
+        lines += [f"### {label}: {title} ({h['set']}; scored once, after the design was chosen)", "",
+                  "| prompts | shipped probe AUROC (streaming, whole reply) |"
+                  + (" strongest text monitor, same training data |" if with_text else ""),
+                  "|---|---|" + ("---|" if with_text else ""),
+                  *[f"| {name} | {_m(m)} |" + (f" {_text_reply(h, part)} |" if with_text else "")
+                    for name, m, part in parts], ""]
+    return lines
 
 
 def _header(report: dict[str, Any]) -> str:
     run = report.get("run", {})
+    iii = ("the same probe\nmethod on an early layer: the embedding activations (blocks.0.resid_pre) where the tokens differ,\n"
+           "blocks 1 and 2 (resid_post; the stronger is named) on identical-token pairs, where layer 0 ties by\n"
+           "construction" if _nested(report) else
+           "the same probe\nmethod on embedding activations (blocks.0.resid_pre)")
     if _permutation_nulls(report):
         text, iv = "n-gram classifier", ("a permutation null (the probe method refit on >= 200 permutations of the training "
                               "labels that keep pairs whole: mean / 95th percentile, p-value of the probe's AUROC),")
@@ -199,7 +290,7 @@ def _header(report: dict[str, Any]) -> str:
                 "C, by grouped cross-validation on the training side; each cell names the variant chosen.")
     else:
         text, iv, note = "bag-of-words", "the probe method on shuffled labels", ""
-    return HEADER.format(window=run.get("window", "?"), text=text, iv=iv, note=note).strip()
+    return HEADER.format(window=run.get("window", "?"), text=text, iii=iii, iv=iv, note=note).strip()
 
 
 def results_markdown(report: dict[str, Any]) -> str:
@@ -212,7 +303,7 @@ def results_markdown(report: dict[str, Any]) -> str:
     for label, p in report["probes"].items():
         shipped = p["shipped"]
         lines += [f"## {label}: shipped design {p['chosen_design']!r}, layer {shipped['layer']} / {shipped['method']}",
-                  "", *_selection(label, p), *_tests(label, p, new), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
+                  "", *_selection(label, p), *_tests(label, p, new, _nested(report)), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
                   *_traps(label, p)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -224,7 +315,8 @@ README_END = "<!-- ship-results:end -->"
 def _verdicts(d: dict[str, Any]) -> str:
     """How many folds of one design beat the text, over every fold that ran."""
     results = [r for rules in (d.get("folds") or {}).values() if isinstance(rules, dict)
-               for rs in rules.values() if isinstance(rs, list) for r in rs if "skipped" not in r]
+               for rs in rules.values() if isinstance(rs, list) for r in rs
+               if "skipped" not in r and "excluded" not in r]
     if not results:
         return "n/a"
     return f"{sum(r['verdict'] == 'beats the text' for r in results)} of {len(results)}"
@@ -237,8 +329,9 @@ def readme_summary(report: dict[str, Any]) -> str:
     new = _permutation_nulls(report)
     lines = [README_BEGIN, "",
              "| probe | design | layer / method | dev AUROC (window) | test side | probe AUROC | (i) span BoW | "
-             f"(ii) text monitor | (iii) layer-0 | {'(iv) permutation null' if new else '(iv) shuffled'} | verdict | "
-             "folds that beat the text |",
+             f"(ii) text monitor | {'(iii) early layer' if _nested(report) else '(iii) layer-0'} | "
+             f"{'(iv) permutation null' if new else '(iv) shuffled'} | verdict | "
+             f"{'folds that beat the text (nested selection)' if _nested(report) else 'folds that beat the text'} |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, p in report["probes"].items():
         for name, d in p["designs"].items():
@@ -254,7 +347,7 @@ def readme_summary(report: dict[str, Any]) -> str:
                 b = r["baselines"]
                 lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {_m(dev)} | {side} | "
                              f"{_m(r['probe'])} | {_text(b['i_span_bag_of_words'])} | "
-                             f"{_text(b['ii_streaming_text_monitor'])} | {_m(b['iii_layer0_probe'])} | "
+                             f"{_text(b['ii_streaming_text_monitor'])} | {_iii(b)} | "
                              f"{_iv(b)} | {r['verdict']} | {_verdicts(d)} |")
     lines.append("")
     for label, p in report["probes"].items():
@@ -266,7 +359,8 @@ def readme_summary(report: dict[str, Any]) -> str:
         if h:
             lines.append(f"  Held-out natural prompts ({h['set']}, {h.get('n', '?')}): AUROC {_m(h.get('reply'))}; with cue "
                          f"words {_m((h.get('with_cue_words') or {}).get('reply'))}, without "
-                         f"{_m((h.get('without_cue_words') or {}).get('reply'))}.")
+                         f"{_m((h.get('without_cue_words') or {}).get('reply'))}"
+                         + (f"; the strongest text monitor {_text_reply(h)}." if "text_baseline" in h else "."))
         rl = p.get("recall_and_leads")
         if rl and rl.get("recall") is not None:
             lt = rl.get("lead_time") or {}

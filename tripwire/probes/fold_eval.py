@@ -9,24 +9,40 @@ grouped cross-validation on the training side; each result names its variant and
 two. (iv) is a permutation null: the probe method refit on >= 200 balanced permutations of the training
 labels (mean, 95th percentile, p-value of the probe's AUROC).
 
-Also the layer x method selection on a validation part (`select_cell`), which reads the same statistic.
-Everything here works on per-transcript arrays; reading them from a store is the caller's job.
+Baseline (iii) is the same method on an early layer's activations: the embedding layer where the tokens
+differ, layers 1 and 2 on identical-token pairs (where layer 0 ties by construction); its key names the
+layers ("iii_layer0_probe", "iii_layer1_2_probe") and the verdict compares with the strongest of them.
+
+Also the layer x method selection on a validation part (`select_cell`), which reads the same statistic,
+the null of that selection (`grid_null`: the best validation AUROC of the whole grid refit on permuted
+labels), and a pooled out-of-fold result over independent groups (`pooled_result`). Everything here
+works on per-transcript arrays; reading them from a store is the caller's job.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 from jaxtyping import Float
 from sklearn.base import clone
 
 from tripwire.errors import TripwireError
 from tripwire.probes.baselines import StreamingTextMonitor, random_direction_aurocs
+from tripwire.probes.estimators import DiffMeanProbe, LDAProbe
+from tripwire.probes.estimators.mean_difference import shrunk_within
 from tripwire.probes.metrics import MetricWithCI, UnitMetric, auroc, auroc_over_units
-from tripwire.probes.permutation import MIN_PERMUTATIONS, PermutationBalanceError, permutation_null
+from tripwire.probes.permutation import (
+    MIN_PERMUTATIONS,
+    PermutationBalanceError,
+    balanced_permutations,
+    null_summary,
+    permutation_null,
+)
 from tripwire.probes.scoring import DEFAULT_WINDOW, decision_scores, statistic_values
 from tripwire.probes.sweep import SweepRow, fit_estimator, select_row, selection_logloss
 from tripwire.probes.text_monitors import MonitorChoice, NgramTextMonitor
@@ -68,23 +84,28 @@ def _check_side(data: FoldData, idx: np.ndarray, side: str) -> None:
         raise FoldInputError(f"the {side} side holds {idx.size} transcripts of one class; a fold needs both.")
 
 
-def fit_rows(prototype: Any, rows: Rows, labels: np.ndarray, idx: np.ndarray, *,
-             pair_ids: np.ndarray | None = None, max_tokens: int | None = 48, seed: int = 0) -> Any:
-    """A `clone` of `prototype` fit on the token rows of transcripts `idx` (each transcript's label on
-    all its rows; at most `max_tokens` rows per transcript, evenly spread, so long ones do not dominate)."""
+def stack_rows(rows: Rows, idx: np.ndarray, *, max_tokens: int | None = 48, seed: int = 0
+               ) -> tuple[Float[np.ndarray, "m d"], np.ndarray]:
+    """The token rows of transcripts `idx` stacked (at most `max_tokens` per transcript, evenly spread,
+    so long ones do not dominate) and, per row, the transcript it came from."""
     rng = np.random.default_rng(seed)
-    X, y, p = [], [], []
+    X, owner = [], []
     for i in idx.tolist():
         r = np.asarray(rows[i])
         if max_tokens and len(r) > max_tokens:
             r = r[np.sort(rng.choice(len(r), max_tokens, replace=False))]
         X.append(r)
-        y.append(np.full(len(r), labels[i]))
-        if pair_ids is not None:
-            p.append(np.full(len(r), pair_ids[i], dtype=object))
-    est = clone(prototype)
-    return fit_estimator(est, np.concatenate(X).astype(np.float64), np.concatenate(y),
-                         None if pair_ids is None else np.concatenate(p).astype(str))
+        owner.append(np.full(len(r), i, dtype=np.int64))
+    return np.concatenate(X).astype(np.float64), np.concatenate(owner)
+
+
+def fit_rows(prototype: Any, rows: Rows, labels: np.ndarray, idx: np.ndarray, *,
+             pair_ids: np.ndarray | None = None, max_tokens: int | None = 48, seed: int = 0) -> Any:
+    """A `clone` of `prototype` fit on the token rows of transcripts `idx` (`stack_rows`), each
+    transcript's label on all its rows."""
+    X, owner = stack_rows(rows, idx, max_tokens=max_tokens, seed=seed)
+    return fit_estimator(clone(prototype), X, labels[owner],
+                         None if pair_ids is None else np.asarray(pair_ids)[owner].astype(str))
 
 
 def score_rows(est: Any, rows: Rows, idx: np.ndarray) -> list[Float[np.ndarray, " tok"]]:
@@ -96,9 +117,10 @@ def stream(seqs: Sequence[np.ndarray], window: int) -> Float[np.ndarray, " n"]:
     return statistic_values(seqs, STREAMING, window=window)
 
 
-def verdict(probe: UnitMetric, text: UnitMetric | None, layer0: UnitMetric | None) -> str:
-    """The README rule: "beats the text" only if the probe's lower bound exceeds (ii) and (iii)."""
-    bars = [m.value for m in (text, layer0) if m is not None]
+def verdict(probe: UnitMetric, text: UnitMetric | None, control: UnitMetric | None) -> str:
+    """The README rule: "beats the text" only if the probe's lower bound exceeds (ii) and (iii) (for
+    (iii), the strongest early-layer control the fold has)."""
+    bars = [m.value for m in (text, control) if m is not None]
     if len(bars) < 2:
         return "undetermined: baseline (ii) or (iii) missing"
     if probe.low is None:
@@ -124,9 +146,21 @@ class FoldSettings:
     seed: int = 0
 
 
-def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, data: FoldData,
-                  train: np.ndarray, test: np.ndarray, settings: FoldSettings = FoldSettings()) -> dict[str, Any]:
-    """Probe and baselines (i)-(iv) on one fold; AUROCs of transcript-level statistics on `test`."""
+def control_key(layers: Sequence[int]) -> str:
+    """The report key of baseline (iii), naming its layers: "iii_layer0_probe", "iii_layer1_2_probe"."""
+    return f"iii_layer{'_'.join(str(x) for x in layers)}_probe"
+
+
+def is_control_key(key: str) -> bool:
+    return key.startswith("iii_")
+
+
+def evaluate_fold(name: str, prototype: Any, rows: Rows, controls: Mapping[int, Rows] | None, data: FoldData,
+                  train: np.ndarray, test: np.ndarray, settings: FoldSettings = FoldSettings(), *,
+                  keep: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Probe and baselines (i)-(iv) on one fold; AUROCs of transcript-level statistics on `test`.
+    `controls` maps an early layer to its rows (baseline iii: the same method refit there); `keep`, when
+    given, receives each score's per-transcript test values ("probe", "i", "ii", "iii") for pooling."""
     _check_side(data, train, f"training side of fold {name}")
     _check_side(data, test, f"test side of fold {name}")
     s = settings
@@ -141,14 +175,17 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
                         max_tokens=s.max_tokens, seed=s.seed)
 
     est = fit(rows, data.labels)
-    probe = metric(stream(score_rows(est, rows, test), s.window))
+    probe_values = stream(score_rows(est, rows, test), s.window)
+    probe = metric(probe_values)
     units_tr = data.units[train]  # pairs (or transcripts) stay whole in the monitors' cross-validation
     span_monitor = NgramTextMonitor(seed=s.seed).fit([data.spans[i] for i in train], y_tr, units_tr)
-    span = metric(span_monitor.score([data.spans[i] for i in test]))
+    span_values = span_monitor.score([data.spans[i] for i in test])
+    span = metric(span_values)
     monitor = StreamingTextMonitor.order_aware(seed=s.seed).fit(
         [data.texts[i] for i in train], [data.cuts[i] for i in train], y_tr, units_tr)
-    text = metric(stream(monitor.score_many([data.texts[i] for i in test], [data.cuts[i] for i in test]),
-                         s.window))
+    text_values = stream(monitor.score_many([data.texts[i] for i in test], [data.cuts[i] for i in test]),
+                         s.window)
+    text = metric(text_values)
     notes: dict[str, str] = {}
 
     def fit_or_tie(r: Rows, labels: np.ndarray, key: str) -> np.ndarray:
@@ -160,7 +197,12 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
             notes[key] = f"no direction to fit ({error}); all test transcripts tie"
             return np.zeros(test.size)
 
-    layer0 = None if rows0 is None else metric(fit_or_tie(rows0, data.labels, "iii_layer0_probe"))
+    ckey = control_key(sorted(controls)) if controls else "iii_early_layer_probe"
+    control_values = {layer: fit_or_tie(r, data.labels, ckey if len(controls or {}) == 1 else f"{ckey}, layer {layer}")
+                      for layer, r in sorted((controls or {}).items())}
+    control_metrics = {layer: metric(v) for layer, v in control_values.items()}
+    strongest_layer = max(control_metrics, key=lambda k: control_metrics[k].value) if control_metrics else None
+    control = None if strongest_layer is None else control_metrics[strongest_layer]
 
     def refit_on(labels_tr: np.ndarray) -> float:
         """Test AUROC of the probe method refit on permuted training labels (true test labels)."""
@@ -177,6 +219,10 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
         notes["iv_permutation_null"] = f"not run: {error}"
     coef = np.asarray(getattr(est, "coef_", np.zeros((1, 1)))).reshape(-1)
     intercept = float(np.asarray(getattr(est, "intercept_", [0.0])).reshape(-1)[0])
+    if keep is not None:
+        keep.update({"probe": probe_values, "i": span_values, "ii": text_values})
+        if strongest_layer is not None:
+            keep["iii"] = control_values[strongest_layer]
     rand = random_direction_aurocs([rows[i] for i in test.tolist()], y_te, coef, intercept,
                                    n_random=s.n_random, seed=s.seed, window=s.window)
     return {
@@ -187,7 +233,9 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
         "baselines": {
             "i_span_bag_of_words": {**span.to_dict(), "monitor": span_monitor.chosen_.to_dict()},
             "ii_streaming_text_monitor": {**text.to_dict(), "monitor": monitor.chosen_.to_dict()},
-            "iii_layer0_probe": None if layer0 is None else layer0.to_dict(),
+            ckey: None if control is None else {
+                **control.to_dict(), "layer": strongest_layer,
+                "by_layer": {str(k): m.to_dict() for k, m in control_metrics.items()}},
             "iv_permutation_null": null,
             "iv_random_directions": {"mean": float(rand.mean()), "p95": float(np.quantile(rand, 0.95)),
                                      "n": int(rand.size), "norm_matched": True},
@@ -195,7 +243,7 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, rows0: Rows | None, dat
         "strongest_text_monitor": strongest_text_monitor({
             "i_span_bag_of_words": (span, span_monitor.chosen_),
             "ii_streaming_text_monitor": (text, monitor.chosen_)}),
-        "verdict": verdict(probe, text, layer0),
+        "verdict": verdict(probe, text, control),
         "notes": notes,
     }
 
@@ -229,3 +277,99 @@ def select_cell(
             fitted[(layer, name)] = est
     best = select_row(rows_out)
     return (best.layer, best.method), rows_out, fitted
+
+
+def grid_null(prototypes: Mapping[str, Any], rows_at: Callable[[int], Rows], layers: Sequence[int],
+              labels: np.ndarray, train: np.ndarray, val: np.ndarray, *, observed: float,
+              pair_ids: np.ndarray | None = None, n_perm: int = 50, window: int = DEFAULT_WINDOW,
+              max_tokens: int | None = 48, seed: int = 0) -> dict[str, Any]:
+    """The null of a selection: the whole layer x method grid of `select_cell` refit on `n_perm` balanced
+    permutations of the training and validation labels (pairs kept whole; `permutation.py`), each
+    permutation's best validation AUROC; `observed` (the selected cell's) against that distribution. A
+    pick that is only the best of many null cells has a large p-value here."""
+    both = np.concatenate([train, val])
+    perms, balance = balanced_permutations(labels[both], pair_ids=None if pair_ids is None else pair_ids[both],
+                                           n_perm=n_perm, seed=seed)
+    best = np.full(n_perm, -np.inf)
+    start = time.perf_counter()
+    for layer in layers:
+        rows = rows_at(layer)
+        X, owner = stack_rows(rows, train, max_tokens=max_tokens, seed=seed)
+        X -= X.mean(axis=0)  # label-free centring: no direction changes, the Gram matrix keeps its precision
+        gram = X.T @ X if any(isinstance(p, DiffMeanProbe | LDAProbe) for p in prototypes.values()) else None
+        p_rows = None if pair_ids is None else np.asarray(pair_ids)[owner].astype(str)
+        val_rows = [np.asarray(rows[i], dtype=np.float64) for i in val.tolist()]
+        for proto in prototypes.values():
+            for k in range(n_perm):
+                permuted = labels.copy()
+                permuted[both] = perms[k]
+                y_rows = permuted[owner]
+                try:
+                    w = class_direction(proto, X, y_rows, gram)
+                    if w is None:
+                        seqs = score_rows(fit_estimator(clone(proto), X, y_rows, p_rows), rows, val)
+                    elif not np.any(w):
+                        raise ValueError("no direction")
+                    else:
+                        seqs = [r @ w for r in val_rows]
+                    value = auroc(permuted[val], stream(seqs, window))
+                except ValueError:  # no direction on these labels: every transcript ties
+                    value = 0.5
+                best[k] = max(best[k], value)
+    seconds = time.perf_counter() - start
+    summary = null_summary(observed, best, balance).to_dict()
+    return {**summary, "statistic": "maximum validation AUROC over the grid", "cells": len(layers) * len(prototypes),
+            "permuted": "training and validation labels" + (", within pairs" if pair_ids is not None else ""),
+            "seconds": round(seconds, 1), "seconds_per_permutation": round(seconds / n_perm, 2)}
+
+
+def class_direction(proto: Any, X: Float[np.ndarray, "m d"], y: np.ndarray, gram: np.ndarray | None
+                    ) -> Float[np.ndarray, " d"] | None:
+    """The direction `DiffMeanProbe`/`LDAProbe` would fit on centred rows `X` and labels `y`, from sufficient
+    statistics (the label-free `gram` = X^T X, class sums, and Ledoit-Wolf's fourth moment via
+    `shrunk_within`), so a permuted refit costs O(m d + d^3) instead of a pass over a d x d covariance;
+    None for any other method. Both probes' calibration keeps the sign that separates the class means,
+    which this direction already has, so scores rank as the fitted probe's do."""
+    if gram is None or not isinstance(proto, DiffMeanProbe | LDAProbe):
+        return None
+    y1 = np.asarray(y) == 1
+    n1, n0 = int(y1.sum()), int((~y1).sum())
+    if not n1 or not n0:
+        raise ValueError("one class only")
+    mu1, mu0 = X[y1].sum(axis=0) / n1, X[~y1].sum(axis=0) / n0
+    if isinstance(proto, DiffMeanProbe):
+        return mu1 - mu0
+    scatter = gram - n1 * np.outer(mu1, mu1) - n0 * np.outer(mu0, mu0)
+    centred_sq = np.einsum("ij,ij->i", X, X) - 2 * np.where(y1, X @ mu1, X @ mu0) + np.where(y1, mu1 @ mu1, mu0 @ mu0)
+    covariance, _ = shrunk_within(scatter, float((centred_sq**2).sum()), X.shape[0], proto.shrinkage)
+    return np.asarray(scipy.linalg.solve(covariance, mu1 - mu0, assume_a="pos"))
+
+
+def pooled_result(labels: np.ndarray, values: Mapping[str, np.ndarray], groups: np.ndarray, over: str, *,
+                  control: str = "iii_early_layer_probe", folds: Sequence[str] = (), n_boot: int = 500,
+                  seed: int = 0) -> dict[str, Any]:
+    """Out-of-fold values of a split rule's folds pooled (one value per test transcript, each from the fold
+    that held it out), every AUROC with an interval over the held-out groups `over` (paraphrases, cue
+    strings, families...) and only with >= MIN_UNITS of them: the number of independent units a claim
+    about new wording rests on, not the number of pairs. The verdict rule as for one fold."""
+    y = np.asarray(labels)
+    g = np.asarray(groups).astype(str)
+    for name, v in values.items():
+        if len(v) != y.size:
+            raise FoldInputError(f"pooled values {name!r} have {len(v)} entries for {y.size} labels; pass one each.")
+
+    def metric(key: str) -> UnitMetric | None:
+        return auroc_over_units(y, values[key], g, over, n_boot=n_boot, seed=seed) if key in values else None
+
+    probe, text, span, early = metric("probe"), metric("ii"), metric("i"), metric("iii")
+    if probe is None:
+        raise FoldInputError(f"pooled values {sorted(values)} lack 'probe'; pass the probe's out-of-fold values.")
+    return {
+        "folds": list(folds), "n_test": int(y.size), "n_test_positive": int(y.sum()),
+        "over": over, "n_groups": int(np.unique(g).size),
+        "probe": probe.to_dict(),
+        "baselines": {"i_span_bag_of_words": None if span is None else span.to_dict(),
+                      "ii_streaming_text_monitor": None if text is None else text.to_dict(),
+                      control: None if early is None else early.to_dict()},
+        "verdict": verdict(probe, text, early),
+    }
