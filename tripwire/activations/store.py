@@ -10,6 +10,7 @@ No store file is opened through a symlink; recovery deletes only files a writer'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -24,6 +25,7 @@ from torch import Tensor
 
 from tripwire import __version__
 from tripwire.activations.positions import PositionPolicy
+from tripwire.activations.store_deep import shard_header
 from tripwire.activations.store_index import (
     MANIFEST,
     STORE_FILES,
@@ -367,23 +369,24 @@ class StoreWriter:
     ) -> list[Record]:
         store = self.store
         shard = shard_name(batch_id)
-        shard_sha = write_shard(store.root, batch_id, prepared, self._token)
-        stored: list[Record] = []
+        laid_out: list[Record] = []
         offset = 0
         for r in records:
             count = len(r.positions)
-            stored.append(
+            laid_out.append(
                 Record(
                     **{k: json.loads(canonical_json(v)) for k, v in r.to_json().items()},
                     batch_id=batch_id,
                     shard=shard,
-                    shard_sha256=shard_sha,
+                    shard_sha256="",  # known once the shard, which seals the rest, is written
                     row_offset=offset,
                     row_count=count,
                     rows_sha256=rows_sha256(prepared, store.manifest.hook_points, offset, count),
                 )
             )
             offset += count
+        shard_sha = write_shard(store.root, batch_id, prepared, self._token, shard_header(laid_out))
+        stored = [dataclasses.replace(r, shard_sha256=shard_sha) for r in laid_out]
         lines = b"".join(index_line(r, len(stored)) for r in stored)
         try:
             truncate_index(store.root, store._committed_end)  # a failed earlier append may have left bytes

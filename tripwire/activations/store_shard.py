@@ -44,10 +44,14 @@ def rows_sha256(
     return h.hexdigest()
 
 
-def write_shard(root: Path, batch_id: str, rows: dict[str, Float[Tensor, "rows d_model"]], token: str) -> str:
+def write_shard(
+    root: Path, batch_id: str, rows: dict[str, Float[Tensor, "rows d_model"]], token: str,
+    header: dict[str, str] | None = None,
+) -> str:
     """Atomically write a batch's shard via a temp file named with the writer's `token`; returns the sha256
-    of the file's bytes. A symlink in the shard's place is refused, not replaced."""
-    data = save(rows)
+    of the file's bytes. `header`: safetensors metadata (the batch's sealed records, store_deep.py). A
+    symlink in the shard's place is refused, not replaced."""
+    data = save(rows, metadata=header)
     final = shard_path(root, shard_name(batch_id))
     tmp = final.with_name(temp_name(final.name, token))
     try:

@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 
 from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_deep import DeepReport, deep_verify
 from tripwire.activations.store_export import export_parquet
+from tripwire.activations.store_index import INDEX
 from tripwire.activations.store_types import Record
 from tripwire.cli.exit_codes import cli_message, on_user_error
 from tripwire.errors import TripwireError
@@ -45,21 +47,56 @@ def info(
 
 
 @store_app.command()
-def verify(path: Annotated[Path, typer.Argument(help="Store directory.")]) -> None:
+def verify(
+    path: Annotated[Path, typer.Argument(help="Store directory.")],
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="Also check every index line against the records its shard was written with and "
+        "re-hash every record's rows: catches a line edited with its checksum recomputed (reads every shard).",
+    )] = False,
+) -> None:
     """Check the index's seals and every shard's sha256 against the index; exit 1 naming broken shards
-    (exit 2 when the index itself was edited or cut short: the store does not open)."""
+    (exit 2 when the index itself was edited or cut short: the store does not open, or --deep finds a line
+    that disagrees with its shard)."""
     store = _open(path)
     if not store.sealed:
         typer.echo(f"note: store {path} is unsealed (written before index sealing): its index lines carry no "
                    "checksums, so an edited label or position, or a cut-short index, cannot be detected; "
                    "re-capture into a new store to seal it", err=True)
     problems = store.verify()
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    report = deep_verify(store.root, store.manifest, store.records()) if deep else None
+    if report is not None:
+        _deep_findings(path, report)
     if problems:
-        for problem in problems:
-            typer.echo(str(problem), err=True)
         typer.echo(f"FAILED: {len({p.shard for p in problems})} broken shard(s)", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {store.info()['batches']} shards verified")
+    if report is not None and report.problems:
+        raise typer.Exit(1)
+    batches = store.info()["batches"]
+    deep_line = "" if report is None else (
+        f"; {report.lines_checked} index lines re-derived from {batches - len(report.unverifiable)} shards")
+    typer.echo(f"ok: {batches} shards verified{deep_line}")
+
+
+def _deep_findings(path: Path, report: DeepReport) -> None:
+    """Print what --deep found; exit 2 when an index line disagrees with its shard (the index was edited)."""
+    if report.unverifiable:
+        typer.echo(f"note: {len(report.unverifiable)} shard(s) of {path} were written before shards carried "
+                   "their records, so their index lines cannot be re-derived and were not deep-checked "
+                   f"({', '.join(report.unverifiable[:3])}{', ...' if len(report.unverifiable) > 3 else ''}); "
+                   "re-capture into a new store to make them checkable", err=True)
+    for problem in report.problems:
+        typer.echo(f"{path / problem.file}: {problem.detail}", err=True)
+    edited = [p for p in report.problems if p.file == INDEX]
+    if edited:
+        typer.echo(f"error: {path / INDEX}: {len(edited)} line(s) disagree with the shards their batches were "
+                   "written to (the index was edited, its checksums recomputed): nothing read from this store "
+                   "can be trusted; restore index.jsonl from a backup or recapture into a new store", err=True)
+        raise typer.Exit(2)
+    if report.problems:
+        typer.echo(f"FAILED: {len({p.file for p in report.problems})} shard(s) disagree with their own sealed "
+                   "records", err=True)
 
 
 def _reply(record: Record) -> str:

@@ -12,6 +12,7 @@ Records carry no labels: a reply is classified and scored afterwards (see `scena
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import threading
@@ -31,6 +32,7 @@ from tripwire.activations.positions import PositionPolicy
 from tripwire.activations.runner import batch_id_for
 from tripwire.activations.source import resolve_source
 from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import Record, RecordMeta, record_id
 from tripwire.errors import UsageError
 from tripwire.experiments.config import PositionsConfig, RunConfig
@@ -119,6 +121,7 @@ class SharedModel:
 
 _HANDLES: dict[tuple[str, str, str, str], SharedModel] = {}
 _LOAD_LOCK = threading.Lock()
+_STORE_LOCKS: dict[str, WriterLock] = {}
 
 
 def shared_model(model: str, backend: str, device: str, dtype: str | None) -> SharedModel:
@@ -130,6 +133,21 @@ def shared_model(model: str, backend: str, device: str, dtype: str | None) -> Sh
             _HANDLES[key] = SharedModel(load_model(model, backend=backend, device=device, dtype=dtype),
                                         threading.Lock())
         return _HANDLES[key]
+
+
+def store_lock(path: str | Path) -> WriterLock:
+    """This process's writer lock on the store at `path`, taken the first time a provider names the store
+    (before any weights load, so a store another process is writing is refused at once) and held until the
+    process exits: every provider of this process writing there shares it, each reply one writer turn."""
+    key = str(Path(path).resolve())
+    with _LOAD_LOCK:
+        lock = _STORE_LOCKS.get(key)
+        if lock is None:
+            lock = WriterLock(path)
+            lock.acquire()
+            atexit.register(lock.release)
+            _STORE_LOCKS[key] = lock
+        return lock
 
 
 class InspectCapture:
@@ -145,9 +163,12 @@ class InspectCapture:
             device = pick_device(self.args.device)
             pick_dtype(self.args.dtype, device)
             resolve_source(model)
+        writer_lock = store_lock(self.cfg.store) if self.cfg is not None else None  # before the weights load
         shared = shared_model(model, self.args.backend, device, self.args.dtype)
         self.handle, self._lock = shared.handle, shared.lock
-        self.store: ResidualStore | None = open_store(self.cfg, self.handle) if self.cfg is not None else None
+        self.store: ResidualStore | None = (
+            open_store(self.cfg, self.handle, writer_lock) if self.cfg is not None else None
+        )
         self.hooks = checked.hooks if checked is not None else []
         self.policy: PositionPolicy = self.args.positions.build()
 

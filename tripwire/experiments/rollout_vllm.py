@@ -15,7 +15,8 @@ Commands (the GPU machine needs Python >= 3.12 and `pip install -e '.[vllm]'`):
 Checked before anything slow, in order: the store path, the vllm section and the refused sections
 (monitor, steer, device, dtype, backend), the model's config.json (heads vs tensor parallelism, layers
 vs pipeline stages, context vs longest prompt + max_new_tokens, hook sites vllm-lens can capture, GPU
-memory for the weights), the tokenizer. Only then is vLLM imported and the engine started.
+memory for the weights), the tokenizer. Only then is vLLM imported, the store's writer lock taken (a
+second writer is refused before the engine loads) and the engine started.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tripwire.activations.chat import detect_capabilities
 from tripwire.activations.runner import run_batches
 from tripwire.activations.source import load_tokenizer, model_shape, resolve_source
 from tripwire.activations.store import TORCH_DTYPES, ResidualStore
+from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import StoreManifest
 from tripwire.activations.vllm_backend import (
     VLLM_VARIANT,
@@ -40,6 +42,7 @@ from tripwire.activations.vllm_backend import (
     eos_ids,
     generator,
     plan_vllm,
+    require_vllm,
     start_engine,
     vllm_requests,
 )
@@ -112,10 +115,12 @@ def run_rollout_vllm(cfg: VLLMRolloutConfig, dry_run: bool = False, progress: bo
                      TORCH_DTYPES[cfg.store_dtype].itemsize, cfg.batch_size, hw)
     if dry_run:
         return plan, None
-    llm = start_engine(cfg.vllm, source.path, source.revision, cfg.base_seed)
-    store = ResidualStore.create(cfg.store, model_name=source.name, model_fingerprint=fingerprint,
-                                 hook_points=hooks, d_model=facts.d_model, dtype=cfg.store_dtype)
-    compute = VLLMRollout(tokenizer, generator(llm, progress=False), hook_rows, sampling, policy, VLLM_VARIANT)
-    summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
+    require_vllm(ray=cfg.vllm.distributed_backend == "ray")  # not installed: said before any store exists
+    with WriterLock(cfg.store).hold() as lock:  # before the engine loads: a second writer is refused at once
+        llm = start_engine(cfg.vllm, source.path, source.revision, cfg.base_seed)
+        store = ResidualStore.create(cfg.store, model_name=source.name, model_fingerprint=fingerprint,
+                                     hook_points=hooks, d_model=facts.d_model, dtype=cfg.store_dtype, lock=lock)
+        compute = VLLMRollout(tokenizer, generator(llm, progress=False), hook_rows, sampling, policy, VLLM_VARIANT)
+        summary = run_batches(store, items, cfg.batch_size, compute, progress=progress)
     return plan, RolloutSummary(summary, harmful_rate(store, [it.record_id for it in items]))
 

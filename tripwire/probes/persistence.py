@@ -30,6 +30,7 @@ from tripwire.errors import TripwireError
 from tripwire.probes.card import ARRAY_NAMES, CARD_VERSION, ProbeCard, ProbeFileError, card_from_json
 from tripwire.probes.estimators import PROBE_METHODS, LinearProbe
 from tripwire.probes.estimators._base import as_numpy
+from tripwire.scenarios.datasets.jsonl import json_problem
 
 __all__ = ["CARD_VERSION", "SHIPPED_PROBES", "LoadedProbe", "ProbeCard", "ProbeFileError", "ProbeModelMismatchError",
            "load_probe", "probe_path", "save_probe", "shipped_probe_names"]
@@ -240,9 +241,11 @@ def _read_card(path: Path) -> ProbeCard:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        raise ProbeFileError(f"{path} is not UTF-8 text ({error}); re-save the probe with save_probe.") from None
+    except (ValueError, RecursionError) as error:  # bad JSON, a 5,000-digit integer, deep nesting
         raise ProbeFileError(
-            f"{path} is not valid JSON ({error}); re-save the probe with save_probe."
+            f"{path} is not valid JSON ({json_problem(error)}); re-save the probe with save_probe."
         ) from None
     return card_from_json(data, path)
 

@@ -18,6 +18,7 @@ from tripwire.activations.rollout import Rollout, rollout_items
 from tripwire.activations.runner import run_batches
 from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.source import load_tokenizer
+from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import Record
 from tripwire.experiments.config import BehaviorOptions, RolloutConfig, RolloutOptions, StatedBeliefOptions
 from tripwire.experiments.report_figures import belief_bars, rate_bars
@@ -98,12 +99,13 @@ def run_rollouts(ctx: Context, opts: RolloutOptions, cache: StageCache) -> tuple
     existing = check_store_path(cfg)
     convs = conversations(cfg)
     model = check_model(cfg, existing)
-    handle = ctx.handle()
-    sampling = _sampling(opts)
-    items = rollout_items(handle, convs, opts.samples, sampling, cfg.base_seed)
-    store = open_store(cfg, handle)
-    summary = run_batches(store, items, opts.batch_size, Rollout(handle, model.hooks, sampling, cfg.positions.build()),
-                          progress=ctx.progress)
+    with WriterLock(cfg.store).hold() as lock:  # before the weights load: a second writer is refused at once
+        handle = ctx.handle()
+        sampling = _sampling(opts)
+        items = rollout_items(handle, convs, opts.samples, sampling, cfg.base_seed)
+        store = open_store(cfg, handle, lock)
+        summary = run_batches(store, items, opts.batch_size,
+                              Rollout(handle, model.hooks, sampling, cfg.positions.build()), progress=ctx.progress)
     by_id = {r.record_id: r for r in store.records()}
     return [_row(by_id[it.record_id], it.payload.conversation) for it in items], summary.records_written
 

@@ -16,6 +16,7 @@ from tripwire.activations.capture import TeacherForcedCapture, capture_items
 from tripwire.activations.runner import run_batches
 from tripwire.activations.source import load_tokenizer
 from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_lock import WriterLock
 from tripwire.experiments.config import CaptureConfig, PositionsConfig
 from tripwire.experiments.rollout_capture import (
     capture_layouts,
@@ -74,10 +75,11 @@ def capture_set(ctx: Context, target: CaptureSet) -> ResidualStore:
     cfg, found = target
     existing = check_store_path(cfg)
     model = check_model(cfg, existing)
-    handle = ctx.handle()
-    store = open_store(cfg, handle)
-    run_batches(store, capture_items(handle, found), cfg.batch_size,
-                TeacherForcedCapture(handle, model.hooks, cfg.positions.build()), progress=ctx.progress)
+    with WriterLock(cfg.store).hold() as lock:  # before the weights load: a second writer is refused at once
+        handle = ctx.handle()
+        store = open_store(cfg, handle, lock)
+        run_batches(store, capture_items(handle, found), cfg.batch_size,
+                    TeacherForcedCapture(handle, model.hooks, cfg.positions.build()), progress=ctx.progress)
     return ResidualStore.open(Path(cfg.store))
 
 
