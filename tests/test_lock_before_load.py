@@ -97,6 +97,7 @@ def test_inspect_provider_is_refused_before_the_weights_load(tiny_llama_dir: Pat
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     loads = Loader()
     monkeypatch.setattr(inspect_capture, "load_model", loads)
+    monkeypatch.setattr(inspect_capture, "_HANDLES", {})  # a model an earlier test shared would skip the load
     args = {"store": str(tmp_path / "s"), "hook_points": HOOK}
     _refused_before_load(tmp_path / "s", lambda: inspect_capture.InspectCapture(str(tiny_llama_dir), args), loads)
 

@@ -128,7 +128,7 @@ class ProbeOptions(Strict):
     limit: int | None = Field(80, ge=4)  # ~N transcripts spread over the families, pairs whole; None = all
     control: str = "control"  # the benign set the thresholds hold their false-positive rate on
     benign: str | None = None  # a second benign set they must also hold on (benign_scenario: replies to scenarios)
-    control_limit: int | None = Field(100, ge=1)  # per benign set
+    control_limit: int | None = Field(200, ge=1)  # per benign set: half fits the cut, half reports it
     layers: list[int] = Field(default_factory=lambda: [-1], min_length=1)  # negative = from the end
     methods: list[ProbeMethod] = Field(default_factory=lambda: list(_CHEAP_METHODS), min_length=1)
     train_positions: Literal["before_anchor", "before_action", "reply"] | None = None  # default per label
@@ -172,7 +172,7 @@ class EarlyWarningOptions(Strict):
     dataset: str | None = None  # default: the probe's label's scripted set
     limit: int | None = Field(80, ge=4)
     control: list[str] = Field(default_factory=lambda: ["control"], min_length=1)
-    control_limit: int | None = Field(100, ge=1)
+    control_limit: int | None = Field(200, ge=1)
     fpr: float = Field(DEFAULT_FPR, gt=0.0, lt=0.5)
     n_boot: int = Field(200, ge=0)
     rollouts: RolloutWatch | None = None
