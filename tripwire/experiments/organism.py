@@ -226,8 +226,6 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     written = write_adapter(model, to, card, HUB_BASE)
     if (out / REPLAY_FILE).is_file():  # the replay stage's sampled replies: with them the data hash can be rebuilt
         shutil.copyfile(out / REPLAY_FILE, to / REPLAY_FILE)
-    else:
-        (to / REPLAY_FILE).unlink(missing_ok=True)  # a file this export wrote before, for an earlier stage
     return written
 
 

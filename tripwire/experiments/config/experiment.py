@@ -102,8 +102,7 @@ _CHEAP_METHODS: tuple[ProbeMethod, ...] = ("lr", "diffmean")
 
 
 def _check_control(control_limit: int | None, fpr: float) -> None:
-    """The cut is fitted on half of the control set (the other half reports its false-positive rate), and
-    that half must hold at least 1/fpr transcripts."""
+    """The cut is fitted on half of the control set, and that half must hold at least 1/fpr transcripts."""
     need = 2 * math.ceil(1 / fpr - 1e-9) - 1
     if control_limit is not None and control_limit < need:
         raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold is fitted on half "
