@@ -15,7 +15,7 @@ LATEST_BIN := $(LATEST_VENV)/bin
 
 ORGANISM_RUN ?= runs/organism-seed0
 
-.PHONY: organism organism-measure install demo test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+.PHONY: organism organism-measure install browser demo test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -53,8 +53,16 @@ organism-measure: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect --measured runs/organism-measure.json \
 	  --out runs/organism-detect.json
 
+# The report's browser check and PNG export need a Chromium: installed from Debian's packages when missing
+# (as root; otherwise one line says how, and those checks skip, or fail under CI=true).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	       && apt-get update -qq && apt-get install -y -qq chromium >/dev/null && echo "chromium installed"; } \
+	  || echo "no Chromium: 'apt-get install -y chromium' (as root) lets the report's browser check run"
+
 # the default suite and the slow-marked model tests, each bounded by pytest-timeout
-test: install
+test: install browser
 	$(PYTEST) -m "not slow or slow"
 
 test-fast: install
