@@ -24,6 +24,7 @@ from tripwire.probes import (
     load_probe,
     read_record,
     read_transcript,
+    reply_layout,
     save_figure,
     token_strip,
 )
@@ -144,9 +145,7 @@ def scoring_layout(handle: ModelHandle, item: ScoreInput) -> TokenizedTranscript
     if item.text is not None:
         if item.raw:
             return tokenize_transcript(tok, [], [], item.text, None)
-        messages = [{"role": "user", "content": item.prompt or ""}]
-        prompt = handle.render_chat(messages, add_generation_prompt=True)
-        return tokenize_transcript(tok, prompt, [item.prompt or ""], item.text, eot)
+        return reply_layout(handle, item.text, item.prompt)
     if item.conversation is not None:
         messages = [m.model_dump() for m in item.conversation]
         reply = messages.pop()["content"] if messages and messages[-1]["role"] == "assistant" else None

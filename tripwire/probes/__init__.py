@@ -73,7 +73,14 @@ if TYPE_CHECKING:
     )
     from tripwire.probes.plots import layer_token_heatmap, save_figure, token_strip
     from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
-    from tripwire.probes.reading import TokenScores, read_record, read_rows, read_transcript
+    from tripwire.probes.reading import (
+        TokenScores,
+        read_record,
+        read_reply,
+        read_rows,
+        read_transcript,
+        reply_layout,
+    )
     from tripwire.probes.scoring import (
         AGGREGATES,
         STATISTICS,

@@ -2,7 +2,8 @@
 their scores, the deployed statistic with its window and threshold, and where it first crosses.
 
 `eval`, `score` (every input mode), the strip plot and the monitor's replay all go through here, so
-one transcript gets one set of numbers whoever asks.
+one transcript gets one set of numbers whoever asks. `read_reply` is the five-line entry point for a
+script: a reply (and optionally the user message it answers) in, a `TokenScores` out.
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from tripwire.activations.handle import ModelHandle
+from tripwire.activations.layout import TokenizedTranscript, tokenize_transcript
 from tripwire.activations.positions import TokenLayoutLike
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_query import stored_rows_for
 from tripwire.activations.store_types import Record
+from tripwire.errors import UsageError
 from tripwire.probes.persistence import LoadedProbe
-from tripwire.probes.scoring import STREAMING, first_crossing, transcript_statistic
+from tripwire.probes.scoring import STREAMING, first_crossing, running_mean, transcript_statistic
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TokenScores:
-    """Indices `reply_start`, `action_index`, `action_span` and `crossing` count scored tokens
+    """Prints as a small table (`print(reading)`); `to_pandas()` has one row per scored token. Indices `reply_start`, `action_index`, `action_span` and `crossing` count scored tokens
     (positions in `positions`), not tokens of the whole sequence; `crossing_token` is absolute."""
 
     positions: list[int]
@@ -46,6 +50,32 @@ class TokenScores:
     @property
     def fired(self) -> bool | None:
         return None if self.threshold is None or self.value is None else self.value >= self.threshold
+
+    def summary(self) -> dict[str, Any]:
+        """The transcript-level reading: what `print` shows."""
+        return {"statistic": self.statistic, "window": self.window, "value": _round(self.value),
+                "threshold": _round(self.threshold), "fired": self.fired, "first crossing (scored token)":
+                self.crossing, "scored tokens": len(self.positions), "action span (scored tokens)": self.action_span}
+
+    def __str__(self) -> str:
+        rows = [(k, "n/a" if v is None else str(v)) for k, v in self.summary().items()]
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+    def __repr__(self) -> str:
+        return f"TokenScores({', '.join(f'{k}={v!r}' for k, v in list(self.summary().items())[:5])}, ...)"
+
+    def to_pandas(self) -> Any:
+        """One row per scored token: position in the sequence, token text, score, the running mean the
+        streaming statistic thresholds, and whether the token lies inside the harmful action."""
+        try:
+            import pandas as pd  # optional: the library itself needs no pandas
+        except ImportError as err:
+            raise UsageError("TokenScores.to_pandas needs pandas: pip install pandas (or use to_dict())") from err
+        first, end = self.action_span or (-1, -1)
+        return pd.DataFrame({"position": self.positions, "token": self.tokens, "score": self.scores,
+                             "running_mean": running_mean(self.scores, self.window),
+                             "in_action": [first <= k < end for k in range(len(self.positions))]})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,12 +122,37 @@ def read_transcript(probe: LoadedProbe, resid: Any, layout: TokenLayoutLike, tex
     return read_rows(probe, rows, positions, layout, text, action_char_span)
 
 
+def reply_layout(model: ModelHandle, reply: str, prompt: str | None = None) -> TokenizedTranscript:
+    """`reply` as the assistant's answer to one user message (`prompt`, empty by default), tokenized the
+    way capture and rollouts tokenize theirs, so its scores are comparable with the card's."""
+    tok = model.tokenizer
+    ids = model.render_chat([{"role": "user", "content": prompt or ""}], add_generation_prompt=True)
+    return tokenize_transcript(tok, ids, [prompt or ""], reply, tok.eos_token_id)
+
+
+def read_reply(probe: LoadedProbe, model: ModelHandle, reply: str, prompt: str | None = None) -> TokenScores:
+    """Score one reply with `probe` on `model` (one forward pass); the input is checked before it runs."""
+    if not reply.strip():
+        raise UsageError("read_reply: the reply is empty; give the assistant's text to score.")
+    layout = reply_layout(model, reply, prompt)
+    if not probe.card.score_positions.select(layout):
+        raise UsageError(f"read_reply: probe {probe.card.label!r} scores none of this input's tokens "
+                         f"({type(probe.card.score_positions).__name__}); give a longer reply.")
+    hook = probe.card.hook_point
+    resid = model.forward([layout.token_ids], capture=[hook]).captured[hook]
+    return read_transcript(probe, resid[0], layout, layout.text, layout.action_char_span)
+
+
 def read_record(probe: LoadedProbe, store: ResidualStore, record: Record) -> TokenScores:
     """A stored record, read at the card's hook point and scoring positions."""
     policy = probe.card.score_positions
     positions, _ = stored_rows_for(record, policy)
     rows = store.activations(record, probe.card.hook_point, policy).float().numpy()
     return read_rows(probe, rows, positions, record, record.text, record.meta.get("action_char_span"))
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 3)
 
 
 def _action_span(positions: Sequence[int], spans: Sequence[Sequence[int]] | None,
