@@ -85,7 +85,7 @@ def test_generalisation_honesty_and_the_token_view(probe_run: dict[str, Any]) ->
         ["thresholds"]["streaming"]["value"])
     page = (probe_run["run"].path / "report.html").read_text()
     for title in ("Probe: coercion", "Layer x method sweep", "ROC on the held-out test split",
-                  "orange = the action span", "Honesty checks", "Generalisation: train on one kind"):
+                  "action span (tokens", "Honesty checks", "Generalisation: train on one kind"):
         assert title in page, title
     assert "bag-of-words baseline" in probe_run["results"]["stages"][0]["headline"][0]
 

@@ -82,6 +82,8 @@ def _row(handle: ModelHandle, recorder: OnlineMonitor, stopper: OnlineMonitor, i
                          "fired_at_token": watch.crossing_token,
                          "fired_at_token_when_stopping": stopper.watches[label][i].crossing_token,
                          "reply_positions": [watch.positions[k] for k in reply],
+                         # the first reply token's index among the scored tokens, as `score` counts them
+                         "reply_scored_start": reply[0] if reply else len(watch.positions),
                          "reply_running_mean": [round(smooth[k], 4) for k in reply]}
     fired = {label: p["fired_at_token"] for label, p in probes.items() if p["fired_at_token"] is not None}
     first = min(fired.values(), default=None)

@@ -1,5 +1,7 @@
-"""One self-contained `report.html` per run: what was run (config, environment, stages), then each
-stage's headline, tables, figures and caveats, each table saying what its numbers are compared against.
+"""One self-contained `report.html` per run: first what the run found (one sentence per stage, each figure
+beside what it is compared with, and what the run does not show), then what was run (stages, environment,
+config), then each stage's headline, tables, figures and caveats, each comparing table saying what its
+numbers are compared against.
 
 plotly.js is inlined once in the page head (the same `get_plotlyjs()` bundle `probes.plots` shares per
 folder) and every figure is a bare div drawing with it, so ten figures cost ~4.8 MB once, not ten times.
@@ -26,6 +28,8 @@ vertical-align:top;text-align:left} th{background:#f3f3f3} td.reply{max-width:52
 font-family:ui-monospace,monospace;font-size:.85em}
 .caption{font-weight:600;margin-top:1em} .against{color:#555;font-size:.88em;margin:-.8em 0 1em}
 .headline{background:#fdf6e3;border-left:4px solid #e0a800;padding:.5em 1em} .caveats{color:#444}
+.findings{background:#eef6ee;border:2px solid #4a8f4a;border-radius:6px;padding:.2em 1.2em 1em;margin:1em 0 2em}
+.findings h2{border:none;margin-top:.6em} .findings li{margin:.3em 0} .findings li.failed{color:#a00}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.85em} .figure{margin:1em 0}
 """
 
@@ -52,9 +56,10 @@ def _table(table: Table) -> str:
         body.append("<tr>" + "".join(cells) + "</tr>")
     if not body:
         body.append(f'<tr><td colspan="{len(table.columns)}">(no rows)</td></tr>')
+    footer = ("" if table.compared_against is None
+              else f'<div class="against">Compared against: {html.escape(table.compared_against)}</div>')
     return (f'<div class="caption">{html.escape(table.caption)}</div><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>'
-            f'<div class="against">Compared against: {html.escape(table.compared_against)}</div>')
+            f'<tbody>{"".join(body)}</tbody></table>{footer}')
 
 
 def _fmt(value: Any) -> str:
@@ -84,26 +89,57 @@ def _section(section: Section, record: StageRecord | None) -> str:
     return "\n".join(parts)
 
 
+REASON_CHARS = 300  # a failed stage's error, as the findings box quotes it
+
+
+def findings(stages: Sequence[StageRecord], sections: Sequence[tuple[StageRecord | None, Section]],
+             notes: Sequence[str] = ()) -> tuple[list[tuple[str, bool]], list[str]]:
+    """The findings box's content: (sentence, failed) per stage in run order, a failed stage as
+    "stage X failed: <reason>", sections without a record after them; and what the run does not show
+    (the run's notes on its model, then each stage's limits, each once)."""
+    by_record = {id(record): section for record, section in sections if record is not None}
+    lines: list[tuple[str, bool]] = []
+    for record in stages:
+        if record.status == "failed":
+            reason = record.detail if len(record.detail) <= REASON_CHARS else record.detail[:REASON_CHARS] + "..."
+            lines.append((f"stage {record.name} ({record.pipeline}) failed: {reason}", True))
+        elif id(record) in by_record:
+            lines.append((by_record[id(record)].finding_line(), False))
+    known = {id(r) for r in stages}
+    lines += [(section.finding_line(), False) for record, section in sections
+              if record is None or id(record) not in known]
+    limits = list(dict.fromkeys([*notes, *(lim for _, section in sections for lim in section.limits)]))
+    return lines, limits
+
+
+def _findings_box(lines: Sequence[tuple[str, bool]], limits: Sequence[str]) -> str:
+    items = "".join(('<li class="failed">' if failed else "<li>") + html.escape(line) + "</li>" for line, failed in lines)
+    parts = ['<div class="findings" id="findings"><h2>What this run found</h2>',
+             f"<ul>{items or '<li>no stage finished</li>'}</ul>"]
+    if limits:
+        parts.append("<p><strong>What this run does not show</strong></p><ul>"
+                     + "".join(f"<li>{html.escape(lim)}</li>" for lim in limits) + "</ul>")
+    return "".join(parts) + "</div>"
+
+
 def render_report(title: str, config_yaml: str, environment: dict[str, Any], stages: Sequence[StageRecord],
                   sections: Sequence[tuple[StageRecord | None, Section]], notes: Sequence[str] = ()) -> str:
-    """The whole page as one string: an overview of `stages` (failed ones included), then each section
-    with the stage it came from; raises if it would exceed 10 MB (a figure carrying raw data)."""
+    """The whole page as one string: the findings box (each stage's `Section.finding`, failed stages
+    included; `notes` on the model lead its "does not show" list), an overview of `stages`, then each
+    section with the stage it came from; raises if it would exceed 10 MB (a figure carrying raw data)."""
     from plotly.offline import get_plotlyjs
 
     overview = Table("Stages", ["stage", "pipeline", "status", "seconds", "cache folder (or error)"],
-                     [[s.name, s.pipeline, s.status, round(s.seconds, 1), s.detail] for s in stages],
-                     "'cached' means the stage's output was reused from runs/cache/ (same config part, same "
-                     "model fingerprint, checksum verified), not recomputed")
+                     [[s.name, s.pipeline, s.status, round(s.seconds, 1), s.detail] for s in stages])
     env_rows = [[k, json.dumps(v) if isinstance(v, dict) else _fmt(v)] for k, v in environment.items()]
-    env = Table("Environment", ["field", "value"], env_rows, "the machine and versions that produced these numbers")
-    body = [f"<h1>{html.escape(title)}</h1>",
-            "<p>This page is self-contained: figures are interactive (hover for counts) and work offline.</p>"]
-    if notes:
-        body.append('<div class="headline"><ul>' + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-                    + "</ul></div>")
-    body += ["<h2>What was run</h2>", _table(overview), _table(env),
-             "<details><summary>Resolved config (config.yaml)</summary><pre>" + html.escape(config_yaml)
-             + "</pre></details>"]
+    env = Table("Environment: the machine and versions that produced these numbers", ["field", "value"], env_rows)
+    body = [f"<h1>{html.escape(title)}</h1>", _findings_box(*findings(stages, sections, notes)),
+            "<p>This page is self-contained: figures are interactive (hover for counts) and work offline.</p>",
+            "<h2>What was run</h2>",
+            "<p>'cached' means the stage's output was reused from runs/cache/ (same config part, same model "
+            "fingerprint, checksum verified), not recomputed.</p>", _table(overview), _table(env),
+            "<details><summary>Resolved config (config.yaml)</summary><pre>" + html.escape(config_yaml)
+            + "</pre></details>"]
     body.extend(_section(section, record) for record, section in sections)
     page = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + html.escape(title) + "</title><style>"
             + _CSS + "</style><script type=\"text/javascript\">" + get_plotlyjs() + "</script></head><body>"

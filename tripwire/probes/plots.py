@@ -24,10 +24,32 @@ logger = logging.getLogger(__name__)
 
 DIVERGING = "RdBu_r"  # red = above the centre (the threshold), blue = below
 SEQUENTIAL = "Viridis"
+STRIP_FONT_PX = 12  # fixed: plotly's automatic cell text shrank to ~6 px in the report's 1,100 px column
+_CHAR_PX = 7.3  # width of one monospace character at STRIP_FONT_PX
+_STRIP_PX = 760  # the strip's plot width in the report at a 1,024 px window (wider pages only add room)
+_CELL_PAD_PX = 8
+
+
+def _raw(token: str) -> str:
+    return token.replace("\n", "⏎").replace("\t", "⇥")
 
 
 def _display(token: str) -> str:
-    return html.escape(token.replace("\n", "⏎").replace("\t", "⇥"), quote=False)
+    return html.escape(_raw(token), quote=False)
+
+
+def strip_layout(tokens: Sequence[str]) -> tuple[int, int]:
+    """(tokens per row, characters a cell shows) so that nine tokens in ten fit their cell whole at
+    `STRIP_FONT_PX` on a 1,024 px screen; a longer token is cut with an ellipsis (hover shows it whole)."""
+    lengths = sorted(len(_raw(t)) for t in tokens) or [1]
+    typical = max(lengths[int(0.9 * (len(lengths) - 1))], 3)
+    per_row = int(min(24, max(6, _STRIP_PX // (_CHAR_PX * typical + _CELL_PAD_PX))))
+    return per_row, max(3, int((_STRIP_PX / per_row - _CELL_PAD_PX) // _CHAR_PX))
+
+
+def _cell_text(token: str, chars: int) -> str:
+    raw = _raw(token)
+    return html.escape(raw if len(raw) <= chars else raw[: chars - 1] + "…", quote=False)
 
 
 def _check_span(span: tuple[int, int] | None, n_tok: int) -> None:
@@ -46,7 +68,7 @@ def token_strip(
     action_span: tuple[int, int] | None = None,
     reply_start: int | None = None,
     show_prompt: bool = False,
-    tokens_per_row: int = 24,
+    tokens_per_row: int | None = None,
     title: str = "Probe score per token",
 ) -> go.Figure:
     """Tokens coloured by probe score, wrapped into rows, above the running-mean line.
@@ -68,20 +90,27 @@ def token_strip(
     first = 0 if reply_start is None or show_prompt else reply_start
     shown = s[first:]
     span = _visible_span(action_span, first)
+    if tokens_per_row is None:
+        tokens_per_row, chars = strip_layout(tokens[first:])
+    else:
+        chars = max(3, int((_STRIP_PX / tokens_per_row - _CELL_PAD_PX) // _CHAR_PX))
     n_rows = -(-shown.size // tokens_per_row)
     pad = n_rows * tokens_per_row - shown.size
     z = np.concatenate([shown, np.full(pad, np.nan)]).reshape(n_rows, tokens_per_row)
-    labels = [_display(t) for t in tokens[first:]] + [""] * pad
-    text = np.array(labels, dtype=object).reshape(n_rows, tokens_per_row)
+    text = np.array([_cell_text(t, chars) for t in tokens[first:]] + [""] * pad,
+                    dtype=object).reshape(n_rows, tokens_per_row)
+    whole = np.array([_display(t) for t in tokens[first:]] + [""] * pad, dtype=object).reshape(n_rows, tokens_per_row)
     idx = np.concatenate([np.arange(first, s.size), np.full(pad, -1)]).reshape(n_rows, tokens_per_row)
     fig = make_subplots(rows=2, cols=1, row_heights=[0.6, 0.4], vertical_spacing=0.08)
     fig.add_trace(
         go.Heatmap(
             z=z,
             text=text,
+            hovertext=whole,
             customdata=idx,
             texttemplate="%{text}",
-            hovertemplate="token %{customdata}: %{text}<br>score %{z:.3f}<extra></extra>",
+            textfont={"size": STRIP_FONT_PX, "family": "ui-monospace, Menlo, Consolas, monospace"},
+            hovertemplate="token %{customdata}: %{hovertext}<br>score %{z:.3f}<extra></extra>",
             **_colour_range(shown, threshold),
             colorbar={
                 "title": {"text": "score" if threshold is None else f"score<br>(thr {threshold:.3g})"},
@@ -112,16 +141,28 @@ def token_strip(
         fig.add_vrect(x0=span[0] - 0.5, x1=span[1] - 0.5, fillcolor="orange", opacity=0.2, line_width=0,
                       name=f"action span (tokens {span[0]}-{span[1] - 1})", showlegend=True, row=2, col=1)
     subtitle = "" if first == 0 else f" | reply from token {first} (prompt hidden)"
+    subtitle += _span_note(action_span, span)
     if threshold is not None:
         subtitle += _add_threshold(fig, s, threshold, window, first)
     fig.update_xaxes(title_text="token index", row=2, col=1)
     fig.update_yaxes(title_text="score", row=2, col=1)
     fig.update_layout(
         title=title + ("" if not subtitle else f"<br><sup>{subtitle.removeprefix(' | ')}</sup>"),
-        height=220 + 26 * n_rows + 240,
+        height=220 + 28 * n_rows + 240,
+        margin={"l": 60, "r": 20},
         legend={"orientation": "h", "y": -0.2, "yanchor": "top"},
     )
     return fig
+
+
+def _span_note(action_span: tuple[int, int] | None, shown: tuple[int, int] | None) -> str:
+    """The title's words for the action span, from what is drawn: nothing when there is no span."""
+    if action_span is None:
+        return ""
+    if shown is None:
+        return f" | action span (tokens {action_span[0]}-{action_span[1] - 1}) lies in the hidden prompt"
+    return (f" | action span (tokens {shown[0]}-{shown[1] - 1}): outlined in black in the strip, shaded orange in "
+            "the line plot")
 
 
 def _visible_span(span: tuple[int, int] | None, first: int) -> tuple[int, int] | None:

@@ -126,7 +126,9 @@ class Table:
     caption: str
     columns: list[str]
     rows: list[list[Any]]
-    compared_against: str  # what each number is read against (a baseline, a reference, a control)
+    # what the numbers are read against (a baseline, a reference, a control); None: a table that compares
+    # nothing (what was run, example replies) gets no "Compared against" footer
+    compared_against: str | None = None
 
 
 @dataclass
@@ -137,6 +139,14 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     figures: list[go.Figure] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
+    # ONE sentence for the report's opening "What this run found" box: the stage's main figure beside what
+    # it is compared with; "" falls back to the first headline line (`finding_line`)
+    finding: str = ""
+    limits: list[str] = field(default_factory=list)  # what the stage cannot show (the box's "does not show")
+
+    def finding_line(self) -> str:
+        """The sentence the findings box gives this stage."""
+        return self.finding or (self.headline[0] if self.headline else f"{self.title}: no finding stated")
 
 
 class Pipeline(Protocol[OutputT]):

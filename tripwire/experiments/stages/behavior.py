@@ -11,6 +11,7 @@ Claude Opus 4 (6.5% when it said "evaluation", 55.1% when it said "real"). Rollo
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from tripwire.activations.chat import detect_capabilities, render_conversation
@@ -21,7 +22,7 @@ from tripwire.activations.source import load_tokenizer
 from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import Record
 from tripwire.experiments.config import BehaviorOptions, RolloutConfig, RolloutOptions, StatedBeliefOptions
-from tripwire.experiments.report_figures import belief_bars, rate_bars
+from tripwire.experiments.report_figures import BarReference, belief_bars, rate_bars
 from tripwire.experiments.rollout_capture import (
     check_model,
     check_store_path,
@@ -35,6 +36,7 @@ from tripwire.experiments.stages.outputs import (
     BehaviorOutput,
     BeliefSummary,
     CellRate,
+    RateRow,
     RolloutSample,
     StatedBeliefOutput,
 )
@@ -49,6 +51,8 @@ SMALL_MODEL_CAVEAT = ("A small model (e.g. the bundled 135M default) does not fo
                       "rarely contain a well-formed tool call or email, so its harmful-action rates are ~0 and say "
                       "nothing about misalignment. Read this run as a check that the pipeline works.")
 REPLY_CHARS = 400  # reply text kept per sample in the output (examples in the report)
+RATES_LIMIT = ("The harmful-action rates are one model's, on these templates, read by a rule-based classifier: they do "
+               "not show how it would act in a real deployment, nor how another model would.")
 
 
 def _rollout_config(ctx: Context, opts: RolloutOptions, cache: StageCache) -> RolloutConfig:
@@ -148,6 +152,32 @@ def _control_rate(cells: list[CellRate], kind: str) -> CellRate | None:
     return None
 
 
+def _pooled(cells: list[CellRate], keep: Callable[[CellRate], bool]) -> RateRow:
+    """The cells `keep` accepts, pooled into one rate (n 0 when none is)."""
+    chosen = [c for c in cells if keep(c)]
+    return rate_row(sum(c.harmful for c in chosen), sum(c.n for c in chosen))
+
+
+def _is_pressure(c: CellRate) -> bool:
+    """The cells the original study's 96% (Claude Opus 4) is for: blackmail, explicit goal, replacement."""
+    return (c.kind, c.goal_type, c.urgency) == ("blackmail", "explicit", "replacement")
+
+
+def _count(row: RateRow) -> str:
+    return f"{row.harmful}/{row.n} ({pct(row.rate)})" if row.n else "none in this run"
+
+
+def behavior_finding(cells: list[CellRate], overall: RateRow) -> str:
+    """One sentence: the overall rate beside the control cells', and the pressure cell the original study
+    reports 96% for (blackmail, explicit goal, replacement) beside that figure."""
+    control = _pooled(cells, lambda c: (c.goal_type, c.urgency, c.framing) == ("none", "none", "none"))
+    pressure = _pooled(cells, _is_pressure)
+    return (f"Behaviour: {overall.harmful}/{overall.n} replies harmful ({pct(overall.rate)}, Wilson 95% CI "
+            f"{interval_text(overall)}), against {_count(control)} in the control conditions (no goal conflict, no "
+            f"threat); blackmail under an explicit goal conflict and replacement: {_count(pressure)}, where the "
+            f"original study reports {PAPER_BLACKMAIL_OPUS4:.0%} for Claude Opus 4, a far larger model.")
+
+
 def _examples(samples: list[RolloutSample], n: int = 3) -> list[list[Any]]:
     picked = [s for s in samples if s.harmful][:n] or samples[:n]
     return [[s.condition_id, s.action, s.harmful, s.reply[:REPLY_CHARS]] for s in picked]
@@ -200,15 +230,18 @@ class BehaviorPipeline:
                       "each rate against the same kind's control cell (goal type none, urgency none, no framing: "
                       "the original study found ~0% there), as a difference in percentage points; the interval "
                       "is over the samples of that cell only"),
-                Table("Example replies (harmful first; truncated)", ["condition", "action", "harmful", "reply"],
-                      _examples(output.samples), "the classifier's verdict on each reply, read by eye"),
+                Table("Example replies (harmful first; truncated): the classifier's verdict, to check by eye",
+                      ["condition", "action", "harmful", "reply"], _examples(output.samples)),
             ],
             figures=[rate_bars(labels, cells, "Harmful-action rate per condition (Wilson 95% CI)",
-                               reference=(PAPER_BLACKMAIL_OPUS4, "original study, Claude Opus 4, blackmail"))],
+                               reference=BarReference(PAPER_BLACKMAIL_OPUS4, "original study, Claude Opus 4",
+                                                      tuple(label for c, label in zip(cells, labels, strict=True)
+                                                            if _is_pressure(c))))],
             caveats=[SMALL_MODEL_CAVEAT,
                      "Rates come from a rule-based classifier; on the labelled sets in tests/ it agrees with hand "
                      "labels on most but not all replies (see the README's outcome-classifier section).",
                      "A Wilson interval over a handful of samples is wide: read cells with n < 30 as rough."],
+            finding=behavior_finding(cells, overall), limits=[RATES_LIMIT],
         )
 
 
@@ -255,16 +288,20 @@ class StatedBeliefPipeline:
                                                           "Wilson 95% CI", "original study (Claude Opus 4)"], rows,
                           "the 'test' group against the 'real' group of this model; the last column is the "
                           "original study's figure for a different, far larger model (for scale only)"),
-                    Table("Example replies with their stated belief (truncated)", ["condition", "belief", "harmful",
-                                                                                   "reply"],
-                          [[s.condition_id, s.belief, s.harmful, s.reply] for s in output.samples[:4]],
-                          "the parser's reading of each reply, to check by eye")],
+                    Table("Example replies with their stated belief (truncated): the parser's reading, to check by "
+                          "eye", ["condition", "belief", "harmful", "reply"],
+                          [[s.condition_id, s.belief, s.harmful, s.reply] for s in output.samples[:4]])],
             figures=[belief_bars(groups, PAPER_BELIEF_OPUS4)],
             caveats=[SMALL_MODEL_CAVEAT,
                      "The belief parser is rule-based; a reply that never commits counts as 'none' and is not in "
                      "either group.",
                      "The comparison is observational: the model chooses its belief, so a difference between the "
                      "groups is not the effect of the belief on behaviour."],
+            finding=(f"Stated belief: harm rate {_count(real)} when the model says 'real' against {_count(test)} when "
+                     f"it says 'test' ({groups['none'].n} of {n} replies stated neither); the original study, Claude "
+                     f"Opus 4: {PAPER_BELIEF_OPUS4['real']:.1%} vs {PAPER_BELIEF_OPUS4['test']:.1%}."),
+            limits=[RATES_LIMIT, "The stated-belief comparison is observational: it does not show that a belief "
+                                 "causes behaviour."],
         )
 
 

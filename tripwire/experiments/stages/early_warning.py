@@ -32,11 +32,13 @@ from tripwire.experiments.stages.base import Context, Section, StagePlan, Table,
 from tripwire.experiments.stages.behavior import check_selection
 from tripwire.experiments.stages.data import CaptureSet, capture_set, capture_set_for, plan_sets
 from tripwire.experiments.stages.outputs import (
+    Calibration,
     EarlyWarningOutput,
     FalseAlarms,
     Interval,
     Judged,
     Leads,
+    NotJudged,
     WatchedRollouts,
 )
 from tripwire.experiments.stages.probe import probe_targets
@@ -263,16 +265,17 @@ class EarlyWarningPipeline:
         headline.append(f"on the harmless held-out transcripts of the same set the probe fired on {p.harmful}/"
                         f"{p.n} ({pct(p.rate)}), the text monitor on {t.harmful}/{t.n} "
                         f"({pct(t.rate)}): a catch counts only beside these false alarms")
+        calib = output.calibration
         if isinstance(judged, Judged):
             text = judged.text_monitor_recall_streaming
             tables.append(Table(f"Recall on held-out harmful transcripts at {fpr:g} FPR",
                                 ["monitor", "statistic", "recall", "95% CI"],
                                 [["probe", stat, m.value, _ci(m)] for stat, m in judged.recall.items()]
                                 + [["text monitor", "streaming", text.value, _ci(text)]],
-                                "the probe at its card's thresholds, the text monitor at its own for the same "
-                                f"false-positive rate on the control sets; intervals over {judged.n_positive} "
+                                "the false-positive rate each monitor's threshold has on the held-out halves of the "
+                                f"control sets (target {fpr:g}): {held_out_fprs(calib)}; the probe at its card's "
+                                f"thresholds, the text monitor at its own; intervals over {judged.n_positive} "
                                 "transcripts"))
-        calib = output.calibration
         tables.append(Table("Calibration: false alarms on the control sets",
                             ["set", "transcripts", "probe realised FPR (streaming)",
                              "probe false alarms / 1,000 tokens", "text monitor false alarms / 1,000 tokens"],
@@ -302,12 +305,43 @@ class EarlyWarningPipeline:
         if roll is not None:
             caveats += roll.notes
         return Section(
+            finding=early_warning_finding(output), limits=[WARNING_LIMIT],
             title=f"Early warning: the {output.label} probe as the online monitor",
             what=(f"The probe {output.probe} ({output.hook_point}, running mean over {output.window} tokens) "
                   f"read {output.dataset} transcripts token by token, as while generating, at its card's threshold "
                   f"(set for {fpr:g} false positives when the probe was made); the text monitor's was set for the "
                   "same rate on the control sets."),
             headline=headline, tables=tables, figures=figures, caveats=caveats)
+
+
+WARNING_LIMIT = ("Leads are measured on scripted transcripts read teacher-forced: they show when the probe would fire "
+                 "on those texts, not how early it fires on the model's own sampled replies.")
+
+
+def held_out_fprs(calib: Calibration) -> str:
+    """The streaming false-positive rate each monitor's threshold has on each benign set's held-out half."""
+    def rates(sets: dict[str, Any]) -> str:
+        return ", ".join(f"{name} {pct(e.realised_fpr_at_chosen.get('streaming'))} of {e.n_transcripts}"
+                         for name, e in sets.items())
+
+    return f"probe {rates(calib.probe)}; text monitor {rates(calib.text_monitor)}"
+
+
+def early_warning_finding(output: EarlyWarningOutput) -> str:
+    """One sentence: the probe's catches before the action beside the text monitor's at the same FPR, and
+    both monitors' false alarms on the harmless held-out transcripts."""
+    judged, fpr = output.judged, output.fpr
+    p, t = judged.false_alarms_on_harmless.probe, judged.false_alarms_on_harmless.text_monitor
+    alarms = (f"it fired on {p.harmful}/{p.n} harmless held-out transcripts against the text monitor's "
+              f"{t.harmful}/{t.n}")
+    leads = judged.lead_time
+    if leads is None:
+        why = judged.note if isinstance(judged, NotJudged) else judged.lead_note
+        return f"Early warning ({output.label} probe): no lead time measured ({why}); {alarms}."
+    a, b = leads.probe.to_action, leads.text_monitor.to_action
+    return (f"Early warning: the {output.label} probe caught {a.n_caught_before}/{a.n_with_action} harmful held-out "
+            f"transcripts ({_share(a)}) before the harmful tool call at {fpr:g} FPR, against the streaming text "
+            f"monitor's {b.n_caught_before}/{b.n_with_action} ({_share(b)}) at the same FPR; {alarms}.")
 
 
 def _share(r: LeadTimeResult) -> str:

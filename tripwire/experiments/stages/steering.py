@@ -112,7 +112,26 @@ class SteeringPipeline:
                           "replies'")],
             figures=[steer_figure(result)],
             caveats=[*result["notes"],
-                     f"{result['settings']['samples']} rollouts per point: the harmful rate's Wilson interval is wide."])
+                     f"{result['settings']['samples']} rollouts per point: the harmful rate's Wilson interval is wide."],
+            finding=steering_finding(result), limits=[STEER_LIMIT])
+
+
+STEER_LIMIT = ("A shift of the stated belief under steering shows the direction moves what the model says; it does "
+               "not show the direction is the model's belief, least of all on a model that does not follow the "
+               "scenarios.")
+
+
+def steering_finding(result: dict[str, Any]) -> str:
+    """One sentence: the stated-belief shift at the strongest alpha along the probe beside the random direction's."""
+    points = {p["alpha"]: p for p in result["points"]}
+    base = points[0.0]["probe"]["stated_belief"]["log_odds_test_vs_real"]
+    alpha = max(points, key=abs)
+    if alpha == 0.0:
+        return f"Steering ({result['probe']}): only alpha 0 measured (stated-belief log-odds {base:.3f}); nothing compared."
+    shift = {k: points[alpha][k]["stated_belief"]["log_odds_test_vs_real"] - base for k in ("probe", "random")}
+    return (f"Steering along the {result['probe']} probe at alpha {alpha:+g}: the stated-belief log-odds (test vs "
+            f"real) moved {shift['probe']:+.3f}, against {shift['random']:+.3f} along a random direction of the same "
+            f"norm (unsteered {base:.3f}).")
 
 
 def _num(x: Any) -> str:

@@ -164,13 +164,22 @@ class TranscriptsPipeline:
                              "Harmful-action rate per model (imported replies, Wilson 95% CI)")]
         headline = [f"{r.group[0]}: {r.harmful}/{r.n} replies harmful = {pct(r.rate)} "
                     f"(Wilson 95% CI {interval_text(r)})" for r in by_model]
+        findings = []
         for name, p in output.probes.items():
+            card = output.cards.get(name, {})
+            stat = (f"the card's {card.get('monitor_statistic', 'streaming')} statistic (window "
+                    f"{card.get('window', '?')} tokens)")
+            h, o = p.fired.get("harmful"), p.fired.get("other")
+            fired = ("n/a" if h is None or o is None else
+                     f"{h.harmful}/{h.n} harmful replies against {o.harmful}/{o.n} other replies")
+            findings.append(f"probe {name} fired on {fired}")
             tables.append(Table(f"Probe {name}: fires on harmful vs other replies (teacher-forced)",
                                 ["replies", "n", "fired", "fire rate", "Wilson 95% CI"],
                                 [[g, r.n, r.harmful, pct(r.rate), interval_text(r)] for g, r in p.fired.items()],
                                 "the card's threshold (set on control transcripts at the card's false-positive "
                                 "rate); a useful probe fires more on harmful replies than on the others"))
-            headline.append(f"probe {name}: AUROC harmful vs other replies "
+            headline.append(f"probe {name}: AUROC of {stat}, harmful vs other replies over all imported replies "
+                            "(no split: the probe was not trained on them) "
                             + ("n/a (needs both kinds of reply)" if p.auroc is None else f"{p.auroc:.3f}")
                             + " (0.5 = chance)")
             figures.append(score_histogram(p.values, p.threshold, f"Probe {name}: per-reply statistic"))
@@ -180,10 +189,21 @@ class TranscriptsPipeline:
                   "was answering, classified by tripwire's outcome classifier, and, when probes were named, read "
                   "teacher-forced through this experiment's model (the probe's model), as its card says."),
             headline=headline, tables=tables, figures=figures,
+            finding=_finding(output, findings),
+            limits=["Probe readings of imported replies measure how this experiment's model represents that text, "
+                    "not what the model that wrote it was thinking."],
             caveats=["A probe of a small local model reading another model's reply measures how the small model "
                      "represents that text, not what the other model was thinking.",
                      "The classifier is rule-based and may disagree with the source's own grader."],
         )
+
+
+def _finding(output: TranscriptsOutput, probes: list[str]) -> str:
+    """One sentence: each model's harmful rate (the models compared with each other) and each probe's firing
+    on harmful replies beside its firing on the others."""
+    rates = ", ".join(f"{r.group[0]} {r.harmful}/{r.n} ({pct(r.rate)})" for r in output.by_model)
+    return (f"Imported transcripts: harmful replies per model: {rates or 'none imported'}"
+            + "".join(f"; {line}" for line in probes) + ".")
 
 
 def _rates(samples: list[dict[str, Any]], keys: tuple[str, ...]) -> list[GroupRate]:
