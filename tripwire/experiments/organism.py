@@ -4,6 +4,7 @@
     python -m tripwire.experiments.organism export --out runs/organism --to DIR
     python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
     python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
+        [--generic [--generic-limit N]]   # with P1: contrast-pair and yes/no directions, no rollout labels
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
@@ -47,6 +48,7 @@ from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_lock import WriterLock
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
+from tripwire.experiments.organism_generic import RUNTIME, generic_sets, table_lines
 from tripwire.experiments.organism_measure import MEASURE_HOOKS, measure
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
@@ -272,9 +274,11 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     return result
 
 
-def detect_command(measured: Path, out: Path, within_trained: bool = False) -> dict[str, Any]:
+def detect_command(measured: Path, out: Path, within_trained: bool = False, generic: bool = False,
+                   generic_limit: int | None = None) -> dict[str, Any]:
     """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones
-    (or, `within_trained`, on the trained families' odd-seed prompts, fitted on their even-seed ones)."""
+    (or, `within_trained`, on the trained families' odd-seed prompts, fitted on their even-seed ones);
+    `generic` adds P1 (`organism_generic`, its first `generic_limit` pairs per set)."""
     result = json.loads(measured.read_text())
     store = ResidualStore.open(result["store"])
     policy = Policy.from_dict(result["policy"])
@@ -283,7 +287,7 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False) -> d
     organism = load_model(result["model"]["spec"])
     base = load_model("default")
     found = detect(store, result["rollouts"], organism, base, lambda r: by_key[(r["split"], r["condition"], r["seed"])],
-                   within_trained)
+                   within_trained, generic_sets(generic_limit) if generic else None)
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(found, indent=1) + "\n")
@@ -291,6 +295,7 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False) -> d
         print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
               f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
               f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
+    print("\n".join(table_lines(found.get("generic", []))))
     print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
                       "online": found["online"]}, indent=1))
     return found
@@ -340,6 +345,10 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--out", type=Path, required=True, help="JSON file for every detector's figures")
     d.add_argument("--within-trained", action="store_true",
                    help="fit on the trained cue families' even-seed prompts, test on their odd-seed ones")
+    d.add_argument("--generic", action="store_true",
+                   help=f"add P1: directions from contrast pairs and yes/no questions on the organism, no rollout "
+                        f"labels ({RUNTIME})")
+    d.add_argument("--generic-limit", type=int, default=None, metavar="N", help="with --generic: N pairs per set")
     pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
     pr.add_argument("--model", default="default-organism")
     pr.add_argument("--per-condition", type=int, default=2)
@@ -352,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition)
     elif args.command == "detect":
-        detect_command(args.measured, args.out, args.within_trained)
+        detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit)
     elif args.command == "measure":
         measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","),
                         args.store or args.out.with_suffix(".store"), args.batch)

@@ -11,6 +11,9 @@ settles "the probe just reads the cue"), the first principal component, the orga
 P(harm), the oracle (the policy's P(harm | prompt)), and label permutations of the probe's training side.
 AUROC intervals resample prompts (the samples of one prompt share it); within-prompt AUROC compares only
 samples of one prompt, where the input is identical and only the sampled reasoning differs.
+
+With `generic` sets, P1 is added beside P2: directions fitted on the organism's activations of contrast
+pairs and yes/no questions, with no rollout labels (`organism_generic`), read on the same test rollouts.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tripwire.activations.organism_train import harm_propensity
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
 from tripwire.errors import TripwireError
+from tripwire.experiments.organism_generic import GenericFit, GenericSet, fit_generic, score_digest
 from tripwire.probes.estimators.logistic import LogisticProbe
 from tripwire.probes.metrics import auroc, auroc_over_units, within_group_auroc
 from tripwire.probes.permutation import permutation_null
@@ -126,6 +130,23 @@ def detector_row(name: str, y: np.ndarray, scores: np.ndarray, prompts: np.ndarr
             "within_prompt": within_group_auroc(y, scores, prompts)}
 
 
+def p1_detectors(fits: Sequence[GenericFit], feats: dict[str, np.ndarray], y: np.ndarray, units: np.ndarray
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """P1's rows at the hooks its rule chose from pairs alone, and, per set, its AUROC at every hook beside
+    the chosen one (`feats`: the test side's window means per hook)."""
+    rows, section = [], []
+    for fit in fits:
+        scores = fit.scores(feats)
+        reads = (f"{fit.hook} mean over the pre-call window, along the DiffMean direction of {fit.spec.source} "
+                 f"on the organism (no rollout labels), sign {fit.spec.sign:+d}")
+        rows.append(detector_row(fit.spec.name, y, scores, units, reads) | {"hook": fit.hook, "sign": fit.spec.sign})
+        per_hook = [{"hook": h, "pairs_cv_auroc": fit.cv_auroc[h], "chosen": h == fit.hook,
+                     "rollout_auroc": auroc_over_units(y, fit.scores(feats, h), units, "prompts").to_dict()}
+                    for h in feats]
+        section.append(fit.to_dict() | {"score_digest": score_digest(scores), "per_hook": per_hook})
+    return rows, section
+
+
 def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, probe: LogisticProbe
                     ) -> dict[str, Any]:
     """P2 read token by token (running mean over WINDOW): the threshold holds false stops at FPR on the
@@ -155,10 +176,12 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
 
 
 def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle, base: ModelHandle,
-           prompt_of: Callable[[dict[str, Any]], OrganismPrompt], within_trained: bool = False) -> dict[str, Any]:
+           prompt_of: Callable[[dict[str, Any]], OrganismPrompt], within_trained: bool = False,
+           generic: Sequence[GenericSet] | None = None) -> dict[str, Any]:
     """Every detector of aim A2 on the test split, fitted on the training split (see the module doc). With
     `within_trained`, both sides are the trained cue families' rollouts, split by prompt (even seeds fit,
-    odd seeds test): where the organism's framing works, so a detector has something to find."""
+    odd seeds test): where the organism's framing works, so a detector has something to find. With
+    `generic`, P1's rows follow P2's and `generic` in the result holds its per-hook table."""
     if within_trained:
         train, test = split_side(store, rows, TRAIN_SPLIT, 0), split_side(store, rows, TRAIN_SPLIT, 1)
         sides = (f"{TRAIN_SPLIT}, even seeds", f"{TRAIN_SPLIT}, odd seeds")
@@ -188,8 +211,14 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
                      for unit, r in first_row.items()}
     own = np.array([own_by_prompt[unit] for unit in test.prompts])
     y, units = test.y, test.prompts
+    p1_rows: list[dict[str, Any]] = []
+    p1_section: list[dict[str, Any]] | None = None
+    if generic:  # pairs and questions only: no rollout label reaches the fit or the hook choice
+        p1_rows, p1_section = p1_detectors(fit_generic(organism, hooks, generic),
+                                           {h: window_means(store, test, h) for h in hooks}, y, units)
     detectors = [
         detector_row("P2 probe (organism)", y, p2, units, f"{hook} mean over the pre-call window, C={C:g}"),
+        *p1_rows,
         detector_row("same probe, base model", y, base_probe.decision_function(base_test), units,
                      "the base model's activations of the same tokens"),
         detector_row("first principal component", y, sign * pca.transform(x_test)[:, 0], units, hook),
@@ -203,4 +232,5 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     return {"train_split": sides[0], "test_split": sides[1], "n_train": len(train.rows), "n_test": len(test.rows),
             "harmful_train": int(train.y.sum()), "harmful_test": int(y.sum()), "chosen": {"hook": hook, "C": C},
             "cv_table": cv_table, "detectors": detectors, "permutation_null": null.to_dict(),
-            "online": online_tripwire(store, train, test, hook, probe)}
+            "online": online_tripwire(store, train, test, hook, probe)} | (
+                {} if p1_section is None else {"generic": p1_section})
