@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import rendered_dom
+from tests.test_report_findings import findings_box, text_units, unnamed_aurocs
 from tripwire.experiments.demo import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -43,6 +44,13 @@ def test_demo_writes_a_report_whose_figures_draw(tmp_path: Path, capsys: pytest.
     page = report.read_text(encoding="utf-8")
     assert report.stat().st_size < 10_000_000
     assert page.count("Plotly.newPlot") >= sum(EXPECTED.values()) + 2  # + the two token strips
+    assert page.index('class="findings"') < page.index("<table")  # what the run found, before any table
+    found, limits = findings_box(page)
+    assert len(found) == 5 and limits  # one sentence per stage, and what the run does not show
+    assert page.count("held-out test AUROC of the deployed streaming statistic") >= 2  # one headline per probe
+    assert unnamed_aurocs(text_units(page)) == []
+    env = page[page.index(">Environment<"):]
+    assert "Compared against" not in env[:env.index("</table>") + 40]
     dom = rendered_dom(report)  # skips without a browser, fails so under CI
     figures = _figures(dom)
     assert len(figures) == page.count("Plotly.newPlot")  # every figure rendered
