@@ -30,8 +30,8 @@ def _figures(dom: str) -> list[tuple[str, str]]:
     """(title, the figure's DOM) for every figure plotly drew."""
     out = []
     for part in dom.split('class="plot-container plotly"')[1:]:
-        title = re.search(r'class="gtitle"[^>]*>([^<]*)', part)
-        out.append((title.group(1) if title else "", part))
+        title = re.search(r'class="gtitle"[^>]*>(.*?)</text>', part, flags=re.S)  # a two-line title is tspans
+        out.append((re.sub(r"<[^>]+>", "", title.group(1)) if title else "", part))
     return out
 
 
@@ -49,7 +49,7 @@ def test_demo_writes_a_report_whose_figures_draw(tmp_path: Path, capsys: pytest.
     assert len(found) == 5 and limits  # one sentence per stage, and what the run does not show
     assert page.count("held-out test AUROC of the deployed streaming statistic") >= 2  # one headline per probe
     assert unnamed_aurocs(text_units(page)) == []
-    env = page[page.index(">Environment<"):]
+    env = page[page.index(">Environment:"):]
     assert "Compared against" not in env[:env.index("</table>") + 40]
     dom = rendered_dom(report)  # skips without a browser, fails so under CI
     figures = _figures(dom)

@@ -32,7 +32,7 @@ from tripwire.probes.thresholds import Threshold
 # A figure's AUROC is named when the same unit of text (a list item, a paragraph, a table cell read with its
 # caption, column header and row label, a figure's title, axis title or legend entry) names one of these
 # splits and one of these statistics.
-SPLITS = ("held-out test", "validation", "each other kind", "all imported replies")
+SPLITS = ("held-out test", "validation", "of each other", "all imported replies")  # "... of each other kind"
 STATISTICS = ("running mean", "mean score", "mean activation", "bag-of-words", "streaming statistic")
 SMALL_MODEL_NOTE = ("This run used SmolLM2-135M-Instruct (135M parameters). A model this small does not follow the "
                     "agentic-misalignment scenarios, so its harmful-action rates here are ~0: that says nothing about "

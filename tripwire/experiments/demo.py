@@ -1,5 +1,6 @@
-"""`make demo`: the demo experiment config end to end on the bundled default model, then one screen of
-headline numbers (each beside what it is compared against) and the path of the report.
+"""`make demo`: the demo experiment config end to end on the bundled default model, then one screen:
+each stage's finding (the sentence the report's "What this run found" box gives it, its figure beside what
+it is compared against) and the path of the report.
 
     python -m tripwire.experiments.demo [--config tripwire/experiments/configs/demo.yaml] [--runs runs]
 
@@ -22,7 +23,8 @@ WIDTH = 110
 
 
 def summary(run: ExperimentRun) -> str:
-    """One screen: the model note, each stage's status and headline lines, and where the report is."""
+    """One screen: the model note, each stage's status and finding, and where the report is (the report
+    holds every headline line; the screen holds what the report's first box says)."""
     res = run.results
     lines = [f"tripwire demo: {res['name']} on {res['model']} in {run.seconds:.0f} s"]
     for note in res.get("notes", []):
@@ -31,8 +33,8 @@ def summary(run: ExperimentRun) -> str:
     for stage in res["stages"]:
         s = status[stage["name"]]
         lines.append(f"[{stage['name']}] {s['status']} in {s['seconds']:.0f} s")
-        for line in stage["headline"]:
-            lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="    ")
+        finding = stage.get("finding") or " ".join(stage["headline"][:1])  # results.json before findings
+        lines += textwrap.wrap(finding, WIDTH, initial_indent="  ", subsequent_indent="    ")
     size = run.report.stat().st_size / 1e6 if run.report.exists() else 0.0
     lines.append(f"report: {run.report} ({size:.1f} MB; open it in a browser)")
     return "\n".join(lines)

@@ -152,7 +152,7 @@ def _safe(name: str) -> str:
 def _results(cfg: ExperimentConfig, started: str, records: list[StageRecord],
              outputs: list[tuple[str, StageOutput]], sections: list[Section], run: RunDir) -> dict[str, Any]:
     """results.json: every stage's output except per-sample rows (in samples/<stage>.jsonl) and cards
-    (in cards/), with the headline lines the report leads with."""
+    (in cards/), with each stage's finding (the report's first box) and its headline lines."""
     stages = []
     for (name, typed), section in zip(outputs, sections, strict=True):
         output = typed.to_dict()
@@ -164,7 +164,8 @@ def _results(cfg: ExperimentConfig, started: str, records: list[StageRecord],
             body["samples_file"] = f"samples/{name}.jsonl"
         for card_name, card in output.get("cards", {}).items():
             write_atomic(run.cards / f"{_safe(name)}--{_safe(card_name)}.json", dumps(card))
-        stages.append({"name": name, "headline": section.headline, "output": body})
+        stages.append({"name": name, "finding": section.finding_line(), "headline": section.headline,
+                       "output": body})
     return {"name": cfg.name, "model": cfg.model, "seed": cfg.seed, "started_at": started,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "stage_runs": [{"name": r.name, "pipeline": r.pipeline, "status": r.status, "seconds": r.seconds,
