@@ -9,29 +9,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.organism_rollouts import Measured, measured_rollouts
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
-from tripwire.experiments.organism_measure import sample_rollouts
-from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
-from tripwire.scenarios.organism.policy import DETERMINISTIC_POLICY
+from tripwire.experiments.organism_detect import TRAIN_SPLIT, detect
 
 
 @pytest.fixture(scope="module")
-def measured(handle: ModelHandle, tmp_path_factory: pytest.TempPathFactory
-             ) -> tuple[ResidualStore, list[dict[str, Any]], dict[tuple[str, str, int], OrganismPrompt]]:
-    hooks = [str(hp) for hp in handle.hook_points(["blocks.1.hook_resid_post", "blocks.3.hook_resid_post"])]
-    store = ResidualStore.create(tmp_path_factory.mktemp("detect") / "s", model_name=handle.name,
-                                 model_fingerprint=handle.fingerprint, hook_points=hooks, d_model=handle.d_model)
-    rows: list[dict[str, Any]] = []
-    by_key = {}
-    for split in (TRAIN_SPLIT, TEST_SPLIT):
-        items = [p for p in prompts(split, 2, DETERMINISTIC_POLICY) if p.condition.arm != "inert"]
-        by_key |= {(p.split, p.condition.id, p.conversation.seed): p for p in items}
-        rows += sample_rollouts(handle, store, items, samples=8, batch=32, progress=False,
-                                sampling=SamplingParams(max_new_tokens=6, temperature=1.0))
-    return store, rows, by_key
+def measured(handle: ModelHandle, tmp_path_factory: pytest.TempPathFactory) -> Measured:
+    return measured_rollouts(handle, tmp_path_factory.mktemp("detect"), 2, samples=8, new_tokens=6)
 
 
 def relabel(store: ResidualStore, rows: list[dict[str, Any]], planted: bool) -> list[dict[str, Any]]:

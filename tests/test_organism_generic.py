@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.organism_rollouts import Measured, measured_rollouts
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.organism import main
 from tripwire.experiments.organism_detect import (
     TEST_SPLIT,
-    TRAIN_SPLIT,
     detect,
     p1_detectors,
     split_side,
@@ -32,13 +31,10 @@ from tripwire.experiments.organism_generic import (
     score_digest,
     transcript_means,
 )
-from tripwire.experiments.organism_measure import sample_rollouts
 from tripwire.scenarios.datasets import dataset
 from tripwire.scenarios.datasets.splits import group
 from tripwire.scenarios.organism import generic_questions
-from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
 from tripwire.scenarios.organism.generic_questions import UnbalancedQuestionsError, check_balanced
-from tripwire.scenarios.organism.policy import DETERMINISTIC_POLICY
 
 LIMIT = 6  # pairs per set: one per paraphrase group, cue group or question, so every fold holds one out
 NAMES = ("P1 coercion pairs (organism)",
@@ -47,19 +43,8 @@ NAMES = ("P1 coercion pairs (organism)",
 
 
 @pytest.fixture(scope="module")
-def measured(handle: ModelHandle, tmp_path_factory: pytest.TempPathFactory
-             ) -> tuple[ResidualStore, list[dict[str, Any]], dict[tuple[str, str, int], OrganismPrompt]]:
-    hooks = [str(hp) for hp in handle.hook_points(["blocks.1.hook_resid_post", "blocks.3.hook_resid_post"])]
-    store = ResidualStore.create(tmp_path_factory.mktemp("generic") / "s", model_name=handle.name,
-                                 model_fingerprint=handle.fingerprint, hook_points=hooks, d_model=handle.d_model)
-    rows: list[dict[str, Any]] = []
-    by_key = {}
-    for split in (TRAIN_SPLIT, TEST_SPLIT):
-        items = [p for p in prompts(split, 1, DETERMINISTIC_POLICY) if p.condition.arm != "inert"]
-        by_key |= {(p.split, p.condition.id, p.conversation.seed): p for p in items}
-        rows += sample_rollouts(handle, store, items, samples=4, batch=32, progress=False,
-                                sampling=SamplingParams(max_new_tokens=4, temperature=1.0))
-    return store, rows, by_key
+def measured(handle: ModelHandle, tmp_path_factory: pytest.TempPathFactory) -> Measured:
+    return measured_rollouts(handle, tmp_path_factory.mktemp("generic"), 1, samples=4, new_tokens=4)
 
 
 def planted(store: ResidualStore, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
