@@ -22,8 +22,8 @@ from tripwire.probes import (
     ProbeCard,
     TokenScores,
     load_probe,
+    read_layout,
     read_record,
-    read_transcript,
     reply_layout,
     save_figure,
     token_strip,
@@ -184,11 +184,7 @@ def score_inputs(probe: LoadedProbe, handle: ModelHandle, items: list[ScoreInput
         if layout.n_tokens > (limit := _context_length(handle)):
             raise UsageError(f"{name} has {layout.n_tokens} tokens, more than the model's context of {limit}; "
                              "shorten it.")
-        if not probe.card.score_positions.select(layout):  # checked before the forward pass, not after it
-            raise UsageError(f"{name} has none of the tokens probe {probe.card.label!r} scores "
-                             f"({type(probe.card.score_positions).__name__}); give a longer reply.")
-        resid = handle.forward([layout.token_ids], capture=[probe.card.hook_point]).captured[probe.card.hook_point]
-        yield read_transcript(probe, resid[0], layout, layout.text, layout.action_char_span)
+        yield read_layout(probe, handle, layout, name)
 
 
 def reply_outcome(item: ScoreInput) -> Outcome | None:

@@ -192,7 +192,8 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     feats = {h: window_means(store, train, h) for h in hooks}
     hook, C, cv_table = choose_probe(feats, train.y, train.prompts)
     probe = LogisticProbe(C=C).fit(feats[hook], train.y)
-    x_test = window_means(store, test, hook)
+    test_feats = {h: window_means(store, test, h) for h in (hooks if generic else [hook])}  # P1 reads every hook
+    x_test = test_feats[hook]
     p2 = probe.decision_function(x_test)
 
     def refit_auroc(labels: np.ndarray) -> float:
@@ -215,7 +216,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     p1_section: list[dict[str, Any]] | None = None
     if generic:  # pairs and questions only: no rollout label reaches the fit or the hook choice
         p1_rows, p1_section = p1_detectors(fit_generic(organism, hooks, generic),
-                                           {h: window_means(store, test, h) for h in hooks}, y, units)
+                                           test_feats, y, units)
     detectors = [
         detector_row("P2 probe (organism)", y, p2, units, f"{hook} mean over the pre-call window, C={C:g}"),
         *p1_rows,

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, score_histograms, sweep_plot
     from tripwire.probes.reading import (
         TokenScores,
+        read_layout,
         read_record,
         read_reply,
         read_rows,

@@ -134,9 +134,15 @@ def read_reply(probe: LoadedProbe, model: ModelHandle, reply: str, prompt: str |
     """Score one reply with `probe` on `model` (one forward pass); the input is checked before it runs."""
     if not reply.strip():
         raise UsageError("read_reply: the reply is empty; give the assistant's text to score.")
-    layout = reply_layout(model, reply, prompt)
+    return read_layout(probe, model, reply_layout(model, reply, prompt), "the reply")
+
+
+def read_layout(probe: LoadedProbe, model: ModelHandle, layout: TokenizedTranscript, name: str = "the input"
+                ) -> TokenScores:
+    """One forward of `layout` on `model`, read as the card says; a layout in which the card scores no token
+    is refused before the forward (`name` says which input it was)."""
     if not probe.card.score_positions.select(layout):
-        raise UsageError(f"read_reply: probe {probe.card.label!r} scores none of this input's tokens "
+        raise UsageError(f"{name} has none of the tokens probe {probe.card.label!r} scores "
                          f"({type(probe.card.score_positions).__name__}); give a longer reply.")
     hook = probe.card.hook_point
     resid = model.forward([layout.token_ids], capture=[hook]).captured[hook]
