@@ -5,6 +5,7 @@
     python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
     python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
         [--generic [--generic-limit N]]   # with P1: contrast-pair and yes/no directions, no rollout labels
+    python -m tripwire.experiments.organism steer --out runs/organism-steer.json   # aim A3 (resumable)
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
@@ -50,6 +51,7 @@ from tripwire.errors import TripwireError
 from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
 from tripwire.experiments.organism_generic import RUNTIME, generic_sets, table_lines
 from tripwire.experiments.organism_measure import MEASURE_HOOKS, measure
+from tripwire.experiments.organism_steer import DEFAULT_ALPHAS, steer_command
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
     HELD_OUT_SEED,
@@ -349,6 +351,26 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"add P1: directions from contrast pairs and yes/no questions on the organism, no rollout "
                         f"labels ({RUNTIME})")
     d.add_argument("--generic-limit", type=int, default=None, metavar="N", help="with --generic: N pairs per set")
+    st = sub.add_parser("steer", help="aim A3: the deploy arm's harm rate steered along eval-awareness directions")
+    st.add_argument("--model", default="default-organism")
+    st.add_argument("--out", type=Path, required=True, help="JSON file for the settings, every point and the verdict")
+    st.add_argument("--points", type=Path, default=None,
+                    help="folder of finished points (default: the --out path with .points); a rerun resumes there")
+    st.add_argument("--split", default="held_out_seeds", choices=SPLITS)
+    st.add_argument("--per-condition", type=int, default=7, help="prompts per deploy condition (4 conditions)")
+    st.add_argument("--samples", type=int, default=4, help="sampled replies per prompt")
+    st.add_argument("--alphas", default=",".join(map(str, DEFAULT_ALPHAS)),
+                    help="comma list in units of the steering hook's mean residual norm (--raw: residual units)")
+    st.add_argument("--raw", action="store_true")
+    st.add_argument("--layer", type=int, default=None, help="steering block (default: the middle block)")
+    st.add_argument("--max-new-tokens", type=int, default=200)
+    st.add_argument("--generic-limit", type=int, default=None, metavar="N", help="eval pairs for the organism's direction")
+    st.add_argument("--batch", type=int, default=32, help="rollouts per generate call")
+    st.add_argument("--probe", default="default/eval_awareness", help="the base model's eval-awareness card")
+    st.add_argument("--coercion-probe", default="default/coercion", help="the card whose direction is ablated")
+    st.add_argument("--allow-other-model", action="store_true",
+                    help="cards of a model this one is not a fine-tune of (same width)")
+    st.add_argument("--max-points", type=int, default=None, help="stop after this many new points (resume later)")
     pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
     pr.add_argument("--model", default="default-organism")
     pr.add_argument("--per-condition", type=int, default=2)
@@ -362,6 +384,8 @@ def main(argv: list[str] | None = None) -> None:
         propensity_command(args.model, args.per_condition)
     elif args.command == "detect":
         detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit)
+    elif args.command == "steer":
+        steer_command(args, argv, organism_policy(args.model))
     elif args.command == "measure":
         measure_command(args.model, args.per_condition, args.samples, args.out, args.splits.split(","),
                         args.store or args.out.with_suffix(".store"), args.batch)
