@@ -19,14 +19,43 @@ from tripwire.experiments.ship_results import results_markdown
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # nine captures of long agentic prompts
 
 
+def _args(model: Path, work: Path, out: Path) -> list[str]:
+    return ["--model", str(model), "--work", str(work), "--out", str(out), "--limit", "24",
+            "--control-limit", "40", "--dev-limit", "12", "--layers", "1,3", "--methods", "diffmean,lr",
+            "--n-boot", "30", "--n-random", "5", "--fpr", "0.1", "--min-control", "10", "--null-perms", "50"]
+
+
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory, tiny_llama_dir: Path) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("ship")
     out = work / "out"
-    main(["--model", str(tiny_llama_dir), "--work", str(work), "--out", str(out), "--limit", "24",
-          "--control-limit", "40", "--dev-limit", "12", "--layers", "1,3", "--methods", "diffmean,lr",
-          "--n-boot", "30", "--n-random", "5", "--fpr", "0.1", "--min-control", "10", "--null-perms", "50"])
+    main(_args(tiny_llama_dir, work, out))
     return {"work": work, "out": out, "report": json.loads((out / "report.json").read_text())}
+
+
+def _without_seconds(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _without_seconds(v) for k, v in obj.items() if "seconds" not in k and k != "card"}
+    if isinstance(obj, list):
+        return [_without_seconds(v) for v in obj]
+    return obj
+
+
+def test_a_rerun_reuses_every_finished_design_and_ships_the_same_cards(
+        shipped: dict[str, Any], tiny_llama_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The analysis checkpoints each design: a second run over the same stores recomputes none of them and
+    writes the same report (run times aside) and byte-identical probe arrays."""
+    out2 = shipped["work"] / "out-again"
+    capsys.readouterr()
+    main(_args(tiny_llama_dir, shipped["work"], out2))
+    log = capsys.readouterr().out
+    assert log.count("checkpoint reused") == 6 and "(computed;" not in log
+    again = json.loads((out2 / "report.json").read_text())
+    for label, p in again["probes"].items():  # (the card's folder is where each run wrote it)
+        assert _without_seconds(p) == _without_seconds(shipped["report"]["probes"][label]), label
+    for label in again["probes"]:
+        first = (shipped["out"] / label / "probe.safetensors").read_bytes()
+        assert (out2 / label / "probe.safetensors").read_bytes() == first, label
 
 
 def test_every_design_is_reported_with_its_baselines_and_verdicts(shipped: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ touched: the output goes to --work/probes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import time
 from pathlib import Path
@@ -30,9 +31,16 @@ from tripwire.activations.positions import BeforeAnchor, PositionPolicy, ReplyOn
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.config import CaptureConfig, PositionsConfig
 from tripwire.experiments.rollout_capture import run_capture
+from tripwire.experiments.ship_checkpoint import (
+    checkpoint_path,
+    code_digest,
+    design_key,
+    load_entry,
+    save_entry,
+)
 from tripwire.experiments.ship_results import results_markdown
 from tripwire.probes import ProbeCard, save_probe
-from tripwire.probes.fold_eval import FoldSettings
+from tripwire.probes.fold_eval import FoldSettings, fit_rows
 from tripwire.probes.persistence import SHIPPED_PROBES
 from tripwire.probes.thresholds import DEFAULT_FPR
 from tripwire.probes.training.design_data import Design, am_dev_transcripts, eval_natural_transcripts
@@ -44,6 +52,7 @@ from tripwire.probes.training.design_eval import (
     fold_results,
     main_split,
     per_fold,
+    prototypes,
     select,
 )
 from tripwire.probes.training.design_text import TextBaselines, text_baseline_on
@@ -115,6 +124,48 @@ def _training_hash(design: Design, idx: np.ndarray, hook: str) -> str:
     return digest.hexdigest()[:24]
 
 
+def design_entry(label: str, sources: list[str], job: dict[str, Any], stores: dict[str, ResidualStore],
+                 transcripts: dict[str, Any], dev: Design | None, settings: EvalSettings) -> dict[str, Any]:
+    """One design's whole report entry: its split, selection (with the grid's null), dev figures beside the
+    text baseline, main test sides and (single-source designs) nested per-fold tables."""
+    t0 = time.time()
+    design = Design.load({s: stores[s] for s in sources}, label, job["policies"])
+    train, val, test, split_info = main_split(design, transcripts, job["main_by"])
+    (layer, method), selection, est = select(design, train, val, settings)
+    hook = settings.hook(layer)
+    text_fit = TextBaselines.fit(design.fold_data(), train, seed=settings.fold.seed)
+    tests = {f"main test: {s}": test[np.isin(test, np.flatnonzero(np.array(design.sources) == s))] for s in sources}
+    entry: dict[str, Any] = {
+        "sources": sources, "windows": {s: job["policies"][s].to_dict() for s in sources},
+        "split": {"by_source": split_info, "n_train": int(train.size), "n_val": int(val.size), "n_test": int(test.size)},
+        "selection": selection,
+        "dev": dev_metrics(est, dev, hook, settings),
+        "dev_text_baseline": text_baseline_on(text_fit, None, dev, settings),
+        "test": fold_results(design, layer, method, train, tests, settings),
+    }
+    if len(sources) == 1:  # each fold selects its own cell on its training side (nested)
+        entry["folds"], entry["pooled_folds"] = per_fold(design, transcripts, settings, split_info, val)
+    else:
+        entry["folds"] = {"note": "per-fold results are reported for the single-source designs; (c) is judged "
+                                  "on the main test sides of both sources and on the development set"}
+    entry["seconds"] = round(time.time() - t0, 1)
+    return entry
+
+
+def rebuild(label: str, entry: dict[str, Any], stores: dict[str, ResidualStore], job: dict[str, Any],
+            transcripts: dict[str, Any], settings: EvalSettings) -> tuple[Design, np.ndarray, int, str, Any, TextBaselines]:
+    """The chosen design's data, training side, selected cell refit (deterministic: the same `fit_rows` call
+    `select` made) and text baselines, from its entry, so a design read from a checkpoint ships the same card."""
+    design = Design.load({s: stores[s] for s in entry["sources"]}, label, job["policies"])
+    train, _, _, _ = main_split(design, transcripts, job["main_by"])
+    layer, method = entry["selection"]["selected"]["layer"], entry["selection"]["selected"]["method"]
+    units, over = design.units()
+    est = fit_rows(prototypes(settings)[method], design.rows(settings.hook(layer)), design.labels, train,
+                   pair_ids=units if over == "pairs" else None, max_tokens=settings.fold.max_tokens,
+                   seed=settings.fold.seed)
+    return design, train, layer, method, est, TextBaselines.fit(design.fold_data(), train, seed=settings.fold.seed)
+
+
 def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettings, args: argparse.Namespace,
               out: Path) -> dict[str, Any]:
     job = JOBS[label]
@@ -122,39 +173,23 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
     transcripts = {name: dataset(name) for names in job["designs"].values() for name in names}
     dev = Design.load({job["dev"]: stores[job["dev"]]}, label, policies) if job["dev"] else None
     designs: dict[str, Any] = {}
-    kept: dict[str, Any] = {}
+    code = code_digest()
     for name, sources in job["designs"].items():
-        t0 = time.time()
-        design = Design.load({s: stores[s] for s in sources}, label, policies)
-        train, val, test, split_info = main_split(design, transcripts, job["main_by"])
-        (layer, method), selection, est = select(design, train, val, settings)
-        hook = settings.hook(layer)
-        text_fit = TextBaselines.fit(design.fold_data(), train, seed=settings.fold.seed)
-        tests = {f"main test: {s}": test[np.isin(test, np.flatnonzero(np.array(design.sources) == s))]
-                 for s in sources}
-        entry = {
-            "sources": sources, "windows": {s: policies[s].to_dict() for s in sources},
-            "split": {"by_source": split_info, "n_train": int(train.size), "n_val": int(val.size),
-                      "n_test": int(test.size)},
-            "selection": selection,
-            "dev": dev_metrics(est, dev, hook, settings),
-            "dev_text_baseline": text_baseline_on(text_fit, None, dev, settings),
-            "test": fold_results(design, layer, method, train, tests, settings),
-        }
-        if len(sources) == 1:  # each fold selects its own cell on its training side (nested)
-            entry["folds"], entry["pooled_folds"] = per_fold(design, transcripts, settings, split_info, val)
-        else:
-            entry["folds"] = {"note": "per-fold results are reported for the single-source designs; (c) is judged "
-                                      "on the main test sides of both sources and on the development set"}
-        entry["seconds"] = round(time.time() - t0, 1)
-        null = selection.get("null_best_cell") or {}
-        print(f"[{label}/{name}] layer {layer} / {method}; dev {_dev_value(entry)}; best null cell p = "
-              f"{null.get('p_value')} ({null.get('n_perm')} perms, {null.get('seconds')} s); {entry['seconds']} s",
-              flush=True)
+        read = dict.fromkeys([*sources, *([job["dev"]] if job["dev"] else [])])
+        ckey = design_key(label, name, {s: stores[s] for s in read}, dataclasses.asdict(settings), code)
+        path = checkpoint_path(args.work, label, name)
+        entry, why = load_entry(path, ckey)
+        if entry is None:
+            entry = design_entry(label, sources, job, stores, transcripts, dev, settings)
+            save_entry(path, ckey, entry)
+        null = entry["selection"].get("null_best_cell") or {}
+        sel = entry["selection"]["selected"]
+        print(f"[{label}/{name}] layer {sel['layer']} / {sel['method']}; dev {_dev_value(entry)}; best null cell p = "
+              f"{null.get('p_value')} ({null.get('n_perm')} perms); {entry['seconds']} s"
+              + (f" (checkpoint reused: {path})" if why == "reused" else f" (computed; {why})"), flush=True)
         designs[name] = entry
-        kept[name] = (design, train, test, layer, method, est, text_fit)
     chosen = max(designs, key=lambda n: _choice_key(designs[n], dev is not None))
-    design, train, test, layer, method, est, text_fit = kept[chosen]
+    design, train, layer, method, est, text_fit = rebuild(label, designs[chosen], stores, job, transcripts, settings)
     hook = settings.hook(layer)
     monitor = text_monitor(design.fold_data(), train)
     benign = {n: stores[n] for n in BENIGN}
@@ -164,7 +199,8 @@ def run_label(label: str, stores: dict[str, ResidualStore], settings: EvalSettin
                                               seed=settings.fold.seed)
     judged: dict[str, Any] = {"calibration": calib}
     if job["lead_source"]:  # the scripted replies' held-out side (the same for every design that has them)
-        lead_design, _, lead_test = kept["scripted"][:3]  # (design, train, test)
+        lead_design = Design.load({s: stores[s] for s in job["designs"]["scripted"]}, label, policies)
+        _, _, lead_test, _ = main_split(lead_design, transcripts, job["main_by"])
         judged["recall_and_leads"] = recall_and_leads(est, monitor, lead_design, lead_test, hook, thresholds,
                                                       text_thr, settings.fold.n_boot, settings.fold.seed)
     for key, held_set in (job.get("held_out") or {}).items():
