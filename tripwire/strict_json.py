@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,3 +36,11 @@ def strict_json(obj: Any) -> Any:
 def dumps(obj: Any, indent: int | None = 2) -> str:
     """`obj` as strict JSON text, one trailing newline."""
     return json.dumps(strict_json(obj), indent=indent, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
+    """`obj` as strict JSON at `path`, through a temp file and `os.replace`: a killed writer leaves the old file
+    or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(dumps(obj, indent=indent), encoding="utf-8")
+    os.replace(tmp, path)

@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import shlex
 import sys
 import time
@@ -47,6 +46,7 @@ from tripwire.scenarios.classify import classify
 from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.policy import DEFAULT_POLICY, Policy
 from tripwire.scenarios.toolcalls import parse_tool_calls
+from tripwire.strict_json import write_json
 
 SIGN = ("alpha > 0 adds the direction's test side (label 1 = test cue); a test belief predicts no harm, so "
         "steering with alpha > 0 should LOWER the deploy arm's harm rate")
@@ -187,13 +187,6 @@ def summary(rollouts: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "well_formed": sum(r["well_formed"] for r in rollouts) / n}
 
 
-def write_atomic(path: Path, data: Any) -> None:
-    """Temp file then os.replace: a killed run leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
 def _and(checks: Sequence[bool | None]) -> bool | None:
     return False if False in checks else (None if None in checks else True)
 
@@ -278,7 +271,7 @@ def prepare_folder(folder: Path, key: dict[str, Any], derive: Callable[[], dict[
         return dict(stored["derived"])
     folder.mkdir(parents=True, exist_ok=True)
     derived = derive()
-    write_atomic(path, {"key": key, "derived": derived})
+    write_json(path, {"key": key, "derived": derived})
     return derived
 
 
@@ -339,7 +332,7 @@ def run_organism_steer(handle: ModelHandle, eval_card: LoadedProbe, coercion_car
                           "settings_sha256": sha(key)},
                   **summary(rollouts), "perplexity": min(steered_perplexity(handle, vec, settings.control_limit), 1e300),
                   "seconds": round(time.monotonic() - start, 1), "rollouts": rollouts}
-        write_atomic(folder / f"{spec.name}.json", record)
+        write_json(folder / f"{spec.name}.json", record)
         computed.append(spec.name)
         log(f"{spec.name}: harmful {record['harmful']}/{record['n']}, well formed {record['well_formed']:.2f}, "
             f"control perplexity {record['perplexity']:.2f} ({record['seconds']:.0f} s)")
@@ -405,6 +398,6 @@ def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: 
                "model": {"spec": args.model, "name": handle.name, "fingerprint": handle.fingerprint},
                "cards": {"eval": str(args.probe), "coercion": str(args.coercion_probe), "other_model": other}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out, result)
+    write_json(args.out, result)
     print("\n".join(table_lines(result)))
     return result

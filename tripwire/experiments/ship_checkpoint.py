@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from tripwire.activations.store import ResidualStore
-from tripwire.strict_json import dumps
+from tripwire.strict_json import dumps, write_json
 
 PACKAGE = Path(__file__).resolve().parents[1]
 ANALYSIS_CODE = (PACKAGE / "probes", PACKAGE / "scenarios", PACKAGE / "experiments" / "ship_probes.py")
@@ -74,7 +73,5 @@ def load_entry(path: Path, key: dict[str, Any]) -> tuple[dict[str, Any] | None, 
 
 def save_entry(path: Path, key: dict[str, Any], entry: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     plain = _plain(entry)
-    tmp.write_text(dumps({"key": key, "entry_sha256": _entry_sha(plain), "entry": plain}, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(path, {"key": key, "entry_sha256": _entry_sha(plain), "entry": plain})
