@@ -8,12 +8,14 @@ import re
 
 import numpy as np
 import pytest
+from sklearn.feature_extraction.text import CountVectorizer
 
 from tripwire.probes.baselines import StreamingTextMonitor, span_bow_scores
 from tripwire.probes.metrics import auroc
 from tripwire.probes.text_monitors import (
     NGRAM_GRID,
     WORD_UNIGRAMS,
+    GramReader,
     NgramFeatures,
     NgramTextMonitor,
     TextMonitorInputError,
@@ -120,3 +122,19 @@ def test_monitor_refuses_one_class_and_scoring_before_fit() -> None:
         NgramTextMonitor().score(["a b"])
     with pytest.raises(TextMonitorInputError, match="unsupported"):
         NgramFeatures("char", (2, 4))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("features", NGRAM_GRID, ids=lambda f: f.name)
+def test_cached_gram_reading_keeps_sklearns_vocabulary_and_counts(features: NgramFeatures) -> None:
+    """N-grams are found once per text and shared across readers: a reader's vocabulary is still exactly
+    scikit-learn's, and a reader built before new texts were met still maps them (unknown grams dropped)."""
+    texts, _, _ = TRAIN
+    reader = GramReader.fit(features, texts[:30])
+    counter = CountVectorizer(analyzer=features.analyzer, ngram_range=features.ngram_range).fit(texts[:30])
+    assert reader.vocabulary == counter.vocabulary_
+    unseen = "Zebra quokka, I could fix the server."  # grams no text so far held
+    ids, _ = reader.read(unseen)
+    expected = counter.transform([unseen])
+    assert np.bincount(ids, minlength=len(reader.vocabulary)).tolist() == expected.toarray()[0].tolist()
+    again = GramReader.fit(features, [*texts[:30], unseen])
+    assert "zebra" in again.vocabulary or features.analyzer != "word"

@@ -16,10 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Float, Int
+from scipy.sparse import csc_matrix, csr_matrix
+from scipy.sparse import vstack as vstack_sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
@@ -96,6 +99,31 @@ def classifier(C: float) -> LogisticRegression:
     """L2 logistic regression; liblinear, about 7x faster than lbfgs on these small sparse problems (a
     grid search fits ~80 of them per fold)."""
     return LogisticRegression(C=C, solver="liblinear", max_iter=2000)
+
+
+def merge_identical_columns(*blocks: Any) -> list[csr_matrix]:
+    """The same L2 logistic regression on fewer columns: columns equal in every row of every block become
+    one column scaled by sqrt(their count). Exact: equal columns get equal weights at the optimum, so m of
+    them with weight w each act as one column sqrt(m) * x with weight sqrt(m) * w and the same penalty.
+    Templated prompts make most prefix columns equal (n-grams every transcript holds once), and a fit's cost
+    is its stored entries. The blocks (training and test rows) are merged together, so test scores match."""
+    stacked = csc_matrix(vstack_sparse([csr_matrix(b) for b in blocks]))
+    stacked.sum_duplicates()
+    stacked.sort_indices()
+    ptr, idx, val = stacked.indptr, stacked.indices, stacked.data
+    group: dict[bytes, int] = {}
+    first: list[int] = []
+    size: list[int] = []
+    for j in range(stacked.shape[1]):
+        key = idx[ptr[j] : ptr[j + 1]].tobytes() + val[ptr[j] : ptr[j + 1]].tobytes()
+        g = group.setdefault(key, len(first))
+        if g == len(first):
+            first.append(j)
+            size.append(0)
+        size[g] += 1
+    merged = csr_matrix(stacked[:, first].multiply(np.sqrt(np.asarray(size, dtype=np.float64))[None, :]))
+    edges = np.cumsum([0, *(b.shape[0] for b in blocks)])
+    return [merged[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def as_tuple(value: Any) -> tuple[Any, ...]:
@@ -232,37 +260,76 @@ def out_of_fold_scores(texts: Sequence[str], y: Any, groups: Any, *, n_splits: i
     return scores
 
 
+_WORD = re.compile(CountVectorizer().token_pattern)
+_CHUNK = re.compile(r"\S+")
+_GRAM_IDS: dict[NgramFeatures, dict[str, int]] = {}  # every n-gram met so far, per feature set: a process-wide id
+_GRAM_NAMES: dict[NgramFeatures, list[str]] = {}
+
+
+@lru_cache(maxsize=8192)
+def all_grams(features: NgramFeatures, text: str) -> tuple[Int[np.ndarray, " k"], Int[np.ndarray, " k"]]:
+    """(process-wide ids, visible-from character) of every n-gram of `text`, found once per text: a
+    design's folds fit dozens of monitors on the same transcripts, and finding n-grams is most of a fit
+    that does not solve. Arrays are read-only (shared by every reader)."""
+    ids, names = _GRAM_IDS.setdefault(features, {}), _GRAM_NAMES.setdefault(features, [])
+    found: list[tuple[str, int]] = []
+    lo, hi = features.ngram_range
+    if features.analyzer == "word":
+        words = [(m.group().lower(), m.end()) for m in _WORD.finditer(text)]
+        for n in range(lo, hi + 1):
+            found += [(" ".join(w for w, _ in words[i : i + n]), words[i + n - 1][1]) for i in range(len(words) - n + 1)]
+    else:
+        char = _char_analyzer(features.ngram_range)
+        for m in _CHUNK.finditer(text):
+            found += [(g, m.end()) for g in char(m.group())]
+    gids = np.empty(len(found), dtype=np.int64)
+    for k, (gram, _) in enumerate(found):
+        gid = ids.setdefault(gram, len(names))
+        if gid == len(names):
+            names.append(gram)
+        gids[k] = gid
+    ends = np.array([e for _, e in found], dtype=np.int64)
+    gids.setflags(write=False)
+    ends.setflags(write=False)
+    return gids, ends
+
+
+@lru_cache(maxsize=8)
+def _char_analyzer(ngram_range: tuple[int, int]) -> Callable[[str], list[str]]:
+    return CountVectorizer(analyzer="char_wb", ngram_range=ngram_range).build_analyzer()
+
+
 class GramReader:
     """The known n-grams of a text, each with the character where it becomes visible (the end of its last
     word), so a prefix `text[:cut]` holds exactly the n-grams ending at or before `cut`. A prefix counts
     whole words only: a word cut in half shows none of its n-grams yet. At cuts that end a word (for
     character n-grams: a whitespace-delimited word) the counts equal scikit-learn's on the prefix."""
 
-    _WORD = re.compile(CountVectorizer().token_pattern)
-    _CHUNK = re.compile(r"\S+")
-
     def __init__(self, features: NgramFeatures, vocabulary: dict[str, int]) -> None:
         self.features = features
         self.vocabulary = vocabulary
-        self._char = CountVectorizer(analyzer="char_wb", ngram_range=features.ngram_range).build_analyzer()
+        self._lookup = np.full(0, -1, dtype=np.int64)  # process-wide id -> vocabulary id (-1: unknown)
 
     @classmethod
     def fit(cls, features: NgramFeatures, texts: Sequence[str]) -> GramReader:
-        """Vocabulary of every n-gram in `texts`; ValueError when there is none."""
-        counter = CountVectorizer(analyzer=features.analyzer, ngram_range=features.ngram_range).fit(list(texts))
-        return cls(features, dict(counter.vocabulary_))
+        """Vocabulary of every n-gram in `texts` (alphabetical ids, as scikit-learn's); ValueError when none."""
+        found = [all_grams(features, t)[0] for t in texts]
+        gids = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+        if gids.size == 0:
+            raise ValueError("empty vocabulary; the texts hold no n-gram of this kind")
+        names = _GRAM_NAMES[features]
+        return cls(features, {gram: k for k, gram in enumerate(sorted(names[g] for g in gids.tolist()))})
 
     def read(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(vocabulary ids, visible-from character) of the known n-grams of `text`."""
-        found: list[tuple[int | None, int]] = []
-        lo, hi = self.features.ngram_range
-        if self.features.analyzer == "word":
-            words = [(m.group().lower(), m.end()) for m in self._WORD.finditer(text)]
-            for n in range(lo, hi + 1):
-                found += [(self.vocabulary.get(" ".join(w for w, _ in words[i : i + n])), words[i + n - 1][1])
-                          for i in range(len(words) - n + 1)]
-        else:
-            for m in self._CHUNK.finditer(text):
-                found += [(self.vocabulary.get(g), m.end()) for g in self._char(m.group())]
-        known = [(v, e) for v, e in found if v is not None]
-        return np.array([v for v, _ in known], dtype=np.int64), np.array([e for _, e in known], dtype=np.int64)
+        gids, ends = all_grams(self.features, text)
+        known = len(_GRAM_IDS[self.features])
+        if self._lookup.size < known:  # ids met since the last read: look each up in the vocabulary once
+            grown = np.full(known, -1, dtype=np.int64)
+            grown[: self._lookup.size] = self._lookup
+            names = _GRAM_NAMES[self.features]
+            grown[self._lookup.size :] = [self.vocabulary.get(g, -1) for g in names[self._lookup.size : known]]
+            self._lookup = grown
+        local = self._lookup[gids]
+        keep = local >= 0
+        return local[keep], ends[keep]
