@@ -10,8 +10,9 @@ from scipy.sparse import csr_matrix, hstack
 from scipy.sparse import random as sparse_random
 
 import tripwire.probes.baselines as baselines
+import tripwire.probes.text_monitors as text_monitors
 from tripwire.probes.baselines import StreamingTextMonitor
-from tripwire.probes.text_monitors import classifier, merge_identical_columns
+from tripwire.probes.text_monitors import NgramTextMonitor, classifier, merge_identical_columns
 
 
 def _templated(seed: int) -> tuple[csr_matrix, csr_matrix, np.ndarray]:
@@ -75,3 +76,16 @@ def test_streaming_monitor_chooses_the_same_variant_as_unmerged_fits(monkeypatch
     assert merged.chosen_.name == plain.chosen_.name and len(merged.cv_table_) == len(plain.cv_table_) == 16
     for a, b in zip(merged.cv_table_, plain.cv_table_, strict=True):
         assert (a.features, a.C) == (b.features, b.C) and abs(a.auroc - b.auroc) < 0.02
+
+
+def test_span_monitor_chooses_the_same_variant_as_unmerged_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    texts = [" ".join(rng.choice(["the", "plan", "is", "to", "wait", "act", "now", "later"], 10))
+             + (" could then will" if i % 2 else " will then could") for i in range(40)]
+    y, groups = np.arange(40) % 2, np.arange(40) // 2
+    merged = NgramTextMonitor().fit(texts, y, groups)
+    monkeypatch.setattr(text_monitors, "merge_identical_columns", lambda *blocks: [csr_matrix(b) for b in blocks])
+    plain = NgramTextMonitor().fit(texts, y, groups)
+    assert merged.chosen_.name == plain.chosen_.name and len(merged.cv_table_) == len(plain.cv_table_) == 16
+    for a, b in zip(merged.cv_table_, plain.cv_table_, strict=True):
+        assert abs(a.auroc - b.auroc) < 0.02
