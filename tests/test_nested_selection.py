@@ -11,7 +11,15 @@ import pytest
 from sklearn.base import clone
 
 from tripwire.probes.estimators import DiffMeanProbe, LATProbe, LDAProbe, LogisticProbe
-from tripwire.probes.fold_eval import class_direction, fit_rows, grid_null, select_cell, stack_rows, stream
+from tripwire.probes.fold_eval import (
+    PermutedRefits,
+    class_direction,
+    fit_rows,
+    grid_null,
+    select_cell,
+    stack_rows,
+    stream,
+)
 from tripwire.probes.metrics import auroc
 
 N, TOK, D, LAYERS, WINDOW = 48, 6, 6, tuple(range(6)), 3
@@ -86,3 +94,23 @@ def test_the_nulls_sufficient_statistics_give_the_fitted_probes_ranking(proto: o
         cosine = float(w @ est.coef_[0] / np.linalg.norm(w) / np.linalg.norm(est.coef_[0]))
         assert cosine > 1 - 1e-9
     assert class_direction(LogisticProbe(), X, y[owner], X.T @ X) is None
+
+
+@pytest.mark.parametrize("name", ["diffmean", "lda", "lat"])
+def test_permuted_refits_rank_test_transcripts_as_the_full_refit_does(name: str) -> None:
+    """The permutation null's refits (closed form for DiffMean/LDA, a full refit for LAT) give the same
+    test AUROC as `fit_rows` + scoring, label set by label set; a refitter on another training side
+    (the broken construction) does not."""
+    by_layer, y, pairs = _noise(4, signal=0.8)
+    rows = [r + 3.0 for r in by_layer[3]]  # an offset: the refitter's centring must not change anything
+    refits = PermutedRefits(PROTOS[name], rows, TRAIN)
+    wrong = PermutedRefits(PROTOS[name], rows, TRAIN[4:])
+    rng = np.random.default_rng(5)
+    seen_wrong = []
+    for labels in (y, *(np.where(np.repeat(rng.random(N // 2) < 0.5, 2), 1 - y, y) for _ in range(4))):  # within pairs
+        est = fit_rows(PROTOS[name], rows, labels, TRAIN, pair_ids=pairs)
+        full = auroc(y[TEST], stream([est.decision_function(rows[i]) for i in TEST], WINDOW))
+        fast = auroc(y[TEST], stream(refits.sequences(labels, rows, TEST, pairs), WINDOW))
+        assert fast == pytest.approx(full, abs=1e-12)
+        seen_wrong.append(auroc(y[TEST], stream(wrong.sequences(labels, rows, TEST, pairs), WINDOW)) != full)
+    assert any(seen_wrong)

@@ -204,11 +204,17 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, controls: Mapping[int, 
     strongest_layer = max(control_metrics, key=lambda k: control_metrics[k].value) if control_metrics else None
     control = None if strongest_layer is None else control_metrics[strongest_layer]
 
+    refits = PermutedRefits(prototype, rows, train, max_tokens=s.max_tokens, seed=s.seed)
+
     def refit_on(labels_tr: np.ndarray) -> float:
         """Test AUROC of the probe method refit on permuted training labels (true test labels)."""
         permuted = data.labels.copy()
         permuted[train] = labels_tr
-        return auroc(y_te, fit_or_tie(rows, permuted, "iv_permutation_null"))
+        try:
+            return auroc(y_te, stream(refits.sequences(permuted, rows, test, pairs), s.window))
+        except ValueError as error:
+            notes["iv_permutation_null"] = f"no direction to fit ({error}); all test transcripts tie"
+            return 0.5
 
     null: dict[str, Any] | None = None
     try:
@@ -294,25 +300,13 @@ def grid_null(prototypes: Mapping[str, Any], rows_at: Callable[[int], Rows], lay
     start = time.perf_counter()
     for layer in layers:
         rows = rows_at(layer)
-        X, owner = stack_rows(rows, train, max_tokens=max_tokens, seed=seed)
-        X -= X.mean(axis=0)  # label-free centring: no direction changes, the Gram matrix keeps its precision
-        gram = X.T @ X if any(isinstance(p, DiffMeanProbe | LDAProbe) for p in prototypes.values()) else None
-        p_rows = None if pair_ids is None else np.asarray(pair_ids)[owner].astype(str)
-        val_rows = [np.asarray(rows[i], dtype=np.float64) for i in val.tolist()]
         for proto in prototypes.values():
+            refits = PermutedRefits(proto, rows, train, max_tokens=max_tokens, seed=seed)
             for k in range(n_perm):
                 permuted = labels.copy()
                 permuted[both] = perms[k]
-                y_rows = permuted[owner]
                 try:
-                    w = class_direction(proto, X, y_rows, gram)
-                    if w is None:
-                        seqs = score_rows(fit_estimator(clone(proto), X, y_rows, p_rows), rows, val)
-                    elif not np.any(w):
-                        raise ValueError("no direction")
-                    else:
-                        seqs = [r @ w for r in val_rows]
-                    value = auroc(permuted[val], stream(seqs, window))
+                    value = auroc(permuted[val], stream(refits.sequences(permuted, rows, val, pair_ids), window))
                 except ValueError:  # no direction on these labels: every transcript ties
                     value = 0.5
                 best[k] = max(best[k], value)
@@ -321,6 +315,37 @@ def grid_null(prototypes: Mapping[str, Any], rows_at: Callable[[int], Rows], lay
     return {**summary, "statistic": "maximum validation AUROC over the grid", "cells": len(layers) * len(prototypes),
             "permuted": "training and validation labels" + (", within pairs" if pair_ids is not None else ""),
             "seconds": round(seconds, 1), "seconds_per_permutation": round(seconds / n_perm, 2)}
+
+
+class PermutedRefits:
+    """One method refit many times on the same training rows under different labels (a permutation null).
+
+    The rows are stacked once (`stack_rows`, so the same rows `fit_rows` would use) and centred (no
+    direction changes; the Gram matrix keeps its precision). For `DiffMeanProbe` and `LDAProbe`,
+    `direction(labels)` is the direction the refit would find, from sufficient statistics
+    (`class_direction`): a null of 200 refits then costs 200 products with the rows, not 200 passes over a
+    d x d covariance. Scores along it rank transcripts as the refit probe's do (its calibration is a
+    positive scale and an offset). Other methods are refit in full on the stacked rows."""
+
+    def __init__(self, prototype: Any, rows: Rows, train: np.ndarray, *, max_tokens: int | None = 48,
+                 seed: int = 0) -> None:
+        self.prototype = prototype
+        self.X, self.owner = stack_rows(rows, train, max_tokens=max_tokens, seed=seed)
+        self.closed_form = isinstance(prototype, DiffMeanProbe | LDAProbe)
+        self._centred = self.X - self.X.mean(axis=0) if self.closed_form else self.X
+        self._gram = self._centred.T @ self._centred if self.closed_form else None
+
+    def sequences(self, labels: np.ndarray, rows: Rows, idx: np.ndarray, pair_ids: np.ndarray | None = None
+                  ) -> list[Float[np.ndarray, " tok"]]:
+        """Token scores of transcripts `idx` under the method refit on per-transcript `labels` (along the
+        closed-form direction, or from a full refit); ValueError when the labels give no direction."""
+        w = class_direction(self.prototype, self._centred, labels[self.owner], self._gram)
+        if w is None:
+            p_rows = None if pair_ids is None else np.asarray(pair_ids)[self.owner].astype(str)
+            return score_rows(fit_estimator(clone(self.prototype), self.X, labels[self.owner], p_rows), rows, idx)
+        if not np.any(w):
+            raise ValueError("no direction separates the classes")
+        return [np.asarray(rows[i], dtype=np.float64) @ w for i in idx.tolist()]
 
 
 def class_direction(proto: Any, X: Float[np.ndarray, "m d"], y: np.ndarray, gram: np.ndarray | None
