@@ -61,7 +61,7 @@ def _refused(folder: Path, *fragments: str, model: Any = None) -> str:
 
 def test_the_shipped_probe_and_the_v1_fixture_still_load() -> None:
     shipped = load_probe(SHIPPED)
-    assert shipped.card.layer == 23 and shipped.card.hook_point == "blocks.23.resid_post"
+    assert shipped.card.layer == 29 and shipped.card.hook_point == "blocks.29.resid_post"
     assert len(shipped.card.arrays_sha256) == 5 and shipped.card.migrated_from is None
     old = load_probe(V1)
     assert old.card.migrated_from == 1 and old.card.arrays_sha256 == {}  # format 1 had no checksums
@@ -211,4 +211,4 @@ def test_save_refuses_a_card_that_load_would_refuse(tmp_path: Path) -> None:
         with pytest.raises(ProbeFileError, match="not saved"):
             save_probe(shipped.estimator, tmp_path / "p", bad)
         assert not (tmp_path / "p").exists()
-    assert load_probe(save_probe(shipped.estimator, tmp_path / "p", shipped.card)).card.layer == 23
+    assert load_probe(save_probe(shipped.estimator, tmp_path / "p", shipped.card)).card.layer == 29
