@@ -211,7 +211,7 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, controls: Mapping[int, 
         permuted = data.labels.copy()
         permuted[train] = labels_tr
         try:
-            return auroc(y_te, stream(refits.sequences(permuted, rows, test, pairs), s.window))
+            return auroc(y_te, stream(refits.sequences(permuted, test, pairs), s.window))
         except ValueError as error:
             notes["iv_permutation_null"] = f"no direction to fit ({error}); all test transcripts tie"
             return 0.5
@@ -306,7 +306,7 @@ def grid_null(prototypes: Mapping[str, Any], rows_at: Callable[[int], Rows], lay
                 permuted = labels.copy()
                 permuted[both] = perms[k]
                 try:
-                    value = auroc(permuted[val], stream(refits.sequences(permuted, rows, val, pair_ids), window))
+                    value = auroc(permuted[val], stream(refits.sequences(permuted, val, pair_ids), window))
                 except ValueError:  # no direction on these labels: every transcript ties
                     value = 0.5
                 best[k] = max(best[k], value)
@@ -320,32 +320,37 @@ def grid_null(prototypes: Mapping[str, Any], rows_at: Callable[[int], Rows], lay
 class PermutedRefits:
     """One method refit many times on the same training rows under different labels (a permutation null).
 
-    The rows are stacked once (`stack_rows`, so the same rows `fit_rows` would use) and centred (no
-    direction changes; the Gram matrix keeps its precision). For `DiffMeanProbe` and `LDAProbe`,
-    `direction(labels)` is the direction the refit would find, from sufficient statistics
-    (`class_direction`): a null of 200 refits then costs 200 products with the rows, not 200 passes over a
-    d x d covariance. Scores along it rank transcripts as the refit probe's do (its calibration is a
-    positive scale and an offset). Other methods are refit in full on the stacked rows."""
+    The rows are stacked once (`stack_rows`, so the same rows `fit_rows` would use); for `DiffMeanProbe`
+    and `LDAProbe` they are centred (no direction changes; the Gram matrix keeps its precision) and each
+    refit's direction comes from sufficient statistics (`class_direction`): a null of 200 refits then costs
+    200 products with the rows, not 200 passes over a d x d covariance. Scores along it rank transcripts as
+    the refit probe's do (its calibration is a positive scale and an offset). Other methods are refit in
+    full on the stacked rows. Scored transcripts are converted to float64 once, not once per refit."""
 
     def __init__(self, prototype: Any, rows: Rows, train: np.ndarray, *, max_tokens: int | None = 48,
                  seed: int = 0) -> None:
-        self.prototype = prototype
+        self.prototype, self.rows = prototype, rows
         self.X, self.owner = stack_rows(rows, train, max_tokens=max_tokens, seed=seed)
-        self.closed_form = isinstance(prototype, DiffMeanProbe | LDAProbe)
-        self._centred = self.X - self.X.mean(axis=0) if self.closed_form else self.X
-        self._gram = self._centred.T @ self._centred if self.closed_form else None
+        closed_form = isinstance(prototype, DiffMeanProbe | LDAProbe)
+        self._centred = self.X - self.X.mean(axis=0) if closed_form else self.X
+        self._gram = self._centred.T @ self._centred if closed_form else None
+        self._scored: dict[int, np.ndarray] = {}
 
-    def sequences(self, labels: np.ndarray, rows: Rows, idx: np.ndarray, pair_ids: np.ndarray | None = None
+    def sequences(self, labels: np.ndarray, idx: np.ndarray, pair_ids: np.ndarray | None = None
                   ) -> list[Float[np.ndarray, " tok"]]:
         """Token scores of transcripts `idx` under the method refit on per-transcript `labels` (along the
         closed-form direction, or from a full refit); ValueError when the labels give no direction."""
         w = class_direction(self.prototype, self._centred, labels[self.owner], self._gram)
         if w is None:
             p_rows = None if pair_ids is None else np.asarray(pair_ids)[self.owner].astype(str)
-            return score_rows(fit_estimator(clone(self.prototype), self.X, labels[self.owner], p_rows), rows, idx)
+            est = fit_estimator(clone(self.prototype), self.X, labels[self.owner], p_rows)
+            return score_rows(est, self.rows, idx)
         if not np.any(w):
             raise ValueError("no direction separates the classes")
-        return [np.asarray(rows[i], dtype=np.float64) @ w for i in idx.tolist()]
+        for i in idx.tolist():
+            if i not in self._scored:
+                self._scored[i] = np.asarray(self.rows[i], dtype=np.float64)
+        return [self._scored[i] @ w for i in idx.tolist()]
 
 
 def class_direction(proto: Any, X: Float[np.ndarray, "m d"], y: np.ndarray, gram: np.ndarray | None
