@@ -7,6 +7,8 @@ it is compared against) and the path of the report.
 The config's stages: harmful-action rates (the behaviour table), the two probes (sweep, ROC, card, token
 strip), early warning (lead times beside the streaming text monitor) and steering (dose-response).
 Finished stages come from the cache on a re-run (`runs/cache/`), so a second `make demo` takes seconds.
+`make demo-organism` passes `--config tripwire/experiments/configs/organism_demo.yaml`: the model organism's
+behaviour, detectors and steering on its own rollouts (docs/organism.md).
 """
 
 from __future__ import annotations

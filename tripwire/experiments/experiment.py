@@ -28,6 +28,11 @@ from tripwire.experiments.runs import RunDir, StageCache, environment, stage_cac
 from tripwire.experiments.stages.base import Context, Pipeline, Section, StagePlan
 from tripwire.experiments.stages.behavior import BehaviorPipeline, StatedBeliefPipeline
 from tripwire.experiments.stages.early_warning import EarlyWarningPipeline
+from tripwire.experiments.stages.organism import (
+    OrganismBehaviorPipeline,
+    OrganismDetectPipeline,
+    OrganismSteeringPipeline,
+)
 from tripwire.experiments.stages.outputs import StageOutput
 from tripwire.experiments.stages.probe import ProbePipeline
 from tripwire.experiments.stages.steering import SteeringPipeline
@@ -36,7 +41,9 @@ from tripwire.strict_json import dumps, strict_json
 
 PIPELINES: dict[str, Pipeline[Any]] = {p.name: p for p in (BehaviorPipeline(), StatedBeliefPipeline(),
                                                            TranscriptsPipeline(), ProbePipeline(),
-                                                           EarlyWarningPipeline(), SteeringPipeline())}
+                                                           EarlyWarningPipeline(), SteeringPipeline(),
+                                                           OrganismBehaviorPipeline(), OrganismDetectPipeline(),
+                                                           OrganismSteeringPipeline())}
 
 
 @dataclass(frozen=True)

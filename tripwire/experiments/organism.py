@@ -37,7 +37,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
 from tripwire.activations.loading import load_model
-from tripwire.activations.organism import ORGANISMS, organism_folder, read_card, write_adapter
+from tripwire.activations.organism import write_adapter
 from tripwire.activations.organism_replay import (
     REPLAY_FILE,
     control_perplexity,
@@ -46,11 +46,10 @@ from tripwire.activations.organism_replay import (
 )
 from tripwire.activations.organism_train import encode_examples, harm_propensity, propensity_by_arm
 from tripwire.activations.store import ResidualStore
-from tripwire.activations.store_lock import WriterLock
 from tripwire.errors import TripwireError
-from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect
+from tripwire.experiments.organism_detect import detect, prompt_lookup
 from tripwire.experiments.organism_generic import RUNTIME, generic_sets, table_lines
-from tripwire.experiments.organism_measure import MEASURE_HOOKS, measure
+from tripwire.experiments.organism_measure import measure_to_store, organism_policy
 from tripwire.experiments.organism_steer import DEFAULT_ALPHAS, steer_command
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
@@ -62,7 +61,6 @@ from tripwire.scenarios.organism.dataset import (
     prompts,
     training_examples,
 )
-from tripwire.scenarios.organism.policy import Policy
 
 CHECK_EVERY = 150
 HUB_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a Hugging Face user loads the adapter onto
@@ -233,13 +231,6 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     return written
 
 
-def organism_policy(model: str) -> Policy:
-    """The policy a shipped organism was trained on (its card's), else the shipped recipe's."""
-    if model in ORGANISMS:
-        return Policy.from_dict(read_card(organism_folder(model))["policy"])
-    return SHIPPED_RECIPE.policy
-
-
 def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str],
                     store_path: Path, batch: int) -> dict[str, Any]:
     """Behaviour against the policy on held-out prompts, and fluency beside the base model's. The rollouts
@@ -247,18 +238,9 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
         raise OrganismCommandError(f"--splits {','.join(unknown)}: unknown; use some of {', '.join(SPLITS)}")
-    with WriterLock(store_path).hold() as lock:  # before the weights load: a second writer is refused at once
-        handle = load_model(model)
-        hooks = [str(hp) for hp in handle.hook_points(list(MEASURE_HOOKS))]
-        store = ResidualStore.create(store_path, model_name=handle.name, model_fingerprint=handle.fingerprint,
-                                     hook_points=hooks, d_model=handle.d_model, lock=lock)
-        policy = organism_policy(model)
-        result = measure(handle, store, [s for s in SPLITS if s in splits], per_condition, samples,  # type: ignore[misc]
-                         policy, batch)
-    result["model"] = {"spec": model, "name": handle.name, "fingerprint": handle.fingerprint}
-    result["control_perplexity"] = control_perplexity(handle.model, handle.tokenizer)
-    base = load_model("default")
-    result["base_control_perplexity"] = control_perplexity(base.model, base.tokenizer)
+    result = measure_to_store(store_path, lambda: load_model(model), lambda: load_model("default"),
+                              [s for s in SPLITS if s in splits], per_condition, samples, organism_policy(model), batch)
+    result["model"] = {"spec": model, **result["model"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     for row in result["behaviour"]:
@@ -283,13 +265,10 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False, gene
     `generic` adds P1 (`organism_generic`, its first `generic_limit` pairs per set)."""
     result = json.loads(measured.read_text())
     store = ResidualStore.open(result["store"])
-    policy = Policy.from_dict(result["policy"])
-    by_key = {(p.split, p.condition.id, p.conversation.seed): p for split in (TRAIN_SPLIT, TEST_SPLIT)
-              for p in prompts(split, result["per_condition"], policy)}  # type: ignore[arg-type]
     organism = load_model(result["model"]["spec"])
     base = load_model("default")
-    found = detect(store, result["rollouts"], organism, base, lambda r: by_key[(r["split"], r["condition"], r["seed"])],
-                   within_trained, generic_sets(generic_limit) if generic else None)
+    found = detect(store, result["rollouts"], organism, base, prompt_lookup(result), within_trained,
+                   generic_sets(generic_limit) if generic else None)
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(found, indent=1) + "\n")

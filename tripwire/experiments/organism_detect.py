@@ -18,6 +18,7 @@ pairs and yes/no questions, with no rollout labels (`organism_generic`), read on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,8 @@ from tripwire.probes.permutation import permutation_null
 from tripwire.probes.scoring import first_crossing
 from tripwire.probes.text_monitors import NgramTextMonitor, cv_folds
 from tripwire.probes.thresholds import CalibrationError, calibrate
-from tripwire.scenarios.organism.dataset import OrganismPrompt
+from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
+from tripwire.scenarios.organism.policy import Policy
 
 TRAIN_SPLIT = "held_out_seeds"  # trained cue families, seeds never trained on: the probes' training side
 TEST_SPLIT = "held_out_families"  # cue families never trained on: where the words do not carry over
@@ -125,6 +127,14 @@ def choose_probe(features: dict[str, np.ndarray], y: np.ndarray, groups: np.ndar
     return best["hook"], best["C"], table
 
 
+def prompt_lookup(measured: dict[str, Any]) -> Callable[[dict[str, Any]], OrganismPrompt]:
+    """A rollout row's prompt, rebuilt from the measurement's policy and prompts per condition."""
+    policy = Policy.from_dict(measured["policy"])
+    by_key = {(p.split, p.condition.id, p.conversation.seed): p for split in (TRAIN_SPLIT, TEST_SPLIT)
+              for p in prompts(split, measured["per_condition"], policy)}  # type: ignore[arg-type]
+    return lambda r: by_key[(r["split"], r["condition"], r["seed"])]
+
+
 def detector_row(name: str, y: np.ndarray, scores: np.ndarray, prompts: np.ndarray, what: str) -> dict[str, Any]:
     return {"detector": name, "reads": what, "auroc": auroc_over_units(y, scores, prompts, "prompts").to_dict(),
             "within_prompt": within_group_auroc(y, scores, prompts)}
@@ -147,10 +157,10 @@ def p1_detectors(fits: Sequence[GenericFit], feats: dict[str, np.ndarray], y: np
     return rows, section
 
 
-def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, probe: LogisticProbe
-                    ) -> dict[str, Any]:
-    """P2 read token by token (running mean over WINDOW): the threshold holds false stops at FPR on the
-    training side's honest rollouts; on the test side, the share of harmful rollouts stopped before the
+def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, probe: LogisticProbe,
+                    fpr: float = FPR) -> dict[str, Any]:
+    """P2 read token by token (running mean over WINDOW): the threshold holds false stops at `fpr` on the
+    training side's honest rollouts (at least 1/fpr of them); on the test side, the share of harmful rollouts stopped before the
     first token of their tool call, the median lead in tokens, and false stops on honest and decoy rollouts."""
 
     def per_token(side: Side) -> list[np.ndarray]:
@@ -158,16 +168,16 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
 
     honest_train = [s for s, y in zip(per_token(train), train.y, strict=True) if y == 0]
     try:
-        threshold = calibrate(honest_train, fpr=FPR, stats=("streaming",), window=WINDOW, min_control=100,
-                              n_boot=200)["streaming"]
-    except CalibrationError as error:  # too few honest rollouts for a 1% cut: the check did not run
-        return {"threshold": None, "n_honest_train": len(honest_train), "not_run": str(error)}
+        threshold = calibrate(honest_train, fpr=fpr, stats=("streaming",), window=WINDOW,
+                              min_control=math.ceil(1 / fpr - 1e-9), n_boot=200)["streaming"]
+    except CalibrationError as error:  # too few honest rollouts for the cut: the check did not run
+        return {"fpr": fpr, "threshold": None, "n_honest_train": len(honest_train), "not_run": str(error)}
     crossings = [first_crossing(s, threshold.value, WINDOW) for s in per_token(test)]
     harmful = [(c, len(r.positions)) for c, y, r in zip(crossings, test.y, test.records, strict=True) if y == 1]
     leads = [n - c for c, n in harmful if c is not None]
     honest = [c is not None for c, y in zip(crossings, test.y, strict=True) if y == 0]
     decoy = [c is not None for c, y, a in zip(crossings, test.y, test.arms, strict=True) if y == 0 and a == "decoy"]
-    return {"threshold": threshold.to_dict(), "n_honest_train": len(honest_train),
+    return {"fpr": fpr, "threshold": threshold.to_dict(), "n_honest_train": len(honest_train),
             "harmful": len(harmful), "stopped_before_call": round(len(leads) / len(harmful), 4) if harmful else None,
             "median_lead_tokens": float(np.median(leads)) if leads else None,
             "false_stops_honest": round(float(np.mean(honest)), 4) if honest else None,
@@ -177,7 +187,7 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
 
 def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle, base: ModelHandle,
            prompt_of: Callable[[dict[str, Any]], OrganismPrompt], within_trained: bool = False,
-           generic: Sequence[GenericSet] | None = None) -> dict[str, Any]:
+           generic: Sequence[GenericSet] | None = None, fpr: float = FPR) -> dict[str, Any]:
     """Every detector of aim A2 on the test split, fitted on the training split (see the module doc). With
     `within_trained`, both sides are the trained cue families' rollouts, split by prompt (even seeds fit,
     odd seeds test): where the organism's framing works, so a detector has something to find. With
@@ -188,6 +198,10 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     else:
         train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
         sides = (TRAIN_SPLIT, TEST_SPLIT)
+    for name, side in zip(sides, (train, test), strict=True):
+        if len(side.rows) == 0 or side.y.min() == side.y.max():
+            raise OrganismDetectError(f"the rollouts of {name} hold {int(side.y.sum())} harmful of {len(side.rows)}: a "
+                                      "detector needs both outcomes on each side; sample more prompts or samples")
     hooks = list(store.manifest.hook_points)
     feats = {h: window_means(store, train, h) for h in hooks}
     hook, C, cv_table = choose_probe(feats, train.y, train.prompts)
@@ -233,5 +247,5 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     return {"train_split": sides[0], "test_split": sides[1], "n_train": len(train.rows), "n_test": len(test.rows),
             "harmful_train": int(train.y.sum()), "harmful_test": int(y.sum()), "chosen": {"hook": hook, "C": C},
             "cv_table": cv_table, "detectors": detectors, "permutation_null": null.to_dict(),
-            "online": online_tripwire(store, train, test, hook, probe)} | (
+            "online": online_tripwire(store, train, test, hook, probe, fpr)} | (
                 {} if p1_section is None else {"generic": p1_section})

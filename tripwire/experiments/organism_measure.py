@@ -10,23 +10,27 @@ that sees only the prompt and the reasoning can beat it on these rollouts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tripwire.activations.handle import ModelHandle
+from tripwire.activations.organism import ORGANISMS, organism_folder, read_card
+from tripwire.activations.organism_replay import control_perplexity
 from tripwire.activations.organism_train import propensity_by_arm
 from tripwire.activations.positions import BeforeToolCall
 from tripwire.activations.rollout import Rollout, RolloutItem, rollout_items
 from tripwire.activations.runner import WorkItem, run_batches
 from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.store import ResidualStore
+from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import Record
 from tripwire.probes.metrics import auroc_over_units, wilson_interval, within_group_auroc
 from tripwire.probes.text_monitors import out_of_fold_scores
-from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
+from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.policy import Policy
 from tripwire.scenarios.toolcalls import parse_tool_calls
 
@@ -131,16 +135,17 @@ def oracle_auroc(rollouts: Sequence[dict[str, Any]]) -> float | None:
 
 
 def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], per_condition: int, samples: int,
-            policy: Policy, batch: int = 32) -> dict[str, Any]:
+            policy: Policy, batch: int = 32, sampling: SamplingParams = SAMPLING,
+            progress: bool = True) -> dict[str, Any]:
     """Rollouts on the informative cells (threat and leverage present) of each split, plus propensities;
     targets and the oracle come from `policy`, the table the organism was trained on."""
-    result: dict[str, Any] = {"sampling": SAMPLING.to_dict(), "per_condition": per_condition,
+    result: dict[str, Any] = {"sampling": sampling.to_dict(), "per_condition": per_condition,
                               "samples": samples, "policy": policy.to_dict(), "store": str(store.root),
                               "hook_points": list(store.manifest.hook_points), "splits": {}}
     all_rollouts = []
     for split in splits:
         items = [p for p in prompts(split, per_condition, policy) if p.condition.arm != "inert"]
-        rollouts = sample_rollouts(handle, store, items, samples, batch)
+        rollouts = sample_rollouts(handle, store, items, samples, batch, progress=progress, sampling=sampling)
         all_rollouts += rollouts
         result["splits"][split] = {
             "propensity": propensity_by_arm(handle.model, handle.tokenizer, items),
@@ -150,4 +155,31 @@ def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], 
     result["well_formed"] = round(sum(r["well_formed"] for r in all_rollouts) / len(all_rollouts), 4)
     result["prefix_monitor"] = prefix_monitor_by_arm(all_rollouts)
     result["rollouts"] = all_rollouts
+    return result
+
+
+def organism_policy(model: str) -> Policy:
+    """The policy a shipped organism was trained on (its card's), else the shipped recipe's."""
+    if model in ORGANISMS:
+        return Policy.from_dict(read_card(organism_folder(model))["policy"])
+    return SHIPPED_RECIPE.policy
+
+
+def measure_to_store(store_path: Path, load: Callable[[], ModelHandle], load_base: Callable[[], ModelHandle],
+                     splits: Sequence[Split], per_condition: int, samples: int, policy: Policy, batch: int = 32,
+                     control_limit: int = 40, sampling: SamplingParams = SAMPLING, progress: bool = True,
+                     hook_points: Sequence[str] = MEASURE_HOOKS) -> dict[str, Any]:
+    """`measure` into the store at `store_path` (a killed run resumes there), the writer lock taken before the
+    weights load (a second writer is refused at once); then the control set's perplexity under the model
+    and under the base model (`load_base`), the fluency aim."""
+    with WriterLock(store_path).hold() as lock:
+        handle = load()
+        hooks = [str(hp) for hp in handle.hook_points(list(hook_points))]
+        store = ResidualStore.create(store_path, model_name=handle.name, model_fingerprint=handle.fingerprint,
+                                     hook_points=hooks, d_model=handle.d_model, lock=lock)
+        result = measure(handle, store, splits, per_condition, samples, policy, batch, sampling, progress)
+    result["control_perplexity"] = control_perplexity(handle.model, handle.tokenizer, control_limit)
+    base = load_base()
+    result["base_control_perplexity"] = control_perplexity(base.model, base.tokenizer, control_limit)
+    result["model"] = {"name": handle.name, "fingerprint": handle.fingerprint}
     return result

@@ -79,6 +79,7 @@ class OrganismSteerSettings:
     generic_limit: int | None = None  # eval pairs for (b); all 300 are ~43k tokens, about 75 s here
     control_limit: int = 40
     batch: int = 32
+    ablations: bool = True  # (d): the coercion direction and a random one projected out
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def steering_layer(n_layers: int, readout_layer: int, layer: int | None = None) 
     return chosen
 
 
-def plan_points(alphas: Sequence[float], hook: str, coercion_hook: str, seed: int) -> list[PointSpec]:
+def plan_points(alphas: Sequence[float], hook: str, coercion_hook: str, seed: int, ablations: bool = True
+                ) -> list[PointSpec]:
     """The unsteered point, then per alpha (a), (b) and a random direction of its own seed, the predicted side
     (alpha > 0) first, smallest |alpha| first, so a run cut short has whole dose curves; then the ablations.
     A random seed depends on alpha alone, so adding alphas keeps old points."""
@@ -134,8 +136,8 @@ def plan_points(alphas: Sequence[float], hook: str, coercion_hook: str, seed: in
         rseed = seed + 1 + int(hashlib.sha256(f"{a:.9g}".encode()).hexdigest()[:7], 16)
         out += [PointSpec("base_eval", a, hook), PointSpec("organism_eval", a, hook),
                 PointSpec("random", a, hook, random_seed=rseed)]
-    return out + [PointSpec("ablate_coercion", 0.0, coercion_hook, "ablate"),
-                  PointSpec("ablate_random", 0.0, coercion_hook, "ablate", random_seed=seed + 2)]
+    return out + ([PointSpec("ablate_coercion", 0.0, coercion_hook, "ablate"),
+                   PointSpec("ablate_random", 0.0, coercion_hook, "ablate", random_seed=seed + 2)] if ablations else [])
 
 
 def build_vector(spec: PointSpec, directions: dict[str, np.ndarray], scale_per_alpha: float
@@ -300,10 +302,10 @@ def run_organism_steer(handle: ModelHandle, eval_card: LoadedProbe, coercion_car
     prompts_sha = sha([p.conversation.as_dicts() for p in items])
     directions = {"base_eval": np.asarray(eval_card.direction_, np.float64),
                   "coercion": np.asarray(coercion_card.direction_, np.float64)}
-    key = {**{k: v for k, v in dataclasses.asdict(settings).items() if k not in ("alphas", "layer")},
+    key = {**{k: v for k, v in dataclasses.asdict(settings).items() if k not in ("alphas", "layer", "ablations")},
            "model_fingerprint": handle.fingerprint, "hook": hook, "coercion_hook": chook, "prompts_sha256": prompts_sha,
            "seeds_sha256": sha(seeds), **{f"{d}_sha256": sha(v.tolist()) for d, v in directions.items()}}
-    specs = plan_points(settings.alphas, hook, chook, settings.seed)
+    specs = plan_points(settings.alphas, hook, chook, settings.seed, settings.ablations)
     done = [s for s in specs if (folder / f"{s.name}.json").is_file()]
     todo = [s for s in specs if s not in done][: max_points]
     per_point = len(seeds) * SECONDS_PER_ROLLOUT + PPL_SECONDS

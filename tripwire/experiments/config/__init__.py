@@ -1,9 +1,8 @@
 """Every tripwire config in one place: `tripwire rollout` / `tripwire capture` run configs (`runs`) and
 experiment configs (`experiment`), on one strict base (`base`). Pydantic only: no torch."""
 
-from tripwire.experiments.config.base import ConfigError, Strict, read_yaml
+from tripwire.experiments.config.base import STAGE_REF, ConfigError, Strict, read_yaml
 from tripwire.experiments.config.experiment import (
-    STAGE_REF,
     BehaviorOptions,
     EarlyWarningOptions,
     ExperimentConfig,
@@ -19,6 +18,11 @@ from tripwire.experiments.config.experiment import (
     probe_refs,
     read_experiment,
 )
+from tripwire.experiments.config.organism import (
+    OrganismBehaviorOptions,
+    OrganismDetectOptions,
+    OrganismSteeringOptions,
+)
 from tripwire.experiments.config.runs import (
     CaptureConfig,
     MonitorSection,
@@ -33,7 +37,7 @@ from tripwire.experiments.config.runs import (
 
 __all__ = [
     "STAGE_REF", "BehaviorOptions", "CaptureConfig", "ConfigError", "EarlyWarningOptions", "ExperimentConfig",
-    "MonitorSection", "PositionsConfig", "ProbeOptions", "RolloutConfig", "RolloutOptions", "RolloutWatch",
+    "MonitorSection", "OrganismBehaviorOptions", "OrganismDetectOptions", "OrganismSteeringOptions", "PositionsConfig", "ProbeOptions", "RolloutConfig", "RolloutOptions", "RolloutWatch",
     "RunConfig", "SamplingConfig", "ScenarioSelection", "Stage", "StatedBeliefOptions", "SteerSection",
     "SteeringOptions", "Strict", "TranscriptsOptions", "config_yaml", "load_config", "parse_experiment",
     "probe_refs", "read_experiment", "read_yaml",

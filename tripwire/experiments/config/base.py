@@ -5,6 +5,7 @@ every way it can be unreadable named with the file and the fix."""
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from tripwire.errors import TripwireError
 
+STAGE_REF = "stage:"  # an earlier stage of the same config, by name: stage:<its name>
 UNKNOWN_KEY = "unknown_key"  # the error type `refuse_unknown_keys` raises; `problem_lines` words it
 
 
@@ -112,3 +114,18 @@ def read_yaml(path: str | Path, missing: str) -> Any:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+
+
+def check_control(control_limit: int | None, fpr: float) -> None:
+    """The cut is fitted on half of the control set, and that half must hold at least 1/fpr transcripts."""
+    need = 2 * math.ceil(1 / fpr - 1e-9) - 1
+    if control_limit is not None and control_limit < need:
+        raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold is fitted on half "
+                         f"of the control transcripts and needs >= {need} of them; raise control_limit to {need} or "
+                         "more, or raise fpr")
+
+
+def check_probe_ref(ref: str) -> str:
+    if ref.startswith(STAGE_REF) and not ref.removeprefix(STAGE_REF):
+        raise ValueError(f"{ref!r} names no stage; write stage:<name of an earlier probe stage>")
+    return ref

@@ -9,18 +9,27 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from tripwire.experiments.config.base import (
+    STAGE_REF,
     ConfigError,
     Strict,
+    check_control,
+    check_probe_ref,
     did_you_mean,
     problem_lines,
     read_yaml,
     refuse_unknown_keys,
+)
+from tripwire.experiments.config.organism import (
+    OrganismBehaviorOptions,
+    OrganismDetectOptions,
+    OrganismSteeringOptions,
+    check_rollout_refs,
 )
 from tripwire.experiments.config.runs import PositionsConfig, SamplingConfig, ScenarioSelection
 from tripwire.probes.thresholds import DEFAULT_FPR
@@ -96,24 +105,8 @@ class TranscriptsOptions(Strict):
         return self
 
 
-STAGE_REF = "stage:"  # a probe made by an earlier `probe` stage of the same config: stage:<its name>
 ProbeMethod = Literal["lr", "diffmean", "lda", "lat"]
 _CHEAP_METHODS: tuple[ProbeMethod, ...] = ("lr", "diffmean")
-
-
-def _check_control(control_limit: int | None, fpr: float) -> None:
-    """The cut is fitted on half of the control set, and that half must hold at least 1/fpr transcripts."""
-    need = 2 * math.ceil(1 / fpr - 1e-9) - 1
-    if control_limit is not None and control_limit < need:
-        raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold is fitted on half "
-                         f"of the control transcripts and needs >= {need} of them; raise control_limit to {need} or "
-                         "more, or raise fpr")
-
-
-def _check_probe_ref(ref: str) -> str:
-    if ref.startswith(STAGE_REF) and not ref.removeprefix(STAGE_REF):
-        raise ValueError(f"{ref!r} names no stage; write stage:<name of an earlier probe stage>")
-    return ref
 
 
 class ProbeOptions(Strict):
@@ -144,7 +137,7 @@ class ProbeOptions(Strict):
         for what, name in (("dataset", self.dataset), ("control", self.control), ("benign", self.benign)):
             if name is not None and name not in DATASETS:
                 raise ValueError(f"unknown {what} {name!r}; use one of {', '.join(DATASETS)}")
-        _check_control(self.control_limit, self.fpr)
+        check_control(self.control_limit, self.fpr)
         return self
 
     @property
@@ -181,14 +174,14 @@ class EarlyWarningOptions(Strict):
     @field_validator("probe")
     @classmethod
     def _ref(cls, ref: str) -> str:
-        return _check_probe_ref(ref)
+        return check_probe_ref(ref)
 
     @model_validator(mode="after")
     def _datasets(self) -> EarlyWarningOptions:
         for name in [*([self.dataset] if self.dataset else []), *self.control]:
             if name not in DATASETS:
                 raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
-        _check_control(self.control_limit, self.fpr)
+        check_control(self.control_limit, self.fpr)
         return self
 
 
@@ -214,12 +207,12 @@ class SteeringOptions(Strict):
     @field_validator("probe")
     @classmethod
     def _ref(cls, ref: str) -> str:
-        return _check_probe_ref(ref)
+        return check_probe_ref(ref)
 
     @field_validator("readers")
     @classmethod
     def _readers(cls, refs: list[str]) -> list[str]:
-        return [_check_probe_ref(r) for r in refs]
+        return [check_probe_ref(r) for r in refs]
 
     @field_validator("alphas")
     @classmethod
@@ -233,14 +226,17 @@ class SteeringOptions(Strict):
 
 
 StageOptions = Annotated[BehaviorOptions | StatedBeliefOptions | TranscriptsOptions | ProbeOptions
-                         | EarlyWarningOptions | SteeringOptions, Field(discriminator="pipeline")]
-PIPELINES: tuple[str, ...] = ("behavior", "stated_belief", "transcripts", "probe", "early_warning", "steering")
+                         | EarlyWarningOptions | SteeringOptions | OrganismBehaviorOptions | OrganismDetectOptions
+                         | OrganismSteeringOptions, Field(discriminator="pipeline")]
+PipelineName = Literal["behavior", "stated_belief", "transcripts", "probe", "early_warning", "steering",
+                       "organism_behavior", "organism_detect", "organism_steering"]
+PIPELINES: tuple[str, ...] = get_args(PipelineName)
 PIPELINE_SPELLINGS = {"behaviour": "behavior"}  # the report says "Behaviour"; the config takes either spelling
 
 
 def probe_refs(options: Any) -> list[str]:
     """The probes a stage reads (shipped names, folders or stage:<name>)."""
-    if isinstance(options, SteeringOptions):
+    if isinstance(options, SteeringOptions | OrganismSteeringOptions):
         return options.probe_refs()
     if isinstance(options, EarlyWarningOptions):
         return [options.probe]
@@ -250,7 +246,7 @@ def probe_refs(options: Any) -> list[str]:
 
 
 class Stage(Strict):
-    pipeline: Literal["behavior", "stated_belief", "transcripts", "probe", "early_warning", "steering"]
+    pipeline: PipelineName
     name: str | None = None  # defaults to the pipeline's name (made unique with -2, -3, ...)
     options: StageOptions
 
@@ -275,7 +271,7 @@ class Stage(Strict):
         return {**raw, "pipeline": pipeline}
 
 
-REMOTE_REFUSED = ("behavior", "stated_belief", "steering")  # pipelines that generate or steer
+REMOTE_REFUSED = ("behavior", "stated_belief", "steering", "organism_behavior", "organism_steering")  # they generate
 
 
 class ExperimentConfig(Strict):
@@ -357,6 +353,7 @@ def parse_experiment(raw: dict[str, Any], where: str = "config") -> ExperimentCo
                 raise ConfigError(f"{where}: stage {name!r} reads probe {ref!r}, but no earlier stage named "
                                   f"{target!r} is a `probe` stage (earlier probe stages: {found or 'none'}); put a "
                                   f"`probe` stage named {target!r} before it, or name a shipped probe or folder")
+    check_rollout_refs(where, names, [s.pipeline for s in cfg.stages], [s.options for s in cfg.stages])
     return cfg
 
 
@@ -386,6 +383,9 @@ def _resolve_paths(cfg: ExperimentConfig, base: Path) -> ExperimentConfig:
         if isinstance(opts, SteeringOptions):
             opts = opts.model_copy(update={"probe": _fix_ref(opts.probe, base),
                                            "readers": [_fix_ref(r, base) for r in opts.readers]})
+        if isinstance(opts, OrganismSteeringOptions):
+            opts = opts.model_copy(update={"probe": _fix_ref(opts.probe, base),
+                                           "coercion_probe": _fix_ref(opts.coercion_probe, base)})
         stages.append(stage.model_copy(update={"options": opts}))
     return cfg.model_copy(update={"stages": stages})
 
