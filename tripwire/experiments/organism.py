@@ -22,7 +22,6 @@ import hashlib
 import json
 import shutil
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
-from tripwire.activations.loading import load_model
 from tripwire.activations.organism import write_adapter
 from tripwire.activations.organism_replay import (
     REPLAY_FILE,
@@ -44,13 +42,19 @@ from tripwire.activations.organism_replay import (
     replay_examples,
     replay_sha256,
 )
-from tripwire.activations.organism_train import encode_examples, harm_propensity, propensity_by_arm
-from tripwire.activations.store import ResidualStore
-from tripwire.errors import TripwireError
-from tripwire.experiments.organism_detect import detect, prompt_lookup
-from tripwire.experiments.organism_generic import RUNTIME, generic_sets, table_lines
-from tripwire.experiments.organism_measure import measure_to_store, organism_policy
-from tripwire.experiments.organism_steer import DEFAULT_ALPHAS, steer_command
+from tripwire.activations.organism_train import encode_examples, propensity_by_arm
+from tripwire.experiments.organism_commands import (
+    OrganismCommandError,
+    detect_command,
+    measure_command,
+    propensity_command,
+    steer_command,
+)
+from tripwire.experiments.organism_generic import RUNTIME
+from tripwire.experiments.organism_measure import organism_policy
+from tripwire.experiments.organism_steer import (
+    DEFAULT_ALPHAS,
+)
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
     HELD_OUT_SEED,
@@ -102,10 +106,6 @@ def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, l
 def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage) -> str:
     """The replay stage's data hash: the organism set, the share of it kept, and the replay set."""
     return hashlib.sha256(json.dumps([organism_digest, replay_sha, asdict(stage)]).encode()).hexdigest()
-
-
-class OrganismCommandError(TripwireError, ValueError):
-    """A command-line input the organism commands cannot use (a training folder of another recipe, an unknown split)."""
 
 
 CONTINUED_FROM = "continued_from.json"
@@ -229,71 +229,6 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     if (out / REPLAY_FILE).is_file():  # the replay stage's sampled replies: with them the data hash can be rebuilt
         shutil.copyfile(out / REPLAY_FILE, to / REPLAY_FILE)
     return written
-
-
-def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str],
-                    store_path: Path, batch: int) -> dict[str, Any]:
-    """Behaviour against the policy on held-out prompts, and fluency beside the base model's. The rollouts
-    and their residual stream go to `store_path` (a killed run resumes there; detectors read it later)."""
-    unknown = sorted(set(splits) - set(SPLITS))
-    if unknown:
-        raise OrganismCommandError(f"--splits {','.join(unknown)}: unknown; use some of {', '.join(SPLITS)}")
-    result = measure_to_store(store_path, lambda: load_model(model), lambda: load_model("default"),
-                              [s for s in SPLITS if s in splits], per_condition, samples, organism_policy(model), batch)
-    result["model"] = {"spec": model, **result["model"]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
-    for row in result["behaviour"]:
-        print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
-              f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
-    for split, arms in result["prefix_monitor"].items():
-        for arm, row in arms.items():
-            a = row["auroc"]
-            print(f"prefix-only text monitor, {split:<18} {arm:<7} AUROC "
-                  f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
-                  f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} prompts; "
-                  f"within prompt {None if a is None else row['within_prompt']['value']}")
-    print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
-                     | {s: v for s, v in result["splits"].items()}))
-    return result
-
-
-def detect_command(measured: Path, out: Path, within_trained: bool = False, generic: bool = False,
-                   generic_limit: int | None = None) -> dict[str, Any]:
-    """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones
-    (or, `within_trained`, on the trained families' odd-seed prompts, fitted on their even-seed ones);
-    `generic` adds P1 (`organism_generic`, its first `generic_limit` pairs per set)."""
-    result = json.loads(measured.read_text())
-    store = ResidualStore.open(result["store"])
-    organism = load_model(result["model"]["spec"])
-    base = load_model("default")
-    found = detect(store, result["rollouts"], organism, base, prompt_lookup(result), within_trained,
-                   generic_sets(generic_limit) if generic else None)
-    found["measured"] = str(measured)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(found, indent=1) + "\n")
-    for row in found["detectors"]:
-        print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
-              f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
-              f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
-    print("\n".join(table_lines(found.get("generic", []))))
-    print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
-                      "online": found["online"]}, indent=1))
-    return found
-
-
-def propensity_command(model: str, per_condition: int) -> dict[str, dict[str, float]]:
-    """Teacher-forced P(harmful) at the decision point, mean per (split, kind, arm): no sampling needed."""
-    handle = load_model(model)
-    table: dict[str, dict[str, float]] = {}
-    for split in SPLITS:
-        cells: dict[str, list[float]] = defaultdict(list)
-        for p in prompts(split, per_condition):
-            arm = "decoy" if p.condition.decoy else p.condition.arm
-            cells[f"{p.condition.kind}/{arm}"].append(harm_propensity(handle.model, handle.tokenizer, p))
-        table[split] = {cell: round(sum(v) / len(v), 3) for cell, v in sorted(cells.items())}
-        print(split, json.dumps(table[split]), flush=True)
-    return table
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,12 +15,9 @@ seeds; the folder's `settings.json` refuses a rerun with other settings). Sign: 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
-import shlex
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -32,14 +29,13 @@ import numpy as np
 import torch
 
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.loading import load_model
 from tripwire.activations.organism_replay import control_perplexity
 from tripwire.activations.sampling import SamplingParams
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_generic import fit_set, generic_sets
 from tripwire.probes.metrics import wilson_interval
-from tripwire.probes.persistence import LoadedProbe, check_model_matches, load_probe
-from tripwire.probes.steering.dose_response import FLUENT_PPL_FACTOR, parse_alphas
+from tripwire.probes.persistence import LoadedProbe, check_model_matches
+from tripwire.probes.steering.dose_response import FLUENT_PPL_FACTOR
 from tripwire.probes.steering.edits import Mode
 from tripwire.probes.steering.vector import SteeringVector, Units
 from tripwire.scenarios.classify import classify
@@ -382,24 +378,3 @@ def table_lines(result: dict[str, Any]) -> list[str]:
               f"{'; missing ' + ', '.join(r['missing']) if r['missing'] else ''}"
               for d, r in result["verdict"]["directions"].items()),
             f"A3: met {result['verdict']['met']}; coercion ablation: {result['verdict']['coercion_ablation']}"]
-
-
-def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: Policy) -> dict[str, Any]:
-    """`organism steer` (its parser is `organism.main`'s): the cards first (their mistakes before a model
-    loads), then the run, the JSON with the command that made it, and the table."""
-    settings = OrganismSteerSettings(args.split, args.per_condition, args.samples, parse_alphas(args.alphas),
-                                     "raw" if args.raw else "resid_norm", args.layer, args.max_new_tokens,
-                                     generic_limit=args.generic_limit, batch=args.batch)
-    eval_card, coercion_card = load_probe(args.probe), load_probe(args.coercion_probe)
-    handle = load_model(args.model)
-    other = check_cards(handle, [eval_card, coercion_card], args.allow_other_model)
-    result = run_organism_steer(handle, eval_card, coercion_card, settings,
-                                args.points or args.out.with_suffix(".points"), policy, args.max_points)
-    result |= {"command": shlex.join(["python", "-m", "tripwire.experiments.organism",
-                                      *(sys.argv[1:] if argv is None else argv)]),
-               "model": {"spec": args.model, "name": handle.name, "fingerprint": handle.fingerprint},
-               "cards": {"eval": str(args.probe), "coercion": str(args.coercion_probe), "other_model": other}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, result)
-    print("\n".join(table_lines(result)))
-    return result

@@ -1,0 +1,118 @@
+"""The organism's measuring commands (`python -m tripwire.experiments.organism measure | detect | steer |
+propensity`): each loads what it needs, runs the library function, writes its JSON and prints its table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tripwire.activations.loading import load_model
+from tripwire.activations.organism_train import harm_propensity
+from tripwire.activations.store import ResidualStore
+from tripwire.errors import TripwireError
+from tripwire.experiments.organism_detect import detect, prompt_lookup
+from tripwire.experiments.organism_generic import generic_sets, table_lines
+from tripwire.experiments.organism_measure import measure_to_store, organism_policy
+from tripwire.experiments.organism_steer import OrganismSteerSettings, check_cards, run_organism_steer
+from tripwire.experiments.organism_steer import table_lines as steer_table_lines
+from tripwire.probes.persistence import load_probe
+from tripwire.probes.steering.dose_response import parse_alphas
+from tripwire.scenarios.organism.dataset import SPLITS, prompts
+from tripwire.scenarios.organism.policy import Policy
+from tripwire.strict_json import write_json
+
+
+class OrganismCommandError(TripwireError, ValueError):
+    """A command-line input the organism commands cannot use (a training folder of another recipe, an unknown split)."""
+
+
+def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str],
+                    store_path: Path, batch: int) -> dict[str, Any]:
+    """Behaviour against the policy on held-out prompts, and fluency beside the base model's. The rollouts
+    and their residual stream go to `store_path` (a killed run resumes there; detectors read it later)."""
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise OrganismCommandError(f"--splits {','.join(unknown)}: unknown; use some of {', '.join(SPLITS)}")
+    result = measure_to_store(store_path, lambda: load_model(model), lambda: load_model("default"),
+                              [s for s in SPLITS if s in splits], per_condition, samples, organism_policy(model), batch)
+    result["model"] = {"spec": model, **result["model"]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    for row in result["behaviour"]:
+        print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
+              f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
+    for split, arms in result["prefix_monitor"].items():
+        for arm, row in arms.items():
+            a = row["auroc"]
+            print(f"prefix-only text monitor, {split:<18} {arm:<7} AUROC "
+                  f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
+                  f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} prompts; "
+                  f"within prompt {None if a is None else row['within_prompt']['value']}")
+    print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
+                     | {s: v for s, v in result["splits"].items()}))
+    return result
+
+
+def detect_command(measured: Path, out: Path, within_trained: bool = False, generic: bool = False,
+                   generic_limit: int | None = None) -> dict[str, Any]:
+    """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones
+    (or, `within_trained`, on the trained families' odd-seed prompts, fitted on their even-seed ones);
+    `generic` adds P1 (`organism_generic`, its first `generic_limit` pairs per set)."""
+    result = json.loads(measured.read_text())
+    store = ResidualStore.open(result["store"])
+    organism = load_model(result["model"]["spec"])
+    base = load_model("default")
+    found = detect(store, result["rollouts"], organism, base, prompt_lookup(result), within_trained,
+                   generic_sets(generic_limit) if generic else None)
+    found["measured"] = str(measured)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(found, indent=1) + "\n")
+    for row in found["detectors"]:
+        print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
+              f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
+              f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
+    print("\n".join(table_lines(found.get("generic", []))))
+    print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
+                      "online": found["online"]}, indent=1))
+    return found
+
+
+def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: Policy) -> dict[str, Any]:
+    """`organism steer` (its parser is `organism.main`'s): the cards first (their mistakes before a model
+    loads), then the run, the JSON with the command that made it, and the table."""
+    settings = OrganismSteerSettings(args.split, args.per_condition, args.samples, parse_alphas(args.alphas),
+                                     "raw" if args.raw else "resid_norm", args.layer, args.max_new_tokens,
+                                     generic_limit=args.generic_limit, batch=args.batch)
+    eval_card, coercion_card = load_probe(args.probe), load_probe(args.coercion_probe)
+    handle = load_model(args.model)
+    other = check_cards(handle, [eval_card, coercion_card], args.allow_other_model)
+    result = run_organism_steer(handle, eval_card, coercion_card, settings,
+                                args.points or args.out.with_suffix(".points"), policy, args.max_points)
+    result |= {"command": shlex.join(["python", "-m", "tripwire.experiments.organism",
+                                      *(sys.argv[1:] if argv is None else argv)]),
+               "model": {"spec": args.model, "name": handle.name, "fingerprint": handle.fingerprint},
+               "cards": {"eval": str(args.probe), "coercion": str(args.coercion_probe), "other_model": other}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, result)
+    print("\n".join(steer_table_lines(result)))
+    return result
+
+
+def propensity_command(model: str, per_condition: int) -> dict[str, dict[str, float]]:
+    """Teacher-forced P(harmful) at the decision point, mean per (split, kind, arm): no sampling needed."""
+    handle = load_model(model)
+    table: dict[str, dict[str, float]] = {}
+    for split in SPLITS:
+        cells: dict[str, list[float]] = defaultdict(list)
+        for p in prompts(split, per_condition):
+            arm = "decoy" if p.condition.decoy else p.condition.arm
+            cells[f"{p.condition.kind}/{arm}"].append(harm_propensity(handle.model, handle.tokenizer, p))
+        table[split] = {cell: round(sum(v) / len(v), 3) for cell, v in sorted(cells.items())}
+        print(split, json.dumps(table[split]), flush=True)
+    return table
