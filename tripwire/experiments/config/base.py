@@ -129,3 +129,10 @@ def check_probe_ref(ref: str) -> str:
     if ref.startswith(STAGE_REF) and not ref.removeprefix(STAGE_REF):
         raise ValueError(f"{ref!r} names no stage; write stage:<name of an earlier probe stage>")
     return ref
+
+
+def check_alphas(alphas: list[float]) -> list[float]:
+    """Steering strengths: finite numbers only."""
+    if not all(math.isfinite(a) for a in alphas):
+        raise ValueError(f"strengths must be finite numbers (got {alphas})")
+    return alphas

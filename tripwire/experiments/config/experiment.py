@@ -6,7 +6,6 @@ the field path (``stages.1.options.samples``) and the problem, before any model 
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -18,6 +17,7 @@ from tripwire.experiments.config.base import (
     STAGE_REF,
     ConfigError,
     Strict,
+    check_alphas,
     check_control,
     check_probe_ref,
     did_you_mean,
@@ -217,9 +217,7 @@ class SteeringOptions(Strict):
     @field_validator("alphas")
     @classmethod
     def _finite(cls, alphas: list[float]) -> list[float]:
-        if not all(math.isfinite(a) for a in alphas):
-            raise ValueError(f"strengths must be finite numbers (got {alphas})")
-        return alphas
+        return check_alphas(alphas)
 
     def probe_refs(self) -> list[str]:
         return [self.probe, *self.readers]

@@ -4,12 +4,11 @@ tripwire.experiments.organism`'s; `configs/organism_demo.yaml` sizes them for th
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field, field_validator
 
-from tripwire.experiments.config.base import STAGE_REF, ConfigError, Strict, check_probe_ref
+from tripwire.experiments.config.base import STAGE_REF, ConfigError, Strict, check_alphas, check_probe_ref
 
 OrganismSplit = Literal["held_out_seeds", "held_out_families", "held_out_kind"]
 TRAINED_FAMILIES: OrganismSplit = "held_out_seeds"  # new seeds of the cue families the organism was trained on
@@ -85,9 +84,7 @@ class OrganismSteeringOptions(Strict):
     @field_validator("alphas")
     @classmethod
     def _finite(cls, alphas: list[float]) -> list[float]:
-        if not all(math.isfinite(a) for a in alphas):
-            raise ValueError(f"strengths must be finite numbers (got {alphas})")
-        return alphas
+        return check_alphas(alphas)
 
     @field_validator("probe", "coercion_probe")
     @classmethod
