@@ -134,6 +134,11 @@ def oracle_auroc(rollouts: Sequence[dict[str, Any]]) -> float | None:
     return round(float(roc_auc_score(y, [r["p_harm"] for r in rollouts])), 4)
 
 
+def informative_prompts(split: Split, per_condition: int, policy: Policy) -> list[OrganismPrompt]:
+    """The prompts `measure` samples: every arm but the inert one (threat and leverage both present)."""
+    return [p for p in prompts(split, per_condition, policy) if p.condition.arm != "inert"]
+
+
 def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], per_condition: int, samples: int,
             policy: Policy, batch: int = 32, sampling: SamplingParams = SAMPLING,
             progress: bool = True) -> dict[str, Any]:
@@ -144,7 +149,7 @@ def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], 
                               "hook_points": list(store.manifest.hook_points), "splits": {}}
     all_rollouts = []
     for split in splits:
-        items = [p for p in prompts(split, per_condition, policy) if p.condition.arm != "inert"]
+        items = informative_prompts(split, per_condition, policy)
         rollouts = sample_rollouts(handle, store, items, samples, batch, progress=progress, sampling=sampling)
         all_rollouts += rollouts
         result["splits"][split] = {

@@ -238,9 +238,7 @@ def probe_refs(options: Any) -> list[str]:
         return options.probe_refs()
     if isinstance(options, EarlyWarningOptions):
         return [options.probe]
-    if isinstance(options, TranscriptsOptions):
-        return list(options.probes)
-    return []
+    return list(options.probes) if isinstance(options, TranscriptsOptions) else []
 
 
 class Stage(Strict):

@@ -32,7 +32,7 @@ from tripwire.experiments.config.organism import (
 )
 from tripwire.experiments.organism_detect import detect, prompt_lookup
 from tripwire.experiments.organism_generic import generic_sets
-from tripwire.experiments.organism_measure import measure_to_store, organism_policy
+from tripwire.experiments.organism_measure import informative_prompts, measure_to_store, organism_policy
 from tripwire.experiments.organism_steer import (
     SECONDS_PER_ROLLOUT,
     OrganismSteerSettings,
@@ -47,7 +47,7 @@ from tripwire.experiments.stages.base import Context, Section, StagePlan
 from tripwire.experiments.stages.organism_sections import behavior_section, detect_section, steering_section
 from tripwire.experiments.stages.outputs import StageOutput
 from tripwire.probes.persistence import load_probe
-from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
+from tripwire.scenarios.organism.dataset import OrganismPrompt
 
 STORE_FOLDER, POINTS_FOLDER = "store", "points"
 
@@ -69,7 +69,7 @@ class OrganismSteeringOutput(StageOutput):
 
 def _items(ctx: Context, opts: OrganismBehaviorOptions) -> list[OrganismPrompt]:
     policy = organism_policy(ctx.cfg.model)
-    return [p for split in opts.splits for p in prompts(split, opts.per_condition, policy) if p.condition.arm != "inert"]
+    return [p for split in opts.splits for p in informative_prompts(split, opts.per_condition, policy)]
 
 
 def _sampling_plan(ctx: Context, items: list[OrganismPrompt], samples: int, new_tokens: int, batch: int,
@@ -82,11 +82,11 @@ def _sampling_plan(ctx: Context, items: list[OrganismPrompt], samples: int, new_
     lengths = [len(render_conversation(tokenizer, capabilities, p.conversation).token_ids) for p in items]
     device = pick_device(ctx.cfg.device)
     model = CheckedModel(source, model_shape(source), [], device, pick_dtype(ctx.cfg.dtype, device))
-    rollouts = len(items) * samples * points
-    batches = -(-len(items) * samples // batch) * points
-    tokens = (sum(lengths) * samples + rollouts // points * new_tokens) * points
+    per_point = len(items) * samples
+    rollouts, batches = per_point * points, -(-per_point // batch) * points
+    tokens = (sum(lengths) * samples + per_point * new_tokens) * points
     eta = rough_eta(model, tokens, [n + new_tokens for n in lengths for _ in range(samples * points)],
-                    batches * new_tokens, min(batch, len(items) * samples))
+                    batches * new_tokens, min(batch, per_point))
     return rollouts, batches * (1 + new_tokens), tokens, eta
 
 
