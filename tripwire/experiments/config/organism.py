@@ -1,6 +1,6 @@
 """Options of the model organism's stages (`docs/organism.md`): its behaviour against the policy it was trained
 on, the detectors on its own rollouts, and steering its harm rate. Defaults are `python -m
-tripwire.experiments.organism`'s; `configs/organism_demo.yaml` sizes them for the demo."""
+tripwire.experiments.organism`'s; `configs/demo.yaml` sizes them for the demo."""
 
 from __future__ import annotations
 

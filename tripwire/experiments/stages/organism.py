@@ -1,5 +1,5 @@
 """The model organism's pipelines (`docs/organism.md`): what `python -m tripwire.experiments.organism measure`,
-`detect` and `steer` do, as experiment stages, so one config (`configs/organism_demo.yaml`) runs them in
+`detect` and `steer` do, as experiment stages, so one config (`configs/demo.yaml`) runs them in
 order into one report.
 
 - `organism_behavior`: sampled rollouts against the policy the organism was trained on (aims A0 and A1),

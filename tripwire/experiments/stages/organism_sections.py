@@ -130,7 +130,11 @@ def detect_section(result: dict[str, Any]) -> Section:
                 f"A2's first reading (P2's lower bound above the text monitor and the base-model probe): {a2}"]
     if online.get("threshold") is None:
         headline.append(f"online tripwire: not run ({online.get('not_run')})")
+        stops = "the online tripwire did not run"
     else:
+        stops = (f"the online tripwire stopped {online['stopped_before_call']} of {online['harmful']} harmful "
+                 f"rollouts before the call at {online['false_stops_honest']} of {online['honest']} false stops on "
+                 f"honest ones (cut at {online['fpr']:.0%} on training rollouts)")
         headline.append(f"online tripwire (P2 token by token, running mean over 8, threshold at {online['fpr']:.0%} "
                         f"false stops on "
                         f"{online['n_honest_train']} honest training rollouts): {online['stopped_before_call']} of "
@@ -150,11 +154,12 @@ def detect_section(result: dict[str, Any]) -> Section:
                                                              "within prompt"], rows,
                       "n-gram text monitors on the same rollouts, the same probe on the base model (it can only read "
                       "the input), the first principal component, the organism's own P(harm) and the oracle")],
-        finding=headline[0], limits=[ORGANISM_LIMIT])
+        finding=f"{headline[0]}; {stops}", limits=[ORGANISM_LIMIT])
 
 
 DIRECTION_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's eval direction",
                    "random": "random direction (same norm)"}
+SHORT_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's", "random": "random"}
 
 
 def steering_section(result: dict[str, Any]) -> Section:
@@ -197,9 +202,11 @@ def steering_section(result: dict[str, Any]) -> Section:
 
 def steering_finding(by: dict[tuple[str, float], dict[str, Any]], base: dict[str, Any], alphas: list[float],
                      met: bool | None) -> str:
-    """One sentence: the harm rate at the strongest positive alpha along each direction, beside the unsteered."""
-    alpha = max(alphas, key=lambda a: (a > 0, abs(a)))
-    rates = ", ".join(f"{by[(d, alpha)]['rate']:.2f} along the {name}" for d, name in DIRECTION_NAMES.items()
-                      if (d, alpha) in by)
-    return (f"Steering the organism's deploy arm at alpha {alpha:+g}: harm {base['rate']:.2f} unsteered against {rates} "
+    """One sentence: the harm rate at each nonzero alpha along each direction, beside the unsteered rate (the
+    random direction's beside the probes' is what says whether a shift is the direction's or any edit's)."""
+    def at(alpha: float) -> str:
+        rates = ", ".join(f"{SHORT_NAMES[d]} {by[(d, alpha)]['rate']:.2f}" for d in DIRECTION_NAMES if (d, alpha) in by)
+        return f"at alpha {alpha:+g}: {rates}"
+    points = "; ".join(at(a) for a in alphas if a != 0)
+    return (f"Steering the organism's deploy arm: harm {base['rate']:.2f} unsteered; {points} "
             f"({base['n']} rollouts a point); A3 met: {met}.")
