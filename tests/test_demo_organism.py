@@ -28,7 +28,7 @@ def test_make_demo_runs_the_organism_and_opens_with_its_behaviour(tmp_path: Path
     printed = capsys.readouterr().out
     summary = printed[printed.index("tripwire demo:"):]
     assert summary.startswith("tripwire demo: demo on default-organism") and len(summary.splitlines()) <= 45
-    assert "a model organism" in summary and "not evidence about natural models" in summary
+    assert "a model organism" in summary and "not evidence about natural models" in " ".join(summary.split())
     starts = [summary.index(f"[{stage}] computed in") for stage in STAGES]
     assert starts == sorted(starts)  # behaviour, then detectors, then steering
     behaviour, detect, steering = (summary[a:b] for a, b in zip(starts, [*starts[1:], summary.index("report:")],

@@ -65,11 +65,13 @@ def test_a2_first_reading_needs_p2s_lower_bound_above_the_text_and_the_base_mode
 
 def test_the_detect_finding_gives_the_tripwires_stops_beside_p2() -> None:
     ran = detect_result(0.75)
-    ran["online"] = {"threshold": 0.4, "fpr": 0.05, "n_honest_train": 40, "stopped_before_call": 6, "harmful": 13,
-                     "median_lead_tokens": 60, "false_stops_honest": 7, "honest": 19, "false_stops_decoy": 0,
-                     "decoy_honest": 4}
+    ran["online"] = {"threshold": 0.4, "fpr": 0.05, "n_honest_train": 40, "stopped_before_call": 6 / 13,
+                     "harmful": 13, "median_lead_tokens": 60, "false_stops_honest": 7 / 19, "honest": 19,
+                     "false_stops_decoy": 0.0, "decoy_honest": 4}  # shares of rollouts, as the detect run writes them
     finding = detect_section(ran).finding
-    assert finding.startswith("P2 (a probe") and "stopped 6 of 13 harmful rollouts before the call at 7 of 19" in finding
+    assert finding.startswith("P2 (a probe") and ("stopped 46% of 13 harmful rollouts before the call, with false "
+                                                  "stops on 37% of 19 honest ones") in finding
+    assert "46.2% of 13 harmful rollouts stopped" in " ".join(detect_section(ran).headline)
     assert "the online tripwire did not run" in detect_section(detect_result(0.75)).finding
 
 
