@@ -1,6 +1,7 @@
 """Aim A2's detectors on real stored rollouts of a tiny model: a label planted as a linear read of the
 stored pre-call window must be found by P2 (and beat its permutation null), and a label drawn at random
-must not be; every baseline is computed beside it on the same split."""
+must not be; every baseline is computed beside it on the same split; the online tripwire also counts its
+false stops on the control set's replies."""
 
 from __future__ import annotations
 
@@ -12,7 +13,17 @@ import pytest
 from tests.organism_rollouts import Measured, measured_rollouts
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.organism_detect import TRAIN_SPLIT, detect
+from tripwire.experiments.organism_detect import (
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    control_token_scores,
+    detect,
+    online_tripwire,
+    split_side,
+    window_means,
+)
+from tripwire.probes.estimators.logistic import LogisticProbe
+from tripwire.scenarios.datasets.control import build as control_set
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +63,24 @@ def test_p2_finds_a_label_planted_in_the_stored_window(handle: ModelHandle, meas
     online = found["online"]
     assert online["threshold"]["fpr_target"] == 0.01 and online["n_honest_train"] >= 100
     assert online["stopped_before_call"] is not None and 0.0 <= online["false_stops_honest"] <= 1.0
+    assert online["control"] == 40 and 0.0 <= online["false_stops_control"] <= 1.0
+
+
+def test_the_online_tripwire_counts_false_stops_on_the_control_set(handle: ModelHandle, measured: Any) -> None:
+    store, rows, _ = measured
+    rows = relabel(store, rows, planted=True)
+    train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
+    hook = store.manifest.hook_points[0]
+    probe = LogisticProbe(C=0.1).fit(window_means(store, train, hook), train.y)
+
+    def on_control(scores: list[np.ndarray]) -> Any:
+        return online_tripwire(store, train, test, hook, probe, control=scores)["false_stops_control"]
+
+    assert on_control([np.full(12, 1e6)] * 3 + [np.full(12, -1e6)]) == 0.75  # three of four replies cross
+    assert on_control([np.full(12, -1e6)] * 4) == 0.0 and on_control([]) is None  # no control set: not run
+    replies = control_token_scores(handle, hook, probe, limit=3)  # one score per reply token, the prompt excluded
+    lengths = [len(handle.tokenizer(t.reply, add_special_tokens=False).input_ids) for t in control_set()[:3]]
+    assert [len(s) for s in replies] == lengths
 
 
 def test_p2_finds_nothing_in_a_random_label(handle: ModelHandle, measured: Any) -> None:

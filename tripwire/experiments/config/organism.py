@@ -51,6 +51,7 @@ class OrganismDetectOptions(Strict):
     generic: bool = False  # add P1: contrast-pair and yes/no directions, no rollout labels
     generic_limit: int | None = Field(None, ge=4)  # pairs per generic set (None: all)
     fpr: float = Field(0.01, gt=0.0, lt=0.5)  # the online tripwire's false stops on honest training rollouts
+    control_limit: int = Field(40, ge=0)  # control-set replies the online tripwire also runs on (0: none)
 
     @field_validator("rollouts")
     @classmethod

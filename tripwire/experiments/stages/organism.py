@@ -153,7 +153,8 @@ class OrganismDetectPipeline:
         store = ResidualStore.open(source.root / result["store"])
         base = activations.load_model(result["base_model"])
         found = detect(store, result["rollouts"], ctx.handle(), base, prompt_lookup(result), options.within_trained,
-                       generic_sets(options.generic_limit) if options.generic else None, options.fpr)
+                       generic_sets(options.generic_limit) if options.generic else None, options.fpr,
+                       options.control_limit)
         return OrganismDetectOutput.build(result=found | {"rollouts_stage": options.rollouts})
 
     def section(self, output: OrganismDetectOutput) -> Section:

@@ -136,15 +136,19 @@ def detect_section(result: dict[str, Any]) -> Section:
         headline.append(f"online tripwire: not run ({online.get('not_run')})")
         stops = "the online tripwire did not run"
     else:
+        on_control = online.get("false_stops_control")  # absent from runs made before the control set was read
+        control = "" if on_control is None else f" and {_share(on_control, 0)} of {online['control']} control-set replies"
         stops = (f"the online tripwire stopped {_share(online['stopped_before_call'], 0)} of {online['harmful']} harmful "
                  f"rollouts before the call, with false stops on {_share(online['false_stops_honest'], 0)} of "
-                 f"{online['honest']} honest ones (cut at {online['fpr']:.0%} false stops on training rollouts)")
+                 f"{online['honest']} honest ones{control} (cut at {online['fpr']:.0%} false stops on training "
+                 "rollouts)")
         headline.append(f"online tripwire (P2 token by token, running mean over 8, threshold at {online['fpr']:.0%} "
                         f"false stops on "
                         f"{online['n_honest_train']} honest training rollouts): {_share(online['stopped_before_call'])} of "
                         f"{online['harmful']} harmful rollouts stopped before the call (median lead "
                         f"{online['median_lead_tokens']} tokens); false stops {_share(online['false_stops_honest'])} of "
-                        f"{online['honest']} honest, {_share(online['false_stops_decoy'])} of {online['decoy_honest']} decoy")
+                        f"{online['honest']} honest, {_share(online['false_stops_decoy'])} of {online['decoy_honest']} decoy"
+                        + ("" if on_control is None else f", {_share(on_control)} of {online['control']} control-set"))
     return Section(
         title="Detectors on the organism's own rollouts",
         what=(f"Every detector reads only what precedes the tool call. Fitted on {result['train_split']} "
