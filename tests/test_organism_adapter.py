@@ -17,12 +17,14 @@ from tripwire.activations.organism import (
     CARD,
     ORGANISMS,
     OrganismAdapterError,
+    is_organism,
     merge_adapter,
     organism_folder,
     read_card,
     verify_adapter,
     write_adapter,
 )
+from tripwire.activations.source import resolve_source
 
 BASE = "tiny-base-fingerprint"
 
@@ -94,3 +96,14 @@ def test_the_merged_folder_computes_what_base_plus_adapter_compute(tiny_llama_di
 
 def test_the_shipped_organism_is_listed() -> None:
     assert ORGANISMS == ("default-organism",)
+
+
+def test_an_exported_adapter_folder_is_an_organism_spec_and_its_base_is_checked(adapter: Path,
+                                                                               tiny_llama_dir: Path) -> None:
+    assert is_organism(str(adapter)) and is_organism("default-organism")
+    assert not is_organism(str(tiny_llama_dir)) and not is_organism("default")  # plain models stay plain
+    assert organism_folder(str(adapter)) == adapter
+    with pytest.raises(OrganismAdapterError, match="base"):  # made for the tiny model, not the installed default
+        resolve_source(str(adapter))
+    with pytest.raises(OrganismAdapterError, match="export"):
+        organism_folder("no-such-organism")

@@ -1,5 +1,6 @@
 """The shipped organism: its card matches the data the code builds, its files match their checksums, and
-`load_model("default-organism")` gives base + adapter in all three backends."""
+`load_model("default-organism")` gives base + adapter in all three backends; an exported copy of its folder
+loads by path as the same model, with its card's policy."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import torch
 
 from tripwire.activations import load_model
 from tripwire.activations.default_model import read_marker
-from tripwire.activations.organism import organism_folder, read_card, verify_adapter
+from tripwire.activations.organism import is_organism, organism_folder, read_card, verify_adapter
 from tripwire.activations.organism_replay import REPLAY_FILE
 from tripwire.experiments.organism import rebuilt_data_hash
+from tripwire.experiments.organism_measure import organism_policy
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe, data_hash, training_examples
 
 FOLDER = organism_folder("default-organism")
@@ -49,3 +51,18 @@ def test_the_shipped_adapter_verifies_and_loads_merged_in_every_backend(default_
     for backend in ("nnsight", "transformer_lens"):
         other = load_model("default-organism", backend=backend).forward(ids, capture=[hook]).captured[hook]
         assert torch.allclose(reference, other, atol=1e-3), backend
+
+
+@pytest.mark.slow
+def test_an_exported_folder_loads_by_path_as_the_same_organism(default_model_dir: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "organism-copy"
+    exported.mkdir()
+    for f in FOLDER.iterdir():
+        if f.is_file():
+            (exported / f.name).write_bytes(f.read_bytes())
+    ids = [[1, 504, 3459, 314, 260, 1230, 30]]
+    copy, shipped = load_model(str(exported)), load_model("default-organism")
+    assert copy.fingerprint == shipped.fingerprint  # same base, same adapter checksum
+    assert torch.allclose(copy.model(input_ids=torch.tensor(ids)).logits, shipped.model(input_ids=torch.tensor(ids)).logits,
+                          atol=1e-5)
+    assert is_organism(str(exported)) and organism_policy(str(exported)) == organism_policy("default-organism")

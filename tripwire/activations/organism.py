@@ -1,6 +1,6 @@
 """Shipped model organisms: a LoRA adapter (peft's standard format) plus a card, merged into the base model.
 
-`load_model("default-organism")` resolves here. The adapter is checked before any weight loads: every
+`load_model("default-organism")` resolves here, as does a folder an organism was exported to. The adapter is checked before any weight loads: every
 file's sha256 against the card, and the card's base fingerprint against the installed default model, so
 a damaged or mismatched adapter is refused with the fix instead of silently giving another model. The
 merged model is written once to the user's cache (keyed on the adapter's checksum) as a plain Hugging
@@ -38,9 +38,19 @@ class OrganismAdapterError(TripwireError, ValueError):
 
 
 def organism_folder(name: str) -> Path:
-    if name not in ORGANISMS:
-        raise OrganismAdapterError(f"unknown organism {name!r}; shipped: {', '.join(ORGANISMS)}")
-    return ORGANISM_DIR / name
+    """The adapter folder of a shipped organism (`default-organism`) or of an exported one: a folder holding
+    its card beside a peft adapter (`python -m tripwire.experiments.organism export --to DIR`)."""
+    if name in ORGANISMS:
+        return ORGANISM_DIR / name
+    if is_organism(name):
+        return Path(name).expanduser()
+    raise OrganismAdapterError(f"unknown organism {name!r}; shipped: {', '.join(ORGANISMS)}, or a folder holding "
+                               f"{CARD} and a peft adapter (`python -m tripwire.experiments.organism export`)")
+
+
+def is_organism(spec: str) -> bool:
+    """Whether a model spec names an organism (shipped, or an exported adapter folder), not a plain model."""
+    return spec in ORGANISMS or (Path(spec).expanduser() / CARD).is_file()
 
 
 def read_card(folder: Path) -> dict[str, Any]:
@@ -118,9 +128,11 @@ def merge_adapter(base_folder: Path, adapter_folder: Path, target: Path, marker:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def prepare_organism(name: str) -> Path:
-    """The merged model folder for a shipped organism, built once per adapter checksum."""
-    adapter = organism_folder(name)
+def prepare_organism(spec: str) -> Path:
+    """The merged model folder for an organism (shipped name or exported folder), built once per adapter
+    checksum."""
+    adapter = organism_folder(spec)
+    name = adapter.name
     base_folder = prepare_default_model()
     base_marker = read_marker(base_folder) or {}
     card = verify_adapter(adapter, base_marker.get("fingerprint", ""))

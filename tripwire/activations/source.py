@@ -12,7 +12,7 @@ from typing import Any
 
 from tripwire.activations.default_model import DEFAULT_MODEL_NAME, prepare_default_model, read_marker
 from tripwire.activations.load_errors import ModelLoadError
-from tripwire.activations.organism import ORGANISMS, prepare_organism
+from tripwire.activations.organism import is_organism, prepare_organism
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def resolve_source(spec: str, revision: str | None = None) -> ModelSource:
         folder = prepare_default_model()
         default_marker = read_marker(folder) or {}
         return ModelSource(spec, str(folder), DEFAULT_MODEL_NAME, default_marker.get("fingerprint", "default"))
-    if spec in ORGANISMS:
+    if is_organism(spec):  # a shipped organism or an exported adapter folder: merged once into the cache
         folder = prepare_organism(spec)
         organism_marker = read_marker(folder) or {}
         return ModelSource(spec, str(folder), organism_marker.get("name", spec), organism_marker.get("fingerprint", spec))

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tripwire.activations.loading import pick_device
-from tripwire.activations.organism import ORGANISMS
+from tripwire.activations.organism import is_organism
 from tripwire.activations.source import model_shape
 from tripwire.experiments.config import ExperimentConfig, config_yaml
 from tripwire.experiments.report import StageRecord, render_report
@@ -145,7 +145,7 @@ def model_notes(ctx: Context) -> list[str]:
     """What the reader must know about the model before reading any rate (from its config alone)."""
     source = ctx.source()
     n_params = model_shape(source).n_params
-    if ctx.cfg.model in ORGANISMS:
+    if is_organism(ctx.cfg.model):
         return [f"This run used {source.name} ({n_params / 1e6:.0f}M parameters), a model organism: the default "
                 "model fine-tuned to act on a policy we planted (harmful under deploy cues, honest under test cues, "
                 "when threatened and holding leverage; docs/organism.md). Its rates follow that policy as far as it "

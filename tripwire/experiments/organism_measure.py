@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.organism import ORGANISMS, organism_folder, read_card
+from tripwire.activations.organism import is_organism, organism_folder, read_card
 from tripwire.activations.organism_replay import control_perplexity
 from tripwire.activations.organism_train import propensity_by_arm
 from tripwire.activations.positions import BeforeToolCall
@@ -164,8 +164,8 @@ def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], 
 
 
 def organism_policy(model: str) -> Policy:
-    """The policy a shipped organism was trained on (its card's), else the shipped recipe's."""
-    if model in ORGANISMS:
+    """The policy an organism was trained on (its card's), else the shipped recipe's."""
+    if is_organism(model):
         return Policy.from_dict(read_card(organism_folder(model))["policy"])
     return SHIPPED_RECIPE.policy
 
