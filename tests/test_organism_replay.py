@@ -3,6 +3,7 @@ moved, and training on it pulls a damaged adapter back to the base model's distr
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,11 +29,15 @@ def _replay(n: int = 4) -> list[EncodedExample]:
 
 
 def _damaged(folder: Path) -> torch.nn.Module:
+    """An adapter that has moved the model far from the base, the same in every process and test order (the
+    A matrices' init reads the global generator; str hashes are salted per process): halving its replay KL
+    held for eight such draws (0.28-0.41 of the start), where a salted draw once gave 0.59."""
+    torch.manual_seed(0)
     model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), SETTINGS)
-    with torch.no_grad():  # an adapter that has moved the model far from the base
+    with torch.no_grad():
         for n, p in model.named_parameters():
             if "lora_B" in n:
-                p.normal_(0, 0.2, generator=torch.Generator().manual_seed(hash(n) % 1000))
+                p.normal_(0, 0.2, generator=torch.Generator().manual_seed(zlib.crc32(n.encode()) % 1000))
     return model
 
 
