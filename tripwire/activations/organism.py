@@ -1,10 +1,10 @@
 """Shipped model organisms: a LoRA adapter (peft's standard format) plus a card, merged into the base model.
 
-`load_model("default-organism")` resolves here, as does a folder an organism was exported to. The adapter is checked before any weight loads: every
-file's sha256 against the card, and the card's base fingerprint against the installed default model, so
-a damaged or mismatched adapter is refused with the fix instead of silently giving another model. The
-merged model is written once to the user's cache (keyed on the adapter's checksum) as a plain Hugging
-Face folder, so all three backends load it like any local model.
+`load_model("default-organism")` resolves here, as does a folder an organism was exported to. The adapter
+is checked before any weight loads: every file's sha256 against the card, and the card's base fingerprint
+against the installed default model, so a damaged or mismatched adapter is refused with the fix instead
+of silently giving another model. The merged model is written once to the user's cache (keyed on the
+adapter's checksum) as a plain Hugging Face folder, so all three backends load it like any local model.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def organism_folder(name: str) -> Path:
     its card beside a peft adapter (`python -m tripwire.experiments.organism export --to DIR`)."""
     if name in ORGANISMS:
         return ORGANISM_DIR / name
-    if is_organism(name):
+    if (Path(name).expanduser() / CARD).is_file():
         return Path(name).expanduser()
     raise OrganismAdapterError(f"unknown organism {name!r}; shipped: {', '.join(ORGANISMS)}, or a folder holding "
                                f"{CARD} and a peft adapter (`python -m tripwire.experiments.organism export`)")

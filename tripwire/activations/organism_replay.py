@@ -33,6 +33,11 @@ def chat_ids(tokenizer: Any, transcript: Transcript) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False).input_ids)
 
 
+def prompt_and_reply_ids(tokenizer: Any, transcript: Transcript) -> tuple[list[int], list[int]]:
+    """The chat-rendered prompt's ids and the scripted reply's, teacher-forced one after the other."""
+    return chat_ids(tokenizer, transcript), list(tokenizer(transcript.reply, add_special_tokens=False).input_ids)
+
+
 @torch.no_grad()
 def sample_replies(model: Any, tokenizer: Any, prompts: Sequence[list[int]], samples: int,
                    max_new_tokens: int, seed: int, batch: int = 16) -> list[list[list[int]]]:
@@ -88,8 +93,7 @@ def reply_perplexity(model: torch.nn.Module, tokenizer: Any, transcripts: Sequen
     nll, count = 0.0, 0
     device = next(model.parameters()).device
     for t in transcripts:
-        prompt = chat_ids(tokenizer, t)
-        reply = list(tokenizer(t.reply, add_special_tokens=False).input_ids)
+        prompt, reply = prompt_and_reply_ids(tokenizer, t)
         ids = torch.tensor([prompt + reply], device=device)
         logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
         nll += float(torch.nn.functional.cross_entropy(logits, ids[0, len(prompt):], reduction="sum"))

@@ -28,7 +28,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.organism_replay import chat_ids
+from tripwire.activations.organism_replay import prompt_and_reply_ids
 from tripwire.activations.organism_train import harm_propensity
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
@@ -166,8 +166,7 @@ def control_token_scores(handle: ModelHandle, hook: str, probe: LogisticProbe, l
     text on which any stop is a false one, outside the scenarios the threshold was cut on."""
     scores = []
     for transcript in control_set()[:limit]:
-        prompt = chat_ids(handle.tokenizer, transcript)
-        reply = list(handle.tokenizer(transcript.reply, add_special_tokens=False).input_ids)
+        prompt, reply = prompt_and_reply_ids(handle.tokenizer, transcript)
         acts = handle.forward([prompt + reply], capture=[hook]).captured[hook][0]
         scores.append(probe.decision_function(acts[len(prompt):].float().cpu().numpy()))
     return scores

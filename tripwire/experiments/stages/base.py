@@ -164,8 +164,8 @@ class Pipeline(Protocol[OutputT]):
     def section(self, output: OutputT) -> Section: ...
 
 
-def pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.1%}"
+def pct(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None else f"{x:.{digits}%}"
 
 
 def interval_text(row: RateRow) -> str:

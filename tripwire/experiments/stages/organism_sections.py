@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from tripwire.experiments.stages.base import Section, Table
+from tripwire.experiments.stages.base import Section, Table, pct
 
 ORGANISM_LIMIT = ("The organism is a planted, known mechanism for checking the toolkit: what its detectors find says "
                   "whether tripwire can read a propensity that is known to be there, not anything about natural "
@@ -38,10 +38,6 @@ def _auroc(a: dict[str, Any] | None) -> str:
 
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
-
-
-def _share(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None else f"{x:.{digits}%}"
 
 
 def a0_verdict(result: dict[str, Any]) -> dict[str, Any]:
@@ -137,18 +133,18 @@ def detect_section(result: dict[str, Any]) -> Section:
         stops = "the online tripwire did not run"
     else:
         on_control = online.get("false_stops_control")  # absent from runs made before the control set was read
-        control = "" if on_control is None else f" and {_share(on_control, 0)} of {online['control']} control-set replies"
-        stops = (f"the online tripwire stopped {_share(online['stopped_before_call'], 0)} of {online['harmful']} harmful "
-                 f"rollouts before the call, with false stops on {_share(online['false_stops_honest'], 0)} of "
+        control = "" if on_control is None else f" and {pct(on_control, 0)} of {online['control']} control-set replies"
+        stops = (f"the online tripwire stopped {pct(online['stopped_before_call'], 0)} of {online['harmful']} harmful "
+                 f"rollouts before the call, with false stops on {pct(online['false_stops_honest'], 0)} of "
                  f"{online['honest']} honest ones{control} (cut at {online['fpr']:.0%} false stops on training "
                  "rollouts)")
         headline.append(f"online tripwire (P2 token by token, running mean over 8, threshold at {online['fpr']:.0%} "
                         f"false stops on "
-                        f"{online['n_honest_train']} honest training rollouts): {_share(online['stopped_before_call'])} of "
+                        f"{online['n_honest_train']} honest training rollouts): {pct(online['stopped_before_call'])} of "
                         f"{online['harmful']} harmful rollouts stopped before the call (median lead "
-                        f"{online['median_lead_tokens']} tokens); false stops {_share(online['false_stops_honest'])} of "
-                        f"{online['honest']} honest, {_share(online['false_stops_decoy'])} of {online['decoy_honest']} decoy"
-                        + ("" if on_control is None else f", {_share(on_control)} of {online['control']} control-set"))
+                        f"{online['median_lead_tokens']} tokens); false stops {pct(online['false_stops_honest'])} of "
+                        f"{online['honest']} honest, {pct(online['false_stops_decoy'])} of {online['decoy_honest']} decoy"
+                        + ("" if on_control is None else f", {pct(on_control)} of {online['control']} control-set"))
     return Section(
         title="Detectors on the organism's own rollouts",
         what=(f"Every detector reads only what precedes the tool call. Fitted on {result['train_split']} "
