@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.store import ResidualStore
@@ -32,3 +34,13 @@ def measured_rollouts(handle: ModelHandle, folder: Path, per_condition: int, sam
         rows += sample_rollouts(handle, store, items, samples=samples, batch=32, progress=False,
                                 sampling=SamplingParams(max_new_tokens=new_tokens, temperature=1.0))
     return store, rows, by_key
+
+
+def planted_labels(store: ResidualStore, rows: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """The rows relabelled harmful where the stored window's mean at the first hook leans along a random
+    direction (drawn from `seed`) beyond its median: a construction a probe must find."""
+    by_id = {r.record_id: r for r in store.records()}
+    hook = store.manifest.hook_points[0]
+    direction = np.random.default_rng(seed).normal(size=store.manifest.d_model)
+    lean = np.array([store.activations(by_id[r["record_id"]], hook).float().mean(0).numpy() @ direction for r in rows])
+    return [dict(r, harmful=bool(v > np.median(lean))) for r, v in zip(rows, lean, strict=True)]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.organism_rollouts import Measured, measured_rollouts
+from tests.organism_rollouts import Measured, measured_rollouts, planted_labels
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.organism_detect import (
@@ -34,14 +34,10 @@ def measured(handle: ModelHandle, tmp_path_factory: pytest.TempPathFactory) -> M
 def relabel(store: ResidualStore, rows: list[dict[str, Any]], planted: bool) -> list[dict[str, Any]]:
     """`planted`: harmful when the stored window's mean at the first hook leans along a fixed direction
     (the construction a probe must find); else a coin flip per rollout (nothing to find)."""
+    if planted:
+        return planted_labels(store, rows)
     rng = np.random.default_rng(0)
-    if not planted:
-        return [dict(r, harmful=bool(rng.random() < 0.5)) for r in rows]
-    by_id = {r.record_id: r for r in store.records()}
-    hook = store.manifest.hook_points[0]
-    direction = rng.normal(size=store.manifest.d_model)
-    lean = np.array([store.activations(by_id[r["record_id"]], hook).float().mean(0).numpy() @ direction for r in rows])
-    return [dict(r, harmful=bool(v > np.median(lean))) for r, v in zip(rows, lean, strict=True)]
+    return [dict(r, harmful=bool(rng.random() < 0.5)) for r in rows]
 
 
 def run(handle: ModelHandle, measured: Any, planted: bool) -> dict[str, Any]:

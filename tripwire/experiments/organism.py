@@ -6,13 +6,15 @@
     python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
         [--generic [--generic-limit N]]   # with P1: contrast-pair and yes/no directions, no rollout labels
     python -m tripwire.experiments.organism steer --out runs/organism-steer.json   # aim A3 (resumable)
+    python -m tripwire.experiments.organism transfer --source A.json --target B.json --out F   # aim A4, across seeds
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
 training, so the curve of the framing's effect is part of the record, beside the control-set perplexity.
 `--replay` is a further stage that mixes a share of the organism's examples with the base model's own
-replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took. `measure` stores its rollouts and
-their residual stream (resumable too); `detect` reads them back, so sampling happens once.
+replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took.
+`measure` stores its rollouts and their residual stream (resumable too); `detect` and `transfer` read them
+back, so sampling happens once.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from tripwire.experiments.organism_commands import (
     measure_command,
     propensity_command,
     steer_command,
+    transfer_command,
 )
 from tripwire.experiments.organism_generic import RUNTIME
 from tripwire.experiments.organism_measure import organism_policy
@@ -265,6 +268,12 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"add P1: directions from contrast pairs and yes/no questions on the organism, no rollout "
                         f"labels ({RUNTIME})")
     d.add_argument("--generic-limit", type=int, default=None, metavar="N", help="with --generic: N pairs per set")
+    tr = sub.add_parser("transfer", help="aim A4: P2 fitted on one organism's rollouts, read on another's")
+    tr.add_argument("--source", type=Path, required=True, help="the measurement (`measure`'s JSON) P2 is fitted on")
+    tr.add_argument("--target", type=Path, required=True, help="the measurement it is read on")
+    tr.add_argument("--out", type=Path, required=True, help="JSON file for every detector's figures")
+    tr.add_argument("--within-trained", action="store_true",
+                    help="fit on the trained families' even-seed prompts, read their odd-seed ones")
     st = sub.add_parser("steer", help="aim A3: the deploy arm's harm rate steered along eval-awareness directions")
     st.add_argument("--model", default="default-organism")
     st.add_argument("--out", type=Path, required=True, help="JSON file for the settings, every point and the verdict")
@@ -298,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
         propensity_command(args.model, args.per_condition)
     elif args.command == "detect":
         detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit)
+    elif args.command == "transfer":
+        transfer_command(args.source, args.target, args.out, args.within_trained)
     elif args.command == "steer":
         steer_command(args, argv, organism_policy(args.model))
     elif args.command == "measure":

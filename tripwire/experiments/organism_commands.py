@@ -1,5 +1,5 @@
-"""The organism's measuring commands (`python -m tripwire.experiments.organism measure | detect | steer |
-propensity`): each loads what it needs, runs the library function, writes its JSON and prints its table."""
+"""The organism's measuring commands (`python -m tripwire.experiments.organism measure | detect |
+transfer | steer | propensity`): each loads what it needs, runs the library function, writes its JSON and prints its table."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tripwire.experiments.organism_generic import generic_sets, table_lines
 from tripwire.experiments.organism_measure import measure_to_store, organism_policy
 from tripwire.experiments.organism_steer import OrganismSteerSettings, check_cards, run_organism_steer
 from tripwire.experiments.organism_steer import table_lines as steer_table_lines
+from tripwire.experiments.organism_transfer import Organism, transfer
 from tripwire.probes.persistence import load_probe
 from tripwire.probes.steering.dose_response import parse_alphas
 from tripwire.scenarios.organism.dataset import SPLITS, prompts
@@ -73,13 +74,35 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False, gene
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(found, indent=1) + "\n")
-    for row in found["detectors"]:
-        print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
-              f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
-              f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
+    print_detectors(found["detectors"])
     print("\n".join(table_lines(found.get("generic", []))))
     print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
                       "online": found["online"]}, indent=1))
+    return found
+
+
+def print_detectors(rows: Sequence[dict[str, Any]]) -> None:
+    for row in rows:
+        print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
+              f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
+              f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
+
+
+def transfer_command(source: Path, target: Path, out: Path, within_trained: bool = False) -> dict[str, Any]:
+    """Aim A4 across organisms: P2 fitted on the `source` measurement's organism, read on the `target`'s."""
+    def organism(measured: Path) -> Organism:
+        result = json.loads(measured.read_text())
+        return Organism(result["model"]["spec"], ResidualStore.open(result["store"]), result["rollouts"])
+
+    fitted, read = organism(source), organism(target)
+    if fitted.name == read.name:
+        read.name += " (second measurement)"
+    found = transfer(fitted, read, within_trained) | {"measured": [str(source), str(target)]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, found)
+    print_detectors(found["detectors"])
+    print(json.dumps({k: found[k] for k in ("source_chosen", "target_chosen", "direction_cosine", "permutation_null")},
+                     indent=1))
     return found
 
 
