@@ -82,9 +82,11 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False, gene
 
 
 def print_detectors(rows: Sequence[dict[str, Any]]) -> None:
+    """One line per detector: AUROC, its interval over prompts (none over too few), within-prompt AUROC."""
     for row in rows:
-        print(f"{row['detector']:<60} AUROC {row['auroc']['value']:.3f} [{row['auroc']['low']}, "
-              f"{row['auroc']['high']}] over {row['auroc']['n_units']} prompts; within prompt "
+        a = row["auroc"]
+        interval = "(too few prompts for an interval)" if a["low"] is None else f"[{a['low']:.3f}, {a['high']:.3f}]"
+        print(f"{row['detector']:<60} AUROC {a['value']:.3f} {interval} over {a['n_units']} prompts; within prompt "
               f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
 
 
