@@ -14,8 +14,10 @@ LATEST_VENV ?= .venv-latest
 LATEST_BIN := $(LATEST_VENV)/bin
 
 ORGANISM_RUN ?= runs/organism-seed0
+ORGANISM_SEED ?= 0
+ORGANISM_TO ?= tripwire/activations/organisms/default-organism
 
-.PHONY: organism organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+.PHONY: organism organism-second organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -41,15 +43,26 @@ demo-base: install
 # stages (each about 62 min alone on 2 cores; resumable: run it again after a kill; the second continues
 # from the first's adapter with the next epoch's data order), then a replay stage that gives back fluency
 # (about 40 min: a third of the organism's examples beside the base model's own replies, KL from the base),
-# then write the shipped adapter and its card.
+# then write the shipped adapter and its card (ORGANISM_SEED and ORGANISM_TO train and write another one).
 organism: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 --seed 0
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage2 --seed 0 \
-	  --continue-from $(ORGANISM_RUN)-stage1
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage3 --seed 0 \
-	  --continue-from $(ORGANISM_RUN)-stage2 --replay
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 \
+	  --seed $(ORGANISM_SEED)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage2 \
+	  --seed $(ORGANISM_SEED) --continue-from $(ORGANISM_RUN)-stage1
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage3 \
+	  --seed $(ORGANISM_SEED) --continue-from $(ORGANISM_RUN)-stage2 --replay
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN)-stage3 \
-	  --to tripwire/activations/organisms/default-organism --command "make organism"
+	  --to $(ORGANISM_TO) --command "make organism ORGANISM_SEED=$(ORGANISM_SEED)"
+
+# The second organism (aim A4): the same recipe with seed 1 (about 2.8 h alone), written to runs/organism-seed1
+# (not shipped), measured like the first, and P2 read on it and across the two (`organism transfer`; needs
+# `make organism-measure`'s runs/organism-measure.json).
+organism-second: install
+	$(MAKE) organism ORGANISM_SEED=1 ORGANISM_RUN=runs/organism-seed1 ORGANISM_TO=runs/organism-seed1
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model runs/organism-seed1 \
+	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-seed1-measure.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism transfer --source runs/organism-measure.json \
+	  --target runs/organism-seed1-measure.json --out runs/organism-transfer-seed0-seed1.json
 
 # Sampled behaviour of the shipped organism against its policy (aims A0, A1), rollouts and their residual
 # stream stored for the detectors; then aim A2's detectors on those rollouts.
