@@ -11,9 +11,10 @@ import pytest
 
 from tests.organism_rollouts import Measured, measured_rollouts, planted_labels
 from tripwire.activations.handle import ModelHandle
+from tripwire.activations.organism import base_fingerprint
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.organism_detect import OrganismDetectError
-from tripwire.experiments.organism_transfer import Organism, base_fingerprint, transfer
+from tripwire.experiments.organism_transfer import Organism, transfer
 
 
 @pytest.fixture(scope="module")

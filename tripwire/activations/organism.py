@@ -128,6 +128,14 @@ def merge_adapter(base_folder: Path, adapter_folder: Path, target: Path, marker:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+LORA_MARK = "+lora-sha256:"  # an organism's fingerprint: its base's, this mark, its adapter's checksum
+
+
+def base_fingerprint(fingerprint: str) -> str:
+    """The base model's fingerprint inside an organism's (the whole fingerprint for a model without adapter)."""
+    return fingerprint.split(LORA_MARK, 1)[0]
+
+
 def prepare_organism(spec: str) -> Path:
     """The merged model folder for an organism (shipped name or exported folder), built once per adapter
     checksum."""
@@ -142,7 +150,7 @@ def prepare_organism(spec: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     marker = {"name": f"{name} (SmolLM2-135M-Instruct + LoRA organism)",
-              "fingerprint": f"{base_marker.get('fingerprint', 'default')}+lora-sha256:{adapter_sha}",
+              "fingerprint": f"{base_marker.get('fingerprint', 'default')}{LORA_MARK}{adapter_sha}",
               "organism": name, "adapter_sha256": adapter_sha,
               "note": "a planted, known policy for checking detectors; not evidence about natural models"}
     with FileLock(str(target) + ".lock"):

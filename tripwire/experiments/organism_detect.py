@@ -97,6 +97,13 @@ def split_side(store: ResidualStore, rows: Sequence[dict[str, Any]], split: str,
     return Side([by_id[r["record_id"]] for r in chosen], list(chosen))
 
 
+def require_both_outcomes(name: str, side: Side) -> None:
+    """Refuse a side a detector cannot be fitted or scored on (no rollouts, or one outcome only)."""
+    if len(side.rows) == 0 or side.y.min() == side.y.max():
+        raise OrganismDetectError(f"the rollouts of {name} hold {int(side.y.sum())} harmful of {len(side.rows)}: a "
+                                  "detector needs both outcomes on each side; sample more prompts or samples")
+
+
 def window_means(store: ResidualStore, side: Side, hook: str) -> np.ndarray:
     """[rollouts, d_model]: the mean of each rollout's stored pre-call rows."""
     return np.stack([store.activations(r, hook).float().mean(0).numpy() for r in side.records])
@@ -219,9 +226,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
         train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
         sides = (TRAIN_SPLIT, TEST_SPLIT)
     for name, side in zip(sides, (train, test), strict=True):
-        if len(side.rows) == 0 or side.y.min() == side.y.max():
-            raise OrganismDetectError(f"the rollouts of {name} hold {int(side.y.sum())} harmful of {len(side.rows)}: a "
-                                      "detector needs both outcomes on each side; sample more prompts or samples")
+        require_both_outcomes(name, side)
     hooks = list(store.manifest.hook_points)
     feats = {h: window_means(store, train, h) for h in hooks}
     hook, C, cv_table = choose_probe(feats, train.y, train.prompts)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from tripwire.activations.organism import base_fingerprint
 from tripwire.activations.store import ResidualStore
 from tripwire.experiments.organism_detect import (
     N_PERMUTATIONS,
@@ -29,6 +30,7 @@ from tripwire.experiments.organism_detect import (
     Side,
     choose_probe,
     detector_row,
+    require_both_outcomes,
     split_side,
     window_means,
 )
@@ -36,8 +38,6 @@ from tripwire.probes.estimators.logistic import LogisticProbe
 from tripwire.probes.metrics import auroc
 from tripwire.probes.permutation import permutation_null
 from tripwire.probes.text_monitors import NgramTextMonitor
-
-LORA_MARK = "+lora-sha256:"  # how an organism's fingerprint appends its adapter to its base's
 
 
 @dataclass
@@ -53,11 +53,6 @@ class Organism:
         if within_trained:
             return split_side(self.store, self.rows, TRAIN_SPLIT, 0), split_side(self.store, self.rows, TRAIN_SPLIT, 1)
         return split_side(self.store, self.rows, TRAIN_SPLIT), split_side(self.store, self.rows, TEST_SPLIT)
-
-
-def base_fingerprint(fingerprint: str) -> str:
-    """The base model's fingerprint inside an organism's (the whole fingerprint for a model without adapter)."""
-    return fingerprint.split(LORA_MARK, 1)[0]
 
 
 def check_comparable(source: Organism, target: Organism) -> None:
@@ -81,9 +76,7 @@ def transfer(source: Organism, target: Organism, within_trained: bool = False,
     (src_train, _), (tgt_train, tgt_test) = source.sides(within_trained), target.sides(within_trained)
     for name, side in ((f"{source.name} fitting side", src_train), (f"{target.name} fitting side", tgt_train),
                        (f"{target.name} scored side", tgt_test)):
-        if len(side.rows) == 0 or side.y.min() == side.y.max():
-            raise OrganismDetectError(f"the {name} holds {int(side.y.sum())} harmful of {len(side.rows)} rollouts: "
-                                      "each side needs both outcomes; measure more prompts or samples")
+        require_both_outcomes(name, side)
     hooks = list(source.store.manifest.hook_points)
     src_feats = {h: window_means(source.store, src_train, h) for h in hooks}
     tgt_feats = {h: window_means(target.store, tgt_train, h) for h in hooks}
