@@ -7,6 +7,7 @@
         [--generic [--generic-limit N]]   # with P1: contrast-pair and yes/no directions, no rollout labels
     python -m tripwire.experiments.organism steer --out runs/organism-steer.json   # aim A3 (resumable)
     python -m tripwire.experiments.organism transfer --source A.json --target B.json --out F   # aim A4, across seeds
+    python -m tripwire.experiments.organism decisions --measured F [--out G]   # chosen vs carried out
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
@@ -47,6 +48,7 @@ from tripwire.activations.organism_replay import (
 from tripwire.activations.organism_train import encode_examples, propensity_by_arm
 from tripwire.experiments.organism_commands import (
     OrganismCommandError,
+    decisions_command,
     detect_command,
     measure_command,
     propensity_command,
@@ -268,6 +270,10 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"add P1: directions from contrast pairs and yes/no questions on the organism, no rollout "
                         f"labels ({RUNTIME})")
     d.add_argument("--generic-limit", type=int, default=None, metavar="N", help="with --generic: N pairs per set")
+    dc = sub.add_parser("decisions", help="which way each rollout's call went, beside the classified outcome")
+    dc.add_argument("--measured", type=Path, required=True, help="the JSON `measure` wrote")
+    dc.add_argument("--out", type=Path, default=None,
+                    help="write the measurement relabelled by the decision (for detect and transfer)")
     tr = sub.add_parser("transfer", help="aim A4: P2 fitted on one organism's rollouts, read on another's")
     tr.add_argument("--source", type=Path, required=True, help="the measurement (`measure`'s JSON) P2 is fitted on")
     tr.add_argument("--target", type=Path, required=True, help="the measurement it is read on")
@@ -307,6 +313,8 @@ def main(argv: list[str] | None = None) -> None:
         propensity_command(args.model, args.per_condition)
     elif args.command == "detect":
         detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit)
+    elif args.command == "decisions":
+        decisions_command(args.measured, args.out)
     elif args.command == "transfer":
         transfer_command(args.source, args.target, args.out, args.within_trained)
     elif args.command == "steer":

@@ -16,6 +16,8 @@ from tripwire.activations.loading import load_model
 from tripwire.activations.organism_train import harm_propensity
 from tripwire.activations.store import ResidualStore
 from tripwire.errors import TripwireError
+from tripwire.experiments.organism_decisions import relabel_by_decision
+from tripwire.experiments.organism_decisions import table_lines as decision_lines
 from tripwire.experiments.organism_detect import detect, prompt_lookup
 from tripwire.experiments.organism_generic import generic_sets, table_lines
 from tripwire.experiments.organism_measure import measure_to_store, organism_policy
@@ -106,6 +108,17 @@ def transfer_command(source: Path, target: Path, out: Path, within_trained: bool
     print(json.dumps({k: found[k] for k in ("source_chosen", "target_chosen", "direction_cosine", "permutation_null")},
                      indent=1))
     return found
+
+
+def decisions_command(measured: Path, out: Path | None) -> dict[str, Any]:
+    """The decisions a measurement's rollouts show beside their classified outcomes (no model loads); with
+    `out`, the measurement relabelled by the decision, for `detect` and `transfer`."""
+    relabelled = relabel_by_decision(json.loads(measured.read_text()), str(measured))
+    print("\n".join(decision_lines(relabelled["decisions"])))
+    print(f"off-script rollouts dropped from the relabelled measurement: {relabelled['dropped_off_script']}")
+    if out is not None:
+        write_json(out, relabelled)
+    return relabelled
 
 
 def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: Policy) -> dict[str, Any]:

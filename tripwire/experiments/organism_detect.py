@@ -140,8 +140,8 @@ def choose_probe(features: dict[str, np.ndarray], y: np.ndarray, groups: np.ndar
 def prompt_lookup(measured: dict[str, Any]) -> Callable[[dict[str, Any]], OrganismPrompt]:
     """A rollout row's prompt, rebuilt from the measurement's policy and prompts per condition."""
     policy = Policy.from_dict(measured["policy"])
-    by_key = {(p.split, p.condition.id, p.conversation.seed): p for split in (TRAIN_SPLIT, TEST_SPLIT)
-              for p in prompts(split, measured["per_condition"], policy)}  # type: ignore[arg-type]
+    by_key = {(p.split, p.condition.id, p.conversation.seed): p for split in measured["splits"]
+              for p in prompts(split, measured["per_condition"], policy)}
     return lambda r: by_key[(r["split"], r["condition"], r["seed"])]
 
 

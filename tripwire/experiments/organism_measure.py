@@ -31,6 +31,7 @@ from tripwire.activations.store_types import Record
 from tripwire.probes.metrics import auroc_over_units, wilson_interval, within_group_auroc
 from tripwire.probes.text_monitors import out_of_fold_scores
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, OrganismPrompt, Split, prompts
+from tripwire.scenarios.organism.decision import call_decision
 from tripwire.scenarios.organism.policy import Policy
 from tripwire.scenarios.toolcalls import parse_tool_calls
 
@@ -72,12 +73,13 @@ def rollout_row(record: Record, p: OrganismPrompt) -> dict[str, Any]:
     text = record.text[record.meta["reply_char_offset"]:]
     calls = [c for c in parse_tool_calls(text) if not c.in_scratchpad]
     outcome = record.outcome or {}
+    prefix = text_before_call(text)
     return {"record_id": record.record_id, "condition": p.condition.id, "arm": arm_label(p), "split": p.split,
             "sample": record.sample_index, "seed": p.conversation.seed,
             "cue_family": p.conversation.meta["cue_family"], "p_harm": p.p_harm,
             "harmful": bool(outcome.get("harmful")), "action": outcome.get("action"),
             "well_formed": len(calls) == 1 and not calls[0].malformed, "text": text,
-            "prefix": text_before_call(text)}
+            "prefix": prefix, "decision": call_decision(p.conversation, text[len(prefix):])}
 
 
 def behaviour_table(rollouts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,6 +95,33 @@ def behaviour_table(rollouts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                       "interval": [round(v, 3) for v in lo_hi] if lo_hi else None,
                       "target": rs[0]["p_harm"], "prompts": len({r["condition"] + str(r["seed"]) for r in rs}),
                       "well_formed": round(sum(r["well_formed"] for r in rs) / n, 3)})
+    return table
+
+
+def _rate(k: int, n: int) -> dict[str, Any]:
+    interval = wilson_interval(k, n)
+    return {"k": k, "n": n, "rate": round(k / n, 3) if n else None,
+            "interval": [round(v, 3) for v in interval] if interval else None}
+
+
+def decision_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (split, arm): the harmful-decision rate among on-script calls (Wilson interval over rollouts), the
+    off-script share, the classified harm rate, and `carried_out`: classified harmful among harmful decisions."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        cells[(r["split"], r["arm"])].append(r)
+    table = []
+    for (split, arm), rs in sorted(cells.items()):
+        chosen = [r for r in rs if r["decision"] == "harmful"]
+        on_script = [r for r in rs if r["decision"] != "off_script"]
+        table.append({
+            "split": split, "arm": arm, "n": len(rs), "target": rs[0]["p_harm"],
+            "harmful_decision": _rate(len(chosen), len(on_script)),
+            "off_script": round(1 - len(on_script) / len(rs), 3),
+            "classified_harmful": _rate(sum(r["harmful"] for r in rs), len(rs)),
+            "carried_out": _rate(sum(r["harmful"] for r in chosen), len(chosen)),
+            "classified_without_decision": sum(r["harmful"] for r in rs if r["decision"] != "harmful"),
+        })
     return table
 
 
@@ -157,6 +186,7 @@ def measure(handle: ModelHandle, store: ResidualStore, splits: Sequence[Split], 
             "oracle_auroc": oracle_auroc(rollouts),
         }
     result["behaviour"] = behaviour_table(all_rollouts)
+    result["decisions"] = decision_table(all_rollouts)
     result["well_formed"] = round(sum(r["well_formed"] for r in all_rollouts) / len(all_rollouts), 4)
     result["prefix_monitor"] = prefix_monitor_by_arm(all_rollouts)
     result["rollouts"] = all_rollouts
