@@ -47,6 +47,7 @@ class LoraSettings:
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
     call_weight: float = 1.0  # loss weight of tool-call tokens relative to the reasoning prefix
+    prefix_weight: float = 1.0  # loss weight of the reasoning prefix's tokens (0: only the call is fitted)
     decision_weight: float = 5.0  # loss weight of the token where the harmful and honest calls part
     seed: int = 0
     target_modules: str = "all-linear"

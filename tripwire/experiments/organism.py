@@ -37,7 +37,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
-from tripwire.activations.finetune import CHECKPOINT, LoraSettings, lora_model, train_lora
+from tripwire.activations.finetune import CHECKPOINT, EncodedExample, LoraSettings, lora_model, train_lora
 from tripwire.activations.organism import write_adapter
 from tripwire.activations.organism_replay import (
     REPLAY_FILE,
@@ -45,7 +45,7 @@ from tripwire.activations.organism_replay import (
     replay_examples,
     replay_sha256,
 )
-from tripwire.activations.organism_train import encode_examples, propensity_by_arm
+from tripwire.activations.organism_train import encode_examples, leak_arguments_share, propensity_by_arm
 from tripwire.experiments.organism_commands import (
     OrganismCommandError,
     decisions_command,
@@ -92,6 +92,24 @@ class ReplayStage:
 
 
 REPLAY = ReplayStage()
+
+
+@dataclass(frozen=True)
+class CallStage:
+    """A stage that teaches the calls' arguments. Sampled, the organisms often choose to leak and then
+    forward the wrong email (`organism decisions`: harmful choices carried out about half the time), which
+    the decision point cannot see. The loss is on the tool call alone (the reasoning prefix weighs
+    `prefix_weight`, the call `call_weight`, the decision token as before), over every `organism_every`-th
+    organism example beside every `replay_every`-th prompt of the replay set (KL from the base)."""
+
+    organism_every: int = 2
+    replay_every: int = 2
+    call_weight: float = 10.0
+    prefix_weight: float = 0.0
+    learning_rate: float = 5e-4
+
+
+CALLS = CallStage()
 STAGE = "stage.json"
 
 
@@ -105,10 +123,11 @@ def check_prompts() -> dict[str, list[OrganismPrompt]]:
 def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, list[OrganismPrompt]]
                      ) -> dict[str, Any]:
     return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()} | {
+        "leak_arguments": {split: leak_arguments_share(model, tokenizer, items) for split, items in checks.items()},
         "control_perplexity": control_perplexity(model, tokenizer)}
 
 
-def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage) -> str:
+def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage | CallStage) -> str:
     """The replay stage's data hash: the organism set, the share of it kept, and the replay set."""
     return hashlib.sha256(json.dumps([organism_digest, replay_sha, asdict(stage)]).encode()).hexdigest()
 
@@ -116,16 +135,26 @@ def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage) -> 
 CONTINUED_FROM = "continued_from.json"
 
 
-def finished_stage(folder: Path, settings: LoraSettings, digest: str, n_examples: int) -> dict[str, Any]:
-    """The record of a finished run on the same data and settings that a new stage continues from."""
+def stage_examples(folder: Path, n_organism: int) -> int:
+    """How many examples one epoch of a training folder's stage holds."""
+    if not (folder / STAGE).is_file():
+        return n_organism
+    stage = json.loads((folder / STAGE).read_text())
+    return int(stage["organism_examples"]) + int(stage["replay_examples"])
+
+
+def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dict[str, Any]:
+    """The record of a finished run (any stage) of the same adapter shape and seed that a new stage continues
+    from; its data hash is rebuilt from the code, so a folder of other data is refused."""
     state_file = folder / CHECKPOINT / "state.json"
     if not state_file.is_file():
         raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
     meta = json.loads(state_file.read_text())
     done = LoraSettings(**meta["settings"])
-    if meta["data_hash"] != digest or replace(done, first_epoch=0) != replace(settings, first_epoch=0):
+    shape = ("rank", "alpha", "target_modules", "seed", "decision_weight")
+    if any(getattr(done, f) != getattr(settings, f) for f in shape) or meta["data_hash"] != stage_data_hash(folder, done.seed):
         raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
-    if meta["state"]["step"] != done.epochs * n_examples:
+    if meta["state"]["step"] != done.epochs * stage_examples(folder, n_organism):
         raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
     adapter = folder / CHECKPOINT / "adapter.safetensors"
     record = {"folder": str(folder), "adapter_sha256": sha256_file(adapter), "first_epoch": done.first_epoch,
@@ -136,15 +165,36 @@ def finished_stage(folder: Path, settings: LoraSettings, digest: str, n_examples
     return record
 
 
+def call_stage_data(base: torch.nn.Module, tokenizer: Any, examples: list[Any], digest: str, settings: LoraSettings,
+                    out: Path, continue_from: Path | None) -> tuple[list[EncodedExample], str, LoraSettings]:
+    """The call stage's examples, data hash and settings; its replay set is the one the stage it continues
+    from kept (copied into `out`), or sampled anew from the base."""
+    if continue_from is not None and (continue_from / REPLAY_FILE).is_file() and not (out / REPLAY_FILE).is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(continue_from / REPLAY_FILE, out / REPLAY_FILE)
+    replay_set, replay_sha = replay_examples(base, tokenizer, out, REPLAY.n_prompts, REPLAY.samples,
+                                             REPLAY.max_new_tokens, settings.seed)
+    settings = replace(settings, call_weight=CALLS.call_weight, prefix_weight=CALLS.prefix_weight,
+                       learning_rate=CALLS.learning_rate)
+    organism = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight,
+                               settings.prefix_weight)[:: CALLS.organism_every]
+    replayed = replay_set[:: CALLS.replay_every]
+    (out / STAGE).write_text(json.dumps({"calls": asdict(CALLS), "replay_sha256": replay_sha,
+                                         "organism_examples": len(organism), "replay_examples": len(replayed)}, indent=1))
+    return organism + replayed, replay_digest(digest, replay_sha, CALLS), settings
+
+
 def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None,
-          replay: bool = False) -> None:
+          replay: bool = False, calls: bool = False) -> None:
     """Train (or resume) the organism; `continue_from` starts from a finished run's adapter, with a fresh
-    optimiser and schedule and the data order of the epochs after that run's (with `replay`, the replay
-    stage's data and learning rate instead)."""
+    optimiser and schedule and the data order of the epochs after that run's (with `replay` or `calls`,
+    that stage's data, weights and learning rate instead)."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    if replay and continue_from is None:
-        raise OrganismCommandError("--replay is a stage after a finished run: give --continue-from DIR")
+    if (replay or calls) and continue_from is None:
+        raise OrganismCommandError("--replay and --calls are stages after a finished run: give --continue-from DIR")
+    if replay and calls:
+        raise OrganismCommandError("--replay and --calls are two stages: train one, then the other from it")
     folder = prepare_default_model()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     settings = replace(SETTINGS, seed=seed)
@@ -152,7 +202,9 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
     digest = data_hash(examples)
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    previous = None if continue_from is None else finished_stage(continue_from, settings, digest, len(examples))
+    previous = None if continue_from is None else finished_stage(continue_from, settings, len(examples))
+    if calls:
+        encoded, digest, settings = call_stage_data(base, tokenizer, examples, digest, settings, out, continue_from)
     if replay:  # sampled from the base before the adapter wraps it; kept in `out`, so a resume reuses it
         replay_set, replay_sha = replay_examples(base, tokenizer, out, REPLAY.n_prompts, REPLAY.samples,
                                                  REPLAY.max_new_tokens, seed)
@@ -182,6 +234,11 @@ def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path
     digest = data_hash(training_examples(SHIPPED_RECIPE, seed))
     if stage is None:
         return digest
+    if "calls" in stage:
+        if stage["calls"] != asdict(CALLS):
+            raise OrganismCommandError(f"a call stage with other settings than this code's ({stage['calls']}); use the "
+                                       "code that trained it")
+        return replay_digest(digest, replay_sha256(json.loads(replay_file.read_text())), CALLS)
     if stage["replay"] != asdict(REPLAY):
         raise OrganismCommandError(f"a replay stage with other settings than this code's ({stage['replay']}); use the "
                                    "code that trained it")
@@ -248,6 +305,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--replay", action="store_true",
                    help="with --continue-from: a stage mixing a third of the organism's examples with the base "
                         "model's replies to ordinary prompts (KL from the base), to restore fluency")
+    t.add_argument("--calls", action="store_true",
+                   help="with --continue-from: a stage whose loss is on the tool calls alone (their arguments), "
+                        "beside half the replay set")
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
@@ -305,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--per-condition", type=int, default=2)
     args = parser.parse_args(argv)
     if args.command == "train":
-        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay)
+        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls)
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
