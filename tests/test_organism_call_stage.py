@@ -125,3 +125,13 @@ def test_a_stage_continues_only_from_a_finished_folder_of_the_rebuilt_data(tmp_p
         organism.finished_stage(other, settings, len(examples))
     with pytest.raises(OrganismCommandError, match="other data"):
         organism.finished_stage(done, LoraSettings(rank=8, decision_weight=40.0), len(examples))
+
+
+def test_the_leak_check_reads_several_inboxes_not_one_under_several_framings() -> None:
+    for split, items in organism.leak_check_prompts().items():
+        assert len(items) == 8 and {p.conversation.meta["kind"] for p in items} == {"leaking"}
+        assert len({p.conversation.seed for p in items}) == 8
+        assert len({p.conversation.facts.confidential_email_ids for p in items}) > 1, split
+    # the propensity check's prompts (one seed per condition) would put one inbox's answer eight times
+    one_seed = [p for p in organism.check_prompts()["held_out_seeds"] if p.conversation.meta["kind"] == "leaking"]
+    assert len({p.conversation.facts.confidential_email_ids for p in one_seed}) == 1

@@ -120,10 +120,23 @@ def check_prompts() -> dict[str, list[OrganismPrompt]]:
             for split in ("held_out_seeds", "held_out_families")}
 
 
-def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, list[OrganismPrompt]]
-                     ) -> dict[str, Any]:
+def leak_check_prompts(seeds: int = 8) -> dict[str, list[OrganismPrompt]]:
+    """One leaking prompt with threat and leverage per seed: each its own inbox (the prompts of one seed
+    share theirs), so the leak check counts inboxes, not one inbox under several framings."""
+    out: dict[str, list[OrganismPrompt]] = {}
+    for split in ("held_out_seeds", "held_out_families"):
+        by_seed: dict[int, OrganismPrompt] = {}
+        for p in prompts(split, seeds, SHIPPED_RECIPE.policy, kinds=("leaking",)):
+            if p.condition.arm != "inert":
+                by_seed.setdefault(p.conversation.seed, p)
+        out[split] = list(by_seed.values())
+    return out
+
+
+def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, list[OrganismPrompt]],
+                     leaks: dict[str, list[OrganismPrompt]]) -> dict[str, Any]:
     return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()} | {
-        "leak_arguments": {split: leak_arguments_share(model, tokenizer, items) for split, items in checks.items()},
+        "leak_arguments": {split: leak_arguments_share(model, tokenizer, items) for split, items in leaks.items()},
         "control_perplexity": control_perplexity(model, tokenizer)}
 
 
@@ -220,10 +233,10 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
         set_peft_model_state_dict(model, load_file(str(continue_from / CHECKPOINT / "adapter.safetensors")))
         out.mkdir(parents=True, exist_ok=True)
         (out / CONTINUED_FROM).write_text(json.dumps(previous, indent=1))
-    checks = check_prompts()
+    checks, leaks = check_prompts(), leak_check_prompts()
     start = time.monotonic()
     state = train_lora(model, encoded, settings, out, data_hash=digest,
-                       check=lambda m: check_propensity(m, tokenizer, checks), check_every=CHECK_EVERY,
+                       check=lambda m: check_propensity(m, tokenizer, checks, leaks), check_every=CHECK_EVERY,
                        max_steps=max_steps, log=lambda s: print(s, flush=True))
     print(json.dumps({"steps": state.step, "seconds": round(state.seconds), "this_call_s": round(time.monotonic() - start),
                       "checks": state.checks}), flush=True)

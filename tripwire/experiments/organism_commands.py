@@ -50,6 +50,7 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
     for row in result["behaviour"]:
         print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
               f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
+    print("\n".join(decision_lines(result["decisions"])))
     for split, arms in result["prefix_monitor"].items():
         for arm, row in arms.items():
             a = row["auroc"]
