@@ -17,7 +17,7 @@ ORGANISM_RUN ?= runs/organism-seed0
 ORGANISM_SEED ?= 0
 ORGANISM_TO ?= tripwire/activations/organisms/default-organism
 
-.PHONY: organism organism-second organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+.PHONY: organism organism-second organism-calls organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -63,6 +63,21 @@ organism-second: install
 	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-seed1-measure.json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism transfer --source runs/organism-measure.json \
 	  --target runs/organism-seed1-measure.json --out runs/organism-transfer-seed0-seed1.json
+
+# The call stage on the second organism (docs/organism.md; about 40 min alone, then 25 min of measurement):
+# the loss on the tool calls alone, continued from `make organism-second`'s stage 3; the sampled decisions
+# beside the classified outcomes, and the detectors against the decision.
+organism-calls: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out runs/organism-seed1-stage4 --seed 1 \
+	  --continue-from runs/organism-seed1-stage3 --calls
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out runs/organism-seed1-stage4 \
+	  --to runs/organism-seed1-calls --command "make organism-calls"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model runs/organism-seed1-calls \
+	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-seed1-calls-measure.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism decisions \
+	  --measured runs/organism-seed1-calls-measure.json --out runs/organism-seed1-calls-decision.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
+	  --measured runs/organism-seed1-calls-decision.json --out runs/organism-seed1-calls-decision-detect.json
 
 # Sampled behaviour of the shipped organism against its policy (aims A0, A1), rollouts and their residual
 # stream stored for the detectors; then aim A2's detectors on those rollouts.
