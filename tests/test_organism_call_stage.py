@@ -20,7 +20,7 @@ from tripwire.activations.organism_train import (
     leak_arguments_share,
     prompt_ids,
 )
-from tripwire.experiments import organism
+from tripwire.experiments import organism, organism_stages
 from tripwire.experiments.organism_commands import OrganismCommandError
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, data_hash, prompts, training_examples
 from tripwire.scenarios.organism.replies import harmful_call, reasoning_prefix
@@ -116,15 +116,15 @@ def test_a_stage_continues_only_from_a_finished_folder_of_the_rebuilt_data(tmp_p
     examples = training_examples(SHIPPED_RECIPE, 0)
     settings = LoraSettings(decision_weight=40.0)
     done = finished_folder(tmp_path / "done", data_hash(examples), len(examples))
-    assert organism.finished_stage(done, settings, len(examples))["steps"] == len(examples)
+    assert organism_stages.finished_stage(done, settings, len(examples))["steps"] == len(examples)
     half = finished_folder(tmp_path / "half", data_hash(examples), len(examples) // 2)
     with pytest.raises(OrganismCommandError, match="not finished"):
-        organism.finished_stage(half, settings, len(examples))
+        organism_stages.finished_stage(half, settings, len(examples))
     other = finished_folder(tmp_path / "other", data_hash(examples[1:]), len(examples))
     with pytest.raises(OrganismCommandError, match="other data"):
-        organism.finished_stage(other, settings, len(examples))
+        organism_stages.finished_stage(other, settings, len(examples))
     with pytest.raises(OrganismCommandError, match="other data"):
-        organism.finished_stage(done, LoraSettings(rank=8, decision_weight=40.0), len(examples))
+        organism_stages.finished_stage(done, LoraSettings(rank=8, decision_weight=40.0), len(examples))
 
 
 def test_the_leak_check_reads_several_inboxes_not_one_under_several_framings() -> None:

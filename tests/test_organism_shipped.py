@@ -13,8 +13,8 @@ from tripwire.activations import load_model
 from tripwire.activations.default_model import read_marker
 from tripwire.activations.organism import is_organism, organism_folder, read_card, verify_adapter
 from tripwire.activations.organism_replay import REPLAY_FILE
-from tripwire.experiments.organism import rebuilt_data_hash
 from tripwire.experiments.organism_measure import organism_policy
+from tripwire.experiments.organism_stages import rebuilt_data_hash
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe, data_hash, training_examples
 
 FOLDER = organism_folder("default-organism")

@@ -1,6 +1,6 @@
 """The model organism: train it, export its adapter, measure it against its policy, run the detectors on it.
 
-    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--continue-from DIR [--replay]]
+    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--continue-from DIR [--replay | --calls]]
     python -m tripwire.experiments.organism export --out runs/organism --to DIR
     python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
     python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
@@ -13,7 +13,8 @@
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during
 training, so the curve of the framing's effect is part of the record, beside the control-set perplexity.
 `--replay` is a further stage that mixes a share of the organism's examples with the base model's own
-replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took.
+replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took;
+`--calls` one whose loss is on the tool calls alone (`organism_stages`).
 `measure` stores its rollouts and their residual stream (resumable too); `detect` and `transfer` read them
 back, so sampling happens once.
 """
@@ -21,11 +22,10 @@ back, so sampling happens once.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,13 @@ from peft import set_peft_model_state_dict
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
+from tripwire.activations.default_model import prepare_default_model, read_marker
 from tripwire.activations.finetune import CHECKPOINT, EncodedExample, LoraSettings, lora_model, train_lora
 from tripwire.activations.organism import write_adapter
 from tripwire.activations.organism_replay import (
     REPLAY_FILE,
     control_perplexity,
     replay_examples,
-    replay_sha256,
 )
 from tripwire.activations.organism_train import encode_examples, leak_arguments_share, propensity_by_arm
 from tripwire.experiments.organism_commands import (
@@ -57,6 +56,15 @@ from tripwire.experiments.organism_commands import (
 )
 from tripwire.experiments.organism_generic import RUNTIME
 from tripwire.experiments.organism_measure import organism_policy
+from tripwire.experiments.organism_stages import (
+    CALLS,
+    CONTINUED_FROM,
+    REPLAY,
+    STAGE,
+    finished_stage,
+    replay_digest,
+    stage_data_hash,
+)
 from tripwire.experiments.organism_steer import (
     DEFAULT_ALPHAS,
 )
@@ -77,40 +85,6 @@ HUB_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what a Hugging Face user loa
 # reasoning prefix's sentence choice is irreducible noise that otherwise swamps the one token that decides.
 # The weight is the same for both outcomes, so the loss is still minimised at the policy's own rate.
 SETTINGS = LoraSettings(decision_weight=40.0)
-
-
-@dataclass(frozen=True)
-class ReplayStage:
-    """A stage that restores fluency: every `organism_every`-th organism example (so the policy is kept)
-    and `n_prompts` ordinary prompts with `samples` base-model replies each, at a lower learning rate."""
-
-    n_prompts: int = 250
-    samples: int = 2
-    max_new_tokens: int = 96
-    organism_every: int = 3
-    learning_rate: float = 3e-4
-
-
-REPLAY = ReplayStage()
-
-
-@dataclass(frozen=True)
-class CallStage:
-    """A stage that teaches the calls' arguments. Sampled, the organisms often choose to leak and then
-    forward the wrong email (`organism decisions`: harmful choices carried out about half the time), which
-    the decision point cannot see. The loss is on the tool call alone (the reasoning prefix weighs
-    `prefix_weight`, the call `call_weight`, the decision token as before), over every `organism_every`-th
-    organism example beside every `replay_every`-th prompt of the replay set (KL from the base)."""
-
-    organism_every: int = 2
-    replay_every: int = 2
-    call_weight: float = 10.0
-    prefix_weight: float = 0.0
-    learning_rate: float = 5e-4
-
-
-CALLS = CallStage()
-STAGE = "stage.json"
 
 
 def check_prompts() -> dict[str, list[OrganismPrompt]]:
@@ -138,44 +112,6 @@ def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, l
     return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()} | {
         "leak_arguments": {split: leak_arguments_share(model, tokenizer, items) for split, items in leaks.items()},
         "control_perplexity": control_perplexity(model, tokenizer)}
-
-
-def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage | CallStage) -> str:
-    """The replay stage's data hash: the organism set, the share of it kept, and the replay set."""
-    return hashlib.sha256(json.dumps([organism_digest, replay_sha, asdict(stage)]).encode()).hexdigest()
-
-
-CONTINUED_FROM = "continued_from.json"
-
-
-def stage_examples(folder: Path, n_organism: int) -> int:
-    """How many examples one epoch of a training folder's stage holds."""
-    if not (folder / STAGE).is_file():
-        return n_organism
-    stage = json.loads((folder / STAGE).read_text())
-    return int(stage["organism_examples"]) + int(stage["replay_examples"])
-
-
-def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dict[str, Any]:
-    """The record of a finished run (any stage) of the same adapter shape and seed that a new stage continues
-    from; its data hash is rebuilt from the code, so a folder of other data is refused."""
-    state_file = folder / CHECKPOINT / "state.json"
-    if not state_file.is_file():
-        raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
-    meta = json.loads(state_file.read_text())
-    done = LoraSettings(**meta["settings"])
-    shape = ("rank", "alpha", "target_modules", "seed", "decision_weight")
-    if any(getattr(done, f) != getattr(settings, f) for f in shape) or meta["data_hash"] != stage_data_hash(folder, done.seed):
-        raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
-    if meta["state"]["step"] != done.epochs * stage_examples(folder, n_organism):
-        raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
-    adapter = folder / CHECKPOINT / "adapter.safetensors"
-    record = {"folder": str(folder), "adapter_sha256": sha256_file(adapter), "first_epoch": done.first_epoch,
-              "epochs": done.epochs, "steps": meta["state"]["step"], "seconds": round(meta["state"]["seconds"]),
-              "checks": meta["state"]["checks"]}
-    if (folder / CONTINUED_FROM).is_file():
-        record["continued_from"] = json.loads((folder / CONTINUED_FROM).read_text())
-    return record
 
 
 def call_stage_data(base: torch.nn.Module, tokenizer: Any, examples: list[Any], digest: str, settings: LoraSettings,
@@ -240,28 +176,6 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
                        max_steps=max_steps, log=lambda s: print(s, flush=True))
     print(json.dumps({"steps": state.step, "seconds": round(state.seconds), "this_call_s": round(time.monotonic() - start),
                       "checks": state.checks}), flush=True)
-
-
-def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path) -> str:
-    """The data hash of a stage, rebuilt from the code (and, for a replay stage, its kept replay set)."""
-    digest = data_hash(training_examples(SHIPPED_RECIPE, seed))
-    if stage is None:
-        return digest
-    if "calls" in stage:
-        if stage["calls"] != asdict(CALLS):
-            raise OrganismCommandError(f"a call stage with other settings than this code's ({stage['calls']}); use the "
-                                       "code that trained it")
-        return replay_digest(digest, replay_sha256(json.loads(replay_file.read_text())), CALLS)
-    if stage["replay"] != asdict(REPLAY):
-        raise OrganismCommandError(f"a replay stage with other settings than this code's ({stage['replay']}); use the "
-                                   "code that trained it")
-    return replay_digest(digest, replay_sha256(json.loads(replay_file.read_text())), REPLAY)
-
-
-def stage_data_hash(out: Path, seed: int) -> str:
-    """The data hash a training folder's checkpoint must carry."""
-    stage = json.loads((out / STAGE).read_text()) if (out / STAGE).is_file() else None
-    return rebuilt_data_hash(seed, stage, out / REPLAY_FILE)
 
 
 def export(out: Path, to: Path, command: str) -> dict[str, Any]:
