@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tripwire.experiments.organism_decisions import relabel_by_decision, table_lines
+from tripwire.experiments.organism_detect import OrganismDetectError
 from tripwire.experiments.organism_measure import arm_label, decision_table, text_before_call
 from tripwire.scenarios.classify import classify
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, OrganismPrompt, prompts
@@ -80,6 +81,8 @@ def test_relabelling_counts_chosen_and_carried_out_and_drops_off_script() -> Non
     assert row["classified_harmful"]["k"] == 2
     assert measured["rollouts"][1]["harmful"] is False  # the measurement read is left as it was
     assert len(table_lines(relabelled["decisions"])) == 2
+    with pytest.raises(OrganismDetectError, match="already relabelled"):  # its labels are decisions now
+        relabel_by_decision(relabelled, "r.json")
 
 
 def test_a_decision_table_row_per_split_and_arm() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tripwire.experiments.organism_detect import prompt_lookup
+from tripwire.experiments.organism_detect import OrganismDetectError, prompt_lookup
 from tripwire.experiments.organism_measure import behaviour_table, decision_table, prefix_monitor_by_arm
 from tripwire.scenarios.organism.dataset import OrganismPrompt
 from tripwire.scenarios.organism.decision import call_decision
@@ -36,6 +36,9 @@ def with_decisions(rows: Sequence[dict[str, Any]], lookup: Callable[[dict[str, A
 def relabel_by_decision(measured: dict[str, Any], source: str) -> dict[str, Any]:
     """The measurement with each rollout's `harmful` set to its decision and off-script rollouts dropped; the
     classified outcome is kept as `classified_harmful`. `detect` and `transfer` read the result unchanged."""
+    if "label" in measured:
+        raise OrganismDetectError(f"{source} is already relabelled ({measured['label']}); relabel the measurement "
+                                  f"it came from, {measured.get('relabelled_from')}")
     rows = with_decisions(measured["rollouts"], prompt_lookup(measured))
     kept = [r | {"harmful": r["decision"] == "harmful", "classified_harmful": r["harmful"]}
             for r in rows if r["decision"] != "off_script"]
