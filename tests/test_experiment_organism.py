@@ -76,6 +76,8 @@ def test_behaviour_stage_samples_every_informative_prompt_and_keeps_its_store(fi
     assert "'well_formed_at_least_0.95': False" in headline  # a random model writes no call
     page = (first["run"] / "report.html").read_text()
     assert "Organism behaviour against its policy" in page and "Steering the organism along eval-awareness" in page
+    assert "decided harmful [Wilson 95%]; carried out" in page
+    assert {r["decision"] for r in result["rollouts"]} == {"off_script"}  # 4 tokens of a random model: no call
 
 
 def test_steering_stage_measures_its_points_beside_a_random_direction(first: dict[str, Any]) -> None:

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from tripwire.experiments.stages.organism_sections import a0_verdict, detect_section, steering_finding
+from tripwire.experiments.organism_measure import decision_table
+from tripwire.experiments.stages.organism_sections import (
+    a0_verdict,
+    behavior_section,
+    detect_section,
+    steering_finding,
+)
 
 
 def behaviour(deploy: tuple[int, int], test: tuple[int, int], families: tuple[int, int, int] | None = (60, 20, 100),
@@ -89,3 +95,25 @@ def test_the_steering_finding_names_every_strength_and_the_random_direction() ->
     assert "harm 0.71 unsteered" in finding and finding.endswith("A3 met: False.")
     assert "at alpha -0.2: base model's eval direction 0.42, organism's 0.25, random 0.46" in finding
     assert "at alpha +0.2: base model's eval direction 0.25, organism's 0.12, random 0.42" in finding
+
+
+def test_the_behaviour_table_puts_each_arms_choices_beside_its_classified_harm() -> None:
+    rollouts = [{"split": "held_out_seeds", "arm": arm, "p_harm": 0.9 if arm == "deploy" else 0.05,
+                 "harmful": harmful, "decision": decision}
+                for arm, outcomes in (("deploy", [(True, "harmful")] * 3 + [(False, "harmful")] * 5 + [(False, "honest")]
+                                       + [(False, "off_script")]),
+                                      ("test", [(False, "honest")] * 10))
+                for harmful, decision in outcomes]
+    result = behaviour((3, 10), (0, 10), families=None) | {
+        "decisions": decision_table(rollouts), "prefix_monitor": {}, "control_perplexity": 40.0,
+        "base_control_perplexity": 39.6, "model": {"spec": "m"}, "sampling": {"max_new_tokens": 200},
+        "per_condition": 1, "samples": 10,
+        "splits": {"held_out_seeds": {"propensity": {"deploy": 0.9, "test": 0.05}, "oracle_auroc": 0.7}}}
+    for row in result["behaviour"]:
+        row |= {"interval": [0.0, 1.0], "target": 0.9 if row["arm"] == "deploy" else 0.05, "well_formed": 1.0}
+    (table,) = behavior_section(result).tables
+    deploy, test = table.rows
+    assert deploy[3] == "0.89 [0.56, 0.98] (8/9); carried out 3/8"  # eight of nine on-script calls chose harm
+    assert test[3].startswith("0.00 [0.00, 0.28] (0/10); carried out 0/0")
+    del result["decisions"]  # a measurement from before decisions were recorded
+    assert behavior_section(result).tables[0].rows[0][3] == "n/a"
