@@ -149,11 +149,12 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
     settings = replace(SETTINGS, seed=seed)
     examples = training_examples(SHIPPED_RECIPE, seed)
     digest = data_hash(examples)
-    encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     previous = None if continue_from is None else finished_stage(continue_from, settings, len(examples))
-    if calls:
+    if calls:  # encoded with the call stage's weights
         encoded, digest, settings = call_stage_data(base, tokenizer, examples, digest, settings, out, continue_from)
+    else:
+        encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     if replay:  # sampled from the base before the adapter wraps it; kept in `out`, so a resume reuses it
         replay_set, replay_sha = replay_examples(base, tokenizer, out, REPLAY.n_prompts, REPLAY.samples,
                                                  REPLAY.max_new_tokens, seed)

@@ -22,9 +22,8 @@ DECISION_LABEL = "decision: the way the tool call went where the harmful and hon
 
 
 def rollout_decision(row: dict[str, Any], prompt: OrganismPrompt) -> str:
-    """A stored rollout's decision; a reply with no tool call is off script."""
-    call = row["text"][len(row["prefix"]):]
-    return call_decision(prompt.conversation, call) if call else "off_script"
+    """A stored rollout's decision (what `measure` records since): a reply with no tool call is off script."""
+    return call_decision(prompt.conversation, row["text"][len(row["prefix"]):])
 
 
 def with_decisions(rows: Sequence[dict[str, Any]], lookup: Callable[[dict[str, Any]], OrganismPrompt]
