@@ -187,6 +187,8 @@ def generate(
         out = handle.backend.run(call) if step or shared is None else shared.prefill(handle.backend, call)
         assert out.logits is not None
         cache = out.past
+        if step == 0 and cache is not None:  # the steps to come write in place (no copy of the cache each)
+            cache.reserve(params.max_new_tokens - 1)
         buffers.write(out.captured, alive_index, step)
         halt = None
         if on_step is not None:
