@@ -6,7 +6,13 @@
 nearest 450 tokens (what `organism measure` samples), 64 new tokens each, 3-layer capture: one `generate`
 call with shared prefill (the prompt runs once) against the same call with `share_prefill=False` (every
 row runs it); the tokens must be identical. The full run adds 8 batch-1 calls of the same samples
-(`batch8_vs_batch1_same_prompt`).
+(`batch8_vs_batch1_same_prompt`). Beside it, the most that ratio could be if a decode step cost no more
+than its matrix products: one step's products (every linear layer, LM head included, times an 8-row
+input) are timed alone.
+
+`kv_reserve_speedup`: the same 8 samples after a full scenario (3,248 tokens), 32 new tokens, with the
+decode loop's KV cache written into reserved room (`KVCache.reserve`) / grown by transformers'
+`torch.cat` (reserve switched off for the run); identical tokens.
 
 --device puts the model (and every tensor the benchmark makes) on that device: `cpu` by default, `cuda`
 on a GPU machine. Each ratio's two sides run in turn within one loop (interleaved repeats, best kept), so
@@ -31,6 +37,7 @@ from common import clock, device_argument, interleaved, machine, ratio, timed  #
 from tripwire.activations import SamplingParams, load_model  # noqa: E402
 from tripwire.activations.batching import pad_left  # noqa: E402
 from tripwire.activations.capture import TeacherForcedCapture, capture_items  # noqa: E402
+from tripwire.activations.kv_cache import KVCache  # noqa: E402
 from tripwire.activations.positions import AllTokens, ReplyOnly  # noqa: E402
 from tripwire.activations.rollout import Rollout, rollout_items  # noqa: E402
 from tripwire.activations.runner import run_batches  # noqa: E402
@@ -74,7 +81,50 @@ def _shared_samples(h, hooks: list[str], singles: bool, n: int = 8, new_tokens: 
     print(f"{n} samples of one {len(one)}-token prompt, {new_tokens} new tokens, capture: shared prefill "
           f"{t['shared']:.2f}s, every row prefilled {t['unshared']:.2f}s (identical tokens)"
           + (f", {n} batch-1 calls {t['singles']:.2f}s" if singles else ""))
+    prefill = (t["unshared"] - t["shared"]) / (n - 1)  # one row's prompt; the decode steps are the same work
+    step, products = (t["shared"] - prefill) / (new_tokens - 1), _step_products(h, n)
+    ceiling = (n * prefill + (new_tokens - 1) * products) / (prefill + (new_tokens - 1) * products)
+    print(f"one row's prefill {prefill:.2f}s; a decode step {step * 1000:.0f} ms, its matrix products alone "
+          f"{products * 1000:.0f} ms: were a step nothing else, the ratio would be at most {ceiling:.2f}")
     return t["unshared"] / t["shared"], t["singles"] / t["shared"] if singles else None
+
+
+def _step_products(h, rows: int) -> float:
+    """Time of one decode step's matrix products alone: every linear layer's weight (the LM head too)
+    times a `rows`-row input; best of 3. No step of the decode loop can cost less."""
+    linears = [m for m in h.model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = {m.in_features: torch.randn(rows, m.in_features, dtype=m.weight.dtype, device=m.weight.device)
+              for m in linears}
+
+    @torch.inference_mode()
+    def products() -> None:
+        for m in linears:
+            torch.nn.functional.linear(inputs[m.in_features], m.weight)
+
+    products()
+    return min(timed(products) for _ in range(3))
+
+
+def _reserve_speedup(h, hooks: list[str], n: int = 8, new_tokens: int = 32) -> float:
+    """n samples of a full scenario, decoded with the KV cache's room reserved / grown by concatenation."""
+    prompt = h.render_conversation(render(IDS[0], seed=0, length="full")).token_ids
+    params = SamplingParams(max_new_tokens=new_tokens, min_new_tokens=new_tokens, temperature=1.0, top_p=1.0)
+    reserve, outs = KVCache.reserve, {}
+
+    def run(room: bool) -> None:
+        KVCache.reserve = reserve if room else lambda self, tokens: None  # type: ignore[method-assign]
+        try:
+            outs[room] = [r.new_ids for r in h.generate([prompt] * n, sampling=params, seeds=list(range(n)),
+                                                        capture=hooks)]
+        finally:
+            KVCache.reserve = reserve  # type: ignore[method-assign]
+
+    t = interleaved({"reserved": lambda: run(True), "concatenated": lambda: run(False)}, 2)
+    if outs[True] != outs[False]:
+        raise RuntimeError("reserving the KV cache's room changed the sampled tokens")
+    print(f"{n} samples of one {len(prompt)}-token prompt, {new_tokens} new tokens, capture, shared prefill: "
+          f"KV cache in reserved room {t['reserved']:.2f}s, grown by concatenation {t['concatenated']:.2f}s")
+    return t["concatenated"] / t["reserved"]
 
 
 def main() -> None:
@@ -135,6 +185,7 @@ def main() -> None:
         tps8, tps1 = gen_tokens / by_batch["batch"], gen_tokens / by_batch["one"]
         print(f"batch {batch}: {tps8:.1f} tok/s, batch 1: {tps1:.1f} tok/s")
         fork, same_prompt = _shared_samples(h, hooks, singles=not args.quick)
+        reserve = _reserve_speedup(h, hooks)
         # prefix reuse: many replies after one full-length prompt
         conv = render(IDS[0], seed=0, length="full")
         replies = [f"Reply {i}: I have read the inbox and will " + "continue with the scheduled work. " * (3 + i % 4)
@@ -161,6 +212,7 @@ def main() -> None:
         print(ratio("capture_vs_reforward", t["reforward"] / t["ours"]))
         print(ratio("batch8_vs_batch1", tps8 / tps1))
         print(ratio("rollout_n8_shared_vs_unshared", fork))
+        print(ratio("kv_reserve_speedup", reserve))
         if same_prompt is not None:
             print(ratio("batch8_vs_batch1_same_prompt", same_prompt))
         print(ratio("prefix_reuse_speedup", times[False] / times[True]))
