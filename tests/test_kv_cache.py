@@ -118,3 +118,23 @@ def test_decoding_with_reserved_room_equals_decoding_without(
         for x, y in zip(on, off, strict=True):
             for hook in HOOKS:
                 assert torch.equal(x.activations[hook], y.activations[hook]), (name, hook)
+
+
+def test_reserve_takes_room_by_halves_not_all_it_may_need() -> None:
+    """A call allowed many tokens holds room for half the cached length; filling it grows the buffers by
+    half again (so few moves), and the values stay those of the concatenating layer."""
+    cache, plain = DynamicCache(), DynamicLayer()
+    cache.layers = [DynamicLayer()]
+    k, v = _kv(2, 200, 5)
+    cache.update(k, v, layer_idx=0)
+    plain.update(k, v)
+    KVCache(cache, 2).reserve(2000)
+    layer = cache.layers[0]
+    assert isinstance(layer, ReservedLayer) and layer.key_buffer.shape[-2] == 300
+    capacities = set()
+    for step in range(250):
+        k, v = _kv(2, 1, 100 + step)
+        assert torch.equal(layer.update(k, v)[0], plain.update(k, v)[0])
+        capacities.add(layer.key_buffer.shape[-2])
+    assert sorted(capacities) == [300, 451]  # moved once, when 300 were held: 301 + 300 // 2
+    KVCache(cache, 2).reserve(10)  # a short call takes what it needs: no more layers to convert, no error

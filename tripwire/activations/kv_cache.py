@@ -62,15 +62,18 @@ class KVCache:
         self.keep_rows(source)
 
     def reserve(self, tokens: int) -> None:
-        """Room for `tokens` more positions per row, so the next updates write in place instead of copying
-        the cache. Only plain `DynamicLayer`s change; sliding-window, static or quantised layers, and
-        caches that are not transformers' (`layers`), are left as they are. Values never change."""
+        """Room for up to `tokens` more positions per row, so the next updates write in place instead of
+        copying the cache. At most half the cached length (or 64) is taken at once, and the room grows by
+        half when it fills: a call allowed 2,000 new tokens that stops after 100 holds no memory for
+        2,000. Only plain `DynamicLayer`s change; sliding-window, static or quantised layers, and caches
+        that are not transformers' (`layers`), are left as they are. Values never change."""
         layers = getattr(self.inner, "layers", None)
         if tokens < 1 or not isinstance(layers, list):
             return
         for i, layer in enumerate(layers):
             if type(layer) is DynamicLayer and layer.get_seq_length() > 0:
-                layers[i] = ReservedLayer(*_held(layer), tokens)
+                room = min(tokens, max(64, layer.get_seq_length() // 2))
+                layers[i] = ReservedLayer(*_held(layer), room)
 
 
 class ReservedLayer(DynamicLayer):
