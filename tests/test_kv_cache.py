@@ -11,7 +11,7 @@ from transformers.cache_utils import DynamicCache, DynamicLayer, DynamicSlidingW
 from tests.parity import cache_capable
 from tripwire.activations import SamplingParams, StepInfo, load_model
 from tripwire.activations.handle import ModelHandle
-from tripwire.activations.kv_cache import KVCache, ReservedLayer
+from tripwire.activations.kv_cache import ROOM, KVCache, ReservedLayer
 
 SAMPLED = SamplingParams(max_new_tokens=12, min_new_tokens=12, temperature=1.0, top_k=40)
 HOOKS = ["blocks.0.resid_pre", "blocks.2.resid_post"]
@@ -120,21 +120,45 @@ def test_decoding_with_reserved_room_equals_decoding_without(
                 assert torch.equal(x.activations[hook], y.activations[hook]), (name, hook)
 
 
-def test_reserve_takes_room_by_halves_not_all_it_may_need() -> None:
-    """A call allowed many tokens holds room for half the cached length; filling it grows the buffers by
-    half again (so few moves), and the values stay those of the concatenating layer."""
-    cache, plain = DynamicCache(), DynamicLayer()
-    cache.layers = [DynamicLayer()]
-    k, v = _kv(2, 200, 5)
-    cache.update(k, v, layer_idx=0)
-    plain.update(k, v)
-    KVCache(cache, 2).reserve(2000)
-    layer = cache.layers[0]
-    assert isinstance(layer, ReservedLayer) and layer.key_buffer.shape[-2] == 300
+def test_reserve_takes_room_a_chunk_at_a_time() -> None:
+    """A call allowed many tokens holds `ROOM` positions of room, and `ROOM` more when they fill (one
+    move per `ROOM` tokens); a short call holds what it needs. Values stay the concatenating layer's."""
+    assert ROOM == 256
+    layers = {}
+    for tokens, capacity in ((10, 210), (2000, 456)):
+        cache = DynamicCache()
+        cache.layers = [DynamicLayer()]
+        cache.update(*_kv(2, 200, 5), layer_idx=0)
+        KVCache(cache, 2).reserve(tokens)
+        layers[tokens] = layer = cache.layers[0]
+        assert isinstance(layer, ReservedLayer) and layer.key_buffer.shape[-2] == capacity
+    layer, plain = layers[2000], DynamicLayer()
+    plain.update(*_kv(2, 200, 5))
     capacities = set()
-    for step in range(250):
+    for step in range(300):
         k, v = _kv(2, 1, 100 + step)
         assert torch.equal(layer.update(k, v)[0], plain.update(k, v)[0])
         capacities.add(layer.key_buffer.shape[-2])
-    assert sorted(capacities) == [300, 451]  # moved once, when 300 were held: 301 + 300 // 2
-    KVCache(cache, 2).reserve(10)  # a short call takes what it needs: no more layers to convert, no error
+    assert sorted(capacities) == [456, 457 + ROOM]  # one move, when the first room was full
+
+
+def test_a_returned_tensor_is_never_overwritten_and_other_dtypes_concatenate() -> None:
+    """`DynamicLayer` never changes a tensor it returned: neither may a crop followed by an update here.
+    States of another dtype are concatenated (promoted) as the base class does, not cast silently."""
+    k, v = _kv(2, 6, 7)
+    plain, layer = DynamicLayer(), ReservedLayer(k, v, room=8)
+    plain.update(k, v)
+    first, _ = layer.update(*_kv(2, 1, 8))
+    plain.update(*_kv(2, 1, 8))
+    kept = first.clone()
+    layer.crop(-1)
+    plain.crop(-1)
+    for step in range(2):
+        assert torch.equal(layer.update(*_kv(2, 1, 9 + step))[0], plain.update(*_kv(2, 1, 9 + step))[0])
+    assert torch.equal(first, kept)
+    half = ReservedLayer(k.half(), v.half(), room=8)
+    out, _ = half.update(*_kv(2, 1, 12))
+    assert out.dtype == torch.float32 and torch.equal(out, torch.cat([k.half(), _kv(2, 1, 12)[0]], dim=-2))
+    half.reset()
+    assert half.get_seq_length() == 0 and half.key_buffer is None
+    assert torch.equal(half.update(k, v)[0], k)
