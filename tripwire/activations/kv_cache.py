@@ -104,9 +104,11 @@ class ReservedLayer(DynamicLayer):
         value_buffer[..., :n, :].copy_(values)
         self._front(key_buffer, value_buffer, n)
 
-    def _front(self, key_buffer: Tensor, value_buffer: Tensor, n: int) -> None:
+    def _front(self, key_buffer: Tensor, value_buffer: Tensor, n: int) -> tuple[Tensor, Tensor]:
+        """Hold these buffers, with keys and values their first `n` positions (returned)."""
         self.key_buffer, self.value_buffer = key_buffer, value_buffer
         self.keys, self.values = key_buffer[..., :n, :], value_buffer[..., :n, :]
+        return self.keys, self.values
 
     def _fronts_buffers(self, length: int) -> bool:
         """Whether keys and values are still views of the buffers' front and `length` positions fit."""
@@ -128,8 +130,7 @@ class ReservedLayer(DynamicLayer):
         assert key_buffer is not None and value_buffer is not None
         key_buffer[..., n : n + new, :].copy_(key_states)
         value_buffer[..., n : n + new, :].copy_(value_states)
-        self._front(key_buffer, value_buffer, n + new)
-        return key_buffer[..., : n + new, :], value_buffer[..., : n + new, :]
+        return self._front(key_buffer, value_buffer, n + new)
 
     def crop(self, tokens_to_remove: int) -> None:
         super().crop(tokens_to_remove)
