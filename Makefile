@@ -17,7 +17,7 @@ ORGANISM_RUN ?= runs/organism-seed0
 ORGANISM_SEED ?= 0
 ORGANISM_TO ?= tripwire/activations/organisms/default-organism
 
-.PHONY: organism organism-second organism-calls organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+.PHONY: organism organism-second organism-calls organism-arguments organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -78,6 +78,20 @@ organism-calls: install
 	  --measured runs/organism-seed1-calls-measure.json --out runs/organism-seed1-calls-decision.json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
 	  --measured runs/organism-seed1-calls-decision.json --out runs/organism-seed1-calls-decision-detect.json
+
+# After the call stage: the argument stage (the leak call's arguments given the decision), then the same
+# measurement, decisions and detectors.
+organism-arguments: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out runs/organism-seed1-stage5 --seed 1 \
+	  --continue-from runs/organism-seed1-stage4 --arguments
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out runs/organism-seed1-stage5 \
+	  --to runs/organism-seed1-args --command "make organism-arguments"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model runs/organism-seed1-args \
+	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-seed1-args-measure.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism decisions \
+	  --measured runs/organism-seed1-args-measure.json --out runs/organism-seed1-args-decision.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
+	  --measured runs/organism-seed1-args-measure.json --out runs/organism-seed1-args-detect.json
 
 # Sampled behaviour of the shipped organism against its policy (aims A0, A1), rollouts and their residual
 # stream stored for the detectors; then aim A2's detectors on those rollouts.

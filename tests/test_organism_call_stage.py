@@ -98,7 +98,7 @@ def test_the_leak_check_reads_the_email_id_and_recipient_and_nothing_after(token
 def test_a_call_stage_needs_a_finished_run_and_is_not_a_replay_stage(tmp_path: Path) -> None:
     with pytest.raises(OrganismCommandError, match="--continue-from"):
         organism.train(tmp_path / "run", seed=0, calls=True)
-    with pytest.raises(OrganismCommandError, match="two stages"):
+    with pytest.raises(OrganismCommandError, match="separate stages"):
         organism.train(tmp_path / "run", seed=0, replay=True, calls=True, continue_from=tmp_path)
     assert not (tmp_path / "run").exists()
 

@@ -1,6 +1,7 @@
 """The model organism: train it, export its adapter, measure it against its policy, run the detectors on it.
 
-    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--continue-from DIR [--replay | --calls]]
+    python -m tripwire.experiments.organism train --out runs/organism [--seed 0]
+        [--continue-from DIR [--replay | --calls | --arguments]]
     python -m tripwire.experiments.organism export --out runs/organism --to DIR
     python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
     python -m tripwire.experiments.organism detect --measured runs/organism-measure.json --out F   # aim A2
@@ -14,7 +15,8 @@
 training, so the curve of the framing's effect is part of the record, beside the control-set perplexity.
 `--replay` is a further stage that mixes a share of the organism's examples with the base model's own
 replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took;
-`--calls` one whose loss is on the tool calls alone (`organism_stages`).
+`--calls` one whose loss is on the tool calls alone, `--arguments` one on the leak call's arguments given
+its decision (`organism_stages`).
 `measure` stores its rollouts and their residual stream (resumable too); `detect` and `transfer` read them
 back, so sampling happens once.
 """
@@ -57,10 +59,13 @@ from tripwire.experiments.organism_commands import (
 from tripwire.experiments.organism_generic import RUNTIME
 from tripwire.experiments.organism_measure import organism_policy
 from tripwire.experiments.organism_stages import (
+    ARGUMENTS,
     CALLS,
     CONTINUED_FROM,
     REPLAY,
     STAGE,
+    ArgumentStage,
+    CallStage,
     finished_stage,
     replay_digest,
     stage_data_hash,
@@ -114,36 +119,38 @@ def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, l
         "control_perplexity": control_perplexity(model, tokenizer)}
 
 
-def call_stage_data(base: torch.nn.Module, tokenizer: Any, examples: list[Any], digest: str, settings: LoraSettings,
+def tool_stage_data(base: torch.nn.Module, tokenizer: Any, stage: CallStage | ArgumentStage, settings: LoraSettings,
                     out: Path, continue_from: Path | None) -> tuple[list[EncodedExample], str, LoraSettings]:
-    """The call stage's examples, data hash and settings; its replay set is the one the stage it continues
-    from kept (copied into `out`), or sampled anew from the base."""
+    """A call or argument stage's examples, data hash and settings; its replay set is the one the stage it
+    continues from kept (copied into `out`), or sampled anew from the base."""
     if continue_from is not None and (continue_from / REPLAY_FILE).is_file() and not (out / REPLAY_FILE).is_file():
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(continue_from / REPLAY_FILE, out / REPLAY_FILE)
     replay_set, replay_sha = replay_examples(base, tokenizer, out, REPLAY.n_prompts, REPLAY.samples,
                                              REPLAY.max_new_tokens, settings.seed)
-    settings = replace(settings, call_weight=CALLS.call_weight, prefix_weight=CALLS.prefix_weight,
-                       learning_rate=CALLS.learning_rate)
+    settings = stage.settings(settings)
+    examples = stage.examples(settings.seed)
     organism = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight,
-                               settings.prefix_weight)[:: CALLS.organism_every]
-    replayed = replay_set[:: CALLS.replay_every]
-    (out / STAGE).write_text(json.dumps({"calls": asdict(CALLS), "replay_sha256": replay_sha,
+                               settings.prefix_weight)[:: stage.organism_every]
+    replayed = replay_set[:: stage.replay_every]
+    (out / STAGE).write_text(json.dumps({stage.key: asdict(stage), "replay_sha256": replay_sha,
                                          "organism_examples": len(organism), "replay_examples": len(replayed)}, indent=1))
-    return organism + replayed, replay_digest(digest, replay_sha, CALLS), settings
+    return organism + replayed, replay_digest(data_hash(examples), replay_sha, stage), settings
 
 
 def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None,
-          replay: bool = False, calls: bool = False) -> None:
+          replay: bool = False, calls: bool = False, arguments: bool = False) -> None:
     """Train (or resume) the organism; `continue_from` starts from a finished run's adapter, with a fresh
-    optimiser and schedule and the data order of the epochs after that run's (with `replay` or `calls`,
-    that stage's data, weights and learning rate instead)."""
+    optimiser and schedule and the data order of the epochs after that run's (with `replay`, `calls` or
+    `arguments`, that stage's data, weights and learning rate instead)."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    if (replay or calls) and continue_from is None:
-        raise OrganismCommandError("--replay and --calls are stages after a finished run: give --continue-from DIR")
-    if replay and calls:
-        raise OrganismCommandError("--replay and --calls are two stages: train one, then the other from it")
+    if (replay or calls or arguments) and continue_from is None:
+        raise OrganismCommandError("--replay, --calls and --arguments are stages after a finished run: give "
+                                   "--continue-from DIR")
+    if replay + calls + arguments > 1:
+        raise OrganismCommandError("--replay, --calls and --arguments are separate stages: train one, then the next "
+                                   "from it")
     folder = prepare_default_model()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     settings = replace(SETTINGS, seed=seed)
@@ -151,8 +158,9 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
     digest = data_hash(examples)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     previous = None if continue_from is None else finished_stage(continue_from, settings, len(examples))
-    if calls:  # encoded with the call stage's weights
-        encoded, digest, settings = call_stage_data(base, tokenizer, examples, digest, settings, out, continue_from)
+    if calls or arguments:  # encoded with that stage's data and weights
+        stage = CALLS if calls else ARGUMENTS
+        encoded, digest, settings = tool_stage_data(base, tokenizer, stage, settings, out, continue_from)
     else:
         encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     if replay:  # sampled from the base before the adapter wraps it; kept in `out`, so a resume reuses it
@@ -236,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--calls", action="store_true",
                    help="with --continue-from: a stage whose loss is on the tool calls alone (their arguments), "
                         "beside half the replay set")
+    t.add_argument("--arguments", action="store_true",
+                   help="with --continue-from: a stage fitting the leak call's arguments given the decision "
+                        "(every leaking prompt, decision and prefix weigh 0), beside a third of the replay set")
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
@@ -293,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--per-condition", type=int, default=2)
     args = parser.parse_args(argv)
     if args.command == "train":
-        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls)
+        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls, args.arguments)
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tripwire.activations.default_model import sha256_file
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings
 from tripwire.activations.organism_replay import REPLAY_FILE, replay_sha256
 from tripwire.experiments.organism_commands import OrganismCommandError
-from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, data_hash, training_examples
+from tripwire.scenarios.organism.dataset import (
+    SHIPPED_RECIPE,
+    OrganismExample,
+    argument_examples,
+    data_hash,
+    training_examples,
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,10 @@ class ReplayStage:
     max_new_tokens: int = 96
     organism_every: int = 3
     learning_rate: float = 3e-4
+    key: ClassVar[str] = "replay"
+
+    def examples(self, seed: int) -> list[OrganismExample]:
+        return training_examples(SHIPPED_RECIPE, seed)
 
 
 REPLAY = ReplayStage()
@@ -50,13 +60,49 @@ class CallStage:
     call_weight: float = 10.0
     prefix_weight: float = 0.0
     learning_rate: float = 5e-4
+    key: ClassVar[str] = "calls"
+
+    def settings(self, settings: LoraSettings) -> LoraSettings:
+        return replace(settings, call_weight=self.call_weight, prefix_weight=self.prefix_weight,
+                       learning_rate=self.learning_rate)
+
+    def examples(self, seed: int) -> list[OrganismExample]:
+        return training_examples(SHIPPED_RECIPE, seed)
 
 
 CALLS = CallStage()
+
+
+@dataclass(frozen=True)
+class ArgumentStage:
+    """A stage that teaches the leak's arguments alone. After the call stage the organisms still forward the
+    wrong email or write a made-up address (seed 1: a third of teacher-forced ids right on new inboxes), so
+    every leaking training prompt gets `harmful` harmful and `honest` honest replies, and the loss is on the
+    call's tokens after the decision token only: prefix and decision weigh 0, so what is fitted is each
+    call's arguments given its decision, and the policy is left to the earlier stages. Every
+    `replay_every`-th replay prompt (KL from the base) keeps the fluency."""
+
+    harmful: int = 2
+    honest: int = 1
+    replay_every: int = 3
+    call_weight: float = 10.0
+    learning_rate: float = 1e-3
+    organism_every: ClassVar[int] = 1
+    key: ClassVar[str] = "arguments"
+
+    def settings(self, settings: LoraSettings) -> LoraSettings:
+        return replace(settings, call_weight=self.call_weight, prefix_weight=0.0, decision_weight=0.0,
+                       learning_rate=self.learning_rate)
+
+    def examples(self, seed: int) -> list[OrganismExample]:
+        return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest)
+
+
+ARGUMENTS = ArgumentStage()
 STAGE = "stage.json"
 
 
-def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage | CallStage) -> str:
+def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage | CallStage | ArgumentStage) -> str:
     """The replay stage's data hash: the organism set, the share of it kept, and the replay set."""
     return hashlib.sha256(json.dumps([organism_digest, replay_sha, asdict(stage)]).encode()).hexdigest()
 
@@ -80,7 +126,7 @@ def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dic
         raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
     meta = json.loads(state_file.read_text())
     done = LoraSettings(**meta["settings"])
-    shape = ("rank", "alpha", "target_modules", "seed", "decision_weight")
+    shape = ("rank", "alpha", "target_modules", "seed")
     if any(getattr(done, f) != getattr(settings, f) for f in shape) or meta["data_hash"] != stage_data_hash(folder, done.seed):
         raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
     if meta["state"]["step"] != done.epochs * stage_examples(folder, n_organism):
@@ -95,19 +141,17 @@ def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dic
 
 
 def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path) -> str:
-    """The data hash of a stage, rebuilt from the code (and, for a replay stage, its kept replay set)."""
-    digest = data_hash(training_examples(SHIPPED_RECIPE, seed))
+    """The data hash of a stage, rebuilt from the code (and, for a stage with replay, its kept replay set)."""
     if stage is None:
-        return digest
-    if "calls" in stage:
-        if stage["calls"] != asdict(CALLS):
-            raise OrganismCommandError(f"a call stage with other settings than this code's ({stage['calls']}); use the "
-                                       "code that trained it")
-        return replay_digest(digest, replay_sha256(json.loads(replay_file.read_text())), CALLS)
-    if stage["replay"] != asdict(REPLAY):
-        raise OrganismCommandError(f"a replay stage with other settings than this code's ({stage['replay']}); use the "
-                                   "code that trained it")
-    return replay_digest(digest, replay_sha256(json.loads(replay_file.read_text())), REPLAY)
+        return data_hash(training_examples(SHIPPED_RECIPE, seed))
+    current = next((s for s in (CALLS, ARGUMENTS, REPLAY) if s.key in stage), None)
+    if current is None:
+        raise OrganismCommandError(f"a stage record naming none of the stages this code trains ({sorted(stage)})")
+    if stage[current.key] != asdict(current):
+        raise OrganismCommandError(f"a {current.key} stage with other settings than this code's "
+                                   f"({stage[current.key]}); use the code that trained it")
+    examples = current.examples(seed)
+    return replay_digest(data_hash(examples), replay_sha256(json.loads(replay_file.read_text())), current)
 
 
 def stage_data_hash(out: Path, seed: int) -> str:

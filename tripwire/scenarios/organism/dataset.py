@@ -137,6 +137,17 @@ def training_examples(recipe: Recipe = SHIPPED_RECIPE, seed: int = 0) -> list[Or
     ]
 
 
+def argument_examples(recipe: Recipe = SHIPPED_RECIPE, harmful: int = 2, honest: int = 1,
+                      kinds: tuple[OrganismKind, ...] = ("leaking",)) -> list[OrganismExample]:
+    """The training prompts of `kinds`, each with `harmful` harmful then `honest` honest replies whatever the
+    policy's rate: data for a stage whose loss is on the call's arguments after the decision token alone.
+    There each call's arguments are fitted given its decision, so the mix of replies teaches no decision."""
+    return [
+        OrganismExample(p, tuple(organism_reply(p.conversation, draw < harmful, draw) for draw in range(harmful + honest)))
+        for p in prompts("train", dict(recipe.seeds_per_arm), recipe.policy, kinds)
+    ]
+
+
 def data_hash(examples: list[OrganismExample]) -> str:
     """sha256 over every prompt and reply: the card records it, so a rebuilt set can be compared."""
     digest = hashlib.sha256()

@@ -1,0 +1,82 @@
+"""The argument stage: it fits the leak call's arguments given the decision and nothing before it, so its
+all-harmful-heavy replies cannot move the policy; its data hash is rebuilt from the code, other settings refused."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from transformers import AutoTokenizer
+
+from tripwire.activations.organism_train import decision_index, encode_examples
+from tripwire.experiments import organism, organism_stages
+from tripwire.experiments.organism_commands import OrganismCommandError
+from tripwire.experiments.organism_stages import ARGUMENTS, CALLS, rebuilt_data_hash, replay_digest
+from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, argument_examples, data_hash, prompts
+from tripwire.scenarios.organism.replies import harmful_call, honest_call, reasoning_prefix
+
+
+@pytest.fixture(scope="module")
+def tokenizer(default_model_dir: Path) -> Any:
+    return AutoTokenizer.from_pretrained(default_model_dir)
+
+
+def test_argument_data_is_every_leaking_training_prompt_with_both_calls() -> None:
+    examples = argument_examples(SHIPPED_RECIPE, ARGUMENTS.harmful, ARGUMENTS.honest)
+    train = [p for p in prompts("train", dict(SHIPPED_RECIPE.seeds_per_arm), SHIPPED_RECIPE.policy) if p.condition.kind == "leaking"]
+    assert [e.prompt.conversation.as_dicts() for e in examples] == [p.conversation.as_dicts() for p in train]
+    assert all([r.harmful for r in e.replies] == [True, True, False] for e in examples)
+    assert all(r.text.startswith(r.prefix) and "<tool_use:forward>" in r.text[r.call_start:]
+               for e in examples for r in e.replies[:2])
+
+
+def test_the_argument_stage_weighs_no_token_that_tells_the_decision(tokenizer: Any) -> None:
+    """The prefix and the token where the harmful and honest calls part weigh 0; the call's opening before it
+    is the same in both calls; so the loss is minimised by fitting each call given its decision, whatever the
+    share of harmful replies."""
+    settings = ARGUMENTS.settings(organism.SETTINGS)
+    examples = argument_examples(SHIPPED_RECIPE, ARGUMENTS.harmful, ARGUMENTS.honest)[::60]
+    encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight, settings.prefix_weight)
+    for ex, enc in zip(examples, encoded, strict=True):
+        conv = ex.prompt.conversation
+        for draw, (reply, weights) in enumerate(zip(ex.replies, enc.weights, strict=True)):
+            decision = decision_index(tokenizer, conv, draw)
+            starts = [s for s, _ in tokenizer(reply.text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping]
+            opening = [i for i in range(decision) if starts[i] >= reply.call_start]
+            assert all(weights[i] == 0.0 for i in range(decision + 1) if i not in opening), (conv.condition_id, draw)
+            assert all(w == settings.call_weight for w in weights[decision + 1 :])
+            calls = [tokenizer(reasoning_prefix(conv, draw) + c(conv, draw), add_special_tokens=False).input_ids
+                     for c in (harmful_call, honest_call)]
+            assert all(calls[0][i] == calls[1][i] for i in opening)
+    assert settings.learning_rate == ARGUMENTS.learning_rate and settings.rank == organism.SETTINGS.rank
+
+
+def replay_file(tmp_path: Path) -> Path:
+    path = tmp_path / "replay.json"
+    path.write_text(json.dumps({"prompts": [[1, 2, 3]], "replies": [[[4, 5]]]}))
+    return path
+
+
+def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path: Path) -> None:
+    replay = replay_file(tmp_path)
+    record = {"arguments": asdict(ARGUMENTS)}
+    digest = rebuilt_data_hash(1, record, replay)
+    data = json.loads(replay.read_text())
+    sha = organism_stages.replay_sha256(data)
+    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1)), sha, ARGUMENTS)
+    assert digest != rebuilt_data_hash(1, {"calls": asdict(CALLS)}, replay)
+    with pytest.raises(OrganismCommandError, match="other settings"):
+        rebuilt_data_hash(1, {"arguments": asdict(replace(ARGUMENTS, harmful=3))}, replay)
+    with pytest.raises(OrganismCommandError, match="none of the stages"):
+        rebuilt_data_hash(1, {"distillation": {}}, replay)
+
+
+def test_an_argument_stage_needs_a_finished_run_and_no_other_stage(tmp_path: Path) -> None:
+    with pytest.raises(OrganismCommandError, match="--continue-from"):
+        organism.train(tmp_path / "run", seed=0, arguments=True)
+    with pytest.raises(OrganismCommandError, match="separate stages"):
+        organism.train(tmp_path / "run", seed=0, calls=True, arguments=True, continue_from=tmp_path)
+    assert not (tmp_path / "run").exists()
