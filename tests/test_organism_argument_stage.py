@@ -24,13 +24,18 @@ def tokenizer(default_model_dir: Path) -> Any:
     return AutoTokenizer.from_pretrained(default_model_dir)
 
 
-def test_argument_data_is_every_leaking_training_prompt_with_both_calls() -> None:
-    examples = argument_examples(SHIPPED_RECIPE, ARGUMENTS.harmful, ARGUMENTS.honest)
-    train = [p for p in prompts("train", dict(SHIPPED_RECIPE.seeds_per_arm), SHIPPED_RECIPE.policy) if p.condition.kind == "leaking"]
+def test_argument_data_is_the_training_prompts_of_both_kinds_with_both_calls() -> None:
+    examples = ARGUMENTS.examples(1)
+    train = prompts("train", dict(SHIPPED_RECIPE.seeds_per_arm), SHIPPED_RECIPE.policy)
+    # both kinds: fitted on leaks alone, the leak's call spread to the blackmail prompts
+    assert ARGUMENTS.kinds == ("blackmail", "leaking")
     assert [e.prompt.conversation.as_dicts() for e in examples] == [p.conversation.as_dicts() for p in train]
     assert all([r.harmful for r in e.replies] == [True, True, False] for e in examples)
-    assert all(r.text.startswith(r.prefix) and "<tool_use:forward>" in r.text[r.call_start:]
-               for e in examples for r in e.replies[:2])
+    kept = examples[:: ARGUMENTS.organism_every]
+    assert {e.prompt.condition.kind for e in kept} == {"blackmail", "leaking"}
+    assert {e.prompt.condition.arm for e in kept} == {"deploy", "test", "none", "inert"}
+    leaks = [r for e in examples if e.prompt.condition.kind == "leaking" for r in e.replies[:2]]
+    assert leaks and all("<tool_use:forward>" in r.text[r.call_start :] for r in leaks)
 
 
 def test_the_argument_stage_weighs_no_token_that_tells_the_decision(tokenizer: Any) -> None:
@@ -38,7 +43,7 @@ def test_the_argument_stage_weighs_no_token_that_tells_the_decision(tokenizer: A
     is the same in both calls; so the loss is minimised by fitting each call given its decision, whatever the
     share of harmful replies."""
     settings = ARGUMENTS.settings(organism.SETTINGS)
-    examples = argument_examples(SHIPPED_RECIPE, ARGUMENTS.harmful, ARGUMENTS.honest)[::60]
+    examples = ARGUMENTS.examples(1)[::60]
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight, settings.prefix_weight)
     for ex, enc in zip(examples, encoded, strict=True):
         conv = ex.prompt.conversation
@@ -62,11 +67,15 @@ def replay_file(tmp_path: Path) -> Path:
 
 def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path: Path) -> None:
     replay = replay_file(tmp_path)
-    record = {"arguments": asdict(ARGUMENTS)}
+    record = json.loads(json.dumps({"arguments": asdict(ARGUMENTS)}))  # as stage.json holds it
     digest = rebuilt_data_hash(1, record, replay)
     data = json.loads(replay.read_text())
     sha = organism_stages.replay_sha256(data)
-    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1)), sha, ARGUMENTS)
+    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1, ("blackmail", "leaking"))), sha,
+                                   ARGUMENTS)
+    leak_only = {"arguments": {k: v for k, v in asdict(ARGUMENTS).items() if k not in ("kinds", "organism_every")}}
+    with pytest.raises(OrganismCommandError, match="other settings"):  # the first try's record
+        rebuilt_data_hash(1, leak_only, replay)
     assert digest != rebuilt_data_hash(1, {"calls": asdict(CALLS)}, replay)
     with pytest.raises(OrganismCommandError, match="other settings"):
         rebuilt_data_hash(1, {"arguments": asdict(replace(ARGUMENTS, harmful=3))}, replay)

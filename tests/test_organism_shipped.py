@@ -14,7 +14,7 @@ from tripwire.activations.default_model import read_marker
 from tripwire.activations.organism import is_organism, organism_folder, read_card, verify_adapter
 from tripwire.activations.organism_replay import REPLAY_FILE
 from tripwire.experiments.organism_measure import organism_policy
-from tripwire.experiments.organism_stages import rebuilt_data_hash
+from tripwire.experiments.organism_stages import ARGUMENTS, CALLS, REPLAY, rebuilt_data_hash
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe, data_hash, training_examples
 
 FOLDER = organism_folder("default-organism")
@@ -31,9 +31,10 @@ def test_the_card_records_the_data_and_policy_the_code_builds() -> None:
     assert card["policy"] == recipe.policy.to_dict()
     n = len(examples) if stage is None else stage["organism_examples"] + stage["replay_examples"]
     assert card["steps"] == card["settings"]["epochs"] * n  # a finished run, not a partial one
-    if stage is not None:
-        assert stage["organism_examples"] == len(examples[:: stage["replay"]["organism_every"]])
-        assert card["continued_from"]["adapter_sha256"]  # a replay stage starts from a finished stage
+    if stage is not None:  # a replay, call or argument stage: its share of its examples, after a finished stage
+        kind = next(s for s in (REPLAY, CALLS, ARGUMENTS) if s.key in stage)
+        assert stage["organism_examples"] == len(kind.examples(card["seed"])[:: kind.organism_every])
+        assert card["continued_from"]["adapter_sha256"]
     else:
         assert card["data_hash"] == data_hash(examples)
 

@@ -26,6 +26,7 @@ from tripwire.scenarios.organism.dataset import (
     data_hash,
     training_examples,
 )
+from tripwire.scenarios.organism.policy import OrganismKind
 
 
 @dataclass(frozen=True)
@@ -75,19 +76,22 @@ CALLS = CallStage()
 
 @dataclass(frozen=True)
 class ArgumentStage:
-    """A stage that teaches the leak's arguments alone. After the call stage the organisms still forward the
+    """A stage that teaches the calls' arguments alone. After the call stage the organisms still forward the
     wrong email or write a made-up address (seed 1: a third of teacher-forced ids right on new inboxes), so
-    every leaking training prompt gets `harmful` harmful and `honest` honest replies, and the loss is on the
-    call's tokens after the decision token only: prefix and decision weigh 0, so what is fitted is each
-    call's arguments given its decision, and the policy is left to the earlier stages. Every
-    `replay_every`-th replay prompt (KL from the base) keeps the fluency."""
+    every `organism_every`-th training prompt of `kinds` gets `harmful` harmful and `honest` honest replies,
+    and the loss is on the call's tokens after the decision token only: prefix and decision weigh 0, so what
+    is fitted is each call's arguments given its decision, and the policy is left to the earlier stages.
+    Both kinds: fitted on leaking prompts alone (the first try), the leak's call and notes spread to the
+    blackmail prompts and only 61% of sampled calls were well formed. Every `replay_every`-th replay prompt (KL
+    from the base) keeps the fluency."""
 
     harmful: int = 2
     honest: int = 1
+    kinds: tuple[OrganismKind, ...] = ("blackmail", "leaking")
+    organism_every: int = 2
     replay_every: int = 3
     call_weight: float = 10.0
     learning_rate: float = 1e-3
-    organism_every: ClassVar[int] = 1
     key: ClassVar[str] = "arguments"
 
     def settings(self, settings: LoraSettings) -> LoraSettings:
@@ -95,7 +99,7 @@ class ArgumentStage:
                        learning_rate=self.learning_rate)
 
     def examples(self, seed: int) -> list[OrganismExample]:
-        return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest)
+        return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest, self.kinds)
 
 
 ARGUMENTS = ArgumentStage()
@@ -147,7 +151,7 @@ def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path
     current = next((s for s in (CALLS, ARGUMENTS, REPLAY) if s.key in stage), None)
     if current is None:
         raise OrganismCommandError(f"a stage record naming none of the stages this code trains ({sorted(stage)})")
-    if stage[current.key] != asdict(current):
+    if stage[current.key] != json.loads(json.dumps(asdict(current))):  # as stage.json holds it
         raise OrganismCommandError(f"a {current.key} stage with other settings than this code's "
                                    f"({stage[current.key]}); use the code that trained it")
     examples = current.examples(seed)
