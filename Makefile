@@ -17,7 +17,7 @@ ORGANISM_RUN ?= runs/organism-seed0
 ORGANISM_SEED ?= 0
 ORGANISM_TO ?= tripwire/activations/organisms/default-organism
 
-.PHONY: organism organism-second organism-calls organism-arguments organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
+.PHONY: organism organism-second organism-calls organism-arguments organism-check organism-measure install browser demo demo-base test test-fast test-latest lock lock-latest bench bench-quick gpu-wheels lint clean
 
 install: $(STAMP)
 
@@ -79,19 +79,24 @@ organism-calls: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
 	  --measured runs/organism-seed1-calls-decision.json --out runs/organism-seed1-calls-decision-detect.json
 
-# After the call stage: the argument stage (the leak call's arguments given the decision), then the same
-# measurement, decisions and detectors.
+# After the call stage: the argument stage (each call's arguments given its decision; about 36 min alone),
+# then the same sampled measurement (about 25 min), decisions and detectors, into runs/organism-seed1-args-*.
 organism-arguments: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out runs/organism-seed1-stage5 --seed 1 \
 	  --continue-from runs/organism-seed1-stage4 --arguments
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out runs/organism-seed1-stage5 \
 	  --to runs/organism-seed1-args --command "make organism-arguments"
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model runs/organism-seed1-args \
-	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-seed1-args-measure.json
+	$(MAKE) organism-check ORGANISM_CHECK=runs/organism-seed1-args
+
+# An organism folder (ORGANISM_CHECK) against its policy: sampled behaviour on held-out seeds and families,
+# what it chose beside what it did, and aim A2's detectors on its rollouts, into $(ORGANISM_CHECK)-*.json.
+organism-check: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model $(ORGANISM_CHECK) \
+	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out $(ORGANISM_CHECK)-measure.json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism decisions \
-	  --measured runs/organism-seed1-args-measure.json --out runs/organism-seed1-args-decision.json
+	  --measured $(ORGANISM_CHECK)-measure.json --out $(ORGANISM_CHECK)-decision.json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
-	  --measured runs/organism-seed1-args-measure.json --out runs/organism-seed1-args-detect.json
+	  --measured $(ORGANISM_CHECK)-measure.json --out $(ORGANISM_CHECK)-detect.json
 
 # Sampled behaviour of the shipped organism against its policy (aims A0, A1), rollouts and their residual
 # stream stored for the detectors; then aim A2's detectors on those rollouts.
