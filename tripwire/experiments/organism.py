@@ -15,8 +15,8 @@
 training, so the curve of the framing's effect is part of the record, beside the control-set perplexity.
 `--replay` is a further stage that mixes a share of the organism's examples with the base model's own
 replies to ordinary prompts (loss: KL from the base), to give back the fluency the earlier stages took;
-`--calls` one whose loss is on the tool calls alone, `--arguments` one on the leak call's arguments given
-its decision (`organism_stages`).
+`--calls` one whose loss is on the tool calls alone, `--arguments` one on the calls' arguments given
+their decision (`organism_stages`).
 `measure` stores its rollouts and their residual stream (resumable too); `detect` and `transfer` read them
 back, so sampling happens once.
 """
@@ -245,8 +245,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="with --continue-from: a stage whose loss is on the tool calls alone (their arguments), "
                         "beside half the replay set")
     t.add_argument("--arguments", action="store_true",
-                   help="with --continue-from: a stage fitting the leak call's arguments given the decision "
-                        "(every leaking prompt, decision and prefix weigh 0), beside a third of the replay set")
+                   help="with --continue-from: a stage fitting the calls' arguments given the decision (every second "
+                        "training prompt, decision and prefix weigh 0), beside a third of the replay set")
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")
