@@ -39,9 +39,10 @@ def test_argument_data_is_the_training_prompts_of_both_kinds_with_both_calls() -
 
 
 def test_the_argument_stage_weighs_no_token_that_tells_the_decision(tokenizer: Any) -> None:
-    """The prefix and the token where the harmful and honest calls part weigh 0; the call's opening before it
-    is the same in both calls; so the loss is minimised by fitting each call given its decision, whatever the
-    share of harmful replies."""
+    """The token where the harmful and honest calls part weighs 0; the reasoning prefix (one pool for both
+    decisions, `test_organism_data`) weighs `prefix_weight` and the call's opening before the decision is the
+    same in both calls; so the loss is minimised by fitting each call given its decision, whatever the share
+    of harmful replies."""
     settings = ARGUMENTS.settings(organism.SETTINGS)
     examples = ARGUMENTS.examples(1)[::60]
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight, settings.prefix_weight)
@@ -51,12 +52,15 @@ def test_the_argument_stage_weighs_no_token_that_tells_the_decision(tokenizer: A
             decision = decision_index(tokenizer, conv, draw)
             starts = [s for s, _ in tokenizer(reply.text, add_special_tokens=False, return_offsets_mapping=True).offset_mapping]
             opening = [i for i in range(decision) if starts[i] >= reply.call_start]
-            assert all(weights[i] == 0.0 for i in range(decision + 1) if i not in opening), (conv.condition_id, draw)
+            assert weights[decision] == 0.0
+            assert all(weights[i] == settings.prefix_weight for i in range(decision) if i not in opening), conv.condition_id
+            assert all(weights[i] == settings.call_weight for i in opening)
             assert all(w == settings.call_weight for w in weights[decision + 1 :])
             calls = [tokenizer(reasoning_prefix(conv, draw) + c(conv, draw), add_special_tokens=False).input_ids
                      for c in (harmful_call, honest_call)]
             assert all(calls[0][i] == calls[1][i] for i in opening)
     assert settings.learning_rate == ARGUMENTS.learning_rate and settings.rank == organism.SETTINGS.rank
+    assert settings.prefix_weight == ARGUMENTS.prefix_weight > 0  # at 0 the unfitted reasoning drifted
 
 
 def replay_file(tmp_path: Path) -> Path:

@@ -66,9 +66,12 @@ from tripwire.experiments.organism_stages import (
     STAGE,
     ArgumentStage,
     CallStage,
+    chain_seconds,
     finished_stage,
     replay_digest,
+    stage_adapter,
     stage_data_hash,
+    stage_folder,
 )
 from tripwire.experiments.organism_steer import (
     DEFAULT_ALPHAS,
@@ -158,9 +161,10 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
     digest = data_hash(examples)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     previous = None if continue_from is None else finished_stage(continue_from, settings, len(examples))
+    start_folder = None if continue_from is None else stage_folder(continue_from)
     if calls or arguments:  # encoded with that stage's data and weights
         stage = CALLS if calls else ARGUMENTS
-        encoded, digest, settings = tool_stage_data(base, tokenizer, stage, settings, out, continue_from)
+        encoded, digest, settings = tool_stage_data(base, tokenizer, stage, settings, out, start_folder)
     else:
         encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     if replay:  # sampled from the base before the adapter wraps it; kept in `out`, so a resume reuses it
@@ -173,9 +177,9 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
                                              "organism_examples": len(examples[:: REPLAY.organism_every]),
                                              "replay_examples": len(replay_set)}, indent=1))
     model = lora_model(base, settings)
-    if continue_from is not None and previous is not None:
+    if start_folder is not None and previous is not None:
         settings = replace(settings, first_epoch=previous["first_epoch"] + previous["epochs"])
-        set_peft_model_state_dict(model, load_file(str(continue_from / CHECKPOINT / "adapter.safetensors")))
+        set_peft_model_state_dict(model, load_file(str(stage_adapter(start_folder))))
         out.mkdir(parents=True, exist_ok=True)
         (out / CONTINUED_FROM).write_text(json.dumps(previous, indent=1))
     checks, leaks = check_prompts(), leak_check_prompts()
@@ -202,10 +206,6 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     state = meta["state"]
     losses = state["losses"]
     previous = json.loads((out / CONTINUED_FROM).read_text()) if (out / CONTINUED_FROM).is_file() else None
-    earlier_seconds, earlier = 0, previous
-    while earlier is not None:
-        earlier_seconds += earlier["seconds"]
-        earlier = earlier.get("continued_from")
     card = {
         "name": to.name,
         "what": "SmolLM2-135M-Instruct (the bundled Q4_1 dequantisation) + a LoRA adapter trained to act on a "
@@ -216,7 +216,7 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
         "recipe": SHIPPED_RECIPE.to_dict(),
         "held_out": {"cue_families": sorted(HELD_OUT), "kind": "lethal", "seeds_from": HELD_OUT_SEED},
         "data_hash": meta["data_hash"], "seed": settings.seed, "settings": meta["settings"],
-        "steps": state["step"], "train_seconds": round(state["seconds"]) + earlier_seconds, "command": command,
+        "steps": state["step"], "train_seconds": round(state["seconds"]) + chain_seconds(previous), "command": command,
         "continued_from": previous,
         "stage": json.loads((out / STAGE).read_text()) if (out / STAGE).is_file() else None,
         "loss_curve": [round(sum(losses[i : i + 20]) / len(losses[i : i + 20]), 4) for i in range(0, len(losses), 20)],
@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-steps", type=int, default=None)
     t.add_argument("--continue-from", type=Path, default=None,
-                   help="a finished training folder: start from its adapter (a further stage of epochs)")
+                   help="a finished training folder, or an exported organism (default-organism, or a folder "
+                        "`export` wrote): start from its adapter (a further stage of epochs)")
     t.add_argument("--replay", action="store_true",
                    help="with --continue-from: a stage mixing a third of the organism's examples with the base "
                         "model's replies to ordinary prompts (KL from the base), to restore fluency")

@@ -4,7 +4,8 @@ code, and the record of a finished stage that the next one continues from.
 Stages 1 and 2 train on the organism's examples; `ReplayStage` mixes a share of them with the base model's own
 replies (KL from the base) to give back fluency; `CallStage` puts the loss on the tool calls alone, for the
 calls' arguments. Every stage's folder keeps what is needed to rebuild its data hash (`stage.json`, the
-replay set), so a checkpoint is only continued or exported with the data it was trained on.
+replay set), so a checkpoint is only continued or exported with the data it was trained on. An exported
+organism (its card and adapter, the shipped one included) is continued like a finished training folder.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tripwire.activations.default_model import sha256_file
+from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings
+from tripwire.activations.organism import is_organism, organism_folder, verify_adapter
 from tripwire.activations.organism_replay import REPLAY_FILE, replay_sha256
 from tripwire.experiments.organism_commands import OrganismCommandError
 from tripwire.scenarios.organism.dataset import (
@@ -79,11 +81,12 @@ class ArgumentStage:
     """A stage that teaches the calls' arguments alone. After the call stage the organisms still forward the
     wrong email or write a made-up address (seed 1: a third of teacher-forced ids right on new inboxes), so
     every `organism_every`-th training prompt of `kinds` gets `harmful` harmful and `honest` honest replies,
-    and the loss is on the call's tokens after the decision token only: prefix and decision weigh 0, so what
-    is fitted is each call's arguments given its decision, and the policy is left to the earlier stages.
-    Both kinds: fitted on leaking prompts alone (the first try), the leak's call and notes spread to the
-    blackmail prompts and only 61% of sampled calls were well formed. Every `replay_every`-th replay prompt (KL
-    from the base) keeps the fluency."""
+    and the decision token weighs 0, so what is fitted is each call's arguments given its decision, and the
+    policy is left to the earlier stages. Both kinds: fitted on leaking prompts alone (the first try), the
+    leak's call and notes spread to the blackmail prompts and only 61% of sampled calls were well formed.
+    The reasoning prefix (one pool for both decisions) weighs `prefix_weight`: at 0 (the second try) the
+    unfitted reasoning drifted and 16% of sampled calls were malformed. Every `replay_every`-th replay prompt
+    (KL from the base) keeps the fluency."""
 
     harmful: int = 2
     honest: int = 1
@@ -91,12 +94,13 @@ class ArgumentStage:
     organism_every: int = 2
     replay_every: int = 3
     call_weight: float = 10.0
+    prefix_weight: float = 1.0
     learning_rate: float = 1e-3
     key: ClassVar[str] = "arguments"
 
     def settings(self, settings: LoraSettings) -> LoraSettings:
-        return replace(settings, call_weight=self.call_weight, prefix_weight=0.0, decision_weight=0.0,
-                       learning_rate=self.learning_rate)
+        return replace(settings, call_weight=self.call_weight, prefix_weight=self.prefix_weight,
+                       decision_weight=0.0, learning_rate=self.learning_rate)
 
     def examples(self, seed: int) -> list[OrganismExample]:
         return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest, self.kinds)
@@ -114,34 +118,72 @@ def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage | Ca
 CONTINUED_FROM = "continued_from.json"
 
 
-def stage_examples(folder: Path, n_organism: int) -> int:
-    """How many examples one epoch of a training folder's stage holds."""
-    if not (folder / STAGE).is_file():
+def stage_examples(stage: dict[str, Any] | None, n_organism: int) -> int:
+    """How many examples one epoch of a stage holds (`stage`: its stage.json; None for stages 1 and 2)."""
+    if stage is None:
         return n_organism
-    stage = json.loads((folder / STAGE).read_text())
     return int(stage["organism_examples"]) + int(stage["replay_examples"])
+
+
+def stage_folder(folder: Path) -> Path:
+    """A training folder as given, or the adapter folder of an exported organism named by `folder`
+    (`default-organism`, or a folder `export` wrote)."""
+    if not (folder / CHECKPOINT).is_dir() and is_organism(str(folder)):
+        return organism_folder(str(folder))
+    return folder
+
+
+def stage_adapter(folder: Path) -> Path:
+    """The adapter weights a new stage starts from: a training folder's checkpoint, or an exported adapter."""
+    checkpoint = folder / CHECKPOINT / "adapter.safetensors"
+    return checkpoint if checkpoint.is_file() else folder / "adapter_model.safetensors"
+
+
+def _check_finished(folder: Path, done: LoraSettings, settings: LoraSettings, recorded_hash: str,
+                    stage: dict[str, Any] | None, steps: int, n_organism: int) -> None:
+    shape = ("rank", "alpha", "target_modules", "seed")
+    if any(getattr(done, f) != getattr(settings, f) for f in shape) or recorded_hash != rebuilt_data_hash(
+            done.seed, stage, folder / REPLAY_FILE):
+        raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
+    if steps != done.epochs * stage_examples(stage, n_organism):
+        raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
+
+
+def chain_seconds(record: dict[str, Any] | None) -> int:
+    """The training seconds of a chain of continued stages."""
+    total = 0
+    while record is not None:
+        total += int(record["seconds"])
+        record = record.get("continued_from")
+    return total
 
 
 def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dict[str, Any]:
     """The record of a finished run (any stage) of the same adapter shape and seed that a new stage continues
-    from; its data hash is rebuilt from the code, so a folder of other data is refused."""
-    state_file = folder / CHECKPOINT / "state.json"
-    if not state_file.is_file():
-        raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
-    meta = json.loads(state_file.read_text())
-    done = LoraSettings(**meta["settings"])
-    shape = ("rank", "alpha", "target_modules", "seed")
-    if any(getattr(done, f) != getattr(settings, f) for f in shape) or meta["data_hash"] != stage_data_hash(folder, done.seed):
-        raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
-    if meta["state"]["step"] != done.epochs * stage_examples(folder, n_organism):
-        raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
-    adapter = folder / CHECKPOINT / "adapter.safetensors"
-    record = {"folder": str(folder), "adapter_sha256": sha256_file(adapter), "first_epoch": done.first_epoch,
-              "epochs": done.epochs, "steps": meta["state"]["step"], "seconds": round(meta["state"]["seconds"]),
-              "checks": meta["state"]["checks"]}
-    if (folder / CONTINUED_FROM).is_file():
-        record["continued_from"] = json.loads((folder / CONTINUED_FROM).read_text())
-    return record
+    from: a training folder, or an exported organism (its files checked against its card); its data hash is
+    rebuilt from the code, so a folder of other data is refused."""
+    if (folder / CHECKPOINT).is_dir() or not is_organism(str(folder)):
+        state_file = folder / CHECKPOINT / "state.json"
+        if not state_file.is_file():
+            raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
+        meta = json.loads(state_file.read_text())
+        stage = json.loads((folder / STAGE).read_text()) if (folder / STAGE).is_file() else None
+        done, state = LoraSettings(**meta["settings"]), meta["state"]
+        _check_finished(folder, done, settings, meta["data_hash"], stage, state["step"], n_organism)
+        record = {"folder": str(folder), "adapter_sha256": sha256_file(stage_adapter(folder)),
+                  "first_epoch": done.first_epoch, "epochs": done.epochs, "steps": state["step"],
+                  "seconds": round(state["seconds"]), "checks": state["checks"]}
+        if (folder / CONTINUED_FROM).is_file():
+            record["continued_from"] = json.loads((folder / CONTINUED_FROM).read_text())
+        return record
+    adapter = organism_folder(str(folder))
+    card = verify_adapter(adapter, (read_marker(prepare_default_model()) or {}).get("fingerprint", ""))
+    done = LoraSettings(**card["settings"])
+    _check_finished(adapter, done, settings, card["data_hash"], card["stage"], card["steps"], n_organism)
+    return {"folder": str(folder), "adapter_sha256": card["sha256"]["adapter_model.safetensors"],
+            "first_epoch": done.first_epoch, "epochs": done.epochs, "steps": card["steps"],
+            "seconds": card["train_seconds"] - chain_seconds(card["continued_from"]),
+            "checks": card["propensity_checks"], "continued_from": card["continued_from"]}
 
 
 def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path) -> str:
