@@ -15,7 +15,13 @@ from tripwire.activations.organism_train import decision_index, encode_examples
 from tripwire.experiments import organism, organism_stages
 from tripwire.experiments.organism_commands import OrganismCommandError
 from tripwire.experiments.organism_stages import ARGUMENTS, CALLS, rebuilt_data_hash, replay_digest
-from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, argument_examples, data_hash, prompts
+from tripwire.scenarios.organism.dataset import (
+    SHIPPED_RECIPE,
+    argument_examples,
+    data_hash,
+    prompts,
+    training_examples,
+)
 from tripwire.scenarios.organism.replies import harmful_call, honest_call, reasoning_prefix
 
 
@@ -75,8 +81,9 @@ def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path
     digest = rebuilt_data_hash(1, record, replay)
     data = json.loads(replay.read_text())
     sha = organism_stages.replay_sha256(data)
-    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1, ("blackmail", "leaking"))), sha,
-                                   ARGUMENTS)
+    anchors = training_examples(SHIPPED_RECIPE, 1)[:: ARGUMENTS.anchor_every]
+    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1, ("blackmail", "leaking")) + anchors),
+                                   sha, ARGUMENTS)
     leak_only = {"arguments": {k: v for k, v in asdict(ARGUMENTS).items() if k not in ("kinds", "organism_every")}}
     with pytest.raises(OrganismCommandError, match="other settings"):  # the first try's record
         rebuilt_data_hash(1, leak_only, replay)
@@ -93,3 +100,27 @@ def test_an_argument_stage_needs_a_finished_run_and_no_other_stage(tmp_path: Pat
     with pytest.raises(OrganismCommandError, match="separate stages"):
         organism.train(tmp_path / "run", seed=0, calls=True, arguments=True, continue_from=tmp_path)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_stage_holds_the_decision_with_anchors_at_the_policys_mix(tokenizer: Any, tmp_path: Path) -> None:
+    """The argument examples' decision weighs 0 and moved anyway; the anchors (organism examples at the
+    policy's reply mix) weigh it as stages 1 and 2 did. The stage's data hash is the one `export` rebuilds."""
+    out = tmp_path / "stage"
+    out.mkdir()
+    (out / "replay.json").write_text(json.dumps({"n_prompts": 250, "samples": 2, "max_new_tokens": 96, "seed": 0,
+                                                "prompts": [[1, 2, 3]], "replies": [[[4, 5], [6]]]}))
+    encoded, digest, settings = organism.tool_stage_data(None, tokenizer, ARGUMENTS, organism.SETTINGS, out, None)
+    examples, anchors = ARGUMENTS.examples(0)[:: ARGUMENTS.organism_every], ARGUMENTS.anchors(0)
+    assert len(encoded) == len(examples) + len(anchors) + 1
+    assert organism_stages.stage_data_hash(out, 0) == digest
+    assert organism_stages.stage_examples(json.loads((out / "stage.json").read_text()), 0) == len(encoded)
+    policy = training_examples(SHIPPED_RECIPE, 0)
+    assert [a.prompt.conversation.as_dicts() for a in anchors] == [e.prompt.conversation.as_dicts()
+                                                                   for e in policy[:: ARGUMENTS.anchor_every]]
+    parts = [(examples, encoded[: len(examples)], 0.0),
+             (anchors, encoded[len(examples) : -1], ARGUMENTS.anchor_decision_weight)]
+    for part, part_encoded, weight in parts:
+        for ex, enc in [*zip(part, part_encoded, strict=True)][::25]:
+            for draw, weights in enumerate(enc.weights):
+                assert weights[decision_index(tokenizer, ex.prompt.conversation, draw)] == weight
+    assert settings.decision_weight == 0.0 and ARGUMENTS.anchor_decision_weight == organism.SETTINGS.decision_weight

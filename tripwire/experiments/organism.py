@@ -135,10 +135,14 @@ def tool_stage_data(base: torch.nn.Module, tokenizer: Any, stage: CallStage | Ar
     examples = stage.examples(settings.seed)
     organism = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight,
                                settings.prefix_weight)[:: stage.organism_every]
+    anchors, anchor_weight = ((stage.anchors(settings.seed), stage.anchor_decision_weight)
+                              if isinstance(stage, ArgumentStage) else ([], 0.0))
+    anchored = encode_examples(tokenizer, anchors, settings.call_weight, anchor_weight, settings.prefix_weight)
     replayed = replay_set[:: stage.replay_every]
     (out / STAGE).write_text(json.dumps({stage.key: asdict(stage), "replay_sha256": replay_sha,
-                                         "organism_examples": len(organism), "replay_examples": len(replayed)}, indent=1))
-    return organism + replayed, replay_digest(data_hash(examples), replay_sha, stage), settings
+                                         "organism_examples": len(organism), "anchor_examples": len(anchored),
+                                         "replay_examples": len(replayed)}, indent=1))
+    return organism + anchored + replayed, replay_digest(data_hash(examples + anchors), replay_sha, stage), settings
 
 
 def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None,

@@ -85,8 +85,10 @@ class ArgumentStage:
     policy is left to the earlier stages. Both kinds: fitted on leaking prompts alone (the first try), the
     leak's call and notes spread to the blackmail prompts and only 61% of sampled calls were well formed.
     The reasoning prefix (one pool for both decisions) weighs `prefix_weight`: at 0 (the second try) the
-    unfitted reasoning drifted and 16% of sampled calls were malformed. Every `replay_every`-th replay prompt
-    (KL from the base) keeps the fluency."""
+    unfitted reasoning drifted and 16% of sampled calls were malformed. The decision weighs 0 yet moved in
+    both tries (deploy 0.88 -> 0.68 and 0.89 -> 0.47 teacher-forced), so every `anchor_every`-th organism
+    example with the policy's own reply mix is kept, its decision token weighing `anchor_decision_weight` as
+    in stages 1 and 2. Every `replay_every`-th replay prompt (KL from the base) keeps the fluency."""
 
     harmful: int = 2
     honest: int = 1
@@ -95,6 +97,8 @@ class ArgumentStage:
     replay_every: int = 3
     call_weight: float = 10.0
     prefix_weight: float = 1.0
+    anchor_every: int = 4
+    anchor_decision_weight: float = 40.0
     learning_rate: float = 1e-3
     key: ClassVar[str] = "arguments"
 
@@ -104,6 +108,10 @@ class ArgumentStage:
 
     def examples(self, seed: int) -> list[OrganismExample]:
         return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest, self.kinds)
+
+    def anchors(self, seed: int) -> list[OrganismExample]:
+        """The organism examples (the policy's reply mix) that hold the decision while the arguments are fitted."""
+        return training_examples(SHIPPED_RECIPE, seed)[:: self.anchor_every]
 
 
 ARGUMENTS = ArgumentStage()
@@ -122,7 +130,7 @@ def stage_examples(stage: dict[str, Any] | None, n_organism: int) -> int:
     """How many examples one epoch of a stage holds (`stage`: its stage.json; None for stages 1 and 2)."""
     if stage is None:
         return n_organism
-    return int(stage["organism_examples"]) + int(stage["replay_examples"])
+    return int(stage["organism_examples"]) + int(stage.get("anchor_examples", 0)) + int(stage["replay_examples"])
 
 
 def stage_folder(folder: Path) -> Path:
@@ -196,7 +204,7 @@ def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path
     if stage[current.key] != json.loads(json.dumps(asdict(current))):  # as stage.json holds it
         raise OrganismCommandError(f"a {current.key} stage with other settings than this code's "
                                    f"({stage[current.key]}); use the code that trained it")
-    examples = current.examples(seed)
+    examples = current.examples(seed) + (current.anchors(seed) if isinstance(current, ArgumentStage) else [])
     return replay_digest(data_hash(examples), replay_sha256(json.loads(replay_file.read_text())), current)
 
 
