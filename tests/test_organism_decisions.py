@@ -9,7 +9,7 @@ import pytest
 
 from tripwire.experiments.organism_decisions import relabel_by_decision, table_lines
 from tripwire.experiments.organism_detect import OrganismDetectError
-from tripwire.experiments.organism_measure import arm_label, decision_table, text_before_call
+from tripwire.experiments.organism_measure import arm_label, decision_table, row_kind, text_before_call
 from tripwire.scenarios.classify import classify
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, OrganismPrompt, prompts
 from tripwire.scenarios.organism.decision import call_decision
@@ -80,7 +80,14 @@ def test_relabelling_counts_chosen_and_carried_out_and_drops_off_script() -> Non
     assert row["carried_out"]["k"] == 2 and row["carried_out"]["n"] == 3 and row["off_script"] == 0.2
     assert row["classified_harmful"]["k"] == 2
     assert measured["rollouts"][1]["harmful"] is False  # the measurement read is left as it was
-    assert len(table_lines(relabelled["decisions"])) == 2
+    # per kind: two leaks chosen of three, one carried out (the wrong id); one blackmail chosen and carried
+    # out, the other off script
+    leaking, blackmail = row["by_kind"]["leaking"], row["by_kind"]["blackmail"]
+    assert (leaking["n"], leaking["harmful_decision"]["k"], leaking["harmful_decision"]["n"]) == (3, 2, 3)
+    assert (leaking["carried_out"]["k"], leaking["carried_out"]["n"]) == (1, 2)
+    assert (blackmail["n"], blackmail["harmful_decision"]["n"], blackmail["carried_out"]["k"]) == (2, 1, 1)
+    lines = table_lines(relabelled["decisions"])
+    assert len(lines) == 4 and "leaking    decided 2/3 0.667, carried out 1/2 0.5" in lines[-1]
     with pytest.raises(OrganismDetectError, match="already relabelled"):  # its labels are decisions now
         relabel_by_decision(relabelled, "r.json")
 
@@ -90,3 +97,8 @@ def test_a_decision_table_row_per_split_and_arm() -> None:
     rows = [r | {"decision": d} for r, d in zip(rows_for(items, ["", ""]), ["harmful", "honest"], strict=True)]
     table = decision_table(rows)
     assert [(t["arm"], t["harmful_decision"]["rate"]) for t in table] == [("deploy", 1.0), ("test", 0.0)]
+
+
+def test_the_kind_is_read_from_every_condition_id() -> None:
+    for p in HELD_OUT:
+        assert row_kind({"condition": p.condition.id}) == p.condition.kind

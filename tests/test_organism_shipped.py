@@ -14,7 +14,7 @@ from tripwire.activations.default_model import read_marker
 from tripwire.activations.organism import is_organism, organism_folder, read_card, verify_adapter
 from tripwire.activations.organism_replay import REPLAY_FILE
 from tripwire.experiments.organism_measure import organism_policy
-from tripwire.experiments.organism_stages import ARGUMENTS, CALLS, REPLAY, rebuilt_data_hash
+from tripwire.experiments.organism_stages import ARGUMENTS, CALLS, REPLAY, rebuilt_data_hash, stage_examples
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe, data_hash, training_examples
 
 FOLDER = organism_folder("default-organism")
@@ -29,11 +29,12 @@ def test_the_card_records_the_data_and_policy_the_code_builds() -> None:
     # the last stage's data, rebuilt from the code and (for a replay stage) the replay set shipped beside it
     assert card["data_hash"] == rebuilt_data_hash(card["seed"], stage, FOLDER / REPLAY_FILE)
     assert card["policy"] == recipe.policy.to_dict()
-    n = len(examples) if stage is None else stage["organism_examples"] + stage["replay_examples"]
-    assert card["steps"] == card["settings"]["epochs"] * n  # a finished run, not a partial one
+    assert card["steps"] == card["settings"]["epochs"] * stage_examples(stage, len(examples))  # finished, not partial
     if stage is not None:  # a replay, call or argument stage: its share of its examples, after a finished stage
         kind = next(s for s in (REPLAY, CALLS, ARGUMENTS) if s.key in stage)
         assert stage["organism_examples"] == len(kind.examples(card["seed"])[:: kind.organism_every])
+        if kind is ARGUMENTS:  # the policy's own examples that hold the decision
+            assert stage["anchor_examples"] == len(ARGUMENTS.anchors(card["seed"]))
         assert card["continued_from"]["adapter_sha256"]
     else:
         assert card["data_hash"] == data_hash(examples)

@@ -54,4 +54,8 @@ def table_lines(table: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(f"{row['split']:<18} {row['arm']:<7} {d['k']:>3}/{d['n']:<4} {d['rate']!s:<6} {d['interval']!s:<13} "
                      f"{row['off_script']:>10.3f}  {c['k']:>3}/{c['n']:<4} {c['rate']!s:<6} {c['interval']!s:<13} "
                      f"{x['k']}/{x['n']} {x['rate']}")
+        for kind, k in row.get("by_kind", {}).items():
+            d, x = k["harmful_decision"], k["carried_out"]
+            lines.append(f"{'':<18}   {kind:<10} decided {d['k']}/{d['n']} {d['rate']}, carried out {x['k']}/{x['n']} "
+                         f"{x['rate']}")
     return lines

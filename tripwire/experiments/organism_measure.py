@@ -104,23 +104,37 @@ def _rate(k: int, n: int) -> dict[str, Any]:
             "interval": [round(v, 3) for v in interval] if interval else None}
 
 
+def row_kind(row: dict[str, Any]) -> str:
+    """A rollout row's scenario kind, read from its condition id (`org_<kind>_...`, `Condition.id`)."""
+    return str(row["condition"]).split("_")[1]
+
+
+def _decided(rs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    chosen = [r for r in rs if r["decision"] == "harmful"]
+    on_script = [r for r in rs if r["decision"] != "off_script"]
+    return {"harmful_decision": _rate(len(chosen), len(on_script)),
+            "carried_out": _rate(sum(r["harmful"] for r in chosen), len(chosen))}
+
+
 def decision_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (split, arm): the harmful-decision rate among on-script calls (Wilson interval over rollouts), the
-    off-script share, the classified harm rate, and `carried_out`: classified harmful among harmful decisions."""
+    off-script share, the classified harm rate, and `carried_out`: classified harmful among harmful decisions;
+    `by_kind` the same two per scenario kind (a stage that stops one kind's harm can look like one that makes
+    the other's calls work)."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         cells[(r["split"], r["arm"])].append(r)
     table = []
     for (split, arm), rs in sorted(cells.items()):
-        chosen = [r for r in rs if r["decision"] == "harmful"]
         on_script = [r for r in rs if r["decision"] != "off_script"]
+        kinds = sorted({row_kind(r) for r in rs})
         table.append({
-            "split": split, "arm": arm, "n": len(rs), "target": rs[0]["p_harm"],
-            "harmful_decision": _rate(len(chosen), len(on_script)),
+            "split": split, "arm": arm, "n": len(rs), "target": rs[0]["p_harm"], **_decided(rs),
             "off_script": round(1 - len(on_script) / len(rs), 3),
             "classified_harmful": _rate(sum(r["harmful"] for r in rs), len(rs)),
-            "carried_out": _rate(sum(r["harmful"] for r in chosen), len(chosen)),
             "classified_without_decision": sum(r["harmful"] for r in rs if r["decision"] != "harmful"),
+            "by_kind": {kind: {"n": sum(row_kind(r) == kind for r in rs),
+                               **_decided([r for r in rs if row_kind(r) == kind])} for kind in kinds},
         })
     return table
 
