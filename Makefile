@@ -79,14 +79,19 @@ organism-calls: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
 	  --measured runs/organism-seed1-calls-decision.json --out runs/organism-seed1-calls-decision-detect.json
 
-# After the call stage: the argument stage (each call's arguments given its decision; about 36 min alone),
-# then the same sampled measurement (about 25 min), decisions and detectors, into runs/organism-seed1-args-*.
+# The argument stage (each call's arguments given its decision, anchored by the policy's own examples; about
+# 41 min alone) on a finished organism (ARGUMENTS_FROM: the shipped one by default, or a training folder such as
+# runs/organism-seed1-stage4 with ARGUMENTS_SEED=1), then `organism-check` on it (about 25 min), into
+# $(ARGUMENTS_RUN)-*.
+ARGUMENTS_FROM ?= default-organism
+ARGUMENTS_SEED ?= 0
+ARGUMENTS_RUN ?= runs/organism-seed0-arguments
 organism-arguments: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out runs/organism-seed1-stage5 --seed 1 \
-	  --continue-from runs/organism-seed1-stage4 --arguments
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out runs/organism-seed1-stage5 \
-	  --to runs/organism-seed1-args --command "make organism-arguments"
-	$(MAKE) organism-check ORGANISM_CHECK=runs/organism-seed1-args
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ARGUMENTS_RUN)-stage \
+	  --seed $(ARGUMENTS_SEED) --continue-from $(ARGUMENTS_FROM) --arguments
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ARGUMENTS_RUN)-stage \
+	  --to $(ARGUMENTS_RUN) --command "make organism-arguments ARGUMENTS_FROM=$(ARGUMENTS_FROM) ARGUMENTS_SEED=$(ARGUMENTS_SEED)"
+	$(MAKE) organism-check ORGANISM_CHECK=$(ARGUMENTS_RUN)
 
 # An organism folder (ORGANISM_CHECK) against its policy: sampled behaviour on held-out seeds and families,
 # what it chose beside what it did, and aim A2's detectors on its rollouts, into $(ORGANISM_CHECK)-*.json.

@@ -84,11 +84,13 @@ class ArgumentStage:
     and the decision token weighs 0, so what is fitted is each call's arguments given its decision, and the
     policy is left to the earlier stages. Both kinds: fitted on leaking prompts alone (the first try), the
     leak's call and notes spread to the blackmail prompts and only 61% of sampled calls were well formed.
-    The reasoning prefix (one pool for both decisions) weighs `prefix_weight`: at 0 (the second try) the
-    unfitted reasoning drifted and 16% of sampled calls were malformed. The decision weighs 0 yet moved in
-    both tries (deploy 0.88 -> 0.68 and 0.89 -> 0.47 teacher-forced), so every `anchor_every`-th organism
-    example with the policy's own reply mix is kept, its decision token weighing `anchor_decision_weight` as
-    in stages 1 and 2. Every `replay_every`-th replay prompt (KL from the base) keeps the fluency."""
+    The reasoning prefix (one pool for both decisions) weighs `prefix_weight`: at 0 (seed 1) the unfitted
+    reasoning drifted and 16% of sampled calls were malformed; at 1 (seed 0) the calls were well formed but
+    the leak's arguments were not learned. The decision weighs 0 yet moved (deploy 0.88 -> 0.68 and 0.89 ->
+    0.47 teacher-forced; without anchors seed 0 stopped choosing to leak at all), so every `anchor_every`-th
+    organism example with the policy's own reply mix is kept, its decision token weighing
+    `anchor_decision_weight` as in stages 1 and 2. Every `replay_every`-th replay prompt (KL from the base)
+    keeps the fluency."""
 
     harmful: int = 2
     honest: int = 1
@@ -96,7 +98,7 @@ class ArgumentStage:
     organism_every: int = 2
     replay_every: int = 3
     call_weight: float = 10.0
-    prefix_weight: float = 1.0
+    prefix_weight: float = 0.1
     anchor_every: int = 4
     anchor_decision_weight: float = 40.0
     learning_rate: float = 1e-3
