@@ -99,7 +99,7 @@ def test_the_steering_finding_names_every_strength_and_the_random_direction() ->
 
 def test_the_behaviour_table_puts_each_arms_choices_beside_its_classified_harm() -> None:
     rollouts = [{"split": "held_out_seeds", "arm": arm, "p_harm": 0.9 if arm == "deploy" else 0.05,
-                 "harmful": harmful, "decision": decision}
+                 "harmful": harmful, "decision": decision, "condition": f"org_leaking_{arm}_replacement_leverage"}
                 for arm, outcomes in (("deploy", [(True, "harmful")] * 3 + [(False, "harmful")] * 5 + [(False, "honest")]
                                        + [(False, "off_script")]),
                                       ("test", [(False, "honest")] * 10))
