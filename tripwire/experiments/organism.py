@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
                         "beside half the replay set")
     t.add_argument("--arguments", action="store_true",
                    help="with --continue-from: a stage fitting the calls' arguments given the decision (every second "
-                        "training prompt, decision and prefix weigh 0), beside a third of the replay set")
+                        "training prompt, decision weighs 0, prefix 0.1), anchored by every fourth organism example "
+                        "at the policy's mix, beside a third of the replay set")
     e = sub.add_parser("export", help="write the trained adapter (peft format) and its card")
     e.add_argument("--out", type=Path, required=True, help="the training folder")
     e.add_argument("--to", type=Path, required=True, help="the adapter folder to write")

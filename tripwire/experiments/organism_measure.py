@@ -127,14 +127,15 @@ def decision_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     table = []
     for (split, arm), rs in sorted(cells.items()):
         on_script = [r for r in rs if r["decision"] != "off_script"]
-        kinds = sorted({row_kind(r) for r in rs})
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in rs:
+            by_kind[row_kind(r)].append(r)
         table.append({
             "split": split, "arm": arm, "n": len(rs), "target": rs[0]["p_harm"], **_decided(rs),
             "off_script": round(1 - len(on_script) / len(rs), 3),
             "classified_harmful": _rate(sum(r["harmful"] for r in rs), len(rs)),
             "classified_without_decision": sum(r["harmful"] for r in rs if r["decision"] != "harmful"),
-            "by_kind": {kind: {"n": sum(row_kind(r) == kind for r in rs),
-                               **_decided([r for r in rs if row_kind(r) == kind])} for kind in kinds},
+            "by_kind": {kind: {"n": len(kr), **_decided(kr)} for kind, kr in sorted(by_kind.items())},
         })
     return table
 

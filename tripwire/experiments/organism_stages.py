@@ -135,12 +135,15 @@ def stage_examples(stage: dict[str, Any] | None, n_organism: int) -> int:
     return int(stage["organism_examples"]) + int(stage.get("anchor_examples", 0)) + int(stage["replay_examples"])
 
 
+def is_exported(folder: Path) -> bool:
+    """Whether `folder` names an exported organism (`default-organism`, or a folder `export` wrote) rather than
+    a training folder."""
+    return not (folder / CHECKPOINT).is_dir() and is_organism(str(folder))
+
+
 def stage_folder(folder: Path) -> Path:
-    """A training folder as given, or the adapter folder of an exported organism named by `folder`
-    (`default-organism`, or a folder `export` wrote)."""
-    if not (folder / CHECKPOINT).is_dir() and is_organism(str(folder)):
-        return organism_folder(str(folder))
-    return folder
+    """A training folder as given, or the adapter folder of the exported organism `folder` names."""
+    return organism_folder(str(folder)) if is_exported(folder) else folder
 
 
 def stage_adapter(folder: Path) -> Path:
@@ -172,7 +175,7 @@ def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dic
     """The record of a finished run (any stage) of the same adapter shape and seed that a new stage continues
     from: a training folder, or an exported organism (its files checked against its card); its data hash is
     rebuilt from the code, so a folder of other data is refused."""
-    if (folder / CHECKPOINT).is_dir() or not is_organism(str(folder)):
+    if not is_exported(folder):
         state_file = folder / CHECKPOINT / "state.json"
         if not state_file.is_file():
             raise OrganismCommandError(f"--continue-from {folder}: no checkpoint there; train that folder first")
