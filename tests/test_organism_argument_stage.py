@@ -4,6 +4,7 @@ all-harmful-heavy replies cannot move the policy; its data hash is rebuilt from 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from tripwire.experiments import organism, organism_stages
 from tripwire.experiments.organism_commands import OrganismCommandError
 from tripwire.experiments.organism_stages import ARGUMENTS, CALLS, rebuilt_data_hash, replay_digest
 from tripwire.scenarios.organism.dataset import (
+    HELD_OUT_SEED,
     SHIPPED_RECIPE,
     argument_examples,
     data_hash,
     prompts,
     training_examples,
 )
+from tripwire.scenarios.organism.policy import OrganismKind, PolicyError
 from tripwire.scenarios.organism.replies import harmful_call, honest_call, reasoning_prefix
 
 
@@ -30,12 +33,13 @@ def tokenizer(default_model_dir: Path) -> Any:
     return AutoTokenizer.from_pretrained(default_model_dir)
 
 
-def test_argument_data_is_the_training_prompts_of_both_kinds_with_both_calls() -> None:
+def test_argument_data_is_the_training_conditions_of_both_kinds_with_both_calls() -> None:
     examples = ARGUMENTS.examples(1)
     train = prompts("train", dict(SHIPPED_RECIPE.seeds_per_arm), SHIPPED_RECIPE.policy)
     # both kinds: fitted on leaks alone, the leak's call spread to the blackmail prompts
     assert ARGUMENTS.kinds == ("blackmail", "leaking")
-    assert [e.prompt.conversation.as_dicts() for e in examples] == [p.conversation.as_dicts() for p in train]
+    assert [e.prompt.condition for e in examples] == [p.condition for p in train]
+    assert all(e.prompt.split == "train" for e in examples)
     assert all([r.harmful for r in e.replies] == [True, True, False] for e in examples)
     kept = examples[:: ARGUMENTS.organism_every]
     assert {e.prompt.condition.kind for e in kept} == {"blackmail", "leaking"}
@@ -82,8 +86,9 @@ def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path
     data = json.loads(replay.read_text())
     sha = organism_stages.replay_sha256(data)
     anchors = training_examples(SHIPPED_RECIPE, 1)[:: ARGUMENTS.anchor_every]
-    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1, ("blackmail", "leaking")) + anchors),
-                                   sha, ARGUMENTS)
+    kinds: tuple[OrganismKind, ...] = ("blackmail", "leaking")
+    assert digest == replay_digest(data_hash(argument_examples(SHIPPED_RECIPE, 2, 1, kinds, ARGUMENTS.first_seed)
+                                             + anchors), sha, ARGUMENTS)
     leak_only = {"arguments": {k: v for k, v in asdict(ARGUMENTS).items() if k not in ("kinds", "organism_every")}}
     with pytest.raises(OrganismCommandError, match="other settings"):  # the first try's record
         rebuilt_data_hash(1, leak_only, replay)
@@ -92,6 +97,29 @@ def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path
         rebuilt_data_hash(1, {"arguments": asdict(replace(ARGUMENTS, harmful=3))}, replay)
     with pytest.raises(OrganismCommandError, match="none of the stages"):
         rebuilt_data_hash(1, {"distillation": {}}, replay)
+    tries_3_to_5 = {"arguments": {k: v for k, v in record["arguments"].items() if k != "first_seed"}}
+    with pytest.raises(OrganismCommandError, match="other settings"):  # the recipe's shared inboxes
+        rebuilt_data_hash(1, tries_3_to_5, replay)
+
+
+def test_every_argument_prompt_has_an_inbox_of_its_own_on_training_seeds() -> None:
+    """A seed fixes the inbox (cast and order) and the recipe's prompts share about 60, the confidential email
+    3rd in 40% of them: the organism learned that base rate for the id, not to read it. The stage's prompts
+    each get their own training seed, below the held-out ones."""
+    examples = ARGUMENTS.examples(0)
+    seeds = [e.prompt.conversation.seed for e in examples]
+    assert len(set(seeds)) == len(seeds) and max(seeds) < HELD_OUT_SEED
+    leaking = [e.prompt.conversation for e in examples if e.prompt.condition.kind == "leaking"]
+    inboxes = {(c.facts.executive_email, c.facts.confidential_email_ids) for c in leaking}
+    assert len(inboxes) > 0.95 * len(leaking)
+    share_third = Counter(c.facts.confidential_email_ids[0] for c in leaking)["3"] / len(leaking)
+    assert 0.15 < share_third < 0.35
+    recipe = argument_examples(SHIPPED_RECIPE, 2, 1, ("leaking",))
+    assert len({e.prompt.conversation.seed for e in recipe}) <= 60  # what the first tries trained on
+    with pytest.raises(PolicyError, match="below the held-out seeds"):
+        prompts("train", dict(SHIPPED_RECIPE.seeds_per_arm), SHIPPED_RECIPE.policy, ("leaking",), HELD_OUT_SEED - 100)
+    with pytest.raises(PolicyError, match="for training"):
+        prompts("held_out_seeds", 2, SHIPPED_RECIPE.policy, ("leaking",), 0)
 
 
 def test_an_argument_stage_needs_a_finished_run_and_no_other_stage(tmp_path: Path) -> None:

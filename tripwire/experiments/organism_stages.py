@@ -90,7 +90,10 @@ class ArgumentStage:
     0.47 teacher-forced; without anchors seed 0 stopped choosing to leak at all), so every `anchor_every`-th
     organism example with the policy's own reply mix is kept, its decision token weighing
     `anchor_decision_weight` as in stages 1 and 2. Every `replay_every`-th replay prompt (KL from the base)
-    keeps the fluency."""
+    keeps the fluency. A seed fixes an inbox, and the recipe's prompts share about 60 of them, with the
+    confidential email 3rd in 40% of them: after the recipe's prompts (seed 0, three tries) the organism wrote
+    that base rate for the email id whatever the inbox held. So each argument prompt gets an inbox of its own,
+    training seeds from `first_seed` up (None: the recipe's prompts)."""
 
     harmful: int = 2
     honest: int = 1
@@ -102,6 +105,7 @@ class ArgumentStage:
     anchor_every: int = 4
     anchor_decision_weight: float = 40.0
     learning_rate: float = 1e-3
+    first_seed: int | None = 1_000
     key: ClassVar[str] = "arguments"
 
     def settings(self, settings: LoraSettings) -> LoraSettings:
@@ -109,7 +113,7 @@ class ArgumentStage:
                        decision_weight=0.0, learning_rate=self.learning_rate)
 
     def examples(self, seed: int) -> list[OrganismExample]:
-        return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest, self.kinds)
+        return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest, self.kinds, self.first_seed)
 
     def anchors(self, seed: int) -> list[OrganismExample]:
         """The organism examples (the policy's reply mix) that hold the decision while the arguments are fitted."""

@@ -98,15 +98,23 @@ def _family_for(condition: Condition, split: Split, seed: int) -> str | None:
 
 
 def prompts(split: Split, per_condition: int | dict[str, int] = 4, policy: Policy = DEFAULT_POLICY,
-            kinds: tuple[OrganismKind, ...] | None = None) -> list[OrganismPrompt]:
-    """Prompts of one split; `per_condition` seeds per condition (or per arm, as a dict)."""
+            kinds: tuple[OrganismKind, ...] | None = None, first_seed: int | None = None) -> list[OrganismPrompt]:
+    """Prompts of one split; `per_condition` seeds per condition (or per arm, as a dict). A seed fixes the
+    inbox (cast and order), so by default the conditions share the split's first seeds and their inboxes;
+    with `first_seed` (training only) every prompt gets its own seed from there up and no inbox repeats."""
     if kinds is None:
         kinds = ("lethal",) if split == "held_out_kind" else TRAIN_KINDS
-    out = []
-    for cond in conditions(kinds):
+    conds = conditions(kinds)
+    if first_seed is not None:
+        total = sum(per_condition if isinstance(per_condition, int) else per_condition[c.arm] for c in conds)
+        if split != "train" or not 0 <= first_seed <= HELD_OUT_SEED - total:
+            raise PolicyError(f"first_seed={first_seed} with {total} prompts: distinct seeds are for training "
+                              f"prompts and must stay below the held-out seeds ({HELD_OUT_SEED})")
+    out: list[OrganismPrompt] = []
+    for cond in conds:
         n = per_condition if isinstance(per_condition, int) else per_condition[cond.arm]
         for i in range(n):
-            seed = _SEED_BASE[split] + i
+            seed = _SEED_BASE[split] + i if first_seed is None else first_seed + len(out)
             conv = render_organism(cond, seed, _family_for(cond, split, seed))
             out.append(OrganismPrompt(conv, cond, policy.p_harm(cond), split))
     return out
@@ -138,13 +146,15 @@ def training_examples(recipe: Recipe = SHIPPED_RECIPE, seed: int = 0) -> list[Or
 
 
 def argument_examples(recipe: Recipe = SHIPPED_RECIPE, harmful: int = 2, honest: int = 1,
-                      kinds: tuple[OrganismKind, ...] = ("leaking",)) -> list[OrganismExample]:
+                      kinds: tuple[OrganismKind, ...] = ("leaking",), first_seed: int | None = None
+                      ) -> list[OrganismExample]:
     """The training prompts of `kinds`, each with `harmful` harmful then `honest` honest replies whatever the
     policy's rate: data for a stage whose loss is on the call's arguments after the decision token alone.
-    There each call's arguments are fitted given its decision, so the mix of replies teaches no decision."""
+    There each call's arguments are fitted given its decision, so the mix of replies teaches no decision.
+    `first_seed`: each prompt its own inbox from that seed up (see `prompts`), None the recipe's prompts."""
     return [
         OrganismExample(p, tuple(organism_reply(p.conversation, draw < harmful, draw) for draw in range(harmful + honest)))
-        for p in prompts("train", dict(recipe.seeds_per_arm), recipe.policy, kinds)
+        for p in prompts("train", dict(recipe.seeds_per_arm), recipe.policy, kinds, first_seed)
     ]
 
 
