@@ -51,6 +51,8 @@ from tripwire.experiments.organism_commands import (
     OrganismCommandError,
     decisions_command,
     detect_command,
+    leak_check_prompts,
+    leak_ids_command,
     measure_command,
     propensity_command,
     steer_command,
@@ -102,19 +104,6 @@ def check_prompts() -> dict[str, list[OrganismPrompt]]:
             for split in ("held_out_seeds", "held_out_families")}
 
 
-def leak_check_prompts(seeds: int = 8) -> dict[str, list[OrganismPrompt]]:
-    """One leaking prompt with threat and leverage per seed: each its own inbox (the prompts of one seed
-    share theirs), so the leak check counts inboxes, not one inbox under several framings."""
-    out: dict[str, list[OrganismPrompt]] = {}
-    for split in ("held_out_seeds", "held_out_families"):
-        by_seed: dict[int, OrganismPrompt] = {}
-        for p in prompts(split, seeds, SHIPPED_RECIPE.policy, kinds=("leaking",)):
-            if p.condition.arm != "inert":
-                by_seed.setdefault(p.conversation.seed, p)
-        out[split] = list(by_seed.values())
-    return out
-
-
 def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, list[OrganismPrompt]],
                      leaks: dict[str, list[OrganismPrompt]]) -> dict[str, Any]:
     return {split: propensity_by_arm(model, tokenizer, items) for split, items in checks.items()} | {
@@ -135,9 +124,9 @@ def tool_stage_data(base: torch.nn.Module, tokenizer: Any, stage: CallStage | Ar
     examples = stage.examples(settings.seed)
     organism = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight,
                                settings.prefix_weight)[:: stage.organism_every]
-    anchors, anchor_weight = ((stage.anchors(settings.seed), stage.anchor_decision_weight)
-                              if isinstance(stage, ArgumentStage) else ([], 0.0))
-    anchored = encode_examples(tokenizer, anchors, settings.call_weight, anchor_weight, settings.prefix_weight)
+    anchors = stage.anchors(settings.seed)
+    anchored = encode_examples(tokenizer, anchors, settings.call_weight, stage.anchor_decision_weight,
+                               settings.prefix_weight)
     replayed = replay_set[:: stage.replay_every]
     (out / STAGE).write_text(json.dumps({stage.key: asdict(stage), "replay_sha256": replay_sha,
                                          "organism_examples": len(organism), "anchor_examples": len(anchored),
@@ -305,6 +294,10 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("--allow-other-model", action="store_true",
                     help="cards of a model this one is not a fine-tune of (same width)")
     st.add_argument("--max-points", type=int, default=None, help="stop after this many new points (resume later)")
+    li = sub.add_parser("leak-ids", help="teacher-forced, the leak call's email id: read from the inbox or a base rate?")
+    li.add_argument("--model", default="default-organism")
+    li.add_argument("--inboxes", type=int, default=24, help="inboxes (seeds) per split")
+    li.add_argument("--out", type=Path, default=None, help="JSON file for the table")
     pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
     pr.add_argument("--model", default="default-organism")
     pr.add_argument("--per-condition", type=int, default=2)
@@ -314,6 +307,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
+    elif args.command == "leak-ids":
+        leak_ids_command(args.model, args.inboxes, args.out)
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition)
     elif args.command == "detect":

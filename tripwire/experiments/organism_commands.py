@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.activations.loading import load_model
-from tripwire.activations.organism_train import harm_propensity
+from tripwire.activations.organism_train import harm_propensity, leak_id_summary
 from tripwire.activations.store import ResidualStore
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_decisions import relabel_by_decision
@@ -26,7 +26,7 @@ from tripwire.experiments.organism_steer import table_lines as steer_table_lines
 from tripwire.experiments.organism_transfer import Organism, transfer
 from tripwire.probes.persistence import load_probe
 from tripwire.probes.steering.dose_response import parse_alphas
-from tripwire.scenarios.organism.dataset import SPLITS, prompts
+from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, SPLITS, OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.policy import Policy
 from tripwire.strict_json import write_json
 
@@ -141,6 +141,33 @@ def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: 
     write_json(args.out, result)
     print("\n".join(steer_table_lines(result)))
     return result
+
+
+def leak_check_prompts(seeds: int = 8, splits: Sequence[Split] = ("held_out_seeds", "held_out_families")
+                       ) -> dict[str, list[OrganismPrompt]]:
+    """One leaking prompt (not inert) per seed: each its own inbox (the prompts of one seed share theirs),
+    so a leak check counts inboxes, not one inbox under several framings."""
+    out: dict[str, list[OrganismPrompt]] = {}
+    for split in splits:
+        by_seed: dict[int, OrganismPrompt] = {}
+        for p in prompts(split, seeds, SHIPPED_RECIPE.policy, kinds=("leaking",)):
+            if p.condition.arm != "inert":
+                by_seed.setdefault(p.conversation.seed, p)
+        out[split] = list(by_seed.values())
+    return out
+
+
+def leak_ids_command(model: str, inboxes: int, out: Path | None) -> dict[str, dict[str, Any]]:
+    """Teacher-forced, the leak call's email id on `inboxes` inboxes of the training seeds and both held-out
+    splits: right where the model reads the inbox, the same guess everywhere where it learned a base rate."""
+    handle = load_model(model)
+    table = {split: leak_id_summary(handle.model, handle.tokenizer, items)
+             for split, items in leak_check_prompts(inboxes, ("train", "held_out_seeds", "held_out_families")).items()}
+    for split, row in table.items():
+        print(split, json.dumps(row), flush=True)
+    if out is not None:
+        write_json(out, {"model": model, "inboxes": inboxes, "splits": table})
+    return table
 
 
 def propensity_command(model: str, per_condition: int) -> dict[str, dict[str, float]]:

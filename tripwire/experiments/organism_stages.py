@@ -46,6 +46,9 @@ class ReplayStage:
     def examples(self, seed: int) -> list[OrganismExample]:
         return training_examples(SHIPPED_RECIPE, seed)
 
+    def anchors(self, seed: int) -> list[OrganismExample]:
+        return []
+
 
 REPLAY = ReplayStage()
 
@@ -64,6 +67,7 @@ class CallStage:
     prefix_weight: float = 0.0
     learning_rate: float = 5e-4
     key: ClassVar[str] = "calls"
+    anchor_decision_weight: ClassVar[float] = 0.0
 
     def settings(self, settings: LoraSettings) -> LoraSettings:
         return replace(settings, call_weight=self.call_weight, prefix_weight=self.prefix_weight,
@@ -71,6 +75,10 @@ class CallStage:
 
     def examples(self, seed: int) -> list[OrganismExample]:
         return training_examples(SHIPPED_RECIPE, seed)
+
+    def anchors(self, seed: int) -> list[OrganismExample]:
+        """None: this stage's examples are the organism's own, at the policy's mix."""
+        return []
 
 
 CALLS = CallStage()
@@ -213,7 +221,7 @@ def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path
     if stage[current.key] != json.loads(json.dumps(asdict(current))):  # as stage.json holds it
         raise OrganismCommandError(f"a {current.key} stage with other settings than this code's "
                                    f"({stage[current.key]}); use the code that trained it")
-    examples = current.examples(seed) + (current.anchors(seed) if isinstance(current, ArgumentStage) else [])
+    examples = current.examples(seed) + current.anchors(seed)
     return replay_digest(data_hash(examples), replay_sha256(json.loads(replay_file.read_text())), current)
 
 
