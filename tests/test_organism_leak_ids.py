@@ -20,7 +20,7 @@ from tripwire.activations.organism_train import (
     leak_id_summary,
     prompt_ids,
 )
-from tripwire.experiments.organism_commands import leak_check_prompts
+from tripwire.experiments.organism_commands import OrganismCommandError, leak_check_prompts, leak_ids_command
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, prompts
 from tripwire.scenarios.organism.replies import harmful_call, reasoning_prefix
 
@@ -60,3 +60,9 @@ def test_the_summary_counts_inboxes_and_refuses_other_kinds(model_and_tokenizer:
     assert 0 <= summary["right"] <= 3 and 0 < summary["p_true"] < 1
     with pytest.raises(ValueError, match="only a leaking prompt"):
         leak_id_probabilities(model, tokenizer, blackmail[0])
+
+
+def test_no_inboxes_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    with pytest.raises(OrganismCommandError, match="--inboxes 0"):
+        leak_ids_command("default-organism", 0, tmp_path / "ids.json")
+    assert not (tmp_path / "ids.json").exists()

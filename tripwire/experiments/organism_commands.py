@@ -160,6 +160,8 @@ def leak_check_prompts(seeds: int = 8, splits: Sequence[Split] = ("held_out_seed
 def leak_ids_command(model: str, inboxes: int, out: Path | None) -> dict[str, dict[str, Any]]:
     """Teacher-forced, the leak call's email id on `inboxes` inboxes of the training seeds and both held-out
     splits: right where the model reads the inbox, the same guess everywhere where it learned a base rate."""
+    if inboxes < 1:
+        raise OrganismCommandError(f"--inboxes {inboxes}: give at least 1 inbox (seed) per split")
     handle = load_model(model)
     table = {split: leak_id_summary(handle.model, handle.tokenizer, items)
              for split, items in leak_check_prompts(inboxes, ("train", "held_out_seeds", "held_out_families")).items()}
