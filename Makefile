@@ -79,17 +79,20 @@ organism-calls: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism detect \
 	  --measured runs/organism-seed1-calls-decision.json --out runs/organism-seed1-calls-decision-detect.json
 
-# The argument stage (each call's arguments given its decision, anchored by the policy's own examples; about
-# 41 min alone) on a finished organism (ARGUMENTS_FROM: the shipped one by default, or a training folder such as
-# runs/organism-seed1-stage4 with ARGUMENTS_SEED=1), then `organism-check` on it (about 25 min), into
-# $(ARGUMENTS_RUN)-*.
+# The argument stage (each call's arguments given its decision, on inboxes of their own, anchored by the
+# policy's own examples), two epochs of about 40 min alone each, the second continued from the first (one epoch
+# moved the leak's id too little: docs/organism.md, tries 6 and 7), on a finished organism (ARGUMENTS_FROM:
+# the shipped one by default, or a training folder such as runs/organism-seed1-stage4 with ARGUMENTS_SEED=1),
+# then `organism-check` on it (about 25 min), into $(ARGUMENTS_RUN)-*.
 ARGUMENTS_FROM ?= default-organism
 ARGUMENTS_SEED ?= 0
 ARGUMENTS_RUN ?= runs/organism-seed0-arguments
 organism-arguments: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ARGUMENTS_RUN)-stage \
 	  --seed $(ARGUMENTS_SEED) --continue-from $(ARGUMENTS_FROM) --arguments
-	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ARGUMENTS_RUN)-stage \
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ARGUMENTS_RUN)-stage2 \
+	  --seed $(ARGUMENTS_SEED) --continue-from $(ARGUMENTS_RUN)-stage --arguments
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ARGUMENTS_RUN)-stage2 \
 	  --to $(ARGUMENTS_RUN) --command "make organism-arguments ARGUMENTS_FROM=$(ARGUMENTS_FROM) ARGUMENTS_SEED=$(ARGUMENTS_SEED)"
 	$(MAKE) organism-check ORGANISM_CHECK=$(ARGUMENTS_RUN)
 
