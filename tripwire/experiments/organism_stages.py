@@ -77,7 +77,7 @@ class CallStage:
         return training_examples(SHIPPED_RECIPE, seed)
 
     def anchors(self, seed: int) -> list[OrganismExample]:
-        """None: this stage's examples are the organism's own, at the policy's mix."""
+        """No anchors: this stage's examples are already the organism's own, at the policy's mix."""
         return []
 
 
