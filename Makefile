@@ -43,7 +43,9 @@ demo-base: install
 # stages (each about 62 min alone on 2 cores; resumable: run it again after a kill; the second continues
 # from the first's adapter with the next epoch's data order), then a replay stage that gives back fluency
 # (about 40 min: a third of the organism's examples beside the base model's own replies, KL from the base),
-# then write the shipped adapter and its card (ORGANISM_SEED and ORGANISM_TO train and write another one).
+# exported to $(ORGANISM_RUN)-replay, then `organism-arguments`' two epochs on each call's arguments (about 80
+# min), written as the shipped adapter and its card (ORGANISM_SEED and ORGANISM_TO train and write another one).
+# About 4 h alone in all: every stage resumes where a kill left it, so run it again until it finishes.
 organism: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 \
 	  --seed $(ORGANISM_SEED)
@@ -52,9 +54,12 @@ organism: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage3 \
 	  --seed $(ORGANISM_SEED) --continue-from $(ORGANISM_RUN)-stage2 --replay
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ORGANISM_RUN)-stage3 \
-	  --to $(ORGANISM_TO) --command "make organism ORGANISM_SEED=$(ORGANISM_SEED)"
+	  --to $(ORGANISM_RUN)-replay --command "make organism ORGANISM_SEED=$(ORGANISM_SEED) (stages 1-3)"
+	$(MAKE) organism-arguments ARGUMENTS_FROM=$(ORGANISM_RUN)-replay ARGUMENTS_SEED=$(ORGANISM_SEED) \
+	  ARGUMENTS_RUN=$(ORGANISM_RUN)-arguments ARGUMENTS_TO=$(ORGANISM_TO) \
+	  ARGUMENTS_COMMAND="make organism ORGANISM_SEED=$(ORGANISM_SEED)"
 
-# The second organism (aim A4): the same recipe with seed 1 (about 2.8 h alone), written to runs/organism-seed1
+# The second organism (aim A4): the same chain with seed 1 (about 4 h alone), written to runs/organism-seed1
 # (not shipped), measured like the first, and P2 read on it and across the two (`organism transfer`; needs
 # `make organism-measure`'s runs/organism-measure.json).
 organism-second: install
@@ -82,19 +87,21 @@ organism-calls: install
 # The argument stage (each call's arguments given its decision, on inboxes of their own, anchored by the
 # policy's own examples), two epochs of about 40 min alone each, the second continued from the first (one epoch
 # moved the leak's id too little: docs/organism.md, tries 6 and 7), on a finished organism (ARGUMENTS_FROM:
-# the shipped one by default, or a training folder such as runs/organism-seed1-stage4 with ARGUMENTS_SEED=1),
-# then `organism-check` on it (about 25 min), into $(ARGUMENTS_RUN)-*.
+# an exported folder, by default the shipped one, or a training folder such as runs/organism-seed1-stage4 with
+# ARGUMENTS_SEED=1), into $(ARGUMENTS_RUN)-stage*, exported to ARGUMENTS_TO; `make organism` ends with it.
+# Check the result with `make organism-check ORGANISM_CHECK=$(ARGUMENTS_TO)` (about 25 min).
 ARGUMENTS_FROM ?= default-organism
 ARGUMENTS_SEED ?= 0
 ARGUMENTS_RUN ?= runs/organism-seed0-arguments
+ARGUMENTS_TO ?= $(ARGUMENTS_RUN)
+ARGUMENTS_COMMAND ?= make organism-arguments ARGUMENTS_FROM=$(ARGUMENTS_FROM) ARGUMENTS_SEED=$(ARGUMENTS_SEED)
 organism-arguments: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ARGUMENTS_RUN)-stage \
 	  --seed $(ARGUMENTS_SEED) --continue-from $(ARGUMENTS_FROM) --arguments
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ARGUMENTS_RUN)-stage2 \
 	  --seed $(ARGUMENTS_SEED) --continue-from $(ARGUMENTS_RUN)-stage --arguments
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism export --out $(ARGUMENTS_RUN)-stage2 \
-	  --to $(ARGUMENTS_RUN) --command "make organism-arguments ARGUMENTS_FROM=$(ARGUMENTS_FROM) ARGUMENTS_SEED=$(ARGUMENTS_SEED)"
-	$(MAKE) organism-check ORGANISM_CHECK=$(ARGUMENTS_RUN)
+	  --to $(ARGUMENTS_TO) --command "$(ARGUMENTS_COMMAND)"
 
 # An organism folder (ORGANISM_CHECK) against its policy: sampled behaviour on held-out seeds and families,
 # what it chose beside what it did, and aim A2's detectors on its rollouts, into $(ORGANISM_CHECK)-*.json.
