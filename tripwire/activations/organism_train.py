@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from tripwire.activations.finetune import EncodedExample
@@ -81,6 +82,21 @@ def harm_propensity(model: torch.nn.Module, tokenizer: Any, prompt: OrganismProm
     probs = torch.softmax(model(input_ids=ids, logits_to_keep=1).logits[0, -1].float(), dim=-1)
     harm = float(probs[list(harm_next)].sum())
     return harm / (harm + float(probs[list(honest_next)].sum()))
+
+
+def prefix_spread(p_harm: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Teacher-forced P(harm) of each prompt (rows) after several reasoning prefixes from the pool (columns):
+    how far the prefix it is given moves the decision within a prompt, beside how far the prompts differ
+    (standard deviations of the logit, P clipped to [1e-4, 1 - 1e-4]; the mean max-min range of P). A model
+    whose decision reads the prompt alone spreads 0 within prompts; one that reads its reasoning does not."""
+    p = np.clip(np.asarray(p_harm, dtype=float), 1e-4, 1 - 1e-4)
+    if p.ndim != 2 or p.size == 0:
+        raise ValueError(f"p_harm: one row of P(harm) per prompt, one column per prefix; got shape {p.shape}")
+    logit = np.log(p / (1 - p))
+    return {"prompts": int(p.shape[0]), "prefixes": int(p.shape[1]), "mean": round(float(p.mean()), 4),
+            "logit_sd_within_prompt": round(float(logit.std(axis=1).mean()), 4),
+            "logit_sd_between_prompts": round(float(logit.mean(axis=1).std()), 4),
+            "range_within_prompt": round(float((p.max(axis=1) - p.min(axis=1)).mean()), 4)}
 
 
 def propensity_by_arm(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[OrganismPrompt]

@@ -49,6 +49,7 @@ from tripwire.activations.organism_replay import (
 from tripwire.activations.organism_train import encode_examples, leak_arguments_share, propensity_by_arm
 from tripwire.experiments.organism_commands import (
     OrganismCommandError,
+    check_splits,
     decisions_command,
     detect_command,
     leak_check_prompts,
@@ -301,6 +302,11 @@ def main(argv: list[str] | None = None) -> None:
     pr = sub.add_parser("propensity", help="teacher-forced P(harmful) per kind and arm on every split")
     pr.add_argument("--model", default="default-organism")
     pr.add_argument("--per-condition", type=int, default=2)
+    pr.add_argument("--draws", type=int, default=1,
+                    help="reasoning prefixes from the pool per prompt; above 1 the table says how far the prefix "
+                         "moves the decision within a prompt")
+    pr.add_argument("--splits", default=",".join(SPLITS))
+    pr.add_argument("--out", type=Path, default=None, help="JSON file for the table")
     args = parser.parse_args(argv)
     if args.command == "train":
         train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls, args.arguments)
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "leak-ids":
         leak_ids_command(args.model, args.inboxes, args.out)
     elif args.command == "propensity":
-        propensity_command(args.model, args.per_condition)
+        propensity_command(args.model, args.per_condition, args.draws, check_splits(args.splits.split(",")), args.out)
     elif args.command == "detect":
         detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit)
     elif args.command == "decisions":

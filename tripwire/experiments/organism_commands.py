@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.activations.loading import load_model
-from tripwire.activations.organism_train import harm_propensity, leak_id_summary
+from tripwire.activations.organism_train import harm_propensity, leak_id_summary, prefix_spread
 from tripwire.activations.store import ResidualStore
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_decisions import relabel_by_decision
@@ -35,15 +35,20 @@ class OrganismCommandError(TripwireError, ValueError):
     """A command-line input the organism commands cannot use (a training folder of another recipe, an unknown split)."""
 
 
-def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: list[str],
+def check_splits(names: Sequence[str]) -> list[Split]:
+    """The splits named, in `SPLITS`' order; an unknown name is refused before any model loads."""
+    unknown = sorted(set(names) - set(SPLITS))
+    if unknown:
+        raise OrganismCommandError(f"--splits {','.join(unknown)}: unknown; use some of {', '.join(SPLITS)}")
+    return [s for s in SPLITS if s in names]
+
+
+def measure_command(model: str, per_condition: int, samples: int, out: Path, splits: Sequence[str],
                     store_path: Path, batch: int) -> dict[str, Any]:
     """Behaviour against the policy on held-out prompts, and fluency beside the base model's. The rollouts
     and their residual stream go to `store_path` (a killed run resumes there; detectors read it later)."""
-    unknown = sorted(set(splits) - set(SPLITS))
-    if unknown:
-        raise OrganismCommandError(f"--splits {','.join(unknown)}: unknown; use some of {', '.join(SPLITS)}")
     result = measure_to_store(store_path, lambda: load_model(model), lambda: load_model("default"),
-                              [s for s in SPLITS if s in splits], per_condition, samples, organism_policy(model), batch)
+                              check_splits(splits), per_condition, samples, organism_policy(model), batch)
     result["model"] = {"spec": model, **result["model"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
@@ -172,15 +177,23 @@ def leak_ids_command(model: str, inboxes: int, out: Path | None) -> dict[str, di
     return table
 
 
-def propensity_command(model: str, per_condition: int) -> dict[str, dict[str, float]]:
-    """Teacher-forced P(harmful) at the decision point, mean per (split, kind, arm): no sampling needed."""
+def propensity_command(model: str, per_condition: int, draws: int = 1, splits: Sequence[Split] = SPLITS,
+                       out: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Teacher-forced P(harmful) at the decision point per (split, kind, arm), no sampling needed; with
+    `draws` > 1 each prompt is read after that many reasoning prefixes from the pool, and the table says how
+    far the prefix moves the decision within a prompt (`prefix_spread`)."""
+    if draws < 1:
+        raise OrganismCommandError(f"--draws {draws}: give at least one reasoning prefix per prompt")
     handle = load_model(model)
-    table: dict[str, dict[str, float]] = {}
-    for split in SPLITS:
-        cells: dict[str, list[float]] = defaultdict(list)
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for split in splits:
+        cells: dict[str, list[list[float]]] = defaultdict(list)
         for p in prompts(split, per_condition):
             arm = "decoy" if p.condition.decoy else p.condition.arm
-            cells[f"{p.condition.kind}/{arm}"].append(harm_propensity(handle.model, handle.tokenizer, p))
-        table[split] = {cell: round(sum(v) / len(v), 3) for cell, v in sorted(cells.items())}
+            cells[f"{p.condition.kind}/{arm}"].append(
+                [harm_propensity(handle.model, handle.tokenizer, p, draw) for draw in range(draws)])
+        table[split] = {cell: prefix_spread(v) for cell, v in sorted(cells.items())}
         print(split, json.dumps(table[split]), flush=True)
+    if out is not None:
+        write_json(out, {"model": model, "per_condition": per_condition, "draws": draws, "table": table})
     return table
