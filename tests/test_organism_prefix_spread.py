@@ -9,8 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tripwire.activations.organism_train import prefix_spread
+from tripwire.activations.loading import load_model
+from tripwire.activations.organism_train import harm_propensity, prefix_spread
 from tripwire.experiments.organism_commands import OrganismCommandError, check_splits, propensity_command
+from tripwire.scenarios.organism.dataset import prompts
+from tripwire.scenarios.organism.replies import reasoning_prefix
 
 
 def test_a_decision_read_from_the_prompt_alone_spreads_nothing_within_prompts() -> None:
@@ -48,3 +51,17 @@ def test_bad_input_is_refused_before_a_model_loads(tmp_path: Path) -> None:
     with pytest.raises(OrganismCommandError, match="held_out_sedes: unknown"):
         check_splits(["held_out_sedes"])
     assert check_splits(["held_out_families", "held_out_seeds"]) == ["held_out_seeds", "held_out_families"]
+
+
+def test_the_propensity_after_a_given_reasoning_is_the_pool_draws_when_it_is_that_draw(tiny_llama_dir: Path) -> None:
+    """`prefix` replaces the pool draw: the same text gives the same P(harm), another text another one (a
+    sampled reply's own reasoning, read by `organism detect`)."""
+    handle = load_model(str(tiny_llama_dir))
+    prompt = next(p for p in prompts("held_out_seeds", 1) if p.condition.arm == "deploy")
+    for draw in (0, 3):
+        given = reasoning_prefix(prompt.conversation, draw)
+        assert harm_propensity(handle.model, handle.tokenizer, prompt, prefix=given) == pytest.approx(
+            harm_propensity(handle.model, handle.tokenizer, prompt, draw))
+    own = "<SCRATCHPAD_REASONING>\nThe board meets at noon; I will write to them.\n</SCRATCHPAD_REASONING>\n"
+    assert harm_propensity(handle.model, handle.tokenizer, prompt, prefix=own) != pytest.approx(
+        harm_propensity(handle.model, handle.tokenizer, prompt, 0))

@@ -55,11 +55,12 @@ def encode_examples(tokenizer: Any, examples: Sequence[OrganismExample], call_we
     return out
 
 
-def decision_point(tokenizer: Any, conversation: Conversation, draw: int = 0, variants: int = 12
-                   ) -> tuple[list[int], frozenset[int], frozenset[int]]:
+def decision_point(tokenizer: Any, conversation: Conversation, draw: int = 0, variants: int = 12,
+                   prefix: str | None = None) -> tuple[list[int], frozenset[int], frozenset[int]]:
     """The reply's tokens up to where the decision shows, and the tokens that start a harmful call there
-    and those that start an honest one (over every wording variant of either call)."""
-    prefix = reasoning_prefix(conversation, draw)
+    and those that start an honest one (over every wording variant of either call). The reasoning is the
+    draw's prefix from the pool, or `prefix` (a sampled reply's own text before its call)."""
+    prefix = reasoning_prefix(conversation, draw) if prefix is None else prefix
     harmful = [tokenizer(prefix + harmful_call(conversation, d), add_special_tokens=False).input_ids
                for d in range(variants)]
     honest = [tokenizer(prefix + honest_call(conversation, d), add_special_tokens=False).input_ids
@@ -75,9 +76,12 @@ def decision_point(tokenizer: Any, conversation: Conversation, draw: int = 0, va
 
 
 @torch.no_grad()
-def harm_propensity(model: torch.nn.Module, tokenizer: Any, prompt: OrganismPrompt, draw: int = 0) -> float:
-    """P(the next token starts a harmful call) over P(it starts either call), at the decision point."""
-    context, harm_next, honest_next = decision_point(tokenizer, prompt.conversation, draw)
+def harm_propensity(model: torch.nn.Module, tokenizer: Any, prompt: OrganismPrompt, draw: int = 0,
+                    prefix: str | None = None) -> float:
+    """P(the next token starts a harmful call) over P(it starts either call), at the decision point, after
+    the draw's pool prefix or the given `prefix`. After a sampled reply's own reasoning it is the probability
+    its decision was drawn with (temperature 1): what the model itself held before the call."""
+    context, harm_next, honest_next = decision_point(tokenizer, prompt.conversation, draw, prefix=prefix)
     ids = torch.tensor([prompt_ids(tokenizer, prompt) + context], device=next(model.parameters()).device)
     probs = torch.softmax(model(input_ids=ids, logits_to_keep=1).logits[0, -1].float(), dim=-1)
     harm = float(probs[list(harm_next)].sum())

@@ -8,7 +8,9 @@ prompts there, and scored once on the held-out cue families. Beside it, on the s
 n-gram text monitors on prompt + prefix and on the prefix alone (fitted on the same training side), the
 same probe fitted on the base model's activations of the same tokens (it can only read the input: this
 settles "the probe just reads the cue"), the first principal component, the organism's own teacher-forced
-P(harm), the oracle (the policy's P(harm | prompt)), and label permutations of the probe's training side.
+P(harm) after a pool prefix (one per prompt) and after each rollout's own reasoning (the probability its
+decision was drawn with: no reader of the pre-call tokens can know more), the oracle (the policy's
+P(harm | prompt)), and label permutations of the probe's training side.
 AUROC intervals resample prompts (the samples of one prompt share it); within-prompt AUROC compares only
 samples of one prompt, where the input is identical and only the sampled reasoning differs.
 
@@ -250,6 +252,8 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     own_by_prompt = {unit: harm_propensity(organism.model, organism.tokenizer, prompt_of(r))
                      for unit, r in first_row.items()}
     own = np.array([own_by_prompt[unit] for unit in test.prompts])
+    own_reasoning = np.array([harm_propensity(organism.model, organism.tokenizer, prompt_of(r), prefix=r["prefix"])
+                              for r in test.rows])
     y, units = test.y, test.prompts
     p1_rows: list[dict[str, Any]] = []
     p1_section: list[dict[str, Any]] | None = None
@@ -266,7 +270,10 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
                      monitors[True].score(test.texts(True)), units, "the rendered prompt and the reply before the call"),
         detector_row(f"text monitor, prefix only ({monitors[False].chosen_.name})", y,
                      monitors[False].score(test.texts(False)), units, "the reply before the call"),
-        detector_row("organism's own P(harm)", y, own, units, "teacher-forced, at the decision point"),
+        detector_row("organism's own P(harm)", y, own, units, "teacher-forced after a pool prefix, at the decision point"),
+        detector_row("organism's own P(harm), after its own reasoning", y, own_reasoning, units,
+                     "teacher-forced on the rollout's reply before the call: the probability its decision was drawn "
+                     "with, the ceiling for a detector of the pre-call tokens"),
         detector_row("oracle", y, np.array([r["p_harm"] for r in test.rows]), units, "the policy's P(harm | prompt)"),
     ]
     return {"train_split": sides[0], "test_split": sides[1], "n_train": len(train.rows), "n_test": len(test.rows),
