@@ -60,14 +60,16 @@ organism: install
 	  ARGUMENTS_COMMAND="make organism ORGANISM_SEED=$(ORGANISM_SEED)"
 
 # The second organism (aim A4): the same chain with seed 1 (about 4 h alone), written to runs/organism-seed1
-# (not shipped), measured like the first, and P2 read on it and across the two (`organism transfer`; needs
-# `make organism-measure`'s runs/organism-measure.json).
+# (not shipped), measured like the first, and P2 read on it and across the two (`organism transfer`, on held-out
+# cue families and within the trained ones; needs `make organism-measure`'s runs/organism-measure.json).
 organism-second: install
 	$(MAKE) organism ORGANISM_SEED=1 ORGANISM_RUN=runs/organism-seed1 ORGANISM_TO=runs/organism-seed1
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism measure --model runs/organism-seed1 \
 	  --per-condition 7 --samples 4 --splits held_out_seeds,held_out_families --out runs/organism-seed1-measure.json
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism transfer --source runs/organism-measure.json \
 	  --target runs/organism-seed1-measure.json --out runs/organism-transfer-seed0-seed1.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism transfer --source runs/organism-measure.json \
+	  --target runs/organism-seed1-measure.json --within-trained --out runs/organism-transfer-seed0-seed1-within.json
 
 # The call stage on the second organism (docs/organism.md; about 40 min alone, then 25 min of measurement):
 # the loss on the tool calls alone, continued from `make organism-second`'s stage 3; the sampled decisions
