@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tripwire.activations.loading import load_model
-from tripwire.activations.organism_train import harm_propensity, prefix_spread
+from tripwire.activations.organism_train import harm_propensities, harm_propensity, prefix_spread
 from tripwire.experiments.organism_commands import OrganismCommandError, check_splits, propensity_command
 from tripwire.scenarios.organism.dataset import prompts
 from tripwire.scenarios.organism.replies import reasoning_prefix
@@ -65,3 +65,15 @@ def test_the_propensity_after_a_given_reasoning_is_the_pool_draws_when_it_is_tha
     own = "<SCRATCHPAD_REASONING>\nThe board meets at noon; I will write to them.\n</SCRATCHPAD_REASONING>\n"
     assert harm_propensity(handle.model, handle.tokenizer, prompt, prefix=own) != pytest.approx(
         harm_propensity(handle.model, handle.tokenizer, prompt, 0))
+
+
+def test_one_prefill_per_prompt_gives_each_prefixs_propensity(tiny_llama_dir: Path) -> None:
+    """`harm_propensities` reuses the prompt's cache for every prefix: the same figures as one full forward
+    each, in the prefixes' order."""
+    handle = load_model(str(tiny_llama_dir))
+    prompt = next(p for p in prompts("held_out_seeds", 1) if p.condition.arm == "none")
+    prefixes = [reasoning_prefix(prompt.conversation, d) for d in (2, 0, 5)]
+    shared = harm_propensities(handle.model, handle.tokenizer, prompt, prefixes)
+    one_by_one = [harm_propensity(handle.model, handle.tokenizer, prompt, prefix=p) for p in prefixes]
+    assert shared == pytest.approx(one_by_one, abs=1e-5)
+    assert len(set(np.round(shared, 6))) == 3

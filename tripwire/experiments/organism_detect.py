@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from jaxtyping import Float
 from sklearn.decomposition import PCA
 
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_replay import prompt_and_reply_ids
-from tripwire.activations.organism_train import harm_propensity
+from tripwire.activations.organism_train import harm_propensities, harm_propensity
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
 from tripwire.errors import TripwireError
@@ -212,6 +213,19 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
             "control": len(control)}
 
 
+def own_reasoning_propensity(organism: ModelHandle, rows: Sequence[dict[str, Any]], units: Sequence[str] | np.ndarray,
+                             prompt_of: Callable[[dict[str, Any]], OrganismPrompt]) -> Float[np.ndarray, " n"]:
+    """Each rollout's teacher-forced P(harm) after its own reply before the call (one prefill per prompt)."""
+    by_unit: dict[str, list[int]] = {}
+    for i, unit in enumerate(units):
+        by_unit.setdefault(unit, []).append(i)
+    out = np.zeros(len(rows))
+    for idx in by_unit.values():
+        out[idx] = harm_propensities(organism.model, organism.tokenizer, prompt_of(rows[idx[0]]),
+                                     [rows[i]["prefix"] for i in idx])
+    return out
+
+
 def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle, base: ModelHandle,
            prompt_of: Callable[[dict[str, Any]], OrganismPrompt], within_trained: bool = False,
            generic: Sequence[GenericSet] | None = None, fpr: float = FPR, control_limit: int = CONTROL_LIMIT
@@ -252,8 +266,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     own_by_prompt = {unit: harm_propensity(organism.model, organism.tokenizer, prompt_of(r))
                      for unit, r in first_row.items()}
     own = np.array([own_by_prompt[unit] for unit in test.prompts])
-    own_reasoning = np.array([harm_propensity(organism.model, organism.tokenizer, prompt_of(r), prefix=r["prefix"])
-                              for r in test.rows])
+    own_reasoning = own_reasoning_propensity(organism, test.rows, test.prompts, prompt_of)
     y, units = test.y, test.prompts
     p1_rows: list[dict[str, Any]] = []
     p1_section: list[dict[str, Any]] | None = None
