@@ -9,6 +9,7 @@
     python -m tripwire.experiments.organism steer --out runs/organism-steer.json   # aim A3 (resumable)
     python -m tripwire.experiments.organism transfer --source A.json --target B.json --out F   # aim A4, across seeds
     python -m tripwire.experiments.organism decisions --measured F [--out G]   # chosen vs carried out
+    python -m tripwire.experiments.organism propensity [--draws N]   # teacher-forced P(harm); N prefixes a prompt
 
 `train` is resumable: run the same command again after a kill and it continues from its last checkpoint
 (every five minutes). A teacher-forced check of the propensity per arm on held-out seeds runs during

@@ -170,7 +170,9 @@ def detect_section(result: dict[str, Any]) -> Section:
         tables=[Table("Detectors, AUROC on the test side", ["detector", "reads", "AUROC [95%, over prompts]",
                                                              "within prompt"], rows,
                       "n-gram text monitors on the same rollouts, the same probe on the base model (it can only read "
-                      "the input), the first principal component, the organism's own P(harm) and the oracle")],
+                      "the input), the first principal component, the organism's own P(harm) (after a pool prefix, "
+                      "and after each rollout's own reasoning: what the model itself held before the call) and the "
+                      "oracle")],
         finding=f"{headline[0]}; {stops}", limits=[ORGANISM_LIMIT])
 
 
