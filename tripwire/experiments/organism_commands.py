@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tripwire.activations.loading import load_model
-from tripwire.activations.organism_train import harm_propensity, leak_id_summary, prefix_spread
+from tripwire.activations.organism_train import harm_propensities, leak_id_summary, prefix_spread
 from tripwire.activations.store import ResidualStore
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_decisions import relabel_by_decision
@@ -28,6 +28,7 @@ from tripwire.probes.persistence import load_probe
 from tripwire.probes.steering.dose_response import parse_alphas
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, SPLITS, OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.policy import Policy
+from tripwire.scenarios.organism.replies import reasoning_prefix
 from tripwire.strict_json import write_json
 
 
@@ -190,8 +191,8 @@ def propensity_command(model: str, per_condition: int, draws: int = 1, splits: S
         cells: dict[str, list[list[float]]] = defaultdict(list)
         for p in prompts(split, per_condition):
             arm = "decoy" if p.condition.decoy else p.condition.arm
-            cells[f"{p.condition.kind}/{arm}"].append(
-                [harm_propensity(handle.model, handle.tokenizer, p, draw) for draw in range(draws)])
+            cells[f"{p.condition.kind}/{arm}"].append(harm_propensities(
+                handle.model, handle.tokenizer, p, [reasoning_prefix(p.conversation, draw) for draw in range(draws)]))
         table[split] = {cell: prefix_spread(v) for cell, v in sorted(cells.items())}
         print(split, json.dumps(table[split]), flush=True)
     if out is not None:

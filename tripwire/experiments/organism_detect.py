@@ -32,7 +32,7 @@ from sklearn.decomposition import PCA
 
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_replay import prompt_and_reply_ids
-from tripwire.activations.organism_train import harm_propensities, harm_propensity
+from tripwire.activations.organism_train import harm_propensities
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_types import Record
 from tripwire.errors import TripwireError
@@ -46,6 +46,7 @@ from tripwire.probes.thresholds import CalibrationError, calibrate
 from tripwire.scenarios.datasets.control import build as control_set
 from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
 from tripwire.scenarios.organism.policy import Policy
+from tripwire.scenarios.organism.replies import reasoning_prefix
 
 TRAIN_SPLIT = "held_out_seeds"  # trained cue families, seeds never trained on: the probes' training side
 TEST_SPLIT = "held_out_families"  # cue families never trained on: where the words do not carry over
@@ -213,17 +214,21 @@ def online_tripwire(store: ResidualStore, train: Side, test: Side, hook: str, pr
             "control": len(control)}
 
 
-def own_reasoning_propensity(organism: ModelHandle, rows: Sequence[dict[str, Any]], units: Sequence[str] | np.ndarray,
-                             prompt_of: Callable[[dict[str, Any]], OrganismPrompt]) -> Float[np.ndarray, " n"]:
-    """Each rollout's teacher-forced P(harm) after its own reply before the call (one prefill per prompt)."""
+def own_propensities(organism: ModelHandle, rows: Sequence[dict[str, Any]], units: Sequence[str] | np.ndarray,
+                     prompt_of: Callable[[dict[str, Any]], OrganismPrompt]
+                     ) -> tuple[Float[np.ndarray, " n"], Float[np.ndarray, " n"]]:
+    """Each rollout's teacher-forced P(harm) after its prompt's first pool prefix (the same for every sample
+    of a prompt) and after its own reply before the call; one prefill per prompt serves both."""
     by_unit: dict[str, list[int]] = {}
     for i, unit in enumerate(units):
         by_unit.setdefault(unit, []).append(i)
-    out = np.zeros(len(rows))
+    pool, own = np.zeros(len(rows)), np.zeros(len(rows))
     for idx in by_unit.values():
-        out[idx] = harm_propensities(organism.model, organism.tokenizer, prompt_of(rows[idx[0]]),
-                                     [rows[i]["prefix"] for i in idx])
-    return out
+        prompt = prompt_of(rows[idx[0]])
+        first, *rest = harm_propensities(organism.model, organism.tokenizer, prompt,
+                                         [reasoning_prefix(prompt.conversation, 0)] + [rows[i]["prefix"] for i in idx])
+        pool[idx], own[idx] = first, rest
+    return pool, own
 
 
 def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle, base: ModelHandle,
@@ -262,11 +267,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     sign = np.sign(auroc(train.y, pca.transform(feats[hook])[:, 0]) - 0.5) or 1.0
     monitors = {with_prompt: NgramTextMonitor().fit(train.texts(with_prompt), train.y, train.prompts)
                 for with_prompt in (True, False)}
-    first_row = dict(zip(test.prompts[::-1], test.rows[::-1], strict=True))  # one row (and forward) per prompt
-    own_by_prompt = {unit: harm_propensity(organism.model, organism.tokenizer, prompt_of(r))
-                     for unit, r in first_row.items()}
-    own = np.array([own_by_prompt[unit] for unit in test.prompts])
-    own_reasoning = own_reasoning_propensity(organism, test.rows, test.prompts, prompt_of)
+    own, own_reasoning = own_propensities(organism, test.rows, test.prompts, prompt_of)
     y, units = test.y, test.prompts
     p1_rows: list[dict[str, Any]] = []
     p1_section: list[dict[str, Any]] | None = None
