@@ -232,6 +232,11 @@ def test_measured_recall_comes_from_the_card_or_the_shipped_report(tmp_path: Pat
                                                                             "high": 0.9}}})
     line = measured_recall(trained, tmp_path)
     assert "0.812 [0.700, 0.900] on the held-out test split" in line and "says little" not in line
+    few = {"value": 0.25, "low": None, "high": None, "over": "positive transcripts", "n_units": 4, "n_boot": 0,
+           "note": "4 positive transcripts < 10: too few independent units for an interval"}
+    line = measured_recall(replace(shipped, metrics={"recall_at_1pct_fpr": {"streaming": few}}), tmp_path)
+    assert "0.250 (no interval: 4 positive transcripts < 10" in line and "none recorded" not in line
+    assert "says little" in line
 
 
 def test_monitor_says_its_expected_run_time_before_it_starts(tmp_path: Path, handle: Any,

@@ -248,7 +248,8 @@ def _lead_output(probe_scores: list[float], text_scores: list[float], action: in
                 "calibration_half": None, "split": {"by": "transcript", "seed": 0, "rule": "by hand", "n_records": 40}}
 
     def interval(value: float) -> dict[str, Any]:
-        return {"value": value, "low": value, "high": value, "n_boot": 0, "confidence": 0.95}
+        return {"value": value, "low": None, "high": None, "over": "positive transcripts", "n_units": 1, "n_boot": 0,
+                "note": "1 positive transcripts < 10: too few independent units for an interval"}
 
     calib = {"fpr_target": 0.05, "sets": ["control"], "rule": "by hand", "evaluated_on": "held_out_half",
              "split": {"by": "transcript", "seed": 0, "rule": "by hand", "hashes": {}}, "dropped": {"control": []},

@@ -71,7 +71,12 @@ def test_recall_hand_computed() -> None:
     positives = [np.array([0.0, 3.0]), np.array([1.0, 1.5]), np.array([2.0]), np.array([-1.0, 0.5])]
     rec = recall_at_thresholds(positives, {"max": thr}, n_boot=200, seed=0)["max"]
     assert rec.value == pytest.approx(0.5)  # maxes 3, 1.5, 2, 0.5 -> two reach 2.0
-    assert 0.0 <= rec.low <= 0.5 <= rec.high <= 1.0
+    # four positives are too few independent units for an interval: none, and the note says why
+    assert rec.low is None and rec.high is None and rec.n_units == 4 and "4 positive transcripts < 10" in rec.note
+    assert "no interval" in str(rec)
+    many = recall_at_thresholds(positives * 3, {"max": thr}, n_boot=200, seed=0)["max"]
+    assert many.value == pytest.approx(0.5) and many.n_units == 12 and many.note is None
+    assert many.low is not None and many.high is not None and 0.0 <= many.low < 0.5 < many.high <= 1.0
     stream = Threshold(2.0, 2.0, 2.0, 0.01, 0.01, 1000, statistic="streaming", window=2)
     # running means (k=2): [0, 1.5], [1, 1.25], [2], [-1, -0.25] -> only the third reaches 2.0
     assert recall_at_thresholds(positives, {"streaming": stream}, n_boot=0)["streaming"].value == 0.25

@@ -228,14 +228,19 @@ def measured_recall(card: ProbeCard, folder: Path) -> str:
     where = "on the held-out test split of its training run"
     if not isinstance(found, dict):
         found, where = _shipped_recall(card, folder, stat)
-    if not isinstance(found, dict) or not all(isinstance(found.get(k), (int, float)) for k in ("value", "low", "high")):
+    if not isinstance(found, dict) or not isinstance(found.get("value"), (int, float)):
         return (f"  measured recall: none recorded for this probe; `tripwire eval --probe {folder} --store STORE` "
                 "measures it on a labelled store. Until then a verdict says little.")
     threshold = card.monitor_threshold
     fpr = "" if threshold is None or threshold.fpr_target is None else f" (false-positive target {threshold.fpr_target:g})"
-    line = (f"  measured recall at this threshold{fpr}: {found['value']:.3f} [{found['low']:.3f}, "
-            f"{found['high']:.3f}] {where}")
-    if found["high"] < 0.5:
+    low, high = found.get("low"), found.get("high")
+    if isinstance(low, (int, float)) and isinstance(high, (int, float)):
+        line = f"  measured recall at this threshold{fpr}: {found['value']:.3f} [{low:.3f}, {high:.3f}] {where}"
+    else:  # too few positives for an interval: the value alone, and why
+        line = (f"  measured recall at this threshold{fpr}: {found['value']:.3f} (no interval: "
+                f"{found.get('note') or 'none recorded'}) {where}")
+        high = found["value"]
+    if high < 0.5:
         line += "; it misses most positives, so 'not flagged' says little"
     return line
 

@@ -219,7 +219,11 @@ def _leads(label: str, p: dict[str, Any]) -> list[str]:
 
 
 def _ci(m: dict[str, Any] | None) -> str:
-    return "n/a" if not m else f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+    if not m:
+        return "n/a"
+    if m.get("low") is None:  # a recall over too few positives carries no interval, and says why
+        return f"{m['value']:.3f} (no interval: {m.get('note') or 'none recorded'})"
+    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
 
 
 def _traps(label: str, p: dict[str, Any]) -> list[str]:

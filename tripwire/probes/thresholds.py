@@ -18,7 +18,7 @@ import numpy as np
 from jaxtyping import Float
 
 from tripwire.errors import TripwireError
-from tripwire.probes.metrics import MetricWithCI
+from tripwire.probes.metrics import MIN_UNITS, UnitMetric
 from tripwire.probes.scoring import (
     DEFAULT_K,
     DEFAULT_WINDOW,
@@ -171,34 +171,37 @@ def recall_at_thresholds(
     action_token_indices: Sequence[int | None] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
-) -> dict[str, MetricWithCI]:
-    """Recall of each calibrated statistic on positive transcripts, with a bootstrap interval.
+    min_units: int = MIN_UNITS,
+) -> dict[str, UnitMetric]:
+    """Recall of each calibrated statistic on positive transcripts, with a bootstrap interval over them.
 
     Every positive stays in the denominator: one with no scored tokens (an empty window, e.g. a reply
     that opens with the tool call under a before-the-call policy) is a miss for every statistic, and so
     is one whose action is at token 0 for `before_action` (nothing preceded it). Dropping them instead
     would report the recall of the easy cases only. The interval resamples positives with the threshold
-    held fixed; the threshold's own uncertainty is reported by `Threshold.ci_low/ci_high`.
+    held fixed (the threshold's own uncertainty is `Threshold.ci_low/ci_high`), and is given only over
+    at least `min_units` positives: below that the recall comes with no interval and a note saying why.
     """
     n = len(positive_scores)
     if n == 0:
         raise ScoringError("no positive transcripts given; recall needs at least one.")
     actions = action_list(action_token_indices, n)
+    over = "positive transcripts"
+    note = (f"{n} {over} < {min_units}: too few independent units for an interval" if n < min_units
+            else "n_boot=0: no interval requested" if n_boot <= 0 else None)
     rng = np.random.default_rng(seed)
-    boot_idx = [rng.integers(0, n, size=n) for _ in range(n_boot)]
-    alpha = (1.0 - confidence) / 2.0
-    out: dict[str, MetricWithCI] = {}
+    boot_idx = [] if note else [rng.integers(0, n, size=n) for _ in range(n_boot)]
+    out: dict[str, UnitMetric] = {}
     for stat, thr in thresholds.items():
         hit = np.array([_hit(s, thr.statistic or stat, thr, a) for s, a in zip(positive_scores, actions, strict=True)],
                        dtype=np.float64)
         point = float(hit.mean())
-        if boot_idx:
-            reps = np.array([hit[i].mean() for i in boot_idx])
-            low, high = (float(q) for q in np.quantile(reps, [alpha, 1 - alpha]))
-        else:
-            low = high = point
-        out[stat] = MetricWithCI(point, low, high, n_boot, confidence)
+        if note:
+            out[stat] = UnitMetric(point, None, None, over, n, 0, note)
+            continue
+        reps = np.array([hit[i].mean() for i in boot_idx])
+        low, high = (float(q) for q in np.quantile(reps, [0.025, 0.975]))
+        out[stat] = UnitMetric(point, low, high, over, n, n_boot)
     return out
 
 

@@ -350,7 +350,7 @@ def _share(r: LeadTimeResult) -> str:
 
 
 def _ci(m: Interval) -> str:
-    return "n/a" if m.low is None or m.high is None else f"{m.low:.3f}, {m.high:.3f}"
+    return f"none: {m.note or 'undefined'}" if m.low is None or m.high is None else f"{m.low:.3f}, {m.high:.3f}"
 
 
 def _caught_line(name: str, leads: Leads, fpr: float) -> str:

@@ -298,13 +298,16 @@ class Calibration(Output):
 
 
 class Interval(Output):
-    """`MetricWithCI.to_dict`, None where the number was undefined."""
+    """`UnitMetric.to_dict`: a value with its interval over `n_units` independent units, or with none
+    (`low`/`high` None) and `note` saying why (too few units, or no bootstrap asked for)."""
 
     value: float | None
     low: float | None
     high: float | None
+    over: str
+    n_units: int
     n_boot: int
-    confidence: float
+    note: str | None
 
 
 class Leads(Output):

@@ -311,7 +311,7 @@ def _metric(m: dict[str, Any] | None) -> str:
 
 def _ci(m: dict[str, Any]) -> str:
     if m.get("low") is None or not m.get("n_boot"):
-        return "n/a (no bootstrap)"
+        return f"no interval: {m['note']}" if m.get("note") else "n/a (no bootstrap)"
     return f"{m['low']:.3f}, {m['high']:.3f}"
 
 

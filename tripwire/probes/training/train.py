@@ -25,6 +25,7 @@ from tripwire.probes import (
     MetricWithCI,
     SweepResult,
     Threshold,
+    UnitMetric,
     grouped_split,
     honesty_checks,
     lead_times,
@@ -91,7 +92,7 @@ class TrainReport:
     split_sizes: dict[str, int]
     test_auroc_by_statistic: dict[str, MetricWithCI]
     thresholds: dict[str, Threshold] | None
-    recall_at_1pct_fpr: dict[str, MetricWithCI] | None
+    recall_at_1pct_fpr: dict[str, UnitMetric] | None
     lead_time: LeadTimeResult | None
     lexical_text: str
     word_masked: dict[str, Any]
