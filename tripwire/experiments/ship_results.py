@@ -6,6 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from tripwire.experiments.ship_cells import (
+    baseline_iii_cell,
+    baseline_iv_cell,
+    early_layer_control,
+    has_key,
+    has_permutation_nulls,
+    is_nested,
+    metric_cell,
+    number_cell,
+    recall_cell,
+    text_cell,
+    text_reply_cell,
+)
+
 HEADER = """Every AUROC is of the deployed statistic (maximum running mean over {window} tokens) per transcript, except
 (i), which scores the scored span as one text. An interval is a 95% percentile bootstrap over the units named
 in its cell (pairs: both members move together; transcripts otherwise) and is given only with >= 10 units
@@ -15,61 +29,6 @@ norm-matched random directions (mean / 95th percentile). Verdict: a probe "beats
 interval's lower bound exceeds both (ii) and (iii). On this 135M model, a pair design's result means the
 instruction (or cue) is linearly decodable from identical reply tokens, not that the model "believes" it.{note}
 """
-
-
-def _m(m: dict[str, Any] | None) -> str:
-    if not m:
-        return "n/a"
-    if m.get("low") is None or m.get("high") is None:
-        return f"{m['value']:.3f} (n/a: {m.get('n_units', '?')} {m.get('over', 'units')})"
-    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}] /{m['n_units']} {m['over']}"
-
-
-def _has_key(obj: Any, key: str) -> bool:
-    if isinstance(obj, dict):
-        return key in obj or any(_has_key(v, key) for v in obj.values())
-    return isinstance(obj, list) and any(_has_key(v, key) for v in obj)
-
-
-def _permutation_nulls(report: dict[str, Any]) -> bool:
-    """Reports since issue 20 carry order-aware text monitors and a permutation null in place of one
-    shuffled-label refit; older reports render as they always did."""
-    return _has_key(report, "iv_permutation_null")
-
-
-def _text(m: dict[str, Any] | None) -> str:
-    """A text baseline's cell: its metric, and the n-gram variant its training side chose."""
-    cell = _m(m)
-    return f"{cell} ({m['monitor']['name']})" if m and m.get("monitor") else cell
-
-
-def _iv(b: dict[str, Any]) -> str:
-    if "iv_permutation_null" not in b:
-        return _m(b.get("iv_shuffled_labels"))
-    null = b["iv_permutation_null"]
-    if null is None:
-        return "not run (see notes)"
-    return f"{null['mean']:.3f} / {null['p95']:.3f}, p = {null['p_value']:.3f} ({null['n_perm']} perms)"
-
-
-def _num(x: Any, fmt: str = ".3f") -> str:
-    return "n/a" if x is None else format(x, fmt)
-
-
-def _control(b: dict[str, Any]) -> dict[str, Any] | None:
-    """Baseline (iii) under whichever key names its layers ("iii_layer0_probe", "iii_layer1_2_probe")."""
-    return next((v for k, v in b.items() if k.startswith("iii_")), None)
-
-
-def _iii(b: dict[str, Any]) -> str:
-    """(iii)'s cell; reports since issue 20 name the layer of the strongest early-layer control."""
-    m = _control(b)
-    return f"{_m(m)} (layer {m['layer']})" if m and m.get("layer") is not None else _m(m)
-
-
-def _nested(report: dict[str, Any]) -> bool:
-    """Reports since issue 20 select a cell inside every fold (nested) and pool each split rule."""
-    return _has_key(report, "pooled_folds")
 
 
 def _cell(r: dict[str, Any]) -> str:
@@ -86,9 +45,10 @@ def _fold_row(prefix: str, r: dict[str, Any], nested: bool = False) -> str:
         return f"| {prefix} | {r['fold']} | skipped: {r['skipped']} {blanks}"
     b = r["baselines"]
     rand = b["iv_random_directions"]
-    return (f"| {prefix} | {r['fold']} | {selected}{r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
-            f"{_text(b['i_span_bag_of_words'])} | {_text(b['ii_streaming_text_monitor'])} | {_iii(b)} | "
-            f"{_iv(b)} | {rand['mean']:.3f} / {rand['p95']:.3f} | {r['verdict']} |")
+    return (f"| {prefix} | {r['fold']} | {selected}{r['n_test']} ({r['n_test_positive']} pos) | "
+            f"{metric_cell(r['probe'])} | {text_cell(b['i_span_bag_of_words'])} | "
+            f"{text_cell(b['ii_streaming_text_monitor'])} | {baseline_iii_cell(b)} | "
+            f"{baseline_iv_cell(b)} | {rand['mean']:.3f} / {rand['p95']:.3f} | {r['verdict']} |")
 
 
 def _pooled_row(prefix: str, r: dict[str, Any]) -> str:
@@ -97,8 +57,9 @@ def _pooled_row(prefix: str, r: dict[str, Any]) -> str:
         return f"| {prefix} | pooled | skipped: {r['skipped']} | | | | | | | | |"
     b = r["baselines"]
     return (f"| {prefix} | **pooled out-of-fold** ({len(r['folds'])} folds; intervals over {r['n_groups']} {r['over']}) "
-            f"| each fold's own | {r['n_test']} ({r['n_test_positive']} pos) | {_m(r['probe'])} | "
-            f"{_m(b['i_span_bag_of_words'])} | {_m(b['ii_streaming_text_monitor'])} | {_m(_control(b))} | | | "
+            f"| each fold's own | {r['n_test']} ({r['n_test_positive']} pos) | {metric_cell(r['probe'])} | "
+            f"{metric_cell(b['i_span_bag_of_words'])} | {metric_cell(b['ii_streaming_text_monitor'])} | "
+            f"{metric_cell(early_layer_control(b))} | | | "
             f"{r['verdict']} |")
 
 
@@ -120,7 +81,7 @@ def _null_cell(sel: dict[str, Any]) -> str:
 
 
 def _selection(label: str, p: dict[str, Any]) -> list[str]:
-    with_null = _has_key(p, "null_best_cell")
+    with_null = has_key(p, "null_best_cell")
     with_text = any(d.get("dev_text_baseline") for d in p["designs"].values())
     lines = [f"### {label}: designs (chosen by {'the development set' if _has_dev(p) else 'their own validation folds'}"
              ", not by test numbers)", "",
@@ -136,8 +97,9 @@ def _selection(label: str, p: dict[str, Any]) -> list[str]:
         dev = d.get("dev") or {}
         null = f"{_null_cell(d['selection'])} | " if with_null else ""
         lines.append(f"| {name} | {', '.join(d['sources'])} | {sel['layer']} / {sel['method']} | "
-                     f"{val['val_auroc']:.3f} | {null}{_m(dev.get('window'))} | {_m(dev.get('reply'))} | "
-                     + (f"{_text_reply({'text_baseline': d.get('dev_text_baseline')})} | " if with_text else "")
+                     f"{val['val_auroc']:.3f} | {null}{metric_cell(dev.get('window'))} | "
+                     f"{metric_cell(dev.get('reply'))} | "
+                     + (f"{text_reply_cell({'text_baseline': d.get('dev_text_baseline')})} | " if with_text else "")
                      + f"{'*' if name == p['chosen_design'] else ''} |")
     if with_null:
         lines += ["", "Best null cell: the whole layer x method grid refit on balanced permutations of the training "
@@ -203,8 +165,8 @@ def _leads(label: str, p: dict[str, Any]) -> list[str]:
         return []
     lines = [f"### {label}: recall and lead time on held-out harmful scripted replies (whole reply, each monitor at "
              "its own cut for the same FPR; intervals over transcripts)", "",
-             f"Recall (streaming): probe {_ci(rl['recall'].get('streaming'))}, text monitor "
-             f"{_ci(rl['text_monitor_recall_streaming'])} ({rl['n_positive']} transcripts).", ""]
+             f"Recall (streaming): probe {recall_cell(rl['recall'].get('streaming'))}, text monitor "
+             f"{recall_cell(rl['text_monitor_recall_streaming'])} ({rl['n_positive']} transcripts).", ""]
     lt = rl.get("lead_time")
     if not lt:
         return [*lines, f"Lead time: {rl.get('lead_note')}", ""]
@@ -212,18 +174,10 @@ def _leads(label: str, p: dict[str, Any]) -> list[str]:
               "token | median lead to the intent token |", "|---|---|---|---|---|"]
     for who in ("probe", "text_monitor"):
         a, i = lt[who]["to_action"], lt[who]["to_intent"]
-        lines.append(f"| {who} | {_num(a['share_caught_before'], '.2f')} of {a['n_with_action']} | "
-                     f"{_num(a['summary']['median'], '.1f')} | {_num(i['share_caught_before'], '.2f')} | "
-                     f"{_num(i['summary']['median'], '.1f')} |")
+        lines.append(f"| {who} | {number_cell(a['share_caught_before'], '.2f')} of {a['n_with_action']} | "
+                     f"{number_cell(a['summary']['median'], '.1f')} | {number_cell(i['share_caught_before'], '.2f')} | "
+                     f"{number_cell(i['summary']['median'], '.1f')} |")
     return [*lines, ""]
-
-
-def _ci(m: dict[str, Any] | None) -> str:
-    if not m:
-        return "n/a"
-    if m.get("low") is None:  # a recall over too few positives carries no interval, and says why
-        return f"{m['value']:.3f} (no interval: {m.get('note') or 'none recorded'})"
-    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
 
 
 def _traps(label: str, p: dict[str, Any]) -> list[str]:
@@ -236,11 +190,12 @@ def _traps(label: str, p: dict[str, Any]) -> list[str]:
              "| trap | transcripts (positive) | probe AUROC | (i) span BoW AUROC | (ii) text monitor AUROC | "
              "probe flags label 0 / 1 | text monitor flags label 0 / 1 |", "|---|---|---|---|---|---|---|"]
     for kind, e in t.items():
-        lines.append(f"| {kind} | {e['n']} ({e['n_positive']}) | {_m(e.get('probe_auroc'))} | "
-                     f"{_m(e.get('span_bag_of_words_auroc'))} | {_m(e.get('text_monitor_auroc'))} | "
-                     f"{_num(e['probe_flag_rate_label0'], '.2f')} / {_num(e['probe_flag_rate_label1'], '.2f')} | "
-                     f"{_num(e['text_monitor_flag_rate_label0'], '.2f')} / "
-                     f"{_num(e['text_monitor_flag_rate_label1'], '.2f')} |")
+        lines.append(f"| {kind} | {e['n']} ({e['n_positive']}) | {metric_cell(e.get('probe_auroc'))} | "
+                     f"{metric_cell(e.get('span_bag_of_words_auroc'))} | {metric_cell(e.get('text_monitor_auroc'))} | "
+                     f"{number_cell(e['probe_flag_rate_label0'], '.2f')} / "
+                     f"{number_cell(e['probe_flag_rate_label1'], '.2f')} | "
+                     f"{number_cell(e['text_monitor_flag_rate_label0'], '.2f')} / "
+                     f"{number_cell(e['text_monitor_flag_rate_label1'], '.2f')} |")
     return [*lines, ""]
 
 
@@ -253,13 +208,6 @@ def _captured(run: dict[str, Any]) -> str:
 
 
 HELD_OUT_KEYS = {"held_out_test": "held-out natural prompts", "held_out_natural_dev_split": "natural prompts, dev split"}
-
-
-def _text_reply(h: dict[str, Any] | None, part: str = "") -> str:
-    """The strongest text monitor's whole-reply figure beside a held-out probe figure, with its name."""
-    t = (h or {}).get(f"{part}_text_baseline" if part else "text_baseline") or {}
-    m = t.get("reply")
-    return "n/a" if not m else f"{_m(m)} ({m.get('monitor', '?')})"
 
 
 def _held_out(label: str, p: dict[str, Any]) -> list[str]:
@@ -276,7 +224,7 @@ def _held_out(label: str, p: dict[str, Any]) -> list[str]:
                   "| prompts | shipped probe AUROC (streaming, whole reply) |"
                   + (" strongest text monitor, same training data |" if with_text else ""),
                   "|---|---|" + ("---|" if with_text else ""),
-                  *[f"| {name} | {_m(m)} |" + (f" {_text_reply(h, part)} |" if with_text else "")
+                  *[f"| {name} | {metric_cell(m)} |" + (f" {text_reply_cell(h, part)} |" if with_text else "")
                     for name, m, part in parts], ""]
     return lines
 
@@ -285,9 +233,9 @@ def _header(report: dict[str, Any]) -> str:
     run = report.get("run", {})
     iii = ("the same probe\nmethod on an early layer: the embedding activations (blocks.0.resid_pre) where the tokens differ,\n"
            "blocks 1 and 2 (resid_post; the stronger is named) on identical-token pairs, where layer 0 ties by\n"
-           "construction" if _nested(report) else
+           "construction" if is_nested(report) else
            "the same probe\nmethod on embedding activations (blocks.0.resid_pre)")
-    if _permutation_nulls(report):
+    if has_permutation_nulls(report):
         text, iv = "n-gram classifier", ("a permutation null (the probe method refit on >= 200 permutations of the training "
                               "labels that keep pairs whole: mean / 95th percentile, p-value of the probe's AUROC),")
         note = ("\nThe n-gram monitors (i) and (ii) choose word n-grams 1-1, 1-2 or 1-3 or character n-grams 2-4, and "
@@ -299,7 +247,7 @@ def _header(report: dict[str, Any]) -> str:
 
 def results_markdown(report: dict[str, Any]) -> str:
     run = report.get("run", {})
-    new = _permutation_nulls(report)
+    new = has_permutation_nulls(report)
     lines = [f"# Shipped probes for {report.get('model', '?')}", "",
              _header(report), "",
              f"Run: `{run.get('command', '')}` ({run.get('total_seconds', '?')} s, of which capture "
@@ -307,7 +255,7 @@ def results_markdown(report: dict[str, Any]) -> str:
     for label, p in report["probes"].items():
         shipped = p["shipped"]
         lines += [f"## {label}: shipped design {p['chosen_design']!r}, layer {shipped['layer']} / {shipped['method']}",
-                  "", *_selection(label, p), *_tests(label, p, new, _nested(report)), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
+                  "", *_selection(label, p), *_tests(label, p, new, is_nested(report)), *_held_out(label, p), *_calibration(label, p), *_leads(label, p),
                   *_traps(label, p)]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -330,12 +278,12 @@ def readme_summary(report: dict[str, Any]) -> str:
     """The README's compact table: per probe and design, the development-set AUROC that chose the design and
     the main held-out test side beside baselines (i)-(iii) with the verdict; then thresholds and leads."""
     run = report.get("run", {})
-    new = _permutation_nulls(report)
+    new = has_permutation_nulls(report)
     lines = [README_BEGIN, "",
              "| probe | design | layer / method | dev AUROC (window) | test side | probe AUROC | (i) span BoW | "
-             f"(ii) text monitor | {'(iii) early layer' if _nested(report) else '(iii) layer-0'} | "
+             f"(ii) text monitor | {'(iii) early layer' if is_nested(report) else '(iii) layer-0'} | "
              f"{'(iv) permutation null' if new else '(iv) shuffled'} | verdict | "
-             f"{'folds that beat the text (nested selection)' if _nested(report) else 'folds that beat the text'} |",
+             f"{'folds that beat the text (nested selection)' if is_nested(report) else 'folds that beat the text'} |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, p in report["probes"].items():
         for name, d in p["designs"].items():
@@ -345,14 +293,14 @@ def readme_summary(report: dict[str, Any]) -> str:
             for side, r in d["test"].items():
                 side = side.removeprefix("main test: ")
                 if "skipped" in r:
-                    lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {_m(dev)} | {side} | "
-                                 f"skipped: {r['skipped']} | | | | | | |")
+                    lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {metric_cell(dev)} | "
+                                 f"{side} | skipped: {r['skipped']} | | | | | | |")
                     continue
                 b = r["baselines"]
-                lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {_m(dev)} | {side} | "
-                             f"{_m(r['probe'])} | {_text(b['i_span_bag_of_words'])} | "
-                             f"{_text(b['ii_streaming_text_monitor'])} | {_iii(b)} | "
-                             f"{_iv(b)} | {r['verdict']} | {_verdicts(d)} |")
+                lines.append(f"| {label} | {design} | {sel['layer']} / {sel['method']} | {metric_cell(dev)} | "
+                             f"{side} | {metric_cell(r['probe'])} | {text_cell(b['i_span_bag_of_words'])} | "
+                             f"{text_cell(b['ii_streaming_text_monitor'])} | {baseline_iii_cell(b)} | "
+                             f"{baseline_iv_cell(b)} | {r['verdict']} | {_verdicts(d)} |")
     lines.append("")
     for label, p in report["probes"].items():
         calib = (p.get("calibration") or {}).get("probe") or {}
@@ -361,18 +309,20 @@ def readme_summary(report: dict[str, Any]) -> str:
                      f"per 1,000 tokens at {run.get('fpr', 0):.0%} FPR: {fa or 'n/a'}.")
         h = p.get("held_out_test")
         if h:
-            lines.append(f"  Held-out natural prompts ({h['set']}, {h.get('n', '?')}): AUROC {_m(h.get('reply'))}; with cue "
-                         f"words {_m((h.get('with_cue_words') or {}).get('reply'))}, without "
-                         f"{_m((h.get('without_cue_words') or {}).get('reply'))}"
-                         + (f"; the strongest text monitor {_text_reply(h)}." if "text_baseline" in h else "."))
+            lines.append(f"  Held-out natural prompts ({h['set']}, {h.get('n', '?')}): AUROC "
+                         f"{metric_cell(h.get('reply'))}; with cue words {metric_cell((h.get('with_cue_words') or {}).get('reply'))}, without "
+                         f"{metric_cell((h.get('without_cue_words') or {}).get('reply'))}"
+                         + (f"; the strongest text monitor {text_reply_cell(h)}." if "text_baseline" in h else "."))
         rl = p.get("recall_and_leads")
         if rl and rl.get("recall") is not None:
             lt = rl.get("lead_time") or {}
             before = {w: (lt.get(w) or {}).get("to_action", {}).get("share_caught_before") for w in
                       ("probe", "text_monitor")}
-            lines.append(f"  Recall on held-out harmful scripted replies: probe {_ci(rl['recall'].get('streaming'))}, "
-                         f"text monitor {_ci(rl['text_monitor_recall_streaming'])}; caught before the action: probe "
-                         f"{_num(before['probe'], '.2f')}, text monitor {_num(before['text_monitor'], '.2f')}.")
+            lines.append(f"  Recall on held-out harmful scripted replies: probe "
+                         f"{recall_cell(rl['recall'].get('streaming'))}, text monitor "
+                         f"{recall_cell(rl['text_monitor_recall_streaming'])}; caught before the action: probe "
+                         f"{number_cell(before['probe'], '.2f')}, text monitor "
+                         f"{number_cell(before['text_monitor'], '.2f')}.")
     lines += ["", f"Run: `{run.get('command', '')}`: {run.get('total_seconds', '?')} s ({run.get('capture_seconds', '?')} "
               f"s teacher-forced capture; {_captured(run)}). Intervals: 95% bootstrap over the units named (pairs or transcripts), "
               "only with >= 10 units.", "", README_END]
