@@ -28,15 +28,16 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tripwire.activations.store  # noqa: E402
 import tripwire.activations.store_index  # noqa: E402
 import tripwire.activations.store_shard  # noqa: E402
+import tripwire.activations.store_writer  # noqa: E402
 from tripwire.activations.positions import AllTokens, LastK, PositionPolicy, ReplyOnly, TokenLayout  # noqa: E402
 from tripwire.activations.runner import BatchResult, WorkItem, batch_id_for, run_batches  # noqa: E402
-from tripwire.activations.store import ResidualStore, StoreWriter  # noqa: E402
+from tripwire.activations.store import ResidualStore  # noqa: E402
 from tripwire.activations.store_index import INDEX  # noqa: E402
 from tripwire.activations.store_lock import WriterLock  # noqa: E402
 from tripwire.activations.store_types import RecordMeta, record_id  # noqa: E402
+from tripwire.activations.store_writer import StoreWriter  # noqa: E402
 
 FINGERPRINT = "tiny-llama-seed0"
 HOOKS = ["blocks.0.resid_post", "blocks.1.resid_post"]
@@ -159,9 +160,9 @@ def _is_count_temp(fd: int) -> bool:
 # crash point -> how to make the store reach it (compute points are reached by `make_compute` itself)
 _STORE_STEPS: dict[str, Callable[[CrashPlan, str], None]] = {
     "after_lock": lambda plan, _: _around(WriterLock, "acquire", plan, after="after_lock"),
-    "after_recovery": lambda plan, _: _around(tripwire.activations.store, "recover", plan, after="after_recovery"),
+    "after_recovery": lambda plan, _: _around(tripwire.activations.store_writer, "recover", plan, after="after_recovery"),
     "before_shard_write": lambda plan, _: _around(
-        tripwire.activations.store, "write_shard", plan, before="before_shard_write"
+        tripwire.activations.store_writer, "write_shard", plan, before="before_shard_write"
     ),
     "mid_shard_write": lambda plan, _: _inside_write(
         tripwire.activations.store_shard, plan, "mid_shard_write", 0.5, lambda fd: True
@@ -170,16 +171,16 @@ _STORE_STEPS: dict[str, Callable[[CrashPlan, str], None]] = {
         tripwire.activations.store_shard, plan, "after_shard_fsync", 1.0, lambda fd: True
     ),
     "after_shard_rename": lambda plan, _: _around(
-        tripwire.activations.store, "write_shard", plan, after="after_shard_rename"
+        tripwire.activations.store_writer, "write_shard", plan, after="after_shard_rename"
     ),
     "before_index_append": lambda plan, _: _around(
-        tripwire.activations.store, "append_index", plan, before="before_index_append"
+        tripwire.activations.store_writer, "append_index", plan, before="before_index_append"
     ),
     "mid_index_append": lambda plan, store: _inside_write(
         tripwire.activations.store_index, plan, "mid_index_append", 0.5, _is_index(store)
     ),
     "after_index_append": lambda plan, _: _around(
-        tripwire.activations.store, "append_index", plan, after="after_index_append"
+        tripwire.activations.store_writer, "append_index", plan, after="after_index_append"
     ),
     "mid_count_write": lambda plan, _: _inside_write(
         tripwire.activations.store_index, plan, "mid_count_write", 0.5, _is_count_temp

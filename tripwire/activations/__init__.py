@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     )
     from tripwire.activations.remote import RemoteRequest, RemoteUnsupportedError, remote_request
     from tripwire.activations.runner import BatchResult, RunnerError, RunSummary, WorkItem, run_batches
-    from tripwire.activations.store import ResidualStore, StoreWriter
+    from tripwire.activations.store import ResidualStore
     from tripwire.activations.store_query import QueryResult
     from tripwire.activations.store_types import (
         Record,
@@ -65,5 +65,6 @@ if TYPE_CHECKING:
         StoreWriteError,
         record_id,
     )
+    from tripwire.activations.store_writer import StoreWriter
 
 __getattr__, __dir__, __all__ = exports(__name__, __file__)

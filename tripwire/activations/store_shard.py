@@ -29,6 +29,11 @@ from tripwire.activations.store_types import (
     StoreWriteError,
 )
 
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    "float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
+}
+"""The torch dtype each manifest dtype is stored (and read back) as."""
+
 # (path, device, inode, size, mtime_ns) -> sha256 of the bytes that file version held when hashed
 _checked: dict[tuple[str, int, int, int, int], str] = {}
 
