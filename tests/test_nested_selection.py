@@ -11,16 +11,9 @@ import pytest
 from sklearn.base import clone
 
 from tripwire.probes.estimators import DiffMeanProbe, LATProbe, LDAProbe, LogisticProbe
-from tripwire.probes.fold_eval import (
-    PermutedRefits,
-    class_direction,
-    fit_rows,
-    grid_null,
-    select_cell,
-    stack_rows,
-    stream,
-)
+from tripwire.probes.fold_eval import grid_null, select_cell
 from tripwire.probes.metrics import auroc
+from tripwire.probes.token_rows import PermutedRefits, class_direction, fit_rows, stack_rows, stream
 
 N, TOK, D, LAYERS, WINDOW = 48, 6, 6, tuple(range(6)), 3
 PROTOS = {"diffmean": DiffMeanProbe(), "lda": LDAProbe(), "lat": LATProbe()}  # LAT: the null's generic refit path

@@ -40,9 +40,10 @@ from tripwire.experiments.ship_checkpoint import (
 )
 from tripwire.experiments.ship_results import results_markdown
 from tripwire.probes import ProbeCard, save_probe
-from tripwire.probes.fold_eval import FoldSettings, fit_rows
+from tripwire.probes.fold_eval import FoldSettings
 from tripwire.probes.persistence import SHIPPED_PROBES
 from tripwire.probes.thresholds import DEFAULT_FPR
+from tripwire.probes.token_rows import fit_rows
 from tripwire.probes.training.design_data import Design, am_dev_transcripts, eval_natural_transcripts
 from tripwire.probes.training.design_eval import (
     EARLY_LAYERS,

@@ -44,11 +44,11 @@ from tripwire.experiments.stages.outputs import (
 from tripwire.experiments.stages.probe import probe_targets
 from tripwire.probes.baselines import StreamingTextMonitor
 from tripwire.probes.card import ProbeCard
-from tripwire.probes.fold_eval import stream
 from tripwire.probes.lead_time import LeadTimeResult
 from tripwire.probes.persistence import LoadedProbe, load_probe
 from tripwire.probes.splits import grouped_split
 from tripwire.probes.thresholds import Threshold
+from tripwire.probes.token_rows import stream
 from tripwire.probes.training.design_data import Design
 from tripwire.probes.training.design_verdict import (
     card_calibration,

@@ -24,13 +24,12 @@ from tripwire.probes.fold_eval import (
     evaluate_fold,
     grid_null,
     pooled_result,
-    score_rows,
     select_cell,
-    stream,
 )
 from tripwire.probes.metrics import auroc_over_units
 from tripwire.probes.permutation import PermutationBalanceError
 from tripwire.probes.sweep import SweepRow, select_row, selection_logloss
+from tripwire.probes.token_rows import score_rows, stream
 from tripwire.probes.training.design_data import REPLY, Design
 from tripwire.probes.training.design_verdict import unscored
 from tripwire.probes.training.train import estimators

@@ -26,9 +26,10 @@ import numpy as np
 from tripwire.activations.positions import PositionPolicy
 from tripwire.errors import UsageError
 from tripwire.probes.baselines import StreamingTextMonitor, span_text
-from tripwire.probes.fold_eval import FoldData, stream
+from tripwire.probes.fold_eval import FoldData
 from tripwire.probes.metrics import auroc_over_units
 from tripwire.probes.text_monitors import C_GRID, NGRAM_GRID, WORD_UNIGRAMS, NgramTextMonitor
+from tripwire.probes.token_rows import stream
 from tripwire.probes.training.design_data import REPLY, Design
 from tripwire.probes.training.design_eval import EvalSettings
 

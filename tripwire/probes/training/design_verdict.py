@@ -23,7 +23,7 @@ from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_query import stored_rows_for
 from tripwire.activations.store_types import Record
 from tripwire.probes.baselines import StreamingTextMonitor
-from tripwire.probes.fold_eval import FoldData, stream
+from tripwire.probes.fold_eval import FoldData
 from tripwire.probes.lead_time import leads_to_action_and_intent
 from tripwire.probes.metrics import auroc_over_units
 from tripwire.probes.scoring import decision_scores
@@ -37,6 +37,7 @@ from tripwire.probes.thresholds import (
     report_on_halves,
     split_half,
 )
+from tripwire.probes.token_rows import stream
 from tripwire.probes.training.design_data import REPLY, Design, in_scored, reply_cuts
 
 
