@@ -23,7 +23,7 @@ from tripwire.experiments.config import (
 )
 from tripwire.experiments.report import render_report
 from tripwire.experiments.report_figures import rate_bars
-from tripwire.experiments.runs import RunDir, stage_cache
+from tripwire.experiments.runs import RunDir, code_digest, stage_cache
 from tripwire.experiments.stages.base import Section, Table, rate_row
 from tripwire.probes.metrics import wilson_interval as wilson
 from tripwire.strict_json import dumps, strict_json
@@ -138,6 +138,28 @@ def test_stage_cache_counts_an_output_only_when_its_checksum_verifies(tmp_path: 
     assert cache.load() is None
     cache.checksum_file.unlink()
     assert cache.load() is None
+
+
+def test_a_stage_output_from_other_code_is_not_reused(tmp_path: Path) -> None:
+    """The cache key carries a digest of the package's source: one changed line of code (a new row, a changed
+    statistic) gives another cache folder, so the old output is computed again instead of reused."""
+    package = tmp_path / "pkg"
+    (package / "stages").mkdir(parents=True)
+    (package / "stages" / "detect.py").write_text("ROWS = ['probe', 'text']\n")
+    (package / "notes.txt").write_text("not code\n")
+    before = code_digest(package)
+    key = {"pipeline": "organism_detect", "options": {"samples": 1}}
+    cache = stage_cache(tmp_path / "runs", key, code=before)
+    cache.save({"rows": 2})
+    assert stage_cache(tmp_path / "runs", key, code=code_digest(package)).load() == {"rows": 2}  # same code: reused
+    (package / "notes.txt").write_text("edited, still not code\n")
+    assert code_digest(package) == before
+    (package / "stages" / "detect.py").write_text("ROWS = ['probe', 'text', 'own']\n")
+    after = code_digest(package)
+    assert after != before
+    assert stage_cache(tmp_path / "runs", key, code=after).load() is None  # other code: not reused
+    assert json.loads((cache.root / "key.json").read_text())["code"] == before  # the key says which code
+    assert stage_cache(tmp_path / "runs", key).root != cache.root  # by default, this tripwire's own source
 
 
 def test_run_folders_are_distinct_and_named_by_utc_time(tmp_path: Path) -> None:

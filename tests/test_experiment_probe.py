@@ -164,6 +164,7 @@ def test_early_warning_reads_the_probe_stage_card_and_leaves_out_its_training_re
     cache = Path(probe_run["run"].stages[1].detail)
     key = json.loads((cache / "key.json").read_text())
     probe_key = json.loads((Path(probe_out["probe_folder"]).parent / "key.json").read_text())
+    assert key["code"] == probe_key.pop("code")  # each key.json names the code; the stage key is the rest
     assert key["probe"] == {"probe": "stage:coercion-probe", "stage_key": content_hash(probe_key)}
     # same dataset, limit and control as the probe stage: its stores are read, not captured again
     assert warn["reused_probe_stage_stores"] == ["data", "control"]

@@ -2,14 +2,15 @@
 
 A run is `runs/<UTC time>-<name>/`: `config.yaml` (resolved), `environment.json`, `results.json`,
 `cards/` and `report.html`. Expensive work lives apart, in `runs/cache/<hash>/`, keyed on the content
-hash of what a stage depends on (model, seed, the stage's options, the bytes of its input files), so a
-re-run of a config, or a run interrupted half-way, reuses every finished stage; an unfinished rollout
-resumes by record id inside its `ResidualStore`. A stage's output is written atomically with its
+hash of what a stage depends on (model, seed, the stage's options, the bytes of its input files, and the
+tripwire source that computes it), so a re-run of a config, or a run interrupted half-way, reuses every
+finished stage under the same code; an unfinished rollout resumes by record id inside its `ResidualStore`. A stage's output is written atomically with its
 checksum beside it, and counts as done only when the checksum verifies.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from tripwire.probes.persistence import git_commit
 from tripwire.strict_json import dumps, strict_json
 
 CACHE_VERSION = 1  # bump when a stage's output format changes: old entries are then not reused
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the tripwire package whose code keys the cache
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 PACKAGES = ("torch", "transformers", "nnsight", "transformer-lens", "tripwire")
@@ -98,8 +100,27 @@ class StageCache:
         write_atomic(self.checksum_file, hashlib.sha256(text.encode()).hexdigest() + "\n")
 
 
-def stage_cache(runs_root: Path, key: dict[str, Any], create: bool = True) -> StageCache:
-    """The cache folder for `key` (created, with the key beside it, unless `create` is False: a dry run)."""
+def code_digest(package: Path) -> str:
+    """sha256 over every Python source file of `package` (path and bytes, in path order): the code a stage
+    output came from. Part of every stage's cache key, so an output computed by other code (a changed
+    statistic, a new row) is computed again instead of reused."""
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+@functools.cache
+def tripwire_code() -> str:
+    """`code_digest` of this tripwire (read once per process)."""
+    return code_digest(PACKAGE_ROOT)
+
+
+def stage_cache(runs_root: Path, key: dict[str, Any], create: bool = True, *, code: str | None = None) -> StageCache:
+    """The cache folder for `key` and the code (`tripwire_code()` unless given), created with both beside it
+    unless `create` is False (a dry run)."""
+    key = {**key, "code": code or tripwire_code()}
     digest = content_hash({"cache_version": CACHE_VERSION, **key})
     folder = runs_root / "cache" / digest
     if not create:

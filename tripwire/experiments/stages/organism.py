@@ -126,18 +126,13 @@ class OrganismBehaviorPipeline:
         return behavior_section(output.result)
 
 
-# The detector rows' version, part of the stage's cache key: a cached result from before a row was added is
-# not reused (2: the organism's own P(harm) after each rollout's own reasoning).
-DETECTOR_ROWS = 2
-
-
 class OrganismDetectPipeline:
     name = "organism_detect"
     output_type = OrganismDetectOutput
 
     def key(self, ctx: Context, options: OrganismDetectOptions) -> dict[str, Any]:
         behaviour = self._behaviour_key(ctx, options)
-        return {"pipeline": self.name, "rows": DETECTOR_ROWS, **ctx.model_key(), "options": options.model_dump(mode="json"),
+        return {"pipeline": self.name, **ctx.model_key(), "options": options.model_dump(mode="json"),
                 "rollouts_stage_key": content_hash(behaviour), **_base_key(behaviour["base_model"])}
 
     def plan(self, ctx: Context, options: OrganismDetectOptions, cache: StageCache) -> StagePlan:
