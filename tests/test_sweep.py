@@ -122,7 +122,9 @@ def test_sweep_selects_planted_layer_on_validation() -> None:
     best = res.selected_row
     assert best.test_auroc.value > 0.9 and best.test_auroc.low > 0.8
     assert res.row(0, "logistic").test_auroc.low < 0.75  # no signal at layer 0
-    assert 0.0 <= best.test_bacc.low <= best.test_bacc.value <= best.test_bacc.high <= 1.0
+    # balanced accuracy follows the AUROC: high with an interval of real width at the planted layer, chance at 0
+    assert 0.75 < best.test_bacc.low < best.test_bacc.value < best.test_bacc.high <= 1.0
+    assert res.row(0, "logistic").test_bacc.low < 0.5 < res.row(0, "logistic").test_bacc.high
     assert sum(res.split_sizes.values()) == 240
     md = res.to_markdown()
     assert md.count("\n| ") == 8 and "Selected by validation AUROC (row statistic, ties by log-loss): layer 2" in md
