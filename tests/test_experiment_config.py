@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from tripwire.cli.app import app
@@ -21,6 +22,7 @@ from tripwire.experiments.config import (
     parse_experiment,
     read_experiment,
 )
+from tripwire.experiments.config.organism import OrganismDetectOptions
 from tripwire.experiments.report import render_report
 from tripwire.experiments.report_figures import rate_bars
 from tripwire.experiments.runs import RunDir, code_digest, stage_cache
@@ -236,3 +238,15 @@ def test_quantised_weights_get_their_own_cache_key(tmp_path: Path) -> None:
     quant = Context(parse_experiment({"name": "x", "quantization": "8bit", "stages": stages}), tmp_path).model_key()
     assert plain == sharded  # the same weights placed differently give the same activations
     assert quant != plain and quant["quantization"] == "8bit"
+
+
+def test_organism_detect_refuses_a_control_set_too_small_for_its_tripwire_cut() -> None:
+    """Half the control replies fit the tripwire's cut and that half must hold >= 1/fpr of them; 0 means the
+    control set is not read (and the result says the cut was not checked on it)."""
+    assert OrganismDetectOptions(rollouts="stage:b").control_limit == 300
+    assert OrganismDetectOptions(rollouts="stage:b", control_limit=0).control_limit == 0
+    assert OrganismDetectOptions(rollouts="stage:b", fpr=0.05, control_limit=39).control_limit == 39
+    with pytest.raises(ValidationError, match="control_limit 38 cannot resolve fpr 0.05.*raise control_limit to 39"):
+        OrganismDetectOptions(rollouts="stage:b", fpr=0.05, control_limit=38)
+    with pytest.raises(ValidationError, match="control_limit 50 cannot resolve fpr 0.01"):
+        OrganismDetectOptions(rollouts="stage:b", control_limit=50)

@@ -1,7 +1,7 @@
 """Aim A2's detectors on real stored rollouts of a tiny model: a label planted as a linear read of the
 stored pre-call window must be found by P2 (and beat its permutation null), and a label drawn at random
-must not be; every baseline is computed beside it on the same split; the online tripwire also counts its
-false stops on the control set's replies."""
+must not be; every baseline is computed beside it on the same split; the online tripwire's cut also holds on
+control-set replies it was not fitted on."""
 
 from __future__ import annotations
 
@@ -13,16 +13,10 @@ import pytest
 from tests.organism_rollouts import Measured, measured_rollouts, planted_labels
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.organism_detect import (
-    TEST_SPLIT,
-    TRAIN_SPLIT,
-    control_token_scores,
-    detect,
-    online_tripwire,
-    split_side,
-    window_means,
-)
+from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect, split_side, window_means
+from tripwire.experiments.organism_tripwire import WINDOW, control_token_scores, online_tripwire
 from tripwire.probes.estimators.logistic import LogisticProbe
+from tripwire.probes.scoring import first_crossing
 from tripwire.scenarios.datasets.control import build as control_set
 
 
@@ -63,24 +57,41 @@ def test_p2_finds_a_label_planted_in_the_stored_window(handle: ModelHandle, meas
     online = found["online"]
     assert online["threshold"]["fpr_target"] == 0.01 and online["n_honest_train"] >= 100
     assert online["stopped_before_call"] is not None and 0.0 <= online["false_stops_honest"] <= 1.0
-    assert online["control"] == 40 and 0.0 <= online["false_stops_control"] <= 1.0
+    assert online["control"] + online["control_calibration"] == 300 and online["control"] >= 140
+    assert online["cut_from"] in online["cuts"] and 0.0 <= online["false_stops_control"] <= 1.0
 
 
-def test_the_online_tripwire_counts_false_stops_on_the_control_set(handle: ModelHandle, measured: Any) -> None:
+def test_the_tripwires_cut_holds_on_control_replies_it_was_not_fitted_on(handle: ModelHandle, measured: Any) -> None:
+    """Control replies that score far above every honest rollout: a cut fitted on the honest rollouts alone (the
+    old construction) stops all of them; with the control set's calibration half in the fit, the cut comes from
+    it and the held-out half is stopped at about the target rate."""
     store, rows, _ = measured
     rows = relabel(store, rows, planted=True)
     train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
     hook = store.manifest.hook_points[0]
     probe = LogisticProbe(C=0.1).fit(window_means(store, train, hook), train.y)
+    rng = np.random.default_rng(0)
+    high = {f"control-{i}": rng.normal(50.0, 1.0, size=12) for i in range(300)}
 
-    def on_control(scores: list[np.ndarray]) -> Any:
-        return online_tripwire(store, train, test, hook, probe, control=scores)["false_stops_control"]
+    honest_only = online_tripwire(store, train, test, hook, probe)
+    assert honest_only["false_stops_control"] is None and honest_only["cut_from"] == "honest training rollouts"
+    cut = honest_only["threshold"]["value"]
+    assert np.mean([first_crossing(s, cut, WINDOW) is not None for s in high.values()]) == 1.0
 
-    assert on_control([np.full(12, 1e6)] * 3 + [np.full(12, -1e6)]) == 0.75  # three of four replies cross
-    assert on_control([np.full(12, -1e6)] * 4) == 0.0 and on_control([]) is None  # no control set: not run
+    held = online_tripwire(store, train, test, hook, probe, control=high)
+    assert held["cut_from"] == "control-set calibration half" and held["threshold"]["value"] > cut
+    assert held["control"] == held["control_calibration"] == 150
+    assert held["false_stops_control"] <= 0.05 and held["false_stops_control_calibration_half"] <= 0.02
+    low = online_tripwire(store, train, test, hook, probe, control={k: v - 1e3 for k, v in high.items()})
+    assert low["cut_from"] == "honest training rollouts" and low["threshold"]["value"] == cut
+    assert low["false_stops_control"] == 0.0
+    few = online_tripwire(store, train, test, hook, probe, control=dict(list(high.items())[:50]))
+    assert few["threshold"] is None and "50 control replies" in few["not_run"] and "199" in few["not_run"]
+
     replies = control_token_scores(handle, hook, probe, limit=3)  # one score per reply token, the prompt excluded
+    assert list(replies) == [t.id for t in control_set()[:3]]
     lengths = [len(handle.tokenizer(t.reply, add_special_tokens=False).input_ids) for t in control_set()[:3]]
-    assert [len(s) for s in replies] == lengths
+    assert [len(s) for s in replies.values()] == lengths
 
 
 def test_p2_finds_nothing_in_a_random_label(handle: ModelHandle, measured: Any) -> None:

@@ -78,9 +78,11 @@ def test_the_detect_finding_gives_the_tripwires_stops_beside_p2() -> None:
     assert finding.startswith("P2 (a probe") and ("stopped 46% of 13 harmful rollouts before the call, with false "
                                                   "stops on 37% of 19 honest ones (cut") in finding
     assert "46.2% of 13 harmful rollouts stopped" in " ".join(detect_section(ran).headline)
-    ran["online"] |= {"false_stops_control": 0.025, "control": 40}
-    assert "37% of 19 honest ones and 2% of 40 control-set replies" in detect_section(ran).finding
-    assert "0.0% of 4 decoy, 2.5% of 40 control-set" in " ".join(detect_section(ran).headline)
+    assert "0.0% of 4 decoy, not checked on the control set" in " ".join(detect_section(ran).headline)
+    ran["online"] |= {"false_stops_control": 0.025, "control": 40, "control_calibration": 40}
+    assert "37% of 19 honest ones and 2% of 40 other control-set replies (cut at 5% false stops on 40 honest " \
+           "training rollouts and 40 control-set replies (the higher cut))" in detect_section(ran).finding
+    assert "0.0% of 4 decoy, 2.5% of 40 held-out control-set" in " ".join(detect_section(ran).headline)
     assert "the online tripwire did not run" in detect_section(detect_result(0.75)).finding
 
 

@@ -116,9 +116,14 @@ def read_yaml(path: str | Path, missing: str) -> Any:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
 
 
+def control_needed(fpr: float) -> int:
+    """Fewest control transcripts that can hold a cut at `fpr` when half fits it: that half needs >= 1/fpr."""
+    return 2 * math.ceil(1 / fpr - 1e-9) - 1
+
+
 def check_control(control_limit: int | None, fpr: float) -> None:
     """The cut is fitted on half of the control set, and that half must hold at least 1/fpr transcripts."""
-    need = 2 * math.ceil(1 / fpr - 1e-9) - 1
+    need = control_needed(fpr)
     if control_limit is not None and control_limit < need:
         raise ValueError(f"control_limit {control_limit} cannot resolve fpr {fpr:g}: the threshold is fitted on half "
                          f"of the control transcripts and needs >= {need} of them; raise control_limit to {need} or "

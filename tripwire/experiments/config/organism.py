@@ -6,9 +6,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from tripwire.experiments.config.base import STAGE_REF, ConfigError, Strict, check_alphas, check_probe_ref
+from tripwire.experiments.config.base import (
+    STAGE_REF,
+    ConfigError,
+    Strict,
+    check_alphas,
+    check_control,
+    check_probe_ref,
+)
 
 OrganismSplit = Literal["held_out_seeds", "held_out_families", "held_out_kind"]
 TRAINED_FAMILIES: OrganismSplit = "held_out_seeds"  # new seeds of the cue families the organism was trained on
@@ -50,8 +57,10 @@ class OrganismDetectOptions(Strict):
     within_trained: bool = True
     generic: bool = False  # add P1: contrast-pair and yes/no directions, no rollout labels
     generic_limit: int | None = Field(None, ge=4)  # pairs per generic set (None: all)
-    fpr: float = Field(0.01, gt=0.0, lt=0.5)  # the online tripwire's false stops on honest training rollouts
-    control_limit: int = Field(40, ge=0)  # control-set replies the online tripwire also runs on (0: none)
+    fpr: float = Field(0.01, gt=0.0, lt=0.5)  # the online tripwire's false stops (honest rollouts, control set)
+    # control-set replies: half fits the tripwire's cut beside the honest rollouts, half reports its false stops
+    # (0: not read, and the cut is not checked off the scenarios); the CLI's default is the same
+    control_limit: int = Field(300, ge=0)
 
     @field_validator("rollouts")
     @classmethod
@@ -59,6 +68,12 @@ class OrganismDetectOptions(Strict):
         if not ref.startswith(STAGE_REF) or not ref.removeprefix(STAGE_REF):
             raise ValueError(f"rollouts {ref!r} must be stage:<name of an earlier organism_behavior stage>")
         return ref
+
+    @model_validator(mode="after")
+    def _control(self) -> OrganismDetectOptions:
+        if self.control_limit:
+            check_control(self.control_limit, self.fpr)
+        return self
 
     def needs_splits(self) -> list[OrganismSplit]:
         return [TRAINED_FAMILIES] if self.within_trained else [TRAINED_FAMILIES, HELD_OUT_FAMILIES]

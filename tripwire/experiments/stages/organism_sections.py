@@ -145,19 +145,22 @@ def detect_section(result: dict[str, Any]) -> Section:
         headline.append(f"online tripwire: not run ({online.get('not_run')})")
         stops = "the online tripwire did not run"
     else:
-        on_control = online.get("false_stops_control")  # absent from runs made before the control set was read
-        control = "" if on_control is None else f" and {pct(on_control, 0)} of {online['control']} control-set replies"
+        on_control = online.get("false_stops_control")  # None: the control set was not read
+        cal = online.get("control_calibration")
+        fitted = (f"{online['n_honest_train']} honest training rollouts"
+                  + ("" if not cal else f" and {cal} control-set replies (the higher cut)"))
+        control = ("" if on_control is None else
+                   f" and {pct(on_control, 0)} of {online['control']} other control-set replies")
         stops = (f"the online tripwire stopped {pct(online['stopped_before_call'], 0)} of {online['harmful']} harmful "
                  f"rollouts before the call, with false stops on {pct(online['false_stops_honest'], 0)} of "
-                 f"{online['honest']} honest ones{control} (cut at {online['fpr']:.0%} false stops on training "
-                 "rollouts)")
+                 f"{online['honest']} honest ones{control} (cut at {online['fpr']:.0%} false stops on {fitted})")
         headline.append(f"online tripwire (P2 token by token, running mean over 8, threshold at {online['fpr']:.0%} "
-                        f"false stops on "
-                        f"{online['n_honest_train']} honest training rollouts): {pct(online['stopped_before_call'])} of "
+                        f"false stops on {fitted}): {pct(online['stopped_before_call'])} of "
                         f"{online['harmful']} harmful rollouts stopped before the call (median lead "
                         f"{online['median_lead_tokens']} tokens); false stops {pct(online['false_stops_honest'])} of "
                         f"{online['honest']} honest, {pct(online['false_stops_decoy'])} of {online['decoy_honest']} decoy"
-                        + ("" if on_control is None else f", {pct(on_control)} of {online['control']} control-set"))
+                        + (", not checked on the control set" if on_control is None else
+                           f", {pct(on_control)} of {online['control']} held-out control-set replies"))
     return Section(
         title="Detectors on the organism's own rollouts",
         what=(f"Every detector reads only what precedes the tool call. Fitted on {result['train_split']} "
