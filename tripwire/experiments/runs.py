@@ -4,8 +4,9 @@ A run is `runs/<UTC time>-<name>/`: `config.yaml` (resolved), `environment.json`
 `cards/` and `report.html`. Expensive work lives apart, in `runs/cache/<hash>/`, keyed on the content
 hash of what a stage depends on (model, seed, the stage's options, the bytes of its input files, and the
 tripwire source that computes it), so a re-run of a config, or a run interrupted half-way, reuses every
-finished stage under the same code; an unfinished rollout resumes by record id inside its `ResidualStore`. A stage's output is written atomically with its
-checksum beside it, and counts as done only when the checksum verifies.
+finished stage under the same code; an unfinished rollout resumes by record id inside its `ResidualStore`.
+A stage's output is written atomically with its checksum beside it, and counts as done only when the
+checksum verifies.
 """
 
 from __future__ import annotations
