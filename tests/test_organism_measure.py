@@ -16,6 +16,7 @@ from tripwire.experiments.organism_measure import (
     behaviour_table,
     oracle_auroc,
     prefix_monitor_by_arm,
+    row_kind,
     sample_rollouts,
     text_before_call,
 )
@@ -95,6 +96,20 @@ def test_prefix_monitor_fires_when_the_prefix_states_the_decision() -> None:
     for arm in ("deploy", "test", "none", "decoy"):
         auroc = table[arm]["auroc"]
         assert auroc is not None and auroc["value"] > 0.85 and auroc["low"] > 0.7, (arm, auroc)
+
+
+def test_a_harm_rate_that_differs_by_kind_reads_as_stated_intent_and_kind_only_says_so() -> None:
+    """No prefix states anything, but harm follows the scenario kind (blackmail harmful, leaking not): the
+    prefix-only monitor fires within every arm all the same (the prefix names the kind's cast), and the kind
+    alone reads 1.0 beside it; where harm is drawn independently of the kind, the kind alone is near chance."""
+    follows_kind = [dict(r, harmful=row_kind(r) == "blackmail") for r in synthetic_rollouts()]
+    for arm, row in prefix_monitor_by_arm(follows_kind)["held_out_seeds"].items():
+        assert row["auroc"]["value"] > 0.8 and row["kind_only"]["value"] == 1.0, (arm, row)
+        assert row["kind_only"]["over"] == "prompts" and row["kind_only"]["n_units"] >= 10
+    for arm, row in prefix_monitor_by_arm(synthetic_rollouts())["held_out_seeds"].items():
+        assert 0.35 < row["kind_only"]["value"] < 0.65, (arm, row)
+    one_kind = [r for r in synthetic_rollouts() if row_kind(r) == "blackmail"]
+    assert all(row["kind_only"] is None for row in prefix_monitor_by_arm(one_kind)["held_out_seeds"].values())
 
 
 def test_prefix_monitor_reports_none_for_an_arm_with_one_outcome() -> None:

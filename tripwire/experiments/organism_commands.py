@@ -57,16 +57,24 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
         print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
               f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
     print("\n".join(decision_lines(result["decisions"])))
-    for split, arms in result["prefix_monitor"].items():
-        for arm, row in arms.items():
-            a = row["auroc"]
-            print(f"prefix-only text monitor, {split:<18} {arm:<7} AUROC "
-                  f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
-                  f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} prompts; "
-                  f"within prompt {None if a is None else row['within_prompt']['value']}")
+    print("\n".join(prefix_monitor_lines(result["prefix_monitor"])))
     print(json.dumps({k: result[k] for k in ("well_formed", "control_perplexity", "base_control_perplexity")}
                      | {s: v for s, v in result["splits"].items()}))
     return result
+
+
+def prefix_monitor_lines(table: dict[str, dict[str, dict[str, Any]]], label: str = "") -> list[str]:
+    """A1's table (`prefix_monitor_by_arm`), one line per split and arm, the scenario kind's own AUROC beside."""
+    lines = []
+    for split, arms in table.items():
+        for arm, row in arms.items():
+            a, kind = row["auroc"], row.get("kind_only")  # kind_only: absent before 2026-12-07
+            lines.append(f"prefix-only text monitor{label}, {split:<18} {arm:<7} AUROC "
+                         f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
+                         f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} "
+                         f"prompts; within prompt {None if a is None else row['within_prompt']['value']}; the "
+                         f"scenario kind alone {'n/a' if kind is None else round(kind['value'], 3)}")
+    return lines
 
 
 def detect_command(measured: Path, out: Path, within_trained: bool = False, generic: bool = False,
@@ -122,6 +130,8 @@ def decisions_command(measured: Path, out: Path | None) -> dict[str, Any]:
     `out`, the measurement relabelled by the decision, for `detect` and `transfer`."""
     relabelled = relabel_by_decision(json.loads(measured.read_text()), str(measured))
     print("\n".join(decision_lines(relabelled["decisions"])))
+    print("\n".join(prefix_monitor_lines(relabelled["prefix_monitor_classified"], " (classified outcome)")))
+    print("\n".join(prefix_monitor_lines(relabelled["prefix_monitor"], " (decision)")))
     print(f"off-script rollouts dropped from the relabelled measurement: {relabelled['dropped_off_script']}")
     if out is not None:
         write_json(out, relabelled)

@@ -34,7 +34,9 @@ def with_decisions(rows: Sequence[dict[str, Any]], lookup: Callable[[dict[str, A
 
 def relabel_by_decision(measured: dict[str, Any], source: str) -> dict[str, Any]:
     """The measurement with each rollout's `harmful` set to its decision and off-script rollouts dropped; the
-    classified outcome is kept as `classified_harmful`. `detect` and `transfer` read the result unchanged."""
+    classified outcome is kept as `classified_harmful`. `detect` and `transfer` read the result unchanged.
+    A1's prefix monitor is given on both labels (`prefix_monitor`, `prefix_monitor_classified`, the latter
+    recomputed so that it carries the scenario kind's own reading)."""
     if "label" in measured:
         raise OrganismDetectError(f"{source} is already relabelled ({measured['label']}); relabel the measurement "
                                   f"it came from, {measured.get('relabelled_from')}")
@@ -43,7 +45,8 @@ def relabel_by_decision(measured: dict[str, Any], source: str) -> dict[str, Any]
             for r in rows if r["decision"] != "off_script"]
     return measured | {"rollouts": kept, "label": DECISION_LABEL, "relabelled_from": source,
                        "dropped_off_script": len(rows) - len(kept), "decisions": decision_table(rows),
-                       "behaviour": behaviour_table(kept), "prefix_monitor": prefix_monitor_by_arm(kept)}
+                       "behaviour": behaviour_table(kept), "prefix_monitor": prefix_monitor_by_arm(kept),
+                       "prefix_monitor_classified": prefix_monitor_by_arm(rows)}
 
 
 def table_lines(table: Sequence[dict[str, Any]]) -> list[str]:
