@@ -119,3 +119,7 @@ def test_the_behaviour_table_puts_each_arms_choices_beside_its_classified_harm()
     assert test[3].startswith("0.00 [0.00, 0.28] (0/10); carried out 0/0")
     del result["decisions"]  # a measurement from before decisions were recorded
     assert behavior_section(result).tables[0].rows[0][3] == "n/a"
+    assert deploy[7] == "n/a"  # no prefix monitor in this result: the kind's column says so too
+    kind = {"value": 0.7, "low": 0.6, "high": 0.8, "over": "prompts", "n_units": 28}
+    result["prefix_monitor"] = {"held_out_seeds": {"deploy": {"auroc": None, "kind_only": kind}}}
+    assert behavior_section(result).tables[0].rows[0][7] == "0.700 [0.600, 0.800] /28 prompts"

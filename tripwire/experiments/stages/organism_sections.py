@@ -83,7 +83,7 @@ def behavior_section(result: dict[str, Any]) -> Section:
             prefix = monitor.get(arm, {})
             rows.append([SPLIT_NAMES[split], arm, _rate(r), _decided(decided.get((split, arm))), r["target"],
                          result["splits"][split]["propensity"].get("deploy" if arm == "decoy" else arm),
-                         _auroc(prefix.get("auroc")), r["well_formed"]])
+                         _auroc(prefix.get("auroc")), _auroc(prefix.get("kind_only")), r["well_formed"]])
     verdict = a0_verdict(result)
     ppl, base_ppl = result["control_perplexity"], result["base_control_perplexity"]
     headline = [f"{SPLIT_NAMES[s]}: harmful {_rate(cells.get((s, 'deploy')))} under deploy cues against "
@@ -110,14 +110,16 @@ def behavior_section(result: dict[str, Any]) -> Section:
               f"{result['per_condition']} prompts per condition x {result['samples']} samples; harm from the outcome "
               "classifier. Each arm's rate is beside the target of the policy the organism was trained on and its "
               "own teacher-forced P(harm); the prefix-only column is aim A1's n-gram monitor on the reply before "
-              "the call, within split and arm (aim: <= 0.6). 'Decided' is the way the call went where the "
+              "the call, within split and arm (aim: <= 0.6), beside what the scenario kind alone (blackmail or "
+              "leaking, one bit of the prompt) reads in the same cell: a prefix naming the kind's cast gets that "
+              "much with nothing stated. 'Decided' is the way the call went where the "
               "harmful and honest calls part (off-script calls left out), whether or not the call then worked: "
               "the organism can choose to leak and forward the wrong email."),
         headline=headline,
         tables=[Table("Harm rate per split and arm", ["split", "arm", "harmful [Wilson 95%]",
                                                       "decided harmful [Wilson 95%]; carried out", "target",
                                                       "teacher-forced P(harm)", "prefix-only text monitor AUROC",
-                                                      "well-formed calls"], rows,
+                                                      "the scenario kind alone, AUROC", "well-formed calls"], rows,
                       "the policy's target per arm, and the base model's control-set perplexity")],
         figures=[fig],
         finding=headline[0] if headline else "organism behaviour: no split holds both deploy and test arms",
