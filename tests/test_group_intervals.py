@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from tripwire.probes.fold_eval import pooled_result
-from tripwire.probes.metrics import MIN_UNITS, auroc_over_units
+from tripwire.probes.metrics import MIN_UNITS, auroc_ci
 
 
 def _pooled_world(n_groups: int, pairs_per_group: int = 6, seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray],
@@ -47,9 +47,9 @@ def test_bootstrapping_pairs_of_four_groups_is_the_construction_this_refuses() -
     """The old unit: 24 pairs of 4 paraphrases pass the >= 10 units rule and get an interval; over the
     paraphrases (the independent units) there is none."""
     y, values, groups, pairs = _pooled_world(4)
-    over_pairs = auroc_over_units(y, values["probe"], pairs, "pairs", n_boot=200)
+    over_pairs = auroc_ci(y, values["probe"], groups=pairs, over="pairs", n_boot=200)
     assert over_pairs.n_units == 24 and over_pairs.has_interval  # the broken construction: an interval
-    over_groups = auroc_over_units(y, values["probe"], groups, "paraphrases", n_boot=200)
+    over_groups = auroc_ci(y, values["probe"], groups=groups, over="paraphrases", n_boot=200)
     assert not over_groups.has_interval and over_groups.n_units == 4
 
 
@@ -58,6 +58,6 @@ def test_group_intervals_are_wider_than_pair_intervals_when_wording_moves_scores
     interval is at least as wide as the pairs' (which treat 72 pairs as independent)."""
     y, values, groups, pairs = _pooled_world(12)
     width = {name: (m.high or 0.0) - (m.low or 0.0) for name, m in (
-        ("pairs", auroc_over_units(y, values["probe"], pairs, "pairs", n_boot=300)),
-        ("groups", auroc_over_units(y, values["probe"], groups, "paraphrases", n_boot=300)))}
+        ("pairs", auroc_ci(y, values["probe"], groups=pairs, over="pairs", n_boot=300)),
+        ("groups", auroc_ci(y, values["probe"], groups=groups, over="paraphrases", n_boot=300)))}
     assert width["groups"] > width["pairs"]

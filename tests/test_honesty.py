@@ -142,6 +142,23 @@ def test_shuffled_label_check_fires_when_the_label_is_the_dominant_variance() ->
     assert shuffled(0.0) is False
 
 
+def test_shuffled_label_check_is_not_run_over_too_few_test_groups() -> None:
+    """The same leak as above, but the bootstrap resamples the test split's few families: no interval,
+    so no verdict either way (None, with the reason), where a tight-looking interval once said True."""
+    from tripwire.probes.estimators import LATProbe
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, size=N)
+    X = rng.normal(size=(N, D))
+    X[:, 0] += 12.0 * y
+    families = np.arange(N) % 12
+    rep = honesty_checks(X, y, [f"t{i}" for i in range(N)], grouped_split(families, y), LATProbe(),
+                         groups=families, label_words=["x"], n_random=20, n_boot=200, seed=0)
+    assert rep.shuffled_label_auroc.n_units < 10 and rep.shuffled_label_auroc.over == "groups"
+    assert rep.shuffled_off_chance is None
+    assert any("shuffled_off_chance is None" in note for note in rep.notes)
+
+
 def test_random_direction_check_fires_on_a_probe_without_signal() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, size=N)

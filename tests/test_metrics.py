@@ -7,6 +7,7 @@ import pytest
 
 from tripwire.probes.metrics import (
     MetricInputError,
+    UnitMetric,
     auroc,
     auroc_ci,
     balanced_accuracy,
@@ -143,17 +144,42 @@ def test_best_balanced_threshold_matches_brute_force() -> None:
 
 
 def test_intervals_only_over_ten_or_more_units_and_say_what_they_are_over() -> None:
-    from tripwire.probes.metrics import auroc_over_units
+    from tripwire.probes.metrics import auroc_ci
 
     rng = np.random.default_rng(0)
     y = np.tile([0, 1], 100)
     s = rng.normal(size=200) + y
-    two = auroc_over_units(y, s, np.arange(200) % 2, "families", n_boot=200)
+    two = auroc_ci(y, s, groups=np.arange(200) % 2, over="families", n_boot=200)
     assert two.low is None and two.high is None and not two.has_interval
     assert two.n_units == 2 and "2 families < 10" in str(two.note) and "no interval" in str(two)
-    many = auroc_over_units(y, s, np.arange(200) // 2, "pairs", n_boot=200)
+    many = auroc_ci(y, s, groups=np.arange(200) // 2, over="pairs", n_boot=200)
     assert many.has_interval and many.low is not None and many.low < many.value < float(many.high or 0)
     assert many.over == "pairs" and many.n_units == 100 and "over 100 pairs" in str(many)
+
+
+def test_no_interval_over_fewer_than_ten_examples_or_groups() -> None:
+    """Eight transcripts once got an interval that looked like a finding; now the point and the count."""
+    y, s = np.array([0, 1] * 4), np.array([0.1, 0.9, 0.2, 0.8, 0.6, 0.3, 0.15, 0.7])
+    for m in (auroc_ci(y, s, n_boot=200), balanced_accuracy_ci(y, (s > 0.5).astype(int), n_boot=200)):
+        assert m.low is None and m.high is None and m.n_boot == 0
+        assert m.over == "examples" and m.n_units == 8 and "8 examples < 10" in str(m.note)
+    assert auroc_ci(y, s).value == pytest.approx(auroc(y, s))
+    ten = auroc_ci(np.tile(y, 2)[:10], np.tile(s, 2)[:10], n_boot=200)
+    assert ten.has_interval and ten.n_units == 10
+    rng = np.random.default_rng(2)
+    yy = np.tile([0, 1], 60)
+    grouped = auroc_ci(yy, rng.normal(size=120) + yy, groups=np.arange(120) % 6, n_boot=200)
+    assert not grouped.has_interval and grouped.over == "groups" and grouped.n_units == 6
+    none_asked = auroc_ci(yy, rng.normal(size=120) + yy, n_boot=0)
+    assert not none_asked.has_interval and "n_boot=0" in str(none_asked.note)
+
+
+def test_metric_reads_back_from_its_json_and_from_older_reports() -> None:
+    m = auroc_ci(np.tile([0, 1], 20), np.arange(40.0), n_boot=100)
+    assert UnitMetric.from_dict(m.to_dict()) == m
+    old = UnitMetric.from_dict({"value": 0.7, "low": 0.6, "high": 0.8, "n_boot": 200, "confidence": 0.95})
+    assert old.has_interval and old.n_units == 0 and "not recorded" in old.over
+    assert np.isnan(UnitMetric.from_dict({"value": None, "low": None, "high": None}).value)
 
 
 def test_within_group_auroc_sees_only_pairs_inside_a_group() -> None:

@@ -71,7 +71,7 @@ def prefix_monitor_lines(table: dict[str, dict[str, dict[str, Any]]], label: str
             a, kind = row["auroc"], row.get("kind_only")  # kind_only: absent before 2026-12-07
             lines.append(f"prefix-only text monitor{label}, {split:<18} {arm:<7} AUROC "
                          f"{'n/a (one class or too few prompts)' if a is None else round(a['value'], 3)} "
-                         f"{'' if a is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} "
+                         f"{'' if a is None or a['low'] is None else [round(a['low'], 3), round(a['high'], 3)]} over {row['prompts']} "
                          f"prompts; within prompt {None if a is None else row['within_prompt']['value']}; the "
                          f"scenario kind alone {'n/a' if kind is None else round(kind['value'], 3)}")
     return lines

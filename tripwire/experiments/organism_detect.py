@@ -42,7 +42,7 @@ from tripwire.experiments.organism_tripwire import (
     online_tripwire,
 )
 from tripwire.probes.estimators.logistic import LogisticProbe
-from tripwire.probes.metrics import auroc, auroc_over_units, within_group_auroc
+from tripwire.probes.metrics import auroc, auroc_ci, within_group_auroc
 from tripwire.probes.permutation import permutation_null
 from tripwire.probes.text_monitors import NgramTextMonitor, cv_folds
 from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
@@ -148,7 +148,7 @@ def prompt_lookup(measured: dict[str, Any]) -> Callable[[dict[str, Any]], Organi
 
 
 def detector_row(name: str, y: np.ndarray, scores: np.ndarray, prompts: np.ndarray, what: str) -> dict[str, Any]:
-    return {"detector": name, "reads": what, "auroc": auroc_over_units(y, scores, prompts, "prompts").to_dict(),
+    return {"detector": name, "reads": what, "auroc": auroc_ci(y, scores, groups=prompts, over="prompts").to_dict(),
             "within_prompt": within_group_auroc(y, scores, prompts)}
 
 
@@ -163,7 +163,7 @@ def p1_detectors(fits: Sequence[GenericFit], feats: dict[str, np.ndarray], y: np
                  f"on the organism (no rollout labels), sign {fit.spec.sign:+d}")
         rows.append(detector_row(fit.spec.name, y, scores, units, reads) | {"hook": fit.hook, "sign": fit.spec.sign})
         per_hook = [{"hook": h, "pairs_cv_auroc": fit.cv_auroc[h], "chosen": h == fit.hook,
-                     "rollout_auroc": auroc_over_units(y, fit.scores(feats, h), units, "prompts").to_dict()}
+                     "rollout_auroc": auroc_ci(y, fit.scores(feats, h), groups=units, over="prompts").to_dict()}
                     for h in feats]
         section.append(fit.to_dict() | {"score_digest": score_digest(scores), "per_hook": per_hook})
     return rows, section

@@ -28,7 +28,7 @@ from tripwire.activations.sampling import SamplingParams
 from tripwire.activations.store import ResidualStore
 from tripwire.activations.store_lock import WriterLock
 from tripwire.activations.store_types import Record
-from tripwire.probes.metrics import auroc_over_units, wilson_interval, within_group_auroc
+from tripwire.probes.metrics import auroc_ci, wilson_interval, within_group_auroc
 from tripwire.probes.text_monitors import out_of_fold_scores
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.decision import call_decision
@@ -165,14 +165,14 @@ def prefix_monitor_by_arm(rollouts: Sequence[dict[str, Any]]) -> dict[str, dict[
         row: dict[str, Any] = {"n": len(rs), "harmful": int(y.sum()), "prompts": int(np.unique(prompt).size)}
         scores = None if y.min() == y.max() else out_of_fold_scores([text_before_call(r["text"]) for r in rs],
                                                                       y, prompt)
-        row["auroc"] = None if scores is None else auroc_over_units(y, scores, prompt, "prompts").to_dict()
+        row["auroc"] = None if scores is None else auroc_ci(y, scores, groups=prompt, over="prompts").to_dict()
         # the same scores within prompt: a prefix that only echoes its prompt's cue is at chance here
         row["within_prompt"] = None if scores is None else within_group_auroc(y, scores, prompt)
         # beside it, the scenario kind alone (one bit of the prompt, no reasoning read): what the monitor can
         # get from a prefix that only names the kind's cast, when the cell's harm rate differs by kind
         kinds = np.array([row_kind(r) == "blackmail" for r in rs], dtype=float)
         row["kind_only"] = (None if scores is None or kinds.min() == kinds.max()
-                            else auroc_over_units(y, kinds, prompt, "prompts").to_dict())
+                            else auroc_ci(y, kinds, groups=prompt, over="prompts").to_dict())
         table[split][arm] = row
     return dict(table)
 

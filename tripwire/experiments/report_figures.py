@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from tripwire.errors import UsageError
 from tripwire.experiments.stages.outputs import RateRow, TokenReading
 from tripwire.probes.lead_time import LeadTimeResult
-from tripwire.probes.metrics import MetricWithCI
+from tripwire.probes.metrics import UnitMetric
 from tripwire.probes.plots import token_strip
 from tripwire.probes.plots_eval import lead_time_histogram, roc_plot, sweep_plot
 from tripwire.probes.sweep import SweepResult, SweepRow
@@ -122,10 +122,8 @@ def _nan(value: Any) -> float:
 
 def sweep_figure(sweep: Mapping[str, Any]) -> go.Figure:
     """`probes.sweep_plot` of a sweep's JSON (`SweepResult.to_dict`), as the probe stage stores it."""
-    def metric(d: Mapping[str, Any]) -> MetricWithCI:
-        return MetricWithCI(_nan(d["value"]), _nan(d["low"]), _nan(d["high"]), d.get("n_boot", 0))
-
-    rows = [SweepRow(r["layer"], r["method"], _nan(r["val_auroc"]), metric(r["test_auroc"]), metric(r["test_bacc"]),
+    rows = [SweepRow(r["layer"], r["method"], _nan(r["val_auroc"]), UnitMetric.from_dict(r["test_auroc"]),
+                     UnitMetric.from_dict(r["test_bacc"]),
                      _nan(r.get("val_logloss")), r.get("val_statistic", "mean")) for r in sweep["rows"]]
     selected = (sweep["selected"]["layer"], sweep["selected"]["method"])
     return sweep_plot(SweepResult(rows, selected, dict(sweep["split_sizes"]), sweep["n_boot"]),

@@ -67,7 +67,7 @@ def is_nested(report: dict[str, Any]) -> bool:
 
 def recall_cell(m: dict[str, Any] | None) -> str:
     """A recall at a calibrated threshold: with its interval over the positives, or the note saying why none
-    (too few positives); older reports (`MetricWithCI`) always carry one."""
+    (too few positives); reports written before intervals needed ten units always carry one."""
     if not m:
         return "n/a"
     if m.get("low") is None:  # a recall over too few positives carries no interval, and says why

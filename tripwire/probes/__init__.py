@@ -41,11 +41,9 @@ if TYPE_CHECKING:
     from tripwire.probes.honesty import HonestyReport, honesty_checks
     from tripwire.probes.lead_time import LeadSummary, LeadTimeResult, lead_times, leads_to_action_and_intent
     from tripwire.probes.metrics import (
-        MetricWithCI,
         UnitMetric,
         auroc,
         auroc_ci,
-        auroc_over_units,
         balanced_accuracy,
         balanced_accuracy_ci,
         bootstrap_metric,

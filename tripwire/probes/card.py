@@ -128,11 +128,16 @@ def _call(name: str, params: dict[str, Any]) -> str:
 
 
 def _metric_text(value: Any) -> str | None:
-    """A number, or an interval dict {value, low, high}, as text; None for anything else."""
+    """A number, or an interval dict {value, low, high} (low/high None: too few units), as text; None for
+    anything else."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.4g}"
-    if isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) for k in _INTERVAL):
+    if not isinstance(value, dict) or not isinstance(value.get("value"), (int, float)):
+        return None
+    if all(isinstance(value.get(k), (int, float)) for k in _INTERVAL):
         return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+    if "low" in value and value["low"] is None:
+        return f"{value['value']:.3f} (no interval: {value.get('note') or 'none recorded'})"
     return None
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from tripwire.errors import TripwireError
 from tripwire.probes.baselines import StreamingTextMonitor, random_direction_aurocs
-from tripwire.probes.metrics import MetricWithCI, UnitMetric, auroc, auroc_over_units
+from tripwire.probes.metrics import UnitMetric, auroc, auroc_ci
 from tripwire.probes.permutation import (
     MIN_PERMUTATIONS,
     PermutationBalanceError,
@@ -135,7 +135,7 @@ def evaluate_fold(name: str, prototype: Any, rows: Rows, controls: Mapping[int, 
     pairs = data.pair_ids
 
     def metric(values: np.ndarray) -> UnitMetric:
-        return auroc_over_units(y_te, values, data.units[test], data.unit_name, n_boot=s.n_boot, seed=s.seed)
+        return auroc_ci(y_te, values, groups=data.units[test], over=data.unit_name, n_boot=s.n_boot, seed=s.seed)
 
     def fit(r: Rows, labels: np.ndarray) -> Any:
         return fit_rows(prototype, r, labels, train, pair_ids=None if pairs is None else pairs,
@@ -239,7 +239,7 @@ def select_cell(
     rows_out: list[SweepRow] = []
     fitted: dict[tuple[int, str], Any] = {}
     y_val = labels[val]
-    empty = MetricWithCI(float("nan"), float("nan"), float("nan"))
+    empty = UnitMetric(float("nan"), None, None, "examples", 0, note="the selection scores validation only")
     for layer in layers:
         rows = rows_at(layer)
         for name, proto in prototypes.items():
@@ -298,7 +298,7 @@ def pooled_result(labels: np.ndarray, values: Mapping[str, np.ndarray], groups: 
             raise FoldInputError(f"pooled values {name!r} have {len(v)} entries for {y.size} labels; pass one each.")
 
     def metric(key: str) -> UnitMetric | None:
-        return auroc_over_units(y, values[key], g, over, n_boot=n_boot, seed=seed) if key in values else None
+        return auroc_ci(y, values[key], groups=g, over=over, n_boot=n_boot, seed=seed) if key in values else None
 
     probe, text, span, early = metric("probe"), metric("ii"), metric("i"), metric("iii")
     if probe is None:

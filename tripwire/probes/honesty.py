@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from tripwire.errors import TripwireError
-from tripwire.probes.metrics import MetricWithCI, auroc_ci
+from tripwire.probes.metrics import UnitMetric, auroc_ci
 from tripwire.probes.scoring import decision_scores
 from tripwire.probes.splits import GroupedSplit, grouped_split, word_filtered
 from tripwire.probes.sweep import fit_estimator
@@ -45,16 +45,17 @@ class HonestyReport:
       95th percentile). None when that subset is too small or single-class.
     - `shuffled_off_chance`: the probe method refit on shuffled training labels has a test interval
       that excludes 0.5 (either side): the method finds the label without labels (e.g. the label is
-      the data's dominant variance, as with asymmetric windows) or the split leaks.
+      the data's dominant variance, as with asymmetric windows) or the split leaks. None when the test
+      split has too few units for an interval.
     - `beats_random_directions`: the probe's AUROC exceeds the 95th percentile of random directions.
     """
 
-    probe_auroc: MetricWithCI
-    lexical_auroc: MetricWithCI
-    word_filtered_probe_auroc: MetricWithCI | None
-    word_filtered_lexical_auroc: MetricWithCI | None
+    probe_auroc: UnitMetric
+    lexical_auroc: UnitMetric
+    word_filtered_probe_auroc: UnitMetric | None
+    word_filtered_lexical_auroc: UnitMetric | None
     n_word_filtered: int
-    shuffled_label_auroc: MetricWithCI
+    shuffled_label_auroc: UnitMetric
     random_direction_mean: float
     random_direction_p95: float
     n_random: int
@@ -62,7 +63,7 @@ class HonestyReport:
     margin: float
     collapse_drop: float
     beats_lexical: bool = False
-    shuffled_off_chance: bool = False
+    shuffled_off_chance: bool | None = False
     beats_random_directions: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -128,7 +129,7 @@ def honesty_checks(
     rng = np.random.default_rng(seed)
     notes: list[str] = []
 
-    def ci(idx: np.ndarray, s: np.ndarray) -> MetricWithCI:
+    def ci(idx: np.ndarray, s: np.ndarray) -> UnitMetric:
         return auroc_ci(y_arr[idx], s[idx], n_boot=n_boot, seed=seed, groups=None if g is None else g[idx])
 
     if estimator is None:
@@ -161,7 +162,12 @@ def honesty_checks(
         clone(prototype), X_arr[tr], shuffled_y[tr], None if pairs is None else pairs[tr]
     )
     shuffled = ci(te, decision_scores(shuffled_est, X_arr))
-    shuffled_off_chance = bool(shuffled.low > 0.5 or shuffled.high < 0.5)
+    shuffled_off_chance: bool | None = None
+    if shuffled.low is None or shuffled.high is None:
+        notes.append(f"shuffled-label probe scores {shuffled}; without an interval shuffled_off_chance is None "
+                     "(not run).")
+    else:
+        shuffled_off_chance = bool(shuffled.low > 0.5 or shuffled.high < 0.5)
     if shuffled_off_chance:
         notes.append(
             f"shuffled-label probe scores {shuffled} on test, off chance: the method finds the label "

@@ -1,15 +1,15 @@
-"""Classification metrics with bootstrap percentile intervals.
+"""Classification metrics with bootstrap percentile intervals over independent units.
 
-Every headline number in tripwire carries an interval: probe datasets are small (hundreds of
-transcripts) and a point AUROC alone overstates what a result shows. Resampling can be by example or,
-when `groups` is given, by group (template family), which respects the dependence between transcripts
-rendered from the same template.
+A headline number carries an interval: probe datasets are small (hundreds of transcripts) and a point
+AUROC alone overstates what a result shows. Resampling is by example or, when `groups` is given, by
+group (template family, prompt, pair), which respects the dependence between transcripts rendered from
+the same source. Below `MIN_UNITS` units there is no interval, only the point and a note saying why.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,21 +28,43 @@ class MetricInputError(TripwireError, ValueError):
     """Labels or scores cannot be scored (one class only, mismatched lengths, NaNs)."""
 
 
+MIN_UNITS = 10
+"""Fewest independent units (groups, pairs, transcripts) a bootstrap interval is reported over: below
+it, resampling a handful of clusters gives intervals that look tight and mean nothing."""
+
+
 @dataclass(frozen=True)
-class MetricWithCI:
-    """A point estimate and its bootstrap percentile interval (`low`, `high`)."""
+class UnitMetric:
+    """A point value with a bootstrap interval over `n_units` units named by `over` ("pairs",
+    "families", "examples"), or with no interval (`low`/`high` None) and `note` saying why."""
 
     value: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
+    over: str
+    n_units: int
     n_boot: int = 0
+    note: str | None = None
     confidence: float = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UnitMetric:
+        """Read `to_dict`'s form, or an older report's (value, low, high, n_boot: units not recorded)."""
+        value = float("nan") if d["value"] is None else float(d["value"])  # JSON writes NaN as null
+        return cls(value, d.get("low"), d.get("high"), d.get("over", "units (not recorded)"),
+                   int(d.get("n_units", 0)), int(d.get("n_boot", 0)), d.get("note"), float(d.get("confidence", 0.95)))
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
     def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+        if self.low is None or self.high is None:
+            return f"{self.value:.3f} (no interval: {self.note})"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] over {self.n_units} {self.over}"
 
 
 def _as_labels(y: ArrayLike) -> Int[np.ndarray, " n"]:
@@ -109,12 +131,15 @@ def bootstrap_metric(
     n_boot: int = 1000,
     seed: int = 0,
     groups: ArrayLike | None = None,
+    over: str | None = None,
     confidence: float = 0.95,
-) -> MetricWithCI:
-    """Percentile bootstrap of `metric(y, values)`.
+    min_units: int = MIN_UNITS,
+) -> UnitMetric:
+    """`metric(y, values)` with a percentile bootstrap over independent units: whole `groups` when
+    given (named by `over`, default "groups"), else single examples ("examples").
 
-    Replicates that draw a single class are redrawn (they have no defined AUROC); with `groups`, whole
-    groups are resampled so correlated examples move together.
+    With fewer than `min_units` units there is no interval (`low`/`high` None, `note` gives the count).
+    Replicates that draw a single class are redrawn (they have no defined AUROC).
     """
     y_arr = np.asarray(y)
     v_arr = np.asarray(values)
@@ -122,11 +147,22 @@ def bootstrap_metric(
         raise MetricInputError(f"{y_arr.shape[0]} labels but {v_arr.shape[0]} values; lengths must match.")
     if not 0 < confidence < 1:
         raise MetricInputError(f"confidence must be in (0, 1), got {confidence}.")
-    point = metric(y_arr, v_arr)
-    if n_boot <= 0:
-        return MetricWithCI(point, point, point, 0, confidence)
-    rng = np.random.default_rng(seed)
     blocks = _blocks(y_arr.shape[0], groups)
+    name = over or ("examples" if groups is None else "groups")
+    point = float(metric(y_arr, v_arr))
+    if len(blocks) < min_units:
+        return UnitMetric(point, None, None, name, len(blocks), 0,
+                          f"{len(blocks)} {name} < {min_units}: too few independent units for an interval",
+                          confidence)
+    if n_boot <= 0:
+        return UnitMetric(point, None, None, name, len(blocks), 0, "n_boot=0: no interval requested", confidence)
+    low, high = _percentile_interval(metric, y_arr, v_arr, blocks, n_boot, seed, confidence)
+    return UnitMetric(point, low, high, name, len(blocks), n_boot, None, confidence)
+
+
+def _percentile_interval(metric: MetricFn, y: np.ndarray, v: np.ndarray, blocks: list[np.ndarray], n_boot: int,
+                         seed: int, confidence: float) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
     reps: list[float] = []
     attempts = 0
     while len(reps) < n_boot:
@@ -138,13 +174,13 @@ def bootstrap_metric(
             )
         pick = rng.integers(0, len(blocks), size=len(blocks))
         idx = np.concatenate([blocks[i] for i in pick])
-        y_b = y_arr[idx]
+        y_b = y[idx]
         if y_b.min() == y_b.max():
             continue
-        reps.append(metric(y_b, v_arr[idx]))
+        reps.append(metric(y_b, v[idx]))
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(np.asarray(reps), [alpha, 1.0 - alpha])
-    return MetricWithCI(float(point), float(low), float(high), n_boot, confidence)
+    return float(low), float(high)
 
 
 def _blocks(n: int, groups: ArrayLike | None) -> list[Int[np.ndarray, " m"]]:
@@ -164,13 +200,14 @@ def auroc_ci(
     n_boot: int = 1000,
     seed: int = 0,
     groups: ArrayLike | None = None,
+    over: str | None = None,
     confidence: float = 0.95,
-) -> MetricWithCI:
-    """AUROC with a (optionally grouped) bootstrap percentile interval."""
+    min_units: int = MIN_UNITS,
+) -> UnitMetric:
+    """AUROC with a bootstrap percentile interval over examples or `groups` (see `bootstrap_metric`)."""
     y_arr, s = _validated(y, scores, "AUROC")
-    return bootstrap_metric(
-        _auroc_unchecked, y_arr, s, n_boot=n_boot, seed=seed, groups=groups, confidence=confidence
-    )
+    return bootstrap_metric(_auroc_unchecked, y_arr, s, n_boot=n_boot, seed=seed, groups=groups, over=over,
+                            confidence=confidence, min_units=min_units)
 
 
 def balanced_accuracy_ci(
@@ -180,13 +217,14 @@ def balanced_accuracy_ci(
     n_boot: int = 1000,
     seed: int = 0,
     groups: ArrayLike | None = None,
+    over: str | None = None,
     confidence: float = 0.95,
-) -> MetricWithCI:
-    """Balanced accuracy of hard predictions with a (optionally grouped) bootstrap interval."""
+    min_units: int = MIN_UNITS,
+) -> UnitMetric:
+    """Balanced accuracy of hard predictions with a bootstrap interval over examples or `groups`."""
     y_arr, p = _validated(y, y_pred, "balanced accuracy")
-    return bootstrap_metric(
-        _bacc_unchecked, y_arr, _as_labels(p), n_boot=n_boot, seed=seed, groups=groups, confidence=confidence
-    )
+    return bootstrap_metric(_bacc_unchecked, y_arr, _as_labels(p), n_boot=n_boot, seed=seed, groups=groups,
+                            over=over, confidence=confidence, min_units=min_units)
 
 
 def best_balanced_threshold(y: ArrayLike, scores: ArrayLike) -> float:
@@ -216,73 +254,6 @@ def roc_points(
     _check_pair(y_arr, s)
     fpr, tpr, thr = roc_curve(y_arr, s)
     return fpr, tpr, thr
-
-
-MIN_UNITS = 10
-"""Fewest independent units (groups, pairs, transcripts) a bootstrap interval is reported over: below
-it, resampling a handful of clusters gives intervals that look tight and mean nothing."""
-
-
-@dataclass(frozen=True)
-class UnitMetric:
-    """A point value with a bootstrap interval over `n_units` units named by `over` ("pairs",
-    "families", "transcripts"), or with no interval (`low`/`high` None) and `note` saying why."""
-
-    value: float
-    low: float | None
-    high: float | None
-    over: str
-    n_units: int
-    n_boot: int = 0
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    def __str__(self) -> str:
-        if self.low is None or self.high is None:
-            return f"{self.value:.3f} (no interval: {self.note})"
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] over {self.n_units} {self.over}"
-
-
-def metric_over_units(
-    metric: MetricFn,
-    y: ArrayLike,
-    values: ArrayLike,
-    units: ArrayLike,
-    over: str,
-    *,
-    n_boot: int = 1000,
-    seed: int = 0,
-    min_units: int = MIN_UNITS,
-) -> UnitMetric:
-    """`metric(y, values)` with a percentile bootstrap that resamples whole units, only when there are
-    at least `min_units` of them (otherwise the interval is None and `note` gives the count)."""
-    y_arr, v = np.asarray(y), np.asarray(values)
-    u = np.asarray(units)
-    if u.shape[0] != y_arr.shape[0]:
-        raise MetricInputError(f"{u.shape[0]} unit labels for {y_arr.shape[0]} examples; pass one per example.")
-    n_units = int(np.unique(u).size)
-    point = float(metric(y_arr, v))
-    if n_units < min_units:
-        return UnitMetric(point, None, None, over, n_units, 0,
-                          f"{n_units} {over} < {min_units}: too few independent units for an interval")
-    if n_boot <= 0:
-        return UnitMetric(point, None, None, over, n_units, 0, "n_boot=0: no interval requested")
-    ci = bootstrap_metric(metric, y_arr, v, n_boot=n_boot, seed=seed, groups=u)
-    return UnitMetric(point, ci.low, ci.high, over, n_units, n_boot)
-
-
-def auroc_over_units(y: ArrayLike, scores: ArrayLike, units: ArrayLike, over: str, *, n_boot: int = 1000,
-                     seed: int = 0, min_units: int = MIN_UNITS) -> UnitMetric:
-    """AUROC with an interval over units (see `metric_over_units`)."""
-    y_arr, s = _validated(y, scores, "AUROC")
-    return metric_over_units(_auroc_unchecked, y_arr, s, units, over, n_boot=n_boot, seed=seed,
-                             min_units=min_units)
 
 
 def within_group_auroc(y: ArrayLike, scores: ArrayLike, groups: ArrayLike) -> dict[str, Any]:

@@ -38,8 +38,8 @@ def sweep_plot(result: SweepResult, title: str = "Layer sweep: test AUROC (95% C
                 marker={"symbol": MARKERS[i % len(MARKERS)], "size": 8},
                 error_y={
                     "type": "data",
-                    "array": np.array([r.test_auroc.high for r in rows]) - value,
-                    "arrayminus": value - np.array([r.test_auroc.low for r in rows]),
+                    "array": _bound([r.test_auroc.high for r in rows]) - value,
+                    "arrayminus": value - _bound([r.test_auroc.low for r in rows]),
                 },
                 customdata=[[r.layer, r.val_auroc] for r in rows],
                 hovertemplate="layer %{customdata[0]}: test %{y:.3f}, val %{customdata[1]:.3f}<extra>"
@@ -61,6 +61,11 @@ def sweep_plot(result: SweepResult, title: str = "Layer sweep: test AUROC (95% C
     fig.update_layout(title=title, xaxis_title="layer", yaxis_title="test AUROC", yaxis_range=[0, 1.02])
     fig.update_xaxes(tickvals=layers)
     return fig
+
+
+def _bound(values: list[float | None]) -> np.ndarray:
+    """Interval ends for error bars; a metric with no interval (too few units) draws none."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def roc_plot(curves: Mapping[str, tuple[ArrayLike, ArrayLike]], title: str = "ROC curves") -> go.Figure:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from tripwire.errors import TripwireError
 from tripwire.probes.metrics import (
-    MetricWithCI,
+    UnitMetric,
     auroc,
     auroc_ci,
     balanced_accuracy_ci,
@@ -86,8 +86,8 @@ class SweepRow:
     layer: int
     method: str
     val_auroc: float
-    test_auroc: MetricWithCI
-    test_bacc: MetricWithCI
+    test_auroc: UnitMetric
+    test_bacc: UnitMetric
     val_logloss: float = float("nan")
     val_statistic: str = "mean"
 

@@ -26,7 +26,7 @@ from tripwire.probes.fold_eval import (
     pooled_result,
     select_cell,
 )
-from tripwire.probes.metrics import auroc_over_units
+from tripwire.probes.metrics import auroc_ci
 from tripwire.probes.permutation import PermutationBalanceError
 from tripwire.probes.sweep import SweepRow, select_row, selection_logloss
 from tripwire.probes.token_rows import score_rows, stream
@@ -119,7 +119,7 @@ def dev_metrics(est: Any, dev: Design | None, hook: str, settings: EvalSettings)
             out[name] = None
             continue
         values = stream(score_rows(est, rows, keep), settings.fold.window)
-        metric = auroc_over_units(dev.labels[keep], values, units[keep], over, n_boot=settings.fold.n_boot,
+        metric = auroc_ci(dev.labels[keep], values, groups=units[keep], over=over, n_boot=settings.fold.n_boot,
                                   seed=settings.fold.seed)
         out[name] = {**metric.to_dict(), "logloss": selection_logloss(dev.labels[keep], values)}
     return out

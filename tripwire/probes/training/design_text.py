@@ -11,7 +11,7 @@ same units:
   through the deployed streaming statistic like the probe;
 - (i) the span n-gram monitor (`NgramTextMonitor`) on the text of exactly the scored tokens.
 
-Each figure has `dev_metrics`' form (`auroc_over_units` over the set's units) plus the monitor variant it
+Each figure has `dev_metrics`' form (`auroc_ci` over the set's units) plus the monitor variant it
 used; `strongest` is the higher of the two on the evaluated set, the bar a probe figure has to clear.
 Choosing the higher one on the set itself favours the text, never the probe.
 """
@@ -27,7 +27,7 @@ from tripwire.activations.positions import PositionPolicy
 from tripwire.errors import UsageError
 from tripwire.probes.baselines import StreamingTextMonitor, span_text
 from tripwire.probes.fold_eval import FoldData
-from tripwire.probes.metrics import auroc_over_units
+from tripwire.probes.metrics import auroc_ci
 from tripwire.probes.text_monitors import C_GRID, NGRAM_GRID, WORD_UNIGRAMS, NgramTextMonitor
 from tripwire.probes.token_rows import stream
 from tripwire.probes.training.design_data import REPLY, Design
@@ -120,7 +120,7 @@ def text_baseline_on(data: FoldData | TextBaselines, train: np.ndarray | None, e
             continue
 
         def metric(values: np.ndarray, y: np.ndarray = y, idx: np.ndarray = idx) -> dict[str, Any]:
-            return auroc_over_units(y, values, units[idx], over, n_boot=settings.fold.n_boot,
+            return auroc_ci(y, values, groups=units[idx], over=over, n_boot=settings.fold.n_boot,
                                     seed=settings.fold.seed).to_dict()
 
         both = {

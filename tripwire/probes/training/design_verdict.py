@@ -25,7 +25,7 @@ from tripwire.activations.store_types import Record
 from tripwire.probes.baselines import StreamingTextMonitor
 from tripwire.probes.fold_eval import FoldData
 from tripwire.probes.lead_time import leads_to_action_and_intent
-from tripwire.probes.metrics import auroc_over_units
+from tripwire.probes.metrics import auroc_ci
 from tripwire.probes.scoring import decision_scores
 from tripwire.probes.text_monitors import ngram_span_scores
 from tripwire.probes.thresholds import (
@@ -266,7 +266,7 @@ def traps(est: Any, monitor: StreamingTextMonitor, train_data: FoldData, train: 
         if np.unique(y).size == 2:
 
             def metric(values: np.ndarray, y: np.ndarray = y, units: np.ndarray = all_units[idx]) -> dict[str, Any]:
-                return auroc_over_units(y, values, units, over, n_boot=n_boot, seed=seed).to_dict()
+                return auroc_ci(y, values, groups=units, over=over, n_boot=n_boot, seed=seed).to_dict()
 
             entry["probe_auroc"] = metric(stream([decision_scores(est, rows[i]) for i in idx], window))
             entry["span_bag_of_words_auroc"] = metric(span_scores[idx])

@@ -104,7 +104,7 @@ def summary_text(result: TrainResult, out: Path, notes: list[str]) -> str:
              f"selected: layer {rep.layer} / {rep.method} "
              f"(test split: {rep.split_sizes['test']} transcripts, families held out)"]
     for stat, m in rep.test_auroc_by_statistic.items():
-        lines.append(f"  test AUROC ({stat}): {m.value:.3f} [{m.low:.3f}, {m.high:.3f}]")
+        lines.append(f"  test AUROC ({stat}): {m}")
     for stat, recall in (rep.recall_at_1pct_fpr or {}).items():
         lines.append(f"  recall at 1% FPR ({stat}): {recall}")
     if rep.lead_time is not None:

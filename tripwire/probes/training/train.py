@@ -22,7 +22,6 @@ from tripwire.probes import (
     HonestyReport,
     LayerData,
     LeadTimeResult,
-    MetricWithCI,
     SweepResult,
     Threshold,
     UnitMetric,
@@ -90,7 +89,7 @@ class TrainReport:
     hook_point: str
     sweep: SweepResult
     split_sizes: dict[str, int]
-    test_auroc_by_statistic: dict[str, MetricWithCI]
+    test_auroc_by_statistic: dict[str, UnitMetric]
     thresholds: dict[str, Threshold] | None
     recall_at_1pct_fpr: dict[str, UnitMetric] | None
     lead_time: LeadTimeResult | None
