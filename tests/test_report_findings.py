@@ -25,7 +25,7 @@ from tripwire.experiments.stages.probe import INVERTED, ProbePipeline
 from tripwire.experiments.stages.steering import steering_finding
 from tripwire.experiments.stages.transcripts import TranscriptsPipeline
 from tripwire.probes.honesty import HonestyReport
-from tripwire.probes.metrics import MetricWithCI
+from tripwire.probes.metrics import UnitMetric
 from tripwire.probes.sweep import SweepResult, SweepRow
 from tripwire.probes.thresholds import Threshold
 
@@ -40,8 +40,8 @@ SMALL_MODEL_NOTE = ("This run used SmolLM2-135M-Instruct (135M parameters). A mo
 FAILED = StageRecord("steering", "steering", "failed", 1.5, "RuntimeError('injected: out of memory')")
 
 
-def _m(value: float, low: float, high: float) -> MetricWithCI:
-    return MetricWithCI(value, low, high, 200)
+def _m(value: float, low: float, high: float) -> UnitMetric:
+    return UnitMetric(value, low, high, "transcripts", 40, 200)
 
 
 def behavior_output() -> BehaviorOutput:
@@ -62,7 +62,7 @@ def behavior_output() -> BehaviorOutput:
                                 cells=behavior_table(samples), marginals=marginals(samples))
 
 
-def probe_output(deployed: MetricWithCI, sweep_test: MetricWithCI | None = None) -> ProbeOutput:
+def probe_output(deployed: UnitMetric, sweep_test: UnitMetric | None = None) -> ProbeOutput:
     """A coercion probe whose deployed (streaming) held-out AUROC is `deployed`; the sweep, honesty checks,
     thresholds and calibration halves in the JSON `TrainReport.to_dict` writes."""
     rows = [SweepRow(8, "lr", 0.9, sweep_test or _m(0.764, 0.6, 0.9), _m(0.7, 0.6, 0.8), 0.4, "streaming"),
@@ -120,11 +120,11 @@ def _record(name: str, pipeline: str) -> StageRecord:
     return StageRecord(name, pipeline, "computed", 2.0, f"runs/cache/{name}")
 
 
-BELOW_CHANCE = MetricWithCI(0.236, 0.030, 0.427, 200)  # the issue's coercion headline
+BELOW_CHANCE = _m(0.236, 0.030, 0.427)  # the issue's coercion headline
 
 
-def run_page(deployed: MetricWithCI = BELOW_CHANCE, *, failed: bool = True,
-             sweep_test: MetricWithCI | None = None) -> tuple[str, list[Section]]:
+def run_page(deployed: UnitMetric = BELOW_CHANCE, *, failed: bool = True,
+             sweep_test: UnitMetric | None = None) -> tuple[str, list[Section]]:
     """The page of a run whose steering stage failed after behaviour, probe, early warning and transcripts."""
     done = [(_record("behavior", "behavior"), BehaviorPipeline().section(behavior_output())),
             (_record("coercion-probe", "probe"), ProbePipeline().section(probe_output(deployed, sweep_test))),

@@ -308,6 +308,7 @@ class Interval(Output):
     n_units: int
     n_boot: int
     note: str | None
+    confidence: float = 0.95
 
 
 class Leads(Output):

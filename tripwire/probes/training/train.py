@@ -216,7 +216,8 @@ def train_probe(store: ResidualStore, settings: TrainSettings, control: Residual
     boot = {"n_boot": settings.n_boot, "seed": settings.seed}
     test_auroc = {
         stat: auroc_ci(test_labels, statistic_values(test_scores, stat, action_token_indices=actions,
-                                                     window=settings.window), **boot)
+                                                     window=settings.window),
+                       n_boot=settings.n_boot, seed=settings.seed, over="transcripts")
         for stat in ("mean", "max", "last", "topk_mean", "before_action", "streaming")
     }
     thresholds = recall = lead = None
