@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tripwire.probes.metrics import interval_text
+
 
 def metric_cell(m: dict[str, Any] | None) -> str:
     """A `UnitMetric`: value [low, high] /units over, or the value with the unit count that was too few."""
@@ -68,11 +70,7 @@ def is_nested(report: dict[str, Any]) -> bool:
 def recall_cell(m: dict[str, Any] | None) -> str:
     """A recall at a calibrated threshold: with its interval over the positives, or the note saying why none
     (too few positives); reports written before intervals needed ten units always carry one."""
-    if not m:
-        return "n/a"
-    if m.get("low") is None:  # a recall over too few positives carries no interval, and says why
-        return f"{m['value']:.3f} (no interval: {m.get('note') or 'none recorded'})"
-    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+    return interval_text(m) if m else "n/a"
 
 
 def text_reply_cell(h: dict[str, Any] | None, part: str = "") -> str:

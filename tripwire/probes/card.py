@@ -23,6 +23,7 @@ from tripwire.activations.hooks import HookPointError, absolute_hook_point
 from tripwire.activations.positions import POLICIES, PositionPolicy, PositionPolicyError, ReplyOnly
 from tripwire.errors import TripwireError
 from tripwire.probes.estimators import PROBE_METHODS
+from tripwire.probes.metrics import interval_text
 from tripwire.probes.scoring import DEFAULT_WINDOW, STATISTICS, STREAMING
 from tripwire.probes.thresholds import Threshold
 
@@ -120,24 +121,16 @@ class ProbeCard:
                                  "metrics and thresholds must be finite or None.") from None
 
 
-_INTERVAL = ("value", "low", "high")
-
-
 def _call(name: str, params: dict[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
 
 def _metric_text(value: Any) -> str | None:
-    """A number, or an interval dict {value, low, high} (low/high None: too few units), as text; None for
-    anything else."""
+    """A number, or a metric dict {value, low, high} (`interval_text`), as text; None for anything else."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"{value:.4g}"
-    if not isinstance(value, dict) or not isinstance(value.get("value"), (int, float)):
-        return None
-    if all(isinstance(value.get(k), (int, float)) for k in _INTERVAL):
-        return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
-    if "low" in value and value["low"] is None:
-        return f"{value['value']:.3f} (no interval: {value.get('note') or 'none recorded'})"
+    if isinstance(value, dict) and isinstance(value.get("value"), (int, float)) and "low" in value:
+        return interval_text(value)
     return None
 
 

@@ -67,6 +67,14 @@ class UnitMetric:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] over {self.n_units} {self.over}"
 
 
+def interval_text(m: Mapping[str, Any]) -> str:
+    """A metric's JSON (`UnitMetric.to_dict`, or an older report's) as "value [low, high]", or the value and
+    why it has no interval."""
+    if m.get("low") is None or m.get("high") is None:
+        return f"{m['value']:.3f} (no interval: {m.get('note') or 'none recorded'})"
+    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+
+
 def _as_labels(y: ArrayLike) -> Int[np.ndarray, " n"]:
     arr = np.asarray(y)
     if arr.ndim != 1:
