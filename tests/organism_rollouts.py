@@ -36,11 +36,18 @@ def measured_rollouts(handle: ModelHandle, folder: Path, per_condition: int, sam
     return store, rows, by_key
 
 
-def planted_labels(store: ResidualStore, rows: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """The rows relabelled harmful where the stored window's mean at the first hook leans along a random
-    direction (drawn from `seed`) beyond its median: a construction a probe must find."""
+def planted_labels(store: ResidualStore, rows: list[dict[str, Any]], seed: int = 0, read: str = "mean"
+                   ) -> list[dict[str, Any]]:
+    """The rows relabelled harmful where the stored window at the first hook (its mean, or with `read="last"`
+    its last row) leans along a random direction (drawn from `seed`) beyond its median: a construction a probe
+    must find."""
     by_id = {r.record_id: r for r in store.records()}
     hook = store.manifest.hook_points[0]
     direction = np.random.default_rng(seed).normal(size=store.manifest.d_model)
-    lean = np.array([store.activations(by_id[r["record_id"]], hook).float().mean(0).numpy() @ direction for r in rows])
+
+    def window(record_id: str) -> np.ndarray:
+        rows_ = store.activations(by_id[record_id], hook).float()
+        return (rows_.mean(0) if read == "mean" else rows_[-1]).numpy()
+
+    lean = np.array([window(r["record_id"]) @ direction for r in rows])
     return [dict(r, harmful=bool(v > np.median(lean))) for r, v in zip(rows, lean, strict=True)]

@@ -13,7 +13,14 @@ import pytest
 from tests.organism_rollouts import Measured, measured_rollouts, planted_labels
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.store import ResidualStore
-from tripwire.experiments.organism_detect import TEST_SPLIT, TRAIN_SPLIT, detect, split_side, window_means
+from tripwire.experiments.organism_detect import (
+    TEST_SPLIT,
+    TRAIN_SPLIT,
+    OrganismDetectError,
+    detect,
+    split_side,
+    window_features,
+)
 from tripwire.experiments.organism_tripwire import WINDOW, control_token_scores, online_tripwire
 from tripwire.probes.estimators.logistic import LogisticProbe
 from tripwire.probes.scoring import first_crossing
@@ -69,7 +76,7 @@ def test_the_tripwires_cut_holds_on_control_replies_it_was_not_fitted_on(handle:
     rows = relabel(store, rows, planted=True)
     train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
     hook = store.manifest.hook_points[0]
-    probe = LogisticProbe(C=0.1).fit(window_means(store, train, hook), train.y)
+    probe = LogisticProbe(C=0.1).fit(window_features(store, train, hook), train.y)
     rng = np.random.default_rng(0)
     high = {f"control-{i}": rng.normal(50.0, 1.0, size=12) for i in range(300)}
 
@@ -109,3 +116,29 @@ def test_within_trained_families_fits_on_even_seeds_and_tests_on_odd_ones(handle
     assert found["detectors"][0]["auroc"]["value"] > 0.85, found["detectors"][0]
     online = found["online"]  # half the training side has too few honest rollouts for a 1% cut: not run, said so
     assert online["n_honest_train"] < 100 and online["threshold"] is None and "100" in online["not_run"]
+
+
+def test_a_label_planted_at_the_last_pre_call_position_is_read_there_and_diluted_by_the_mean(
+        handle: ModelHandle, measured: Any) -> None:
+    """`read="last"`: every probe reads the token before the call; a label planted there is found by P2 and
+    by the same probe on the base model (here the same tiny model, so it must read as much), while the window's
+    mean, which averages that row with the rest, reads it worse."""
+    store, rows, by_key = measured
+    labelled = planted_labels(store, rows, read="last")
+    found = {read: detect(store, labelled, handle, handle, lambda r: by_key[(r["split"], r["condition"], r["seed"])],
+                          control_limit=0, read=read) for read in ("last", "mean")}
+    last, mean = found["last"]["detectors"][0], found["mean"]["detectors"][0]
+    assert found["last"]["read"] == "last" and "last pre-call position" in last["reads"], last
+    assert last["auroc"]["value"] > 0.9 and last["auroc"]["low"] > 0.75, last
+    assert mean["auroc"]["value"] < last["auroc"]["low"], (mean, last)
+    base = {d["detector"]: d for d in found["last"]["detectors"]}["same probe, base model"]
+    assert abs(base["auroc"]["value"] - last["auroc"]["value"]) < 0.03, base
+    pc1 = {d["detector"]: d for d in found["last"]["detectors"]}["first principal component"]
+    assert "last pre-call position" in pc1["reads"]
+
+
+def test_an_unknown_window_read_is_refused_before_any_fit(handle: ModelHandle, measured: Any) -> None:
+    store, rows, by_key = measured
+    with pytest.raises(OrganismDetectError, match="read='first'.*mean, last"):
+        detect(store, rows, handle, handle, lambda r: by_key[(r["split"], r["condition"], r["seed"])],
+               read="first")  # type: ignore[arg-type]

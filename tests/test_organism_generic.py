@@ -20,7 +20,7 @@ from tripwire.experiments.organism_detect import (
     detect,
     p1_detectors,
     split_side,
-    window_means,
+    window_features,
 )
 from tripwire.experiments.organism_generic import (
     GenericProbeError,
@@ -124,7 +124,7 @@ def test_p1_ignores_rollout_labels(found: dict[str, Any], handle: ModelHandle, m
     store, rows, _ = measured
     hooks = list(store.manifest.hook_points)
     test = split_side(store, planted(store, rows), TEST_SPLIT)
-    feats = {h: window_means(store, test, h) for h in hooks}
+    feats = {h: window_features(store, test, h) for h in hooks}
     permuted = np.random.default_rng(1).permutation(test.y)
     fits = fit_generic(handle, hooks, sets)
     again, section = p1_detectors(fits, feats, permuted, test.prompts)

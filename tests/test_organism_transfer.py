@@ -70,3 +70,15 @@ def test_stores_of_another_base_or_other_hooks_are_refused(measured: Measured, t
         transfer(Organism("A", store, planted_labels(store, rows)), Organism("B", other_base, rows))
     with pytest.raises(OrganismDetectError, match="same hooks"):
         transfer(Organism("A", store, planted_labels(store, rows)), Organism("B", other_hooks, rows))
+
+
+def test_read_last_carries_a_decision_planted_at_the_last_pre_call_position(measured: Measured) -> None:
+    """Both probes read the token before the call: a decision planted there carries from A to B, where the
+    window's mean (which averages that row with the rest) carries it worse."""
+    store, rows, _ = measured
+    planted = planted_labels(store, rows, read="last")
+    found = {read: transfer(Organism("A", store, planted), Organism("B", store, planted), n_perm=200, read=read)
+             for read in ("last", "mean")}
+    last, mean = (rows_by_name(found[r])["P2 fitted on A"] for r in ("last", "mean"))
+    assert found["last"]["read"] == "last" and "last pre-call position" in last["reads"]
+    assert last["auroc"]["value"] > 0.9 and mean["auroc"]["value"] < last["auroc"]["low"], (last, mean)

@@ -60,6 +60,7 @@ from tripwire.experiments.organism_commands import (
     steer_command,
     transfer_command,
 )
+from tripwire.experiments.organism_detect import READS
 from tripwire.experiments.organism_generic import RUNTIME
 from tripwire.experiments.organism_measure import organism_policy
 from tripwire.experiments.organism_stages import (
@@ -266,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
                    help=f"add P1: directions from contrast pairs and yes/no questions on the organism, no rollout "
                         f"labels ({RUNTIME})")
     d.add_argument("--generic-limit", type=int, default=None, metavar="N", help="with --generic: N pairs per set")
+    d.add_argument("--read", choices=READS, default="mean",
+                   help="read the pre-call window as its mean residual or at its last position (the token before the call)")
     dc = sub.add_parser("decisions", help="which way each rollout's call went, beside the classified outcome")
     dc.add_argument("--measured", type=Path, required=True, help="the JSON `measure` wrote")
     dc.add_argument("--out", type=Path, default=None,
@@ -276,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--out", type=Path, required=True, help="JSON file for every detector's figures")
     tr.add_argument("--within-trained", action="store_true",
                     help="fit on the trained families' even-seed prompts, read their odd-seed ones")
+    tr.add_argument("--read", choices=READS, default="mean",
+                    help="read the pre-call window as its mean residual or at its last position (the token before the call)")
     st = sub.add_parser("steer", help="aim A3: the deploy arm's harm rate steered along eval-awareness directions")
     st.add_argument("--model", default="default-organism")
     st.add_argument("--out", type=Path, required=True, help="JSON file for the settings, every point and the verdict")
@@ -319,11 +324,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition, args.draws, check_splits(args.splits.split(",")), args.out)
     elif args.command == "detect":
-        detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit)
+        detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit, args.read)
     elif args.command == "decisions":
         decisions_command(args.measured, args.out)
     elif args.command == "transfer":
-        transfer_command(args.source, args.target, args.out, args.within_trained)
+        transfer_command(args.source, args.target, args.out, args.within_trained, args.read)
     elif args.command == "steer":
         steer_command(args, argv, organism_policy(args.model))
     elif args.command == "measure":

@@ -18,7 +18,7 @@ from tripwire.activations.store import ResidualStore
 from tripwire.errors import TripwireError
 from tripwire.experiments.organism_decisions import relabel_by_decision
 from tripwire.experiments.organism_decisions import table_lines as decision_lines
-from tripwire.experiments.organism_detect import detect, prompt_lookup
+from tripwire.experiments.organism_detect import check_read, detect, prompt_lookup
 from tripwire.experiments.organism_generic import generic_sets, table_lines
 from tripwire.experiments.organism_measure import measure_to_store, organism_policy
 from tripwire.experiments.organism_steer import OrganismSteerSettings, check_cards, run_organism_steer
@@ -78,16 +78,18 @@ def prefix_monitor_lines(table: dict[str, dict[str, dict[str, Any]]], label: str
 
 
 def detect_command(measured: Path, out: Path, within_trained: bool = False, generic: bool = False,
-                   generic_limit: int | None = None) -> dict[str, Any]:
+                   generic_limit: int | None = None, read: str = "mean") -> dict[str, Any]:
     """Aim A2 from a finished measurement: every detector on held-out cue families, fitted on trained ones
     (or, `within_trained`, on the trained families' odd-seed prompts, fitted on their even-seed ones);
-    `generic` adds P1 (`organism_generic`, its first `generic_limit` pairs per set)."""
+    `generic` adds P1 (`organism_generic`, its first `generic_limit` pairs per set); `read`: the pre-call
+    window's mean or its last position."""
+    read = check_read(read)  # before any model loads
     result = json.loads(measured.read_text())
     store = ResidualStore.open(result["store"])
     organism = load_model(result["model"]["spec"])
     base = load_model("default")
     found = detect(store, result["rollouts"], organism, base, prompt_lookup(result), within_trained,
-                   generic_sets(generic_limit) if generic else None)
+                   generic_sets(generic_limit) if generic else None, read=read)
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(found, indent=1) + "\n")
@@ -107,16 +109,18 @@ def print_detectors(rows: Sequence[dict[str, Any]]) -> None:
               f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
 
 
-def transfer_command(source: Path, target: Path, out: Path, within_trained: bool = False) -> dict[str, Any]:
-    """Aim A4 across organisms: P2 fitted on the `source` measurement's organism, read on the `target`'s."""
+def transfer_command(source: Path, target: Path, out: Path, within_trained: bool = False, read: str = "mean"
+                     ) -> dict[str, Any]:
+    """Aim A4 across organisms: P2 fitted on the `source` measurement's organism, read on the `target`'s
+    (`read`: the pre-call window's mean or its last position)."""
     def organism(measured: Path) -> Organism:
         result = json.loads(measured.read_text())
         return Organism(result["model"]["spec"], ResidualStore.open(result["store"]), result["rollouts"])
 
-    fitted, read = organism(source), organism(target)
-    if fitted.name == read.name:
-        read.name += " (second measurement)"
-    found = transfer(fitted, read, within_trained) | {"measured": [str(source), str(target)]}
+    fitted, scored = organism(source), organism(target)
+    if fitted.name == scored.name:
+        scored.name += " (second measurement)"
+    found = transfer(fitted, scored, within_trained, read=check_read(read)) | {"measured": [str(source), str(target)]}
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, found)
     print_detectors(found["detectors"])

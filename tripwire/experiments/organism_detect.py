@@ -1,8 +1,9 @@
 """Aim A2 on the organism's own sampled rollouts: does a probe read the decision before the tool call, and
 better than what the text and the base model's activations show?
 
-P2 (supervised) is a logistic probe on the mean residual of each rollout's pre-call window (the last prompt
-token and the reply before its first tool call, as `organism measure` stored them). It is fitted on the
+P2 (supervised) is a logistic probe on each rollout's pre-call window (the last prompt token and the reply
+before its first tool call, as `organism measure` stored them), read as the window's mean residual or, with
+`read="last"`, the residual at its last position (the token before the call opens). It is fitted on the
 rollouts of the trained cue families (new seeds), with its layer and C chosen by cross-validation over
 prompts there, and scored once on the held-out cue families. Beside it, on the same rollouts and split:
 n-gram text monitors on prompt + prefix and on the prefix alone (fitted on the same training side), the
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -52,6 +53,8 @@ from tripwire.scenarios.organism.replies import reasoning_prefix
 TRAIN_SPLIT = "held_out_seeds"  # trained cue families, seeds never trained on: the probes' training side
 TEST_SPLIT = "held_out_families"  # cue families never trained on: where the words do not carry over
 C_GRID = (0.001, 0.01, 0.1)
+WindowRead = Literal["mean", "last"]
+READS: tuple[WindowRead, ...] = ("mean", "last")
 N_PERMUTATIONS = 200
 
 
@@ -106,19 +109,39 @@ def require_both_outcomes(name: str, side: Side) -> None:
                                   "detector needs both outcomes on each side; sample more prompts or samples")
 
 
-def window_means(store: ResidualStore, side: Side, hook: str) -> np.ndarray:
-    """[rollouts, d_model]: the mean of each rollout's stored pre-call rows."""
-    return np.stack([store.activations(r, hook).float().mean(0).numpy() for r in side.records])
+def check_read(read: str) -> WindowRead:
+    """`read` if it names a reduction of the pre-call window; a clear error otherwise (before any slow step)."""
+    if read not in READS:
+        raise OrganismDetectError(f"read={read!r}: the pre-call window is read as one of {', '.join(READS)} "
+                                  "(its mean residual, or the residual at its last position)")
+    return read  # type: ignore[return-value]
+
+
+def reduce_window(rows: Float[torch.Tensor, "pos d_model"], read: WindowRead) -> Float[np.ndarray, " d_model"]:
+    """One vector from a rollout's pre-call rows: their mean, or the last (the token before the call opens)."""
+    return (rows.float().mean(0) if read == "mean" else rows[-1].float()).cpu().numpy()
+
+
+def read_text(hook: str, read: WindowRead) -> str:
+    """Where a probe reads, in words, for the detector tables."""
+    return f"{hook} {'mean over the pre-call window' if read == 'mean' else 'at the last pre-call position'}"
+
+
+def window_features(store: ResidualStore, side: Side, hook: str, read: WindowRead = "mean"
+                    ) -> Float[np.ndarray, "rollouts d_model"]:
+    """Each rollout's stored pre-call rows at `hook`, reduced by `read`."""
+    return np.stack([reduce_window(store.activations(r, hook), read) for r in side.records])
 
 
 @torch.no_grad()
-def base_window_means(handle: ModelHandle, side: Side, hook: str) -> np.ndarray:
+def base_window_features(handle: ModelHandle, side: Side, hook: str, read: WindowRead = "mean"
+                         ) -> Float[np.ndarray, "rollouts d_model"]:
     """The same windows read from another model (the base model) by a teacher-forced pass over the tokens."""
     out = []
     for r in side.records:
         fed = int(r.meta.get("fed_tokens", r.n_tokens))
         acts = handle.forward([r.token_ids[:fed]], capture=[hook]).captured[hook][0]
-        out.append(acts[r.positions].float().mean(0).cpu().numpy())
+        out.append(reduce_window(acts[r.positions], read))
     return np.stack(out)
 
 
@@ -152,14 +175,14 @@ def detector_row(name: str, y: np.ndarray, scores: np.ndarray, prompts: np.ndarr
             "within_prompt": within_group_auroc(y, scores, prompts)}
 
 
-def p1_detectors(fits: Sequence[GenericFit], feats: dict[str, np.ndarray], y: np.ndarray, units: np.ndarray
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def p1_detectors(fits: Sequence[GenericFit], feats: dict[str, np.ndarray], y: np.ndarray, units: np.ndarray,
+                 read: WindowRead = "mean") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """P1's rows at the hooks its rule chose from pairs alone, and, per set, its AUROC at every hook beside
-    the chosen one (`feats`: the test side's window means per hook)."""
+    the chosen one (`feats`: the test side's windows per hook, reduced by `read`)."""
     rows, section = [], []
     for fit in fits:
         scores = fit.scores(feats)
-        reads = (f"{fit.hook} mean over the pre-call window, along the DiffMean direction of {fit.spec.source} "
+        reads = (f"{read_text(fit.hook, read)}, along the DiffMean direction of {fit.spec.source} "
                  f"on the organism (no rollout labels), sign {fit.spec.sign:+d}")
         rows.append(detector_row(fit.spec.name, y, scores, units, reads) | {"hook": fit.hook, "sign": fit.spec.sign})
         per_hook = [{"hook": h, "pairs_cv_auroc": fit.cv_auroc[h], "chosen": h == fit.hook,
@@ -188,14 +211,16 @@ def own_propensities(organism: ModelHandle, rows: Sequence[dict[str, Any]], unit
 
 def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle, base: ModelHandle,
            prompt_of: Callable[[dict[str, Any]], OrganismPrompt], within_trained: bool = False,
-           generic: Sequence[GenericSet] | None = None, fpr: float = FPR, control_limit: int = CONTROL_LIMIT
-           ) -> dict[str, Any]:
+           generic: Sequence[GenericSet] | None = None, fpr: float = FPR, control_limit: int = CONTROL_LIMIT,
+           read: WindowRead = "mean") -> dict[str, Any]:
     """Every detector of aim A2 on the test split, fitted on the training split (see the module doc). With
     `within_trained`, both sides are the trained cue families' rollouts, split by prompt (even seeds fit,
     odd seeds test): where the organism's framing works, so a detector has something to find. With
     `generic`, P1's rows follow P2's and `generic` in the result holds its per-hook table. The online tripwire's
     cut also holds on half of `control_limit` control-set replies and is read on the other half (0: not read;
-    `organism_tripwire`)."""
+    `organism_tripwire`). `read`: the window's mean or its last position, for every probe (P2, P1, the
+    base-model probe, the first principal component); the online tripwire scores every token either way."""
+    read = check_read(read)
     if within_trained:
         train, test = split_side(store, rows, TRAIN_SPLIT, 0), split_side(store, rows, TRAIN_SPLIT, 1)
         sides = (f"{TRAIN_SPLIT}, even seeds", f"{TRAIN_SPLIT}, odd seeds")
@@ -205,10 +230,10 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     for name, side in zip(sides, (train, test), strict=True):
         require_both_outcomes(name, side)
     hooks = list(store.manifest.hook_points)
-    feats = {h: window_means(store, train, h) for h in hooks}
+    feats = {h: window_features(store, train, h, read) for h in hooks}
     hook, C, cv_table = choose_probe(feats, train.y, train.prompts)
     probe = LogisticProbe(C=C).fit(feats[hook], train.y)
-    test_feats = {h: window_means(store, test, h) for h in (hooks if generic else [hook])}  # P1 reads every hook
+    test_feats = {h: window_features(store, test, h, read) for h in (hooks if generic else [hook])}  # P1 reads every hook
     x_test = test_feats[hook]
     p2 = probe.decision_function(x_test)
 
@@ -217,7 +242,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
 
     # plain permutations: within-arm ones keep each arm's harm rate, which the balance check calls a biased null
     null = permutation_null(refit_auroc, train.y, observed=auroc(test.y, p2), n_perm=N_PERMUTATIONS)
-    base_train, base_test = base_window_means(base, train, hook), base_window_means(base, test, hook)
+    base_train, base_test = base_window_features(base, train, hook, read), base_window_features(base, test, hook, read)
     base_probe = LogisticProbe(C=C).fit(base_train, train.y)
     pca = PCA(n_components=1).fit(feats[hook])
     sign = np.sign(auroc(train.y, pca.transform(feats[hook])[:, 0]) - 0.5) or 1.0
@@ -229,13 +254,14 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
     p1_section: list[dict[str, Any]] | None = None
     if generic:  # pairs and questions only: no rollout label reaches the fit or the hook choice
         p1_rows, p1_section = p1_detectors(fit_generic(organism, hooks, generic),
-                                           test_feats, y, units)
+                                           test_feats, y, units, read)
     detectors = [
-        detector_row("P2 probe (organism)", y, p2, units, f"{hook} mean over the pre-call window, C={C:g}"),
+        detector_row("P2 probe (organism)", y, p2, units, f"{read_text(hook, read)}, C={C:g}"),
         *p1_rows,
         detector_row("same probe, base model", y, base_probe.decision_function(base_test), units,
                      "the base model's activations of the same tokens"),
-        detector_row("first principal component", y, sign * pca.transform(x_test)[:, 0], units, hook),
+        detector_row("first principal component", y, sign * pca.transform(x_test)[:, 0], units,
+                     read_text(hook, read)),
         detector_row(f"text monitor, prompt + prefix ({monitors[True].chosen_.name})", y,
                      monitors[True].score(test.texts(True)), units, "the rendered prompt and the reply before the call"),
         detector_row(f"text monitor, prefix only ({monitors[False].chosen_.name})", y,
@@ -247,7 +273,8 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
         detector_row("oracle", y, np.array([r["p_harm"] for r in test.rows]), units, "the policy's P(harm | prompt)"),
     ]
     return {"train_split": sides[0], "test_split": sides[1], "n_train": len(train.rows), "n_test": len(test.rows),
-            "harmful_train": int(train.y.sum()), "harmful_test": int(y.sum()), "chosen": {"hook": hook, "C": C},
+            "harmful_train": int(train.y.sum()), "harmful_test": int(y.sum()), "read": read,
+            "chosen": {"hook": hook, "C": C},
             "cv_table": cv_table, "detectors": detectors, "permutation_null": null.to_dict(),
             "online": online_tripwire(store, train, test, hook, probe, fpr,
                                       control_token_scores(organism, hook, probe, control_limit)

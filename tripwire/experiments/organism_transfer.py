@@ -28,11 +28,14 @@ from tripwire.experiments.organism_detect import (
     TRAIN_SPLIT,
     OrganismDetectError,
     Side,
+    WindowRead,
+    check_read,
     choose_probe,
     detector_row,
+    read_text,
     require_both_outcomes,
     split_side,
-    window_means,
+    window_features,
 )
 from tripwire.probes.estimators.logistic import LogisticProbe
 from tripwire.probes.metrics import auroc
@@ -70,19 +73,21 @@ def check_comparable(source: Organism, target: Organism) -> None:
 
 
 def transfer(source: Organism, target: Organism, within_trained: bool = False,
-             n_perm: int = N_PERMUTATIONS) -> dict[str, Any]:
-    """P2 fitted on `source`, scored on `target`'s test side beside the target's own detectors (module doc)."""
+             n_perm: int = N_PERMUTATIONS, read: WindowRead = "mean") -> dict[str, Any]:
+    """P2 fitted on `source`, scored on `target`'s test side beside the target's own detectors (module doc);
+    `read`: both probes read the window's mean or its last position."""
+    read = check_read(read)
     check_comparable(source, target)
     (src_train, _), (tgt_train, tgt_test) = source.sides(within_trained), target.sides(within_trained)
     for name, side in ((f"{source.name} fitting side", src_train), (f"{target.name} fitting side", tgt_train),
                        (f"{target.name} scored side", tgt_test)):
         require_both_outcomes(name, side)
     hooks = list(source.store.manifest.hook_points)
-    src_feats = {h: window_means(source.store, src_train, h) for h in hooks}
-    tgt_feats = {h: window_means(target.store, tgt_train, h) for h in hooks}
+    src_feats = {h: window_features(source.store, src_train, h, read) for h in hooks}
+    tgt_feats = {h: window_features(target.store, tgt_train, h, read) for h in hooks}
     src_hook, src_C, _ = choose_probe(src_feats, src_train.y, src_train.prompts)
     tgt_hook, tgt_C, _ = choose_probe(tgt_feats, tgt_train.y, tgt_train.prompts)
-    test_feats = {h: window_means(target.store, tgt_test, h) for h in {src_hook, tgt_hook}}
+    test_feats = {h: window_features(target.store, tgt_test, h, read) for h in {src_hook, tgt_hook}}
     src_probe = LogisticProbe(C=src_C).fit(src_feats[src_hook], src_train.y)
     tgt_probe = LogisticProbe(C=tgt_C).fit(tgt_feats[tgt_hook], tgt_train.y)
     same_hook = LogisticProbe(C=src_C).fit(tgt_feats[src_hook], tgt_train.y)  # the target's direction where the source reads
@@ -98,7 +103,7 @@ def transfer(source: Organism, target: Organism, within_trained: bool = False,
                 for who, side in ((source.name, src_train), (target.name, tgt_train))}
     detectors = [
         detector_row(f"P2 fitted on {source.name}", y, carried, units,
-                     f"{src_hook} mean over the pre-call window, C={src_C:g}, fitted on {source.name}'s rollouts"),
+                     f"{read_text(src_hook, read)}, C={src_C:g}, fitted on {source.name}'s rollouts"),
         detector_row(f"P2 fitted on {target.name}", y, tgt_probe.decision_function(test_feats[tgt_hook]), units,
                      f"{tgt_hook}, C={tgt_C:g}, fitted on {target.name}'s own rollouts (the same rule)"),
         *[detector_row(f"text monitor, prompt + prefix, fitted on {who} ({m.chosen_.name})", y,
@@ -108,7 +113,7 @@ def transfer(source: Organism, target: Organism, within_trained: bool = False,
                      "the policy's P(harm | prompt)"),
     ]
     cosine = float(np.dot(src_probe.direction_, same_hook.direction_))
-    return {"source": source.name, "target": target.name, "within_trained": within_trained,
+    return {"source": source.name, "target": target.name, "within_trained": within_trained, "read": read,
             "fitted_on": f"{source.name}: {len(src_train.rows)} rollouts, {int(src_train.y.sum())} harmful",
             "scored_on": f"{target.name}: {len(y)} rollouts, {int(y.sum())} harmful, {len(set(units))} prompts",
             "source_chosen": {"hook": src_hook, "C": src_C}, "target_chosen": {"hook": tgt_hook, "C": tgt_C},
