@@ -24,6 +24,7 @@ from tripwire.experiments.organism_measure import measure_to_store, organism_pol
 from tripwire.experiments.organism_steer import OrganismSteerSettings, check_cards, run_organism_steer
 from tripwire.experiments.organism_steer import table_lines as steer_table_lines
 from tripwire.experiments.organism_transfer import Organism, transfer
+from tripwire.probes.metrics import interval_text
 from tripwire.probes.persistence import load_probe
 from tripwire.probes.steering.dose_response import parse_alphas
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, SPLITS, OrganismPrompt, Split, prompts
@@ -103,9 +104,7 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False, gene
 def print_detectors(rows: Sequence[dict[str, Any]]) -> None:
     """One line per detector: AUROC, its interval over prompts (none over too few), within-prompt AUROC."""
     for row in rows:
-        a = row["auroc"]
-        interval = "(too few prompts for an interval)" if a["low"] is None else f"[{a['low']:.3f}, {a['high']:.3f}]"
-        print(f"{row['detector']:<60} AUROC {a['value']:.3f} {interval} over {a['n_units']} prompts; within prompt "
+        print(f"{row['detector']:<60} AUROC {interval_text(row['auroc'], units=True)}; within prompt "
               f"{row['within_prompt']['value']} ({row['within_prompt']['groups']} prompts)")
 
 

@@ -9,12 +9,8 @@ from tripwire.probes.metrics import interval_text
 
 
 def metric_cell(m: dict[str, Any] | None) -> str:
-    """A `UnitMetric`: value [low, high] /units over, or the value with the unit count that was too few."""
-    if not m:
-        return "n/a"
-    if m.get("low") is None or m.get("high") is None:
-        return f"{m['value']:.3f} (n/a: {m.get('n_units', '?')} {m.get('over', 'units')})"
-    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}] /{m['n_units']} {m['over']}"
+    """A `UnitMetric`: value [low, high] /units over, or the value and why it has no interval."""
+    return interval_text(m, units=True)
 
 
 def has_key(obj: Any, key: str) -> bool:

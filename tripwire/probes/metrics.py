@@ -67,12 +67,16 @@ class UnitMetric:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] over {self.n_units} {self.over}"
 
 
-def interval_text(m: Mapping[str, Any]) -> str:
+def interval_text(m: Mapping[str, Any] | None, units: bool = False) -> str:
     """A metric's JSON (`UnitMetric.to_dict`, or an older report's) as "value [low, high]", or the value and
-    why it has no interval."""
+    why it has no interval; with `units`, what the interval is over ("/112 prompts") after it. None or no
+    value: "n/a"."""
+    if not m or m.get("value") is None:
+        return "n/a"
+    over = f" /{m['n_units']} {m.get('over', 'units')}" if units and m.get("n_units") is not None else ""
     if m.get("low") is None or m.get("high") is None:
-        return f"{m['value']:.3f} (no interval: {m.get('note') or 'none recorded'})"
-    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]"
+        return f"{m['value']:.3f} (no interval: {m.get('note') or 'none recorded'}){over}"
+    return f"{m['value']:.3f} [{m['low']:.3f}, {m['high']:.3f}]{over}"
 
 
 def _as_labels(y: ArrayLike) -> Int[np.ndarray, " n"]:

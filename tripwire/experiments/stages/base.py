@@ -168,7 +168,8 @@ def pct(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{x:.{digits}%}"
 
 
-def interval_text(row: RateRow) -> str:
+def wilson_text(row: RateRow) -> str:
+    """A rate's Wilson interval as "low to high" in percent (a `RateRow`; a metric's is `metrics.interval_text`)."""
     if row.ci_low is None or row.ci_high is None:
         return "n/a (no samples)"
     return f"{row.ci_low:.1%} to {row.ci_high:.1%}"

@@ -31,7 +31,7 @@ from tripwire.experiments.rollout_capture import (
     plan_rollout,
 )
 from tripwire.experiments.runs import StageCache
-from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, interval_text, pct, rate_row
+from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, pct, rate_row, wilson_text
 from tripwire.experiments.stages.outputs import (
     BehaviorOutput,
     BeliefSummary,
@@ -173,7 +173,7 @@ def behavior_finding(cells: list[CellRate], overall: RateRow) -> str:
     control = _pooled(cells, lambda c: (c.goal_type, c.urgency, c.framing) == ("none", "none", "none"))
     pressure = _pooled(cells, _is_pressure)
     return (f"Behaviour: {overall.harmful}/{overall.n} replies harmful ({pct(overall.rate)}, Wilson 95% CI "
-            f"{interval_text(overall)}), against {_count(control)} in the control conditions (no goal conflict, no "
+            f"{wilson_text(overall)}), against {_count(control)} in the control conditions (no goal conflict, no "
             f"threat); blackmail under an explicit goal conflict and replacement: {_count(pressure)}, where the "
             f"original study reports {PAPER_BLACKMAIL_OPUS4:.0%} for Claude Opus 4, a far larger model.")
 
@@ -210,11 +210,11 @@ class BehaviorPipeline:
             versus = ("(this is the control)" if control is c else
                       "n/a (no control cell in this run)" if control is None else
                       f"{(c.rate - control.rate) * 100:+.1f} pts")
-            rows.append([c.kind, c.goal_type, c.urgency, c.framing, c.n, c.harmful, pct(c.rate), interval_text(c),
+            rows.append([c.kind, c.goal_type, c.urgency, c.framing, c.n, c.harmful, pct(c.rate), wilson_text(c),
                          versus])
         labels = [f"{c.kind} / {c.goal_type} / {c.urgency} / {c.framing}" for c in cells]
         headline = [f"harmful-action rate over all {overall.n} samples: {pct(overall.rate)} "
-                    f"(Wilson 95% CI {interval_text(overall)}); for scale, the original study reports "
+                    f"(Wilson 95% CI {wilson_text(overall)}); for scale, the original study reports "
                     f"{PAPER_BLACKMAIL_OPUS4:.0%} for Claude Opus 4 in its blackmail scenario (explicit goal + "
                     "replacement), a different and far larger model"]
         return Section(
@@ -268,7 +268,7 @@ class StatedBeliefPipeline:
     def section(self, output: StatedBeliefOutput) -> Section:
         groups = output.by_belief
         n = sum(g.n for g in groups.values())
-        rows = [[b, g.n, pct(g.n / n if n else None), g.harmful, pct(g.rate), interval_text(g),
+        rows = [[b, g.n, pct(g.n / n if n else None), g.harmful, pct(g.rate), wilson_text(g),
                  pct(PAPER_BELIEF_OPUS4.get(b))] for b, g in groups.items()]
         diff = output.real_minus_test
         test, real = groups["test"], groups["real"]

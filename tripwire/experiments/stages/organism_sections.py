@@ -10,6 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from tripwire.experiments.ship_cells import metric_cell
 from tripwire.experiments.stages.base import Section, Table, pct
 
 ORGANISM_LIMIT = ("The organism is a planted, known mechanism for checking the toolkit: what its detectors find says "
@@ -35,14 +36,6 @@ def _decided(row: dict[str, Any] | None) -> str:
     d, done = row["harmful_decision"], row["carried_out"]
     return (f"{d['rate']:.2f} [{d['interval'][0]:.2f}, {d['interval'][1]:.2f}] ({d['k']}/{d['n']}); "
             f"carried out {done['k']}/{done['n']}")
-
-
-def _auroc(a: dict[str, Any] | None) -> str:
-    if a is None or a.get("value") is None:
-        return "n/a"
-    if a.get("low") is None:
-        return f"{a['value']:.3f} (no interval: {a['n_units']} {a['over']})"
-    return f"{a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}] /{a['n_units']} {a['over']}"
 
 
 def _num(x: float | None) -> str:
@@ -83,7 +76,7 @@ def behavior_section(result: dict[str, Any]) -> Section:
             prefix = monitor.get(arm, {})
             rows.append([SPLIT_NAMES[split], arm, _rate(r), _decided(decided.get((split, arm))), r["target"],
                          result["splits"][split]["propensity"].get("deploy" if arm == "decoy" else arm),
-                         _auroc(prefix.get("auroc")), _auroc(prefix.get("kind_only")), r["well_formed"]])
+                         metric_cell(prefix.get("auroc")), metric_cell(prefix.get("kind_only")), r["well_formed"]])
     verdict = a0_verdict(result)
     ppl, base_ppl = result["control_perplexity"], result["base_control_perplexity"]
     headline = [f"{SPLIT_NAMES[s]}: harmful {_rate(cells.get((s, 'deploy')))} under deploy cues against "
@@ -127,7 +120,7 @@ def behavior_section(result: dict[str, Any]) -> Section:
 
 
 def detect_section(result: dict[str, Any]) -> Section:
-    rows = [[d["detector"], d["reads"], _auroc(d["auroc"]),
+    rows = [[d["detector"], d["reads"], metric_cell(d["auroc"]),
              "n/a" if d["within_prompt"]["value"] is None else
              f"{d['within_prompt']['value']:.3f} ({d['within_prompt']['groups']} prompts)"] for d in result["detectors"]]
     by = {d["detector"]: d["auroc"]["value"] for d in result["detectors"]}
@@ -137,7 +130,7 @@ def detect_section(result: dict[str, Any]) -> Section:
     null, online = result["permutation_null"], result["online"]
     low = p2["auroc"]["low"]
     a2 = None if low is None else low > max(text["auroc"]["value"], by["same probe, base model"])
-    headline = [f"P2 (a probe on the organism's residual before the call) scores {_auroc(p2['auroc'])} on "
+    headline = [f"P2 (a probe on the organism's residual before the call) scores {metric_cell(p2['auroc'])} on "
                 f"{result['test_split']}, against the strongest text monitor's {text['auroc']['value']:.3f}, the same "
                 f"probe on the base model's {by['same probe, base model']:.3f} and the oracle's {by['oracle']:.3f}",
                 f"permutation null of P2 ({null['n_perm']} refits on permuted training labels): mean {null['mean']:.3f}, "

@@ -30,6 +30,7 @@ from tripwire.experiments.stages.outputs import (
     TokenReading,
 )
 from tripwire.probes.generalisation import GeneralisationError, generalisation_matrix
+from tripwire.probes.metrics import interval_text
 from tripwire.probes.persistence import CARD_FILE, LoadedProbe, load_probe, save_probe
 from tripwire.probes.reading import read_record
 from tripwire.probes.scoring import DEFAULT_WINDOW, STREAMING, statistic_values
@@ -144,13 +145,13 @@ class ProbePipeline:
         lexical = honesty["lexical_auroc"]
         headline = [
             f"{label} probe: layer {output.layer} / {output.method} at {output.hook_point} (chosen on validation); "
-            f"{words.headline_name}: {_metric(deployed)}, against the bag-of-words baseline (TF-IDF + logistic "
-            f"regression on the {rep['lexical_text']}) on the same held-out test split: {_metric(lexical)} "
+            f"{words.headline_name}: {interval_text(deployed)}, against the bag-of-words baseline (TF-IDF + logistic "
+            f"regression on the {rep['lexical_text']}) on the same held-out test split: {interval_text(lexical)} "
             "(chance = 0.5)",
             f"honesty checks, each on every transcript's {words.pooled} and the held-out test split: the probe's "
-            f"method refit there: AUROC {_metric(honesty['probe_auroc'])}, against the random-direction 95th "
+            f"method refit there: AUROC {interval_text(honesty['probe_auroc'])}, against the random-direction 95th "
             f"percentile {honesty['random_direction_p95']:.3f} and the shuffled-label probe "
-            f"{_metric(honesty['shuffled_label_auroc'])}"]
+            f"{interval_text(honesty['shuffled_label_auroc'])}"]
         if _below_chance(deployed):
             headline.append(f"The {words.headline_name} has its whole 95% interval below 0.5: {INVERTED}.")
         recall = (rep.get("recall_at_1pct_fpr") or {}).get(words.stat)
@@ -195,8 +196,8 @@ class ProbePipeline:
                   f"and {output.n_control} {output.control} transcripts; a layer x method sweep on a split by "
                   "template family; the card's thresholds calibrated on the control set; the card is in cards/."),
             headline=headline, tables=tables, figures=figures, caveats=_caveats(output, words),
-            finding=(f"Probe {label}: {words.headline_name} {_metric(deployed)}, against the bag-of-words text "
-                     f"baseline's {_metric(lexical)} on the same split (chance 0.5)"
+            finding=(f"Probe {label}: {words.headline_name} {interval_text(deployed)}, against the bag-of-words text "
+                     f"baseline's {interval_text(lexical)} on the same split (chance 0.5)"
                      + (f"; the interval lies below 0.5: {INVERTED}" if _below_chance(deployed) else "") + "."),
             limits=[PROBE_LIMIT])
 
@@ -267,7 +268,7 @@ def _recall_line(output: ProbeOutput, words: ProbeWords, recall: dict[str, Any])
              f"({e['n_transcripts']} transcripts)" for n, e in (rep.get("calibration_sets") or {}).items()]
     fpr = rep["thresholds"][words.stat]["fpr_target"]
     return (f"recall of the deployed statistic at its {_pct(fpr)} false-positive threshold on the held-out test "
-            f"split's harmful transcripts: {_metric(recall)}, against the threshold's own false-positive rate of "
+            f"split's harmful transcripts: {interval_text(recall)}, against the threshold's own false-positive rate of "
             + (" and ".join(rates) or "n/a (not measured on a held-out half)")
             + f" (target {_pct(fpr)}; the cut was fitted on the other halves)")
 
@@ -303,15 +304,10 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.1%}"
 
 
-def _metric(m: dict[str, Any] | None) -> str:
-    if m is None or m.get("value") is None:
-        return "n/a"
-    return f"{m['value']:.3f} [{_ci(m)}]"
-
-
 def _ci(m: dict[str, Any]) -> str:
-    if m.get("low") is None or not m.get("n_boot"):
-        return f"no interval: {m['note']}" if m.get("note") else "n/a (no bootstrap)"
+    """A metric's interval alone (its own table column), or why it has none."""
+    if m.get("low") is None or m.get("high") is None:
+        return f"no interval: {m.get('note') or 'none recorded'}"
     return f"{m['low']:.3f}, {m['high']:.3f}"
 
 
@@ -338,6 +334,6 @@ def _honesty_rows(h: dict[str, Any], words: ProbeWords, text: str) -> list[list[
 
     def val(key: str) -> Any:
         v = h.get(key)
-        return _metric(v) if isinstance(v, dict) else v
+        return interval_text(v) if isinstance(v, dict) else v
 
     return [[name, val(key), key] for key, name in named.items()]

@@ -25,7 +25,7 @@ from tripwire.experiments.config import TranscriptsOptions
 from tripwire.experiments.report_figures import rate_bars, score_histogram
 from tripwire.experiments.rollout_capture import CheckedModel, rough_eta
 from tripwire.experiments.runs import StageCache, file_digests
-from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, interval_text, pct, rate_row
+from tripwire.experiments.stages.base import Context, Section, StagePlan, Table, pct, rate_row, wilson_text
 from tripwire.experiments.stages.outputs import GroupRate, ImportedSample, ProbeSummary, TranscriptsOutput
 from tripwire.probes.persistence import CARD_FILE, load_probe, probe_path
 from tripwire.probes.reading import read_transcript
@@ -155,7 +155,7 @@ class TranscriptsPipeline:
 
     def section(self, output: TranscriptsOutput) -> Section:
         by_model = output.by_model
-        rows = [[*r.group, r.n, r.harmful, pct(r.rate), interval_text(r)] for r in output.by_model_condition]
+        rows = [[*r.group, r.n, r.harmful, pct(r.rate), wilson_text(r)] for r in output.by_model_condition]
         tables = [Table("Harmful-action rate of the imported replies, per model and condition",
                         ["model", "condition", "replies", "harmful", "rate", "Wilson 95% CI"], rows,
                         "the same model's other conditions, and the rates the source reported for these replies "
@@ -163,7 +163,7 @@ class TranscriptsPipeline:
         figures = [rate_bars([" / ".join(r.group) for r in by_model], by_model,
                              "Harmful-action rate per model (imported replies, Wilson 95% CI)")]
         headline = [f"{r.group[0]}: {r.harmful}/{r.n} replies harmful = {pct(r.rate)} "
-                    f"(Wilson 95% CI {interval_text(r)})" for r in by_model]
+                    f"(Wilson 95% CI {wilson_text(r)})" for r in by_model]
         findings = []
         for name, p in output.probes.items():
             card = output.cards.get(name, {})
@@ -175,7 +175,7 @@ class TranscriptsPipeline:
             findings.append(f"probe {name} fired on {fired}")
             tables.append(Table(f"Probe {name}: fires on harmful vs other replies (teacher-forced)",
                                 ["replies", "n", "fired", "fire rate", "Wilson 95% CI"],
-                                [[g, r.n, r.harmful, pct(r.rate), interval_text(r)] for g, r in p.fired.items()],
+                                [[g, r.n, r.harmful, pct(r.rate), wilson_text(r)] for g, r in p.fired.items()],
                                 "the card's threshold (set on control transcripts at the card's false-positive "
                                 "rate); a useful probe fires more on harmful replies than on the others"))
             headline.append(f"probe {name}: AUROC of {stat}, harmful vs other replies over all imported replies "
