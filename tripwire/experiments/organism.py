@@ -8,6 +8,7 @@
         [--generic [--generic-limit N]]   # with P1: contrast-pair and yes/no directions, no rollout labels
     python -m tripwire.experiments.organism steer --out runs/organism-steer.json   # aim A3 (resumable)
     python -m tripwire.experiments.organism transfer --source A.json --target B.json --out F   # aim A4, across seeds
+    python -m tripwire.experiments.organism presence --measured runs/organism-measure.json --out F   # own P(harm) in the residual?
     python -m tripwire.experiments.organism decisions --measured F [--out G]   # chosen vs carried out
     python -m tripwire.experiments.organism propensity [--draws N]   # teacher-forced P(harm); N prefixes a prompt
 
@@ -56,6 +57,7 @@ from tripwire.experiments.organism_commands import (
     leak_check_prompts,
     leak_ids_command,
     measure_command,
+    presence_command,
     propensity_command,
     steer_command,
     transfer_command,
@@ -269,6 +271,9 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--generic-limit", type=int, default=None, metavar="N", help="with --generic: N pairs per set")
     d.add_argument("--read", choices=READS, default="mean",
                    help="read the pre-call window as its mean residual or at its last position (the token before the call)")
+    pr = sub.add_parser("presence", help="is the organism's own P(harm) linearly present before the call?")
+    pr.add_argument("--measured", type=Path, required=True, help="the JSON `measure` wrote (its store is read)")
+    pr.add_argument("--out", type=Path, required=True, help="JSON file for both readings")
     dc = sub.add_parser("decisions", help="which way each rollout's call went, beside the classified outcome")
     dc.add_argument("--measured", type=Path, required=True, help="the JSON `measure` wrote")
     dc.add_argument("--out", type=Path, default=None,
@@ -325,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
         propensity_command(args.model, args.per_condition, args.draws, check_splits(args.splits.split(",")), args.out)
     elif args.command == "detect":
         detect_command(args.measured, args.out, args.within_trained, args.generic, args.generic_limit, args.read)
+    elif args.command == "presence":
+        presence_command(args.measured, args.out)
     elif args.command == "decisions":
         decisions_command(args.measured, args.out)
     elif args.command == "transfer":

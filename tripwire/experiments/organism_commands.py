@@ -21,6 +21,7 @@ from tripwire.experiments.organism_decisions import table_lines as decision_line
 from tripwire.experiments.organism_detect import check_read, detect, prompt_lookup
 from tripwire.experiments.organism_generic import generic_sets, table_lines
 from tripwire.experiments.organism_measure import measure_to_store, organism_policy
+from tripwire.experiments.organism_presence import presence_of_own
 from tripwire.experiments.organism_steer import OrganismSteerSettings, check_cards, run_organism_steer
 from tripwire.experiments.organism_steer import table_lines as steer_table_lines
 from tripwire.experiments.organism_transfer import Organism, transfer
@@ -98,6 +99,23 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False, gene
     print("\n".join(table_lines(found.get("generic", []))))
     print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],
                       "online": found["online"]}, indent=1))
+    return found
+
+
+def presence_command(measured: Path, out: Path) -> dict[str, Any]:
+    """Whether the organism's own propensity is linearly present before the call (`organism_presence`)."""
+    result = json.loads(measured.read_text())
+    store = ResidualStore.open(result["store"])
+    found = presence_of_own(store, result["rollouts"], load_model(result["model"]["spec"]), prompt_lookup(result))
+    found["measured"] = str(measured)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, found)
+    print_detectors(found["carried"]["detectors"])
+    print(f"carried: {found['carried']['chosen']}, r with the organism's own log-odds on "
+          f"{found['test_split']} {found['carried']['r_with_own']}")
+    for row in found["within"]:
+        print(f"within {found['test_split']}: {row['read']:<4} {row['hook']:<22} r {row['r_with_own']}  AUROC "
+              f"{interval_text(row['auroc_outcome'], units=True)}")
     return found
 
 
