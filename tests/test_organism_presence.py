@@ -66,9 +66,11 @@ def test_a_random_target_is_not_present(measured: Measured) -> None:
 def test_the_organisms_own_propensity_is_the_target(handle: ModelHandle, measured: Measured) -> None:
     store, rows, by_key = measured
     found = presence_of_own(store, planted_labels(store, rows), handle,
-                            lambda r: by_key[(r["split"], r["condition"], r["seed"])])
+                            lambda r: by_key[(r["split"], r["condition"], r["seed"])], base=handle)
     assert found["target"].startswith("logit of the organism's own P(harm)")
     own = found["carried"]["detectors"][-1]
     assert own["detector"] == "organism's own P(harm), after its own reasoning" and own["auroc"]["n_units"] >= 10
     assert all(w["r_with_own"] is None or -1 <= w["r_with_own"] <= 1 for w in found["within"])
+    # the base model here is the same tiny model: its residual of the same tokens reads the same (fp16 store aside)
+    assert all(w["r_with_own"] is None or abs(w["base_r_with_own"] - w["r_with_own"]) < 0.05 for w in found["within"])
     assert logit([0.0, 0.5, 1.0]).round(3).tolist() == [-9.21, 0.0, 9.21]

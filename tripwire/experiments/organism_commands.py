@@ -106,7 +106,8 @@ def presence_command(measured: Path, out: Path) -> dict[str, Any]:
     """Whether the organism's own propensity is linearly present before the call (`organism_presence`)."""
     result = json.loads(measured.read_text())
     store = ResidualStore.open(result["store"])
-    found = presence_of_own(store, result["rollouts"], load_model(result["model"]["spec"]), prompt_lookup(result))
+    found = presence_of_own(store, result["rollouts"], load_model(result["model"]["spec"]), prompt_lookup(result),
+                            load_model("default"))
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, found)
@@ -114,8 +115,8 @@ def presence_command(measured: Path, out: Path) -> dict[str, Any]:
     print(f"carried: {found['carried']['chosen']}, r with the organism's own log-odds on "
           f"{found['test_split']} {found['carried']['r_with_own']}")
     for row in found["within"]:
-        print(f"within {found['test_split']}: {row['read']:<4} {row['hook']:<22} r {row['r_with_own']}  AUROC "
-              f"{interval_text(row['auroc_outcome'], units=True)}")
+        print(f"within {found['test_split']}: {row['read']:<4} {row['hook']:<22} r {row['r_with_own']} (base model "
+              f"{row.get('base_r_with_own')})  AUROC {interval_text(row['auroc_outcome'], units=True)}")
     return found
 
 

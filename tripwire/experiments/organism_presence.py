@@ -11,7 +11,9 @@ P(harm) (after its own reasoning) on its pre-call residual, at each stored block
   against the sampled outcome (interval over prompts) and correlation with the organism's own target there;
 - **within**: fitted on the test side itself, out-of-fold over folds of whole prompts, per block and read (each
   at the strength the training side chose for it): whether the propensity is there to read at all. It fits on
-  the test split on purpose and supports no detector claim.
+  the test split on purpose and supports no detector claim. Folds keep prompts whole, not cue families, so the
+  same reading on the base model's residual of the same tokens (`base`) is beside it: what the input alone
+  lets a ridge read of the organism's propensity.
 
 The target is the organism's own output, not the classified outcome, so neither reading is the issue's P1 or P2.
 """
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from jaxtyping import Float
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
@@ -39,6 +42,7 @@ from tripwire.experiments.organism_detect import (
     detector_row,
     own_propensities,
     read_text,
+    reduce_window,
     require_both_outcomes,
     split_side,
     window_features,
@@ -97,10 +101,23 @@ def features(store: ResidualStore, side: Side) -> Features:
             for read in READS for hook in store.manifest.hook_points}
 
 
+@torch.no_grad()
+def base_features(handle: ModelHandle, store: ResidualStore, side: Side) -> Features:
+    """`features` from another model (the base model): one teacher-forced pass per rollout over its tokens."""
+    hooks = list(store.manifest.hook_points)
+    rows: dict[tuple[WindowRead, str], list[np.ndarray]] = {(read, h): [] for read in READS for h in hooks}
+    for r in side.records:
+        captured = handle.forward([r.token_ids[: int(r.meta.get("fed_tokens", r.n_tokens))]], capture=hooks).captured
+        for read, h in rows:
+            rows[(read, h)].append(reduce_window(captured[h][0][r.positions], read))
+    return {key: np.stack(v) for key, v in rows.items()}
+
+
 def presence(store: ResidualStore, train: Side, test: Side, target_train: np.ndarray, target_test: np.ndarray,
-             own_test: np.ndarray) -> dict[str, Any]:
+             own_test: np.ndarray, base_test: Features | None = None) -> dict[str, Any]:
     """Both readings (module doc) for log-odds targets on either side; `own_test` is the organism's own
-    P(harm) on the test side, its detector row beside the ridge's."""
+    P(harm) on the test side, its detector row beside the ridge's; `base_test` (`base_features` of the test
+    side) adds the within reading on the base model's residual."""
     for name, side in (("the fitting side", train), ("the scored side", test)):
         require_both_outcomes(name, side)
     fit_x, test_x = features(store, train), features(store, test)
@@ -116,10 +133,13 @@ def presence(store: ResidualStore, train: Side, test: Side, target_train: np.nda
     for (read, hook), X in test_x.items():
         pred = out_of_fold(X, target_test, test, best_alpha[(read, hook)])
         scored = np.isfinite(pred)
-        within.append({"read": read, "hook": hook, "alpha": best_alpha[(read, hook)], "scored": int(scored.sum()),
-                       "r_with_own": correlation(pred, target_test),
-                       "auroc_outcome": auroc_ci(y[scored], pred[scored], groups=units[scored],
-                                                 over="prompts").to_dict()})
+        row = {"read": read, "hook": hook, "alpha": best_alpha[(read, hook)], "scored": int(scored.sum()),
+               "r_with_own": correlation(pred, target_test),
+               "auroc_outcome": auroc_ci(y[scored], pred[scored], groups=units[scored], over="prompts").to_dict()}
+        if base_test is not None:
+            base = out_of_fold(base_test[(read, hook)], target_test, test, best_alpha[(read, hook)])
+            row["base_r_with_own"] = correlation(base, target_test)
+        within.append(row)
     return {
         "train_split": TRAIN_SPLIT, "test_split": TEST_SPLIT, "n_train": len(train.rows), "n_test": len(test.rows),
         "target": "logit of the organism's own P(harm) after its own reasoning", "cv_table": [asdict(c) for c in cv],
@@ -135,9 +155,12 @@ def presence(store: ResidualStore, train: Side, test: Side, target_train: np.nda
 
 
 def presence_of_own(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: ModelHandle,
-                    prompt_of: Callable[[dict[str, Any]], OrganismPrompt]) -> dict[str, Any]:
-    """`presence` with the organism's own P(harm) after each rollout's own reasoning as the target."""
+                    prompt_of: Callable[[dict[str, Any]], OrganismPrompt], base: ModelHandle | None = None
+                    ) -> dict[str, Any]:
+    """`presence` with the organism's own P(harm) after each rollout's own reasoning as the target (and the
+    within reading on `base`'s residual too, when given)."""
     train, test = split_side(store, rows, TRAIN_SPLIT), split_side(store, rows, TEST_SPLIT)
     _, own_train = own_propensities(organism, train.rows, train.prompts, prompt_of)
     _, own_test = own_propensities(organism, test.rows, test.prompts, prompt_of)
-    return presence(store, train, test, logit(own_train), logit(own_test), own_test)
+    return presence(store, train, test, logit(own_train), logit(own_test), own_test,
+                    None if base is None else base_features(base, store, test))
