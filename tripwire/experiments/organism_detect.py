@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -114,7 +114,7 @@ def check_read(read: str) -> WindowRead:
     if read not in READS:
         raise OrganismDetectError(f"read={read!r}: the pre-call window is read as one of {', '.join(READS)} "
                                   "(its mean residual, or the residual at its last position)")
-    return read  # type: ignore[return-value]
+    return cast(WindowRead, read)
 
 
 def reduce_window(rows: Float[torch.Tensor, "pos d_model"], read: WindowRead) -> Float[np.ndarray, " d_model"]:
