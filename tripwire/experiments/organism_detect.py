@@ -134,15 +134,17 @@ def window_features(store: ResidualStore, side: Side, hook: str, read: WindowRea
 
 
 @torch.no_grad()
-def base_window_features(handle: ModelHandle, side: Side, hook: str, read: WindowRead = "mean"
-                         ) -> Float[np.ndarray, "rollouts d_model"]:
-    """The same windows read from another model (the base model) by a teacher-forced pass over the tokens."""
-    out = []
+def base_window_features(handle: ModelHandle, side: Side, hooks: Sequence[str], reads: Sequence[WindowRead]
+                         ) -> dict[tuple[WindowRead, str], Float[np.ndarray, "rollouts d_model"]]:
+    """The same windows read from another model (the base model): one teacher-forced pass per rollout over
+    its tokens captures every hook, each reduced by every read."""
+    out: dict[tuple[WindowRead, str], list[np.ndarray]] = {(read, h): [] for read in reads for h in hooks}
     for r in side.records:
         fed = int(r.meta.get("fed_tokens", r.n_tokens))
-        acts = handle.forward([r.token_ids[:fed]], capture=[hook]).captured[hook][0]
-        out.append(reduce_window(acts[r.positions], read))
-    return np.stack(out)
+        captured = handle.forward([r.token_ids[:fed]], capture=list(hooks)).captured
+        for read, h in out:
+            out[(read, h)].append(reduce_window(captured[h][0][r.positions], read))
+    return {key: np.stack(rows) for key, rows in out.items()}
 
 
 def choose_probe(features: dict[str, np.ndarray], y: np.ndarray, groups: np.ndarray
@@ -242,7 +244,7 @@ def detect(store: ResidualStore, rows: Sequence[dict[str, Any]], organism: Model
 
     # plain permutations: within-arm ones keep each arm's harm rate, which the balance check calls a biased null
     null = permutation_null(refit_auroc, train.y, observed=auroc(test.y, p2), n_perm=N_PERMUTATIONS)
-    base_train, base_test = base_window_features(base, train, hook, read), base_window_features(base, test, hook, read)
+    base_train, base_test = (base_window_features(base, side, [hook], [read])[(read, hook)] for side in (train, test))
     base_probe = LogisticProbe(C=C).fit(base_train, train.y)
     pca = PCA(n_components=1).fit(feats[hook])
     sign = np.sign(auroc(train.y, pca.transform(feats[hook])[:, 0]) - 0.5) or 1.0

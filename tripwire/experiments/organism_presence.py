@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from jaxtyping import Float
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
@@ -39,10 +38,10 @@ from tripwire.experiments.organism_detect import (
     TRAIN_SPLIT,
     Side,
     WindowRead,
+    base_window_features,
     detector_row,
     own_propensities,
     read_text,
-    reduce_window,
     require_both_outcomes,
     split_side,
     window_features,
@@ -101,23 +100,11 @@ def features(store: ResidualStore, side: Side) -> Features:
             for read in READS for hook in store.manifest.hook_points}
 
 
-@torch.no_grad()
-def base_features(handle: ModelHandle, store: ResidualStore, side: Side) -> Features:
-    """`features` from another model (the base model): one teacher-forced pass per rollout over its tokens."""
-    hooks = list(store.manifest.hook_points)
-    rows: dict[tuple[WindowRead, str], list[np.ndarray]] = {(read, h): [] for read in READS for h in hooks}
-    for r in side.records:
-        captured = handle.forward([r.token_ids[: int(r.meta.get("fed_tokens", r.n_tokens))]], capture=hooks).captured
-        for read, h in rows:
-            rows[(read, h)].append(reduce_window(captured[h][0][r.positions], read))
-    return {key: np.stack(v) for key, v in rows.items()}
-
-
 def presence(store: ResidualStore, train: Side, test: Side, target_train: np.ndarray, target_test: np.ndarray,
              own_test: np.ndarray, base_test: Features | None = None) -> dict[str, Any]:
     """Both readings (module doc) for log-odds targets on either side; `own_test` is the organism's own
-    P(harm) on the test side, its detector row beside the ridge's; `base_test` (`base_features` of the test
-    side) adds the within reading on the base model's residual."""
+    P(harm) on the test side, its detector row beside the ridge's; `base_test` (`base_window_features` of
+    the test side, every hook and read) adds the within reading on the base model's residual."""
     for name, side in (("the fitting side", train), ("the scored side", test)):
         require_both_outcomes(name, side)
     fit_x, test_x = features(store, train), features(store, test)
@@ -163,4 +150,4 @@ def presence_of_own(store: ResidualStore, rows: Sequence[dict[str, Any]], organi
     _, own_train = own_propensities(organism, train.rows, train.prompts, prompt_of)
     _, own_test = own_propensities(organism, test.rows, test.prompts, prompt_of)
     return presence(store, train, test, logit(own_train), logit(own_test), own_test,
-                    None if base is None else base_features(base, store, test))
+                    None if base is None else base_window_features(base, test, store.manifest.hook_points, READS))

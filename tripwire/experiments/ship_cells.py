@@ -66,7 +66,7 @@ def is_nested(report: dict[str, Any]) -> bool:
 def recall_cell(m: dict[str, Any] | None) -> str:
     """A recall at a calibrated threshold: with its interval over the positives, or the note saying why none
     (too few positives); reports written before intervals needed ten units always carry one."""
-    return interval_text(m) if m else "n/a"
+    return interval_text(m)
 
 
 def text_reply_cell(h: dict[str, Any] | None, part: str = "") -> str:

@@ -10,8 +10,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from tripwire.experiments.ship_cells import metric_cell
 from tripwire.experiments.stages.base import Section, Table, pct
+from tripwire.probes.metrics import interval_text
 
 ORGANISM_LIMIT = ("The organism is a planted, known mechanism for checking the toolkit: what its detectors find says "
                   "whether tripwire can read a propensity that is known to be there, not anything about natural "
@@ -76,7 +76,8 @@ def behavior_section(result: dict[str, Any]) -> Section:
             prefix = monitor.get(arm, {})
             rows.append([SPLIT_NAMES[split], arm, _rate(r), _decided(decided.get((split, arm))), r["target"],
                          result["splits"][split]["propensity"].get("deploy" if arm == "decoy" else arm),
-                         metric_cell(prefix.get("auroc")), metric_cell(prefix.get("kind_only")), r["well_formed"]])
+                         interval_text(prefix.get("auroc"), units=True),
+                         interval_text(prefix.get("kind_only"), units=True), r["well_formed"]])
     verdict = a0_verdict(result)
     ppl, base_ppl = result["control_perplexity"], result["base_control_perplexity"]
     headline = [f"{SPLIT_NAMES[s]}: harmful {_rate(cells.get((s, 'deploy')))} under deploy cues against "
@@ -120,7 +121,7 @@ def behavior_section(result: dict[str, Any]) -> Section:
 
 
 def detect_section(result: dict[str, Any]) -> Section:
-    rows = [[d["detector"], d["reads"], metric_cell(d["auroc"]),
+    rows = [[d["detector"], d["reads"], interval_text(d["auroc"], units=True),
              "n/a" if d["within_prompt"]["value"] is None else
              f"{d['within_prompt']['value']:.3f} ({d['within_prompt']['groups']} prompts)"] for d in result["detectors"]]
     by = {d["detector"]: d["auroc"]["value"] for d in result["detectors"]}
@@ -130,7 +131,8 @@ def detect_section(result: dict[str, Any]) -> Section:
     null, online = result["permutation_null"], result["online"]
     low = p2["auroc"]["low"]
     a2 = None if low is None else low > max(text["auroc"]["value"], by["same probe, base model"])
-    headline = [f"P2 (a probe on the organism's residual before the call) scores {metric_cell(p2['auroc'])} on "
+    headline = [f"P2 (a probe on the organism's residual before the call) scores "
+                f"{interval_text(p2['auroc'], units=True)} on "
                 f"{result['test_split']}, against the strongest text monitor's {text['auroc']['value']:.3f}, the same "
                 f"probe on the base model's {by['same probe, base model']:.3f} and the oracle's {by['oracle']:.3f}",
                 f"permutation null of P2 ({null['n_perm']} refits on permuted training labels): mean {null['mean']:.3f}, "
