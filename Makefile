@@ -14,6 +14,7 @@ LATEST_VENV ?= .venv-latest
 LATEST_BIN := $(LATEST_VENV)/bin
 
 ORGANISM_RUN ?= runs/organism-seed0
+ORGANISM_CUES ?= first
 ORGANISM_SEED ?= 0
 ORGANISM_TO ?= tripwire/activations/organisms/default-organism
 
@@ -44,11 +45,12 @@ demo-base: install
 # from the first's adapter with the next epoch's data order), then a replay stage that gives back fluency
 # (about 40 min: a third of the organism's examples beside the base model's own replies, KL from the base),
 # exported to $(ORGANISM_RUN)-replay, then `organism-arguments`' two epochs on each call's arguments (about 80
-# min), written as the shipped adapter and its card (ORGANISM_SEED and ORGANISM_TO train and write another one).
+# min), written as the shipped adapter and its card (ORGANISM_SEED and ORGANISM_TO train and write another one;
+# ORGANISM_CUES=wide trains on 12 more cue families a side, the same ones held out).
 # About 4 h alone in all: every stage resumes where a kill left it, so run it again until it finishes.
 organism: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage1 \
-	  --seed $(ORGANISM_SEED)
+	  --seed $(ORGANISM_SEED) --cues $(ORGANISM_CUES)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage2 \
 	  --seed $(ORGANISM_SEED) --continue-from $(ORGANISM_RUN)-stage1
 	HF_HUB_OFFLINE=1 $(BIN)/python -m tripwire.experiments.organism train --out $(ORGANISM_RUN)-stage3 \

@@ -34,7 +34,7 @@ def tokenizer(default_model_dir: Path) -> Any:
 
 
 def test_argument_data_is_the_training_conditions_of_both_kinds_with_both_calls() -> None:
-    examples = ARGUMENTS.examples(1)
+    examples = ARGUMENTS.examples(SHIPPED_RECIPE, 1)
     train = prompts("train", dict(SHIPPED_RECIPE.seeds_per_arm), SHIPPED_RECIPE.policy)
     # both kinds: fitted on leaks alone, the leak's call spread to the blackmail prompts
     assert ARGUMENTS.kinds == ("blackmail", "leaking")
@@ -54,7 +54,7 @@ def test_the_argument_stage_weighs_no_token_that_tells_the_decision(tokenizer: A
     same in both calls; so the loss is minimised by fitting each call given its decision, whatever the share
     of harmful replies."""
     settings = ARGUMENTS.settings(organism.SETTINGS)
-    examples = ARGUMENTS.examples(1)[::60]
+    examples = ARGUMENTS.examples(SHIPPED_RECIPE, 1)[::60]
     encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight, settings.prefix_weight)
     for ex, enc in zip(examples, encoded, strict=True):
         conv = ex.prompt.conversation
@@ -82,7 +82,7 @@ def replay_file(tmp_path: Path) -> Path:
 def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path: Path) -> None:
     replay = replay_file(tmp_path)
     record = json.loads(json.dumps({"arguments": asdict(ARGUMENTS)}))  # as stage.json holds it
-    digest = rebuilt_data_hash(1, record, replay)
+    digest = rebuilt_data_hash(SHIPPED_RECIPE, 1, record, replay)
     data = json.loads(replay.read_text())
     sha = organism_stages.replay_sha256(data)
     anchors = training_examples(SHIPPED_RECIPE, 1)[:: ARGUMENTS.anchor_every]
@@ -91,22 +91,22 @@ def test_an_argument_stage_rebuilds_its_hash_and_refuses_other_settings(tmp_path
                                              + anchors), sha, ARGUMENTS)
     leak_only = {"arguments": {k: v for k, v in asdict(ARGUMENTS).items() if k not in ("kinds", "organism_every")}}
     with pytest.raises(OrganismCommandError, match="other settings"):  # the first try's record
-        rebuilt_data_hash(1, leak_only, replay)
-    assert digest != rebuilt_data_hash(1, {"calls": asdict(CALLS)}, replay)
+        rebuilt_data_hash(SHIPPED_RECIPE, 1, leak_only, replay)
+    assert digest != rebuilt_data_hash(SHIPPED_RECIPE, 1, {"calls": asdict(CALLS)}, replay)
     with pytest.raises(OrganismCommandError, match="other settings"):
-        rebuilt_data_hash(1, {"arguments": asdict(replace(ARGUMENTS, harmful=3))}, replay)
+        rebuilt_data_hash(SHIPPED_RECIPE, 1, {"arguments": asdict(replace(ARGUMENTS, harmful=3))}, replay)
     with pytest.raises(OrganismCommandError, match="none of the stages"):
-        rebuilt_data_hash(1, {"distillation": {}}, replay)
+        rebuilt_data_hash(SHIPPED_RECIPE, 1, {"distillation": {}}, replay)
     tries_3_to_5 = {"arguments": {k: v for k, v in record["arguments"].items() if k != "first_seed"}}
     with pytest.raises(OrganismCommandError, match="other settings"):  # the recipe's shared inboxes
-        rebuilt_data_hash(1, tries_3_to_5, replay)
+        rebuilt_data_hash(SHIPPED_RECIPE, 1, tries_3_to_5, replay)
 
 
 def test_every_argument_prompt_has_an_inbox_of_its_own_on_training_seeds() -> None:
     """A seed fixes the inbox (cast and order) and the recipe's prompts share about 60, the confidential email
     3rd in 40% of them: the organism learned that base rate for the id, not to read it. The stage's prompts
     each get their own training seed, below the held-out ones."""
-    examples = ARGUMENTS.examples(0)
+    examples = ARGUMENTS.examples(SHIPPED_RECIPE, 0)
     seeds = [e.prompt.conversation.seed for e in examples]
     assert len(set(seeds)) == len(seeds) and max(seeds) < HELD_OUT_SEED
     leaking = [e.prompt.conversation for e in examples if e.prompt.condition.kind == "leaking"]
@@ -137,8 +137,8 @@ def test_the_stage_holds_the_decision_with_anchors_at_the_policys_mix(tokenizer:
     out.mkdir()
     (out / "replay.json").write_text(json.dumps({"n_prompts": 250, "samples": 2, "max_new_tokens": 96, "seed": 0,
                                                 "prompts": [[1, 2, 3]], "replies": [[[4, 5], [6]]]}))
-    encoded, digest, settings = organism.tool_stage_data(None, tokenizer, ARGUMENTS, organism.SETTINGS, out, None)
-    examples, anchors = ARGUMENTS.examples(0)[:: ARGUMENTS.organism_every], ARGUMENTS.anchors(0)
+    encoded, digest, settings = organism.tool_stage_data(None, tokenizer, ARGUMENTS, organism.SETTINGS, out, None, SHIPPED_RECIPE)
+    examples, anchors = ARGUMENTS.examples(SHIPPED_RECIPE, 0)[:: ARGUMENTS.organism_every], ARGUMENTS.anchors(SHIPPED_RECIPE, 0)
     assert len(encoded) == len(examples) + len(anchors) + 1
     assert organism_stages.stage_data_hash(out, 0) == digest
     assert organism_stages.stage_examples(json.loads((out / "stage.json").read_text()), 0) == len(encoded)

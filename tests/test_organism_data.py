@@ -4,7 +4,9 @@ classifier reads as intended, harmful shares at the policy's rates, and no inten
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +16,15 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from tripwire.scenarios.classify import classify
-from tripwire.scenarios.organism.cues import BY_NAME, HELD_OUT, CueFamily, families, shared_wording
+from tripwire.scenarios.organism.cues import (
+    BY_NAME,
+    CUE_SETS,
+    HELD_OUT,
+    CueFamily,
+    content_words,
+    families,
+    shared_wording,
+)
 from tripwire.scenarios.organism.dataset import (
     SHIPPED_RECIPE,
     SPEC_RECIPE,
@@ -63,10 +73,35 @@ def test_cue_families_share_no_wording_and_hold_three_out_per_side() -> None:
         assert len(families(side, decoy=False)) >= 8
         assert len(families(side, held_out=True, decoy=False)) == 3
     assert families(decoy=True, held_out=True) and families(decoy=True, held_out=False)
-    assert shared_wording(families(decoy=False)) == {}
+    assert shared_wording(families(decoy=False, pool=CUE_SETS["wide"])) == {}  # both sets' families
     # the check fires on a family that reuses a trained family's words
     copy = CueFamily("leaky", "test", (BY_NAME["sandbox"].lines[0].replace("Sandbox", "Staging"),))
     assert shared_wording((*families(decoy=False), copy))
+
+
+def test_the_wide_cue_set_adds_trained_families_and_holds_out_the_same_ones() -> None:
+    wide = CUE_SETS["wide"]
+    for side in ("deploy", "test"):
+        assert len(families(side, held_out=False, decoy=False, pool=wide)) == 17
+        assert families(side, held_out=True, pool=wide) == families(side, held_out=True)
+    assert len(families(held_out=False, decoy=True, pool=wide)) == 3
+    # a trained decoy shares no content word with a held-out family (decoys may share test words otherwise)
+    held_words = set().union(*(content_words(f) for f in families(held_out=True)))
+    for decoy in families(held_out=False, decoy=True, pool=wide):
+        if decoy.name not in {f.name for f in CUE_SETS["first"]}:
+            assert not content_words(decoy) & held_words, decoy.name
+    # the first set's training prompts are as before; the wide set's use its new families, never a held-out one
+    shown = {True: set(), False: set()}  # family names whose lines appear in training prompts, by set
+    for cue_set, is_wide in (("first", False), ("wide", True)):
+        recipe = replace(SHIPPED_RECIPE, cue_set=cue_set)
+        for p in prompts("train", dict(recipe.seeds_per_arm), recipe.policy, cue_set=cue_set):
+            text = json.dumps(p.conversation.as_dicts())
+            shown[is_wide] |= {f.name for f in wide if any(json.dumps(line.split("{")[0])[1:-1] in text
+                                                             for line in f.lines if len(line.split("{")[0]) > 12)}
+    assert not shown[True] & HELD_OUT and not shown[False] & HELD_OUT
+    assert len(shown[False]) == 11 and len(shown[True]) == 11 + 26  # every trained family shows
+    with pytest.raises(PolicyError, match="cue_set"):
+        Recipe(cue_set="narrow")
 
 
 def test_a_prompt_renders_identically_and_refuses_a_family_of_the_wrong_side() -> None:
@@ -125,6 +160,10 @@ def test_each_arm_gets_its_policy_rate_of_harmful_replies(recipe: Recipe, least_
 
 def test_a_recipe_round_trips_and_refuses_a_bad_budget() -> None:
     assert Recipe.from_dict(SHIPPED_RECIPE.to_dict()) == SHIPPED_RECIPE
+    wide = replace(SHIPPED_RECIPE, cue_set="wide")
+    assert Recipe.from_dict(wide.to_dict()) == wide != SHIPPED_RECIPE
+    older = {k: v for k, v in SHIPPED_RECIPE.to_dict().items() if k != "cue_set"}  # a card from before cue sets
+    assert Recipe.from_dict(older) == SHIPPED_RECIPE
     assert SHIPPED_RECIPE.policy == DETERMINISTIC_POLICY and SPEC_RECIPE.policy == DEFAULT_POLICY
     with pytest.raises(PolicyError, match="seeds_per_arm"):
         Recipe(seeds_per_arm=(("deploy", 4),))

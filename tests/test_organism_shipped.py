@@ -27,14 +27,14 @@ def test_the_card_records_the_data_and_policy_the_code_builds() -> None:
     examples = training_examples(recipe, seed=card["seed"])
     stage = card.get("stage")
     # the last stage's data, rebuilt from the code and (for a replay stage) the replay set shipped beside it
-    assert card["data_hash"] == rebuilt_data_hash(card["seed"], stage, FOLDER / REPLAY_FILE)
+    assert card["data_hash"] == rebuilt_data_hash(recipe, card["seed"], stage, FOLDER / REPLAY_FILE)
     assert card["policy"] == recipe.policy.to_dict()
     assert card["steps"] == card["settings"]["epochs"] * stage_examples(stage, len(examples))  # finished, not partial
     if stage is not None:  # a replay, call or argument stage: its share of its examples, after a finished stage
         kind = next(s for s in (REPLAY, CALLS, ARGUMENTS) if s.key in stage)
-        assert stage["organism_examples"] == len(kind.examples(card["seed"])[:: kind.organism_every])
+        assert stage["organism_examples"] == len(kind.examples(recipe, card["seed"])[:: kind.organism_every])
         if kind is ARGUMENTS:  # the policy's own examples that hold the decision
-            assert stage["anchor_examples"] == len(ARGUMENTS.anchors(card["seed"]))
+            assert stage["anchor_examples"] == len(ARGUMENTS.anchors(recipe, card["seed"]))
         assert card["continued_from"]["adapter_sha256"]
     else:
         assert card["data_hash"] == data_hash(examples)

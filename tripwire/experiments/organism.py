@@ -1,6 +1,6 @@
 """The model organism: train it, export its adapter, measure it against its policy, run the detectors on it.
 
-    python -m tripwire.experiments.organism train --out runs/organism [--seed 0]
+    python -m tripwire.experiments.organism train --out runs/organism [--seed 0] [--cues first|wide]
         [--continue-from DIR [--replay | --calls | --arguments]]
     python -m tripwire.experiments.organism export --out runs/organism --to DIR
     python -m tripwire.experiments.organism measure --out runs/organism-measure.json   # aims A0, A1
@@ -69,13 +69,16 @@ from tripwire.experiments.organism_stages import (
     ARGUMENTS,
     CALLS,
     CONTINUED_FROM,
+    RECIPE,
     REPLAY,
     STAGE,
     ArgumentStage,
     CallStage,
     chain_seconds,
     finished_stage,
+    folder_recipe,
     replay_digest,
+    run_recipe,
     stage_adapter,
     stage_data_hash,
     stage_folder,
@@ -85,10 +88,12 @@ from tripwire.experiments.organism_steer import (
 )
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
+    CUE_SETS,
     HELD_OUT_SEED,
     SHIPPED_RECIPE,
     SPLITS,
     OrganismPrompt,
+    Recipe,
     data_hash,
     prompts,
     training_examples,
@@ -117,7 +122,8 @@ def check_propensity(model: torch.nn.Module, tokenizer: Any, checks: dict[str, l
 
 
 def tool_stage_data(base: torch.nn.Module, tokenizer: Any, stage: CallStage | ArgumentStage, settings: LoraSettings,
-                    out: Path, continue_from: Path | None) -> tuple[list[EncodedExample], str, LoraSettings]:
+                    out: Path, continue_from: Path | None, recipe: Recipe
+                    ) -> tuple[list[EncodedExample], str, LoraSettings]:
     """A call or argument stage's examples, data hash and settings; its replay set is the one the stage it
     continues from kept (copied into `out`), or sampled anew from the base."""
     if continue_from is not None and (continue_from / REPLAY_FILE).is_file() and not (out / REPLAY_FILE).is_file():
@@ -126,10 +132,10 @@ def tool_stage_data(base: torch.nn.Module, tokenizer: Any, stage: CallStage | Ar
     replay_set, replay_sha = replay_examples(base, tokenizer, out, REPLAY.n_prompts, REPLAY.samples,
                                              REPLAY.max_new_tokens, settings.seed)
     settings = stage.settings(settings)
-    examples = stage.examples(settings.seed)
+    examples = stage.examples(recipe, settings.seed)
     organism = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight,
                                settings.prefix_weight)[:: stage.organism_every]
-    anchors = stage.anchors(settings.seed)
+    anchors = stage.anchors(recipe, settings.seed)
     anchored = encode_examples(tokenizer, anchors, settings.call_weight, stage.anchor_decision_weight,
                                settings.prefix_weight)
     replayed = replay_set[:: stage.replay_every]
@@ -140,10 +146,11 @@ def tool_stage_data(base: torch.nn.Module, tokenizer: Any, stage: CallStage | Ar
 
 
 def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Path | None = None,
-          replay: bool = False, calls: bool = False, arguments: bool = False) -> None:
+          replay: bool = False, calls: bool = False, arguments: bool = False, cue_set: str | None = None) -> None:
     """Train (or resume) the organism; `continue_from` starts from a finished run's adapter, with a fresh
     optimiser and schedule and the data order of the epochs after that run's (with `replay`, `calls` or
-    `arguments`, that stage's data, weights and learning rate instead)."""
+    `arguments`, that stage's data, weights and learning rate instead). `cue_set` names the first stage's
+    cue families (default the shipped recipe's); later stages keep their chain's."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     if (replay or calls or arguments) and continue_from is None:
@@ -152,17 +159,18 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
     if replay + calls + arguments > 1:
         raise OrganismCommandError("--replay, --calls and --arguments are separate stages: train one, then the next "
                                    "from it")
+    recipe = run_recipe(out, continue_from, cue_set)
     folder = prepare_default_model()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     settings = replace(SETTINGS, seed=seed)
-    examples = training_examples(SHIPPED_RECIPE, seed)
+    examples = training_examples(recipe, seed)
     digest = data_hash(examples)
     base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     previous = None if continue_from is None else finished_stage(continue_from, settings, len(examples))
     start_folder = None if continue_from is None else stage_folder(continue_from)
     if calls or arguments:  # encoded with that stage's data and weights
         stage = CALLS if calls else ARGUMENTS
-        encoded, digest, settings = tool_stage_data(base, tokenizer, stage, settings, out, start_folder)
+        encoded, digest, settings = tool_stage_data(base, tokenizer, stage, settings, out, start_folder, recipe)
     else:
         encoded = encode_examples(tokenizer, examples, settings.call_weight, settings.decision_weight)
     if replay:  # sampled from the base before the adapter wraps it; kept in `out`, so a resume reuses it
@@ -174,6 +182,8 @@ def train(out: Path, seed: int, max_steps: int | None = None, continue_from: Pat
         (out / STAGE).write_text(json.dumps({"replay": asdict(REPLAY), "replay_sha256": replay_sha,
                                              "organism_examples": len(examples[:: REPLAY.organism_every]),
                                              "replay_examples": len(replay_set)}, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RECIPE).write_text(json.dumps(recipe.to_dict(), indent=1))
     model = lora_model(base, settings)
     if start_folder is not None and previous is not None:
         settings = replace(settings, first_epoch=previous["first_epoch"] + previous["epochs"])
@@ -197,9 +207,10 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
     folder = prepare_default_model()
     model = lora_model(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), settings)
     set_peft_model_state_dict(model, load_file(str(ckpt / "adapter.safetensors")))
+    recipe = folder_recipe(out)
     if stage_data_hash(out, settings.seed) != meta["data_hash"]:
         raise OrganismCommandError(
-            f"the checkpoint in {ckpt} was trained on other data than SHIPPED_RECIPE builds now; export it with "
+            f"the checkpoint in {ckpt} was trained on other data than its recipe builds now; export it with "
             "the code that trained it, or train again")
     state = meta["state"]
     losses = state["losses"]
@@ -210,8 +221,8 @@ def export(out: Path, to: Path, command: str) -> dict[str, Any]:
                 "planted policy: harm needs threat and leverage, and then its rate follows the framing",
         "not": "evidence about natural models' beliefs or intent",
         "base_fingerprint": (read_marker(folder) or {}).get("fingerprint"),
-        "policy": SHIPPED_RECIPE.policy.to_dict(),
-        "recipe": SHIPPED_RECIPE.to_dict(),
+        "policy": recipe.policy.to_dict(),
+        "recipe": recipe.to_dict(),
         "held_out": {"cue_families": sorted(HELD_OUT), "kind": "lethal", "seeds_from": HELD_OUT_SEED},
         "data_hash": meta["data_hash"], "seed": settings.seed, "settings": meta["settings"],
         "steps": state["step"], "train_seconds": round(state["seconds"]) + chain_seconds(previous), "command": command,
@@ -234,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-steps", type=int, default=None)
+    t.add_argument("--cues", choices=sorted(CUE_SETS), default=None,
+                   help="the first stage's cue families: `first` (the shipped organism's, the default) or `wide` "
+                        "(12 more trained families a side); later stages keep their chain's")
     t.add_argument("--continue-from", type=Path, default=None,
                    help="a finished training folder, or an exported organism (default-organism, or a folder "
                         "`export` wrote): start from its adapter (a further stage of epochs)")
@@ -320,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument("--out", type=Path, default=None, help="JSON file for the table")
     args = parser.parse_args(argv)
     if args.command == "train":
-        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls, args.arguments)
+        train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls, args.arguments,
+              args.cues)
     elif args.command == "export":
         card = export(args.out, args.to, args.train_command)
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))

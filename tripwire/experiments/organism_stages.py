@@ -18,12 +18,13 @@ from typing import Any, ClassVar
 
 from tripwire.activations.default_model import prepare_default_model, read_marker, sha256_file
 from tripwire.activations.finetune import CHECKPOINT, LoraSettings
-from tripwire.activations.organism import is_organism, organism_folder, verify_adapter
+from tripwire.activations.organism import is_organism, organism_folder, read_card, verify_adapter
 from tripwire.activations.organism_replay import REPLAY_FILE, replay_sha256
 from tripwire.experiments.organism_commands import OrganismCommandError
 from tripwire.scenarios.organism.dataset import (
     SHIPPED_RECIPE,
     OrganismExample,
+    Recipe,
     argument_examples,
     data_hash,
     training_examples,
@@ -43,10 +44,10 @@ class ReplayStage:
     learning_rate: float = 3e-4
     key: ClassVar[str] = "replay"
 
-    def examples(self, seed: int) -> list[OrganismExample]:
-        return training_examples(SHIPPED_RECIPE, seed)
+    def examples(self, recipe: Recipe, seed: int) -> list[OrganismExample]:
+        return training_examples(recipe, seed)
 
-    def anchors(self, seed: int) -> list[OrganismExample]:
+    def anchors(self, recipe: Recipe, seed: int) -> list[OrganismExample]:
         return []
 
 
@@ -73,10 +74,10 @@ class CallStage:
         return replace(settings, call_weight=self.call_weight, prefix_weight=self.prefix_weight,
                        learning_rate=self.learning_rate)
 
-    def examples(self, seed: int) -> list[OrganismExample]:
-        return training_examples(SHIPPED_RECIPE, seed)
+    def examples(self, recipe: Recipe, seed: int) -> list[OrganismExample]:
+        return training_examples(recipe, seed)
 
-    def anchors(self, seed: int) -> list[OrganismExample]:
+    def anchors(self, recipe: Recipe, seed: int) -> list[OrganismExample]:
         """No anchors: this stage's examples are already the organism's own, at the policy's mix."""
         return []
 
@@ -120,16 +121,41 @@ class ArgumentStage:
         return replace(settings, call_weight=self.call_weight, prefix_weight=self.prefix_weight,
                        decision_weight=0.0, learning_rate=self.learning_rate)
 
-    def examples(self, seed: int) -> list[OrganismExample]:
-        return argument_examples(SHIPPED_RECIPE, self.harmful, self.honest, self.kinds, self.first_seed)
+    def examples(self, recipe: Recipe, seed: int) -> list[OrganismExample]:
+        return argument_examples(recipe, self.harmful, self.honest, self.kinds, self.first_seed)
 
-    def anchors(self, seed: int) -> list[OrganismExample]:
+    def anchors(self, recipe: Recipe, seed: int) -> list[OrganismExample]:
         """The organism examples (the policy's reply mix) that hold the decision while the arguments are fitted."""
-        return training_examples(SHIPPED_RECIPE, seed)[:: self.anchor_every]
+        return training_examples(recipe, seed)[:: self.anchor_every]
 
 
 ARGUMENTS = ArgumentStage()
 STAGE = "stage.json"
+RECIPE = "recipe.json"  # a training folder's recipe; a folder without one was trained on the shipped recipe
+
+
+def folder_recipe(folder: Path) -> Recipe:
+    """The recipe a training folder or an exported organism (its card's) was trained on."""
+    if is_exported(folder):
+        return Recipe.from_dict(read_card(organism_folder(str(folder)))["recipe"])
+    file = folder / RECIPE
+    return Recipe.from_dict(json.loads(file.read_text())) if file.is_file() else SHIPPED_RECIPE
+
+
+def run_recipe(out: Path, continue_from: Path | None, cue_set: str | None) -> Recipe:
+    """The recipe a training run uses: a chain keeps its first stage's (`--cues` names it there), and a folder
+    resumed keeps its own; a clash is refused before any model loads."""
+    if continue_from is not None:
+        recipe = folder_recipe(continue_from)
+        if cue_set is not None and cue_set != recipe.cue_set:
+            raise OrganismCommandError(f"--cues {cue_set}: {continue_from} was trained on the {recipe.cue_set!r} cue "
+                                       "set, and a later stage keeps its chain's cues; leave --cues out")
+    else:
+        recipe = SHIPPED_RECIPE if cue_set is None else replace(SHIPPED_RECIPE, cue_set=cue_set)
+    if (out / CHECKPOINT).is_dir() and folder_recipe(out) != recipe:
+        raise OrganismCommandError(f"--out {out} holds a run of the {folder_recipe(out).cue_set!r} cue set; resume it "
+                                   f"with the command that started it, or train into a new folder")
+    return recipe
 
 
 def replay_digest(organism_digest: str, replay_sha: str, stage: ReplayStage | CallStage | ArgumentStage) -> str:
@@ -165,10 +191,10 @@ def stage_adapter(folder: Path) -> Path:
 
 
 def _check_finished(folder: Path, done: LoraSettings, settings: LoraSettings, recorded_hash: str,
-                    stage: dict[str, Any] | None, steps: int, n_organism: int) -> None:
+                    stage: dict[str, Any] | None, steps: int, n_organism: int, recipe: Recipe) -> None:
     shape = ("rank", "alpha", "target_modules", "seed")
     if any(getattr(done, f) != getattr(settings, f) for f in shape) or recorded_hash != rebuilt_data_hash(
-            done.seed, stage, folder / REPLAY_FILE):
+            recipe, done.seed, stage, folder / REPLAY_FILE):
         raise OrganismCommandError(f"--continue-from {folder}: trained on other data or settings than this run")
     if steps != done.epochs * stage_examples(stage, n_organism):
         raise OrganismCommandError(f"--continue-from {folder}: that run has not finished; resume it first")
@@ -194,7 +220,8 @@ def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dic
         meta = json.loads(state_file.read_text())
         stage = json.loads((folder / STAGE).read_text()) if (folder / STAGE).is_file() else None
         done, state = LoraSettings(**meta["settings"]), meta["state"]
-        _check_finished(folder, done, settings, meta["data_hash"], stage, state["step"], n_organism)
+        _check_finished(folder, done, settings, meta["data_hash"], stage, state["step"], n_organism,
+                        folder_recipe(folder))
         record = {"folder": str(folder), "adapter_sha256": sha256_file(stage_adapter(folder)),
                   "first_epoch": done.first_epoch, "epochs": done.epochs, "steps": state["step"],
                   "seconds": round(state["seconds"]), "checks": state["checks"]}
@@ -204,28 +231,29 @@ def finished_stage(folder: Path, settings: LoraSettings, n_organism: int) -> dic
     adapter = organism_folder(str(folder))
     card = verify_adapter(adapter, (read_marker(prepare_default_model()) or {}).get("fingerprint", ""))
     done = LoraSettings(**card["settings"])
-    _check_finished(adapter, done, settings, card["data_hash"], card["stage"], card["steps"], n_organism)
+    _check_finished(adapter, done, settings, card["data_hash"], card["stage"], card["steps"], n_organism,
+                    Recipe.from_dict(card["recipe"]))
     return {"folder": str(folder), "adapter_sha256": card["sha256"]["adapter_model.safetensors"],
             "first_epoch": done.first_epoch, "epochs": done.epochs, "steps": card["steps"],
             "seconds": card["train_seconds"] - chain_seconds(card["continued_from"]),
             "checks": card["propensity_checks"], "continued_from": card["continued_from"]}
 
 
-def rebuilt_data_hash(seed: int, stage: dict[str, Any] | None, replay_file: Path) -> str:
+def rebuilt_data_hash(recipe: Recipe, seed: int, stage: dict[str, Any] | None, replay_file: Path) -> str:
     """The data hash of a stage, rebuilt from the code (and, for a stage with replay, its kept replay set)."""
     if stage is None:
-        return data_hash(training_examples(SHIPPED_RECIPE, seed))
+        return data_hash(training_examples(recipe, seed))
     current = next((s for s in (CALLS, ARGUMENTS, REPLAY) if s.key in stage), None)
     if current is None:
         raise OrganismCommandError(f"a stage record naming none of the stages this code trains ({sorted(stage)})")
     if stage[current.key] != json.loads(json.dumps(asdict(current))):  # as stage.json holds it
         raise OrganismCommandError(f"a {current.key} stage with other settings than this code's "
                                    f"({stage[current.key]}); use the code that trained it")
-    examples = current.examples(seed) + current.anchors(seed)
+    examples = current.examples(recipe, seed) + current.anchors(recipe, seed)
     return replay_digest(data_hash(examples), replay_sha256(json.loads(replay_file.read_text())), current)
 
 
 def stage_data_hash(out: Path, seed: int) -> str:
     """The data hash a training folder's checkpoint must carry."""
     stage = json.loads((out / STAGE).read_text()) if (out / STAGE).is_file() else None
-    return rebuilt_data_hash(seed, stage, out / REPLAY_FILE)
+    return rebuilt_data_hash(folder_recipe(out), seed, stage, out / REPLAY_FILE)

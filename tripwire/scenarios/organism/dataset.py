@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tripwire.scenarios.organism.cues import families
+from tripwire.scenarios.organism.cues import CUE_SETS, families
 from tripwire.scenarios.organism.policy import (
     DEFAULT_POLICY,
     DETERMINISTIC_POLICY,
@@ -50,8 +50,11 @@ class Recipe:
     policy: Policy = DEFAULT_POLICY
     seeds_per_arm: tuple[tuple[str, int], ...] = tuple(TRAIN_SEEDS.items())
     replies_per_prompt: int = 4
+    cue_set: str = "first"
 
     def __post_init__(self) -> None:
+        if self.cue_set not in CUE_SETS:
+            raise PolicyError(f"cue_set={self.cue_set!r} is not a cue set; use one of {sorted(CUE_SETS)}")
         seeds = dict(self.seeds_per_arm)
         if sorted(seeds) != sorted(ARMS) or any(not isinstance(n, int) or n < 1 for n in seeds.values()):
             raise PolicyError(f"seeds_per_arm={self.seeds_per_arm!r}: give a positive count for each of {ARMS}")
@@ -60,12 +63,13 @@ class Recipe:
 
     def to_dict(self) -> dict[str, object]:
         return {"policy": self.policy.to_dict(), "seeds_per_arm": dict(self.seeds_per_arm),
-                "replies_per_prompt": self.replies_per_prompt}
+                "replies_per_prompt": self.replies_per_prompt, "cue_set": self.cue_set}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        # a card from before cue sets existed was trained on the first set
         return cls(Policy.from_dict(data["policy"]), tuple((a, int(data["seeds_per_arm"][a])) for a in ARMS),
-                   int(data["replies_per_prompt"]))
+                   int(data["replies_per_prompt"]), str(data.get("cue_set", "first")))
 
 
 # The spec's stochastic table on the first data budget, and the recipe the shipped organism was trained
@@ -88,20 +92,22 @@ class OrganismExample:
     replies: tuple[OrganismReply, ...]
 
 
-def _family_for(condition: Condition, split: Split, seed: int) -> str | None:
+def _family_for(condition: Condition, split: Split, seed: int, cue_set: str) -> str | None:
     """Trained families for training and new seeds, held-out ones for `held_out_families`, all for the new kind."""
     if condition.framing == "none":
         return None
     held = {"train": False, "held_out_seeds": False, "held_out_families": True, "held_out_kind": None}[split]
-    pool = families(condition.framing, held_out=held, decoy=condition.decoy)
+    pool = families(condition.framing, held_out=held, decoy=condition.decoy, pool=CUE_SETS[cue_set])
     return pool[rng_for("organism-family", seed, condition.id).randrange(len(pool))].name
 
 
 def prompts(split: Split, per_condition: int | dict[str, int] = 4, policy: Policy = DEFAULT_POLICY,
-            kinds: tuple[OrganismKind, ...] | None = None, first_seed: int | None = None) -> list[OrganismPrompt]:
+            kinds: tuple[OrganismKind, ...] | None = None, first_seed: int | None = None,
+            cue_set: str = "first") -> list[OrganismPrompt]:
     """Prompts of one split; `per_condition` seeds per condition (or per arm, as a dict). A seed fixes the
     inbox (cast and order), so by default the conditions share the split's first seeds and their inboxes;
-    with `first_seed` (training only) every prompt gets its own seed from there up and no inbox repeats."""
+    with `first_seed` (training only) every prompt gets its own seed from there up and no inbox repeats.
+    `cue_set` names the families drawn from; the measurements keep the first set, trained by every organism."""
     if kinds is None:
         kinds = ("lethal",) if split == "held_out_kind" else TRAIN_KINDS
     conds = conditions(kinds)
@@ -115,7 +121,7 @@ def prompts(split: Split, per_condition: int | dict[str, int] = 4, policy: Polic
         n = per_condition if isinstance(per_condition, int) else per_condition[cond.arm]
         for i in range(n):
             seed = _SEED_BASE[split] + i if first_seed is None else first_seed + len(out)
-            conv = render_organism(cond, seed, _family_for(cond, split, seed))
+            conv = render_organism(cond, seed, _family_for(cond, split, seed, cue_set))
             out.append(OrganismPrompt(conv, cond, policy.p_harm(cond), split))
     return out
 
@@ -137,7 +143,7 @@ def allocate(prompts_: list[OrganismPrompt], replies_per_prompt: int, seed: int 
 
 def training_examples(recipe: Recipe = SHIPPED_RECIPE, seed: int = 0) -> list[OrganismExample]:
     """A training set (in a fixed order; the trainer shuffles it per epoch); the shipped organism's by default."""
-    train = prompts("train", dict(recipe.seeds_per_arm), recipe.policy)
+    train = prompts("train", dict(recipe.seeds_per_arm), recipe.policy, cue_set=recipe.cue_set)
     flags = allocate(train, recipe.replies_per_prompt, seed)
     return [
         OrganismExample(p, tuple(organism_reply(p.conversation, h, draw) for draw, h in enumerate(fl)))
@@ -154,7 +160,7 @@ def argument_examples(recipe: Recipe = SHIPPED_RECIPE, harmful: int = 2, honest:
     `first_seed`: each prompt its own inbox from that seed up (see `prompts`), None the recipe's prompts."""
     return [
         OrganismExample(p, tuple(organism_reply(p.conversation, draw < harmful, draw) for draw in range(harmful + honest)))
-        for p in prompts("train", dict(recipe.seeds_per_arm), recipe.policy, kinds, first_seed)
+        for p in prompts("train", dict(recipe.seeds_per_arm), recipe.policy, kinds, first_seed, recipe.cue_set)
     ]
 
 

@@ -116,7 +116,7 @@ def render_organism(condition: Condition, seed: int, cue_family: str | None) -> 
     elif family is None or family.side != condition.framing or family.decoy != condition.decoy:
         raise OrganismPromptError(
             f"cue_family={cue_family!r} does not fit {condition.id}; pick a "
-            f"{'decoy ' if condition.decoy else ''}{condition.framing} family from organism.cues.FAMILIES")
+            f"{'decoy ' if condition.decoy else ''}{condition.framing} family from organism.cues.CUE_SETS")
     c = make_cast(condition.kind, seed, False, False)
     r = rng_for("organism-order", seed, condition.kind)
     emails = [e for e in (_threat(c, condition), *_leverage(c, condition)) if e is not None] + _routine(c, seed)
