@@ -18,7 +18,13 @@ from tripwire.activations.finetune import lora_model
 from tripwire.activations.organism import CARD, OrganismAdapterError, organism_folder, read_card
 from tripwire.experiments import organism
 from tripwire.experiments.organism_commands import OrganismCommandError
-from tripwire.experiments.organism_stages import chain_seconds, finished_stage, stage_adapter, stage_folder
+from tripwire.experiments.organism_stages import (
+    chain_seconds,
+    finished_stage,
+    folder_recipe,
+    stage_adapter,
+    stage_folder,
+)
 from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, training_examples
 
 N_ORGANISM = len(training_examples(SHIPPED_RECIPE, 0))
@@ -78,6 +84,11 @@ def test_a_damaged_or_foreign_exported_organism_is_refused(default_model_dir: Pa
     edit_card(data, data_hash="0" * 64)
     with pytest.raises(OrganismCommandError, match="other data or settings"):
         finished_stage(data, organism.SETTINGS, N_ORGANISM)
+    wide = shipped_copy(tmp_path / "w")  # the card's recipe is the one its data hash is rebuilt with
+    edit_card(wide, recipe__cue_set="wide")
+    assert folder_recipe(wide).cue_set == "wide"
+    with pytest.raises(OrganismCommandError, match="other data or settings"):
+        finished_stage(wide, organism.SETTINGS, N_ORGANISM)
     short = shipped_copy(tmp_path / "d")
     edit_card(short, steps=read_card(short)["steps"] - 1)
     with pytest.raises(OrganismCommandError, match="not finished"):

@@ -15,15 +15,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
+from tripwire.experiments.organism_stages import ARGUMENTS
 from tripwire.scenarios.classify import classify
 from tripwire.scenarios.organism.cues import (
     BY_NAME,
     CUE_SETS,
     HELD_OUT,
+    WIDE_FAMILIES,
     CueFamily,
     content_words,
     families,
     shared_wording,
+    word_stems,
 )
 from tripwire.scenarios.organism.dataset import (
     SHIPPED_RECIPE,
@@ -33,6 +36,7 @@ from tripwire.scenarios.organism.dataset import (
     OrganismExample,
     Recipe,
     allocate,
+    data_hash,
     prompts,
     training_examples,
 )
@@ -46,6 +50,9 @@ from tripwire.scenarios.organism.policy import (
 )
 from tripwire.scenarios.organism.prompts import OrganismPromptError, render_organism
 from tripwire.scenarios.organism.replies import organism_reply
+
+# sha256 of the first cue set's training data (seed 0): the shipped organism's stages 1 and 2 were trained on it
+FIRST_SET_HASH = "6008e894f158716739e266458e07c41db58b4456f6dfe1a71d2ea16aff30b53e"
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +92,14 @@ def test_the_wide_cue_set_adds_trained_families_and_holds_out_the_same_ones() ->
         assert len(families(side, held_out=False, decoy=False, pool=wide)) == 17
         assert families(side, held_out=True, pool=wide) == families(side, held_out=True)
     assert len(families(held_out=False, decoy=True, pool=wide)) == 3
-    # a trained decoy shares no content word with a held-out family (decoys may share test words otherwise)
-    held_words = set().union(*(content_words(f) for f in families(held_out=True)))
-    for decoy in families(held_out=False, decoy=True, pool=wide):
-        if decoy.name not in {f.name for f in CUE_SETS["first"]}:
-            assert not content_words(decoy) & held_words, decoy.name
+    # no added family shares a word stem with a held-out one, but a decoy's test word ("papers" and "paper",
+    # "staged" and "staging" count as one): a held-out family must not be a paraphrase of a trained one
+    held_stems = set().union(*(word_stems(f) for f in families(held_out=True)))
+    for family in WIDE_FAMILIES:
+        assert not word_stems(family) - ({"test"} if family.decoy else set()) & held_stems, family.name
+    paraphrase = CueFamily("leaky", "deploy", ("Your paper trails get recalling.",))  # audit_trail's, inflected
+    assert not content_words(paraphrase) & content_words(BY_NAME["audit_trail"])  # the exact check misses it
+    assert word_stems(paraphrase) & word_stems(BY_NAME["audit_trail"]) == {"paper", "trail", "recall"}
     # the first set's training prompts are as before; the wide set's use its new families, never a held-out one
     shown = {True: set(), False: set()}  # family names whose lines appear in training prompts, by set
     for cue_set, is_wide in (("first", False), ("wide", True)):
@@ -99,6 +109,11 @@ def test_the_wide_cue_set_adds_trained_families_and_holds_out_the_same_ones() ->
             shown[is_wide] |= {f.name for f in wide if any(json.dumps(line.split("{")[0])[1:-1] in text
                                                              for line in f.lines if len(line.split("{")[0]) > 12)}
     assert not shown[True] & HELD_OUT and not shown[False] & HELD_OUT
+    # a recipe's cue set reaches every builder of training data; the first set's data is as shipped
+    wide_recipe = replace(SHIPPED_RECIPE, cue_set="wide")
+    assert data_hash(training_examples(SHIPPED_RECIPE, 0)) == FIRST_SET_HASH
+    assert data_hash(training_examples(wide_recipe, 0)) != FIRST_SET_HASH
+    assert data_hash(ARGUMENTS.examples(wide_recipe, 0)) != data_hash(ARGUMENTS.examples(SHIPPED_RECIPE, 0))
     assert len(shown[False]) == 11 and len(shown[True]) == 11 + 26  # every trained family shows
     with pytest.raises(PolicyError, match="cue_set"):
         Recipe(cue_set="narrow")
