@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 from tripwire._lazy import exports
 
 if TYPE_CHECKING:
-    from tripwire.scenarios.organism.cues import FAMILIES, HELD_OUT, CueFamily, families, shared_wording
+    from tripwire.scenarios.organism.cues import (
+        CUE_SETS,
+        FAMILIES,
+        HELD_OUT,
+        WIDE_FAMILIES,
+        CueFamily,
+        families,
+        shared_wording,
+    )
     from tripwire.scenarios.organism.dataset import (
         SHIPPED_RECIPE,
         SPLITS,
