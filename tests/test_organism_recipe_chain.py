@@ -12,15 +12,15 @@ import pytest
 from tripwire.activations.finetune import CHECKPOINT
 from tripwire.experiments.organism_commands import OrganismCommandError
 from tripwire.experiments.organism_stages import RECIPE, folder_recipe, run_recipe
-from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE
+from tripwire.scenarios.organism.dataset import SHIPPED_RECIPE, Recipe
 
 WIDE = replace(SHIPPED_RECIPE, cue_set="wide")
 
 
-def _folder(path: Path, recipe: object | None) -> Path:
+def _folder(path: Path, recipe: Recipe | None) -> Path:
     (path / CHECKPOINT).mkdir(parents=True)
     if recipe is not None:
-        (path / RECIPE).write_text(json.dumps(recipe.to_dict()))  # type: ignore[attr-defined]
+        (path / RECIPE).write_text(json.dumps(recipe.to_dict()))
     return path
 
 

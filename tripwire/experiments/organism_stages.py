@@ -152,9 +152,10 @@ def run_recipe(out: Path, continue_from: Path | None, cue_set: str | None) -> Re
                                        "set, and a later stage keeps its chain's cues; leave --cues out")
     else:
         recipe = SHIPPED_RECIPE if cue_set is None else replace(SHIPPED_RECIPE, cue_set=cue_set)
-    if (out / CHECKPOINT).is_dir() and folder_recipe(out) != recipe:
-        raise OrganismCommandError(f"--out {out} holds a run of the {folder_recipe(out).cue_set!r} cue set; resume it "
-                                   f"with the command that started it, or train into a new folder")
+    resumed = folder_recipe(out) if (out / CHECKPOINT).is_dir() else recipe
+    if resumed != recipe:
+        raise OrganismCommandError(f"--out {out} holds a run of the {resumed.cue_set!r} cue set; resume it with the "
+                                   "command that started it, or train into a new folder")
     return recipe
 
 
