@@ -13,6 +13,7 @@ from tripwire.probes.metrics import (
     balanced_accuracy,
     balanced_accuracy_ci,
     best_balanced_threshold,
+    interval_text,
     within_group_auroc,
 )
 from tripwire.probes.scoring import (
@@ -154,7 +155,10 @@ def test_intervals_only_over_ten_or_more_units_and_say_what_they_are_over() -> N
     assert two.n_units == 2 and "2 families < 10" in str(two.note) and "no interval" in str(two)
     many = auroc_ci(y, s, groups=np.arange(200) // 2, over="pairs", n_boot=200)
     assert many.has_interval and many.low is not None and many.low < many.value < float(many.high or 0)
-    assert many.over == "pairs" and many.n_units == 100 and "over 100 pairs" in str(many)
+    assert many.over == "pairs" and many.n_units == 100 and str(many).endswith("] /100 pairs")
+    # one spelling: a metric prints as a report's table cell shows its JSON
+    assert str(many) == interval_text(many.to_dict(), units=True)
+    assert str(two) == interval_text(two.to_dict(), units=True) and str(two).endswith(") /2 families")
 
 
 def test_no_interval_over_fewer_than_ten_examples_or_groups() -> None:

@@ -54,7 +54,7 @@ def measure_command(model: str, per_condition: int, samples: int, out: Path, spl
                               check_splits(splits), per_condition, samples, organism_policy(model), batch)
     result["model"] = {"spec": model, **result["model"]}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     for row in result["behaviour"]:
         print(f"{row['split']:<18} {row['arm']:<7} {row['harmful']:>3}/{row['n']:<4} = {row['rate']:.3f} "
               f"{row['interval']}  target {row['target']:.2f}  well-formed {row['well_formed']:.2f}")
@@ -94,7 +94,7 @@ def detect_command(measured: Path, out: Path, within_trained: bool = False, gene
                    generic_sets(generic_limit) if generic else None, read=read)
     found["measured"] = str(measured)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(found, indent=1) + "\n")
+    write_json(out, found)
     print_detectors(found["detectors"])
     print("\n".join(table_lines(found.get("generic", []))))
     print(json.dumps({"chosen": found["chosen"], "permutation_null": found["permutation_null"],

@@ -62,9 +62,7 @@ class UnitMetric:
         return self.low is not None and self.high is not None
 
     def __str__(self) -> str:
-        if not self.has_interval:
-            return f"{self.value:.3f} (no interval: {self.note})"
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] over {self.n_units} {self.over}"
+        return interval_text(self.to_dict(), units=True)
 
 
 def interval_text(m: Mapping[str, Any] | None, units: bool = False) -> str:
