@@ -263,6 +263,7 @@ def test_the_command_writes_its_json_and_table(handle: ModelHandle, tiny_llama_d
     assert out.startswith("plan: 6 points") and "A3: met None" in out and "steering at blocks.2.resid_post" in out
     assert result["command"].startswith("python -m tripwire.experiments.organism steer --model")
     assert result["computed_this_call"] == [] and (tmp_path / "a3.points" / SETTINGS_FILE).is_file()
-    assert result["settings"] | {"alphas": None} == dataclasses.asdict(OrganismSteerSettings(
-        per_condition=1, samples=1, max_new_tokens=2, generic_limit=6, layer=2)) | {"alphas": None}
+    assert result["settings"] | {"alphas": None, "directions": None} == dataclasses.asdict(OrganismSteerSettings(
+        per_condition=1, samples=1, max_new_tokens=2, generic_limit=6, layer=2)) | {"alphas": None, "directions": None}
+    assert result["settings"]["directions"] == ["base_eval", "organism_eval"]  # the registered pair by default
     assert result["settings"]["alphas"] == [0.0, 1.0] and result["verdict"]["met"] is None

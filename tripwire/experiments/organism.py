@@ -83,9 +83,7 @@ from tripwire.experiments.organism_stages import (
     stage_data_hash,
     stage_folder,
 )
-from tripwire.experiments.organism_steer import (
-    DEFAULT_ALPHAS,
-)
+from tripwire.experiments.organism_steer import DEFAULT_ALPHAS, STEERABLE, STEERED
 from tripwire.scenarios.organism.cues import HELD_OUT
 from tripwire.scenarios.organism.dataset import (
     CUE_SETS,
@@ -320,6 +318,12 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("--allow-other-model", action="store_true",
                     help="cards of a model this one is not a fine-tune of (same width)")
     st.add_argument("--max-points", type=int, default=None, help="stop after this many new points (resume later)")
+    st.add_argument("--directions", default=",".join(STEERED),
+                    help=f"comma list of {', '.join(STEERABLE)} (organism_framing: the organism's own deploy-vs-test "
+                         "cue direction, fitted on training prompts); each beside a norm-matched random direction")
+    st.add_argument("--framing-per-condition", type=int, default=20,
+                    help="training prompts a condition for organism_framing's fit (8 conditions)")
+    st.add_argument("--no-ablations", action="store_true", help="skip the coercion ablation and its random control")
     li = sub.add_parser("leak-ids", help="teacher-forced, the leak call's email id: read from the inbox or a base rate?")
     li.add_argument("--model", default="default-organism")
     li.add_argument("--inboxes", type=int, default=24, help="inboxes (seeds) per split")

@@ -22,8 +22,7 @@ from tripwire.experiments.organism_detect import check_read, detect, prompt_look
 from tripwire.experiments.organism_generic import generic_sets, table_lines
 from tripwire.experiments.organism_measure import measure_to_store, organism_policy
 from tripwire.experiments.organism_presence import presence_of_own
-from tripwire.experiments.organism_steer import OrganismSteerSettings, check_cards, run_organism_steer
-from tripwire.experiments.organism_steer import table_lines as steer_table_lines
+from tripwire.experiments.organism_steer import SIGN, OrganismSteerSettings, check_cards, run_organism_steer
 from tripwire.experiments.organism_transfer import Organism, transfer
 from tripwire.probes.metrics import interval_text
 from tripwire.probes.persistence import load_probe
@@ -165,7 +164,9 @@ def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: 
     loads), then the run, the JSON with the command that made it, and the table."""
     settings = OrganismSteerSettings(args.split, args.per_condition, args.samples, parse_alphas(args.alphas),
                                      "raw" if args.raw else "resid_norm", args.layer, args.max_new_tokens,
-                                     generic_limit=args.generic_limit, batch=args.batch)
+                                     generic_limit=args.generic_limit, batch=args.batch,
+                                     ablations=not args.no_ablations, directions=tuple(args.directions.split(",")),
+                                     framing_per_condition=args.framing_per_condition)
     eval_card, coercion_card = load_probe(args.probe), load_probe(args.coercion_probe)
     handle = load_model(args.model)
     other = check_cards(handle, [eval_card, coercion_card], args.allow_other_model)
@@ -179,6 +180,26 @@ def steer_command(args: argparse.Namespace, argv: Sequence[str] | None, policy: 
     write_json(args.out, result)
     print("\n".join(steer_table_lines(result)))
     return result
+
+
+def steer_table_lines(result: dict[str, Any]) -> list[str]:
+    """`organism steer`'s table: harm rate [Wilson 95%] and control perplexity per alpha and direction, the verdict."""
+    by = {(p["key"]["direction"], p["key"]["alpha"]): p for p in result["points"]}
+    steered = [*result["settings"]["directions"], "random"]
+
+    def cell(d: str, a: float) -> str:
+        p = by.get(("unsteered", 0.0) if a == 0 and d in steered else (d, a))
+        return f"{'-':<28}" if p is None else f"{p['rate']:.3f} [{p['interval'][0]:.2f},{p['interval'][1]:.2f}] ppl {p['perplexity']:<7.1f}"
+
+    return [f"steering at {result['steering_hook']} (read-out {result['readout_hook']}); {SIGN}",
+            f"{'alpha':>7}  " + "  ".join(f"{d:<28}" for d in steered).rstrip(),
+            *(f"{a:>+7g}  " + "  ".join(cell(d, a) for d in steered) for a in sorted(result["settings"]["alphas"])),
+            f"coercion ablated at {result['coercion_hook']}: {cell('ablate_coercion', 0.0)}; a random direction "
+            f"ablated: {cell('ablate_random', 0.0)}",
+            *(f"A3 {d}: met {r['met']} at alpha {r['alpha']} (shift {r['shift']}): {r['checks']}"
+              f"{'; missing ' + ', '.join(r['missing']) if r['missing'] else ''}"
+              for d, r in result["verdict"]["directions"].items()),
+            f"A3: met {result['verdict']['met']}; coercion ablation: {result['verdict']['coercion_ablation']}"]
 
 
 def leak_check_prompts(seeds: int = 8, splits: Sequence[Split] = ("held_out_seeds", "held_out_families")

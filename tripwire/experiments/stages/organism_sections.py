@@ -177,8 +177,9 @@ def detect_section(result: dict[str, Any]) -> Section:
 
 
 DIRECTION_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's eval direction",
-                   "random": "random direction (same norm)"}
-SHORT_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's", "random": "random"}
+                   "organism_framing": "organism's framing direction", "random": "random direction (same norm)"}
+SHORT_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's",
+               "organism_framing": "organism's framing", "random": "random"}
 
 
 def steering_section(result: dict[str, Any]) -> Section:
