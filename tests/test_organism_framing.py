@@ -96,5 +96,6 @@ def test_the_command_takes_directions_and_prints_their_columns(handle: ModelHand
     result = json.loads((tmp_path / "a3.json").read_text())
     out = capsys.readouterr().out
     assert out.startswith("plan: 3 points") and "organism_framing" in out.splitlines()[2]
+    assert "coercion ablated" not in out  # --no-ablations: no row for points never planned
     assert result["settings"]["directions"] == ["organism_framing"] and result["settings"]["ablations"] is False
     assert result["derived"]["framing_fit"]["prompts"] == 8

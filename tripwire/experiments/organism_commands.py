@@ -194,8 +194,8 @@ def steer_table_lines(result: dict[str, Any]) -> list[str]:
     return [f"steering at {result['steering_hook']} (read-out {result['readout_hook']}); {SIGN}",
             f"{'alpha':>7}  " + "  ".join(f"{d:<28}" for d in steered).rstrip(),
             *(f"{a:>+7g}  " + "  ".join(cell(d, a) for d in steered) for a in sorted(result["settings"]["alphas"])),
-            f"coercion ablated at {result['coercion_hook']}: {cell('ablate_coercion', 0.0)}; a random direction "
-            f"ablated: {cell('ablate_random', 0.0)}",
+            *([f"coercion ablated at {result['coercion_hook']}: {cell('ablate_coercion', 0.0)}; a random direction "
+               f"ablated: {cell('ablate_random', 0.0)}"] if result["settings"]["ablations"] else []),
             *(f"A3 {d}: met {r['met']} at alpha {r['alpha']} (shift {r['shift']}): {r['checks']}"
               f"{'; missing ' + ', '.join(r['missing']) if r['missing'] else ''}"
               for d, r in result["verdict"]["directions"].items()),
