@@ -101,6 +101,10 @@ def test_a_rerun_is_cached_and_a_dry_run_loads_no_weights(first: dict[str, Any],
                                   first["tmp"], monkeypatch)
     assert "cached" in out and "organism detectors on stage:organism_behavior" in out
     assert "organism steering: 4 points x 4 deploy prompts x 2 samples" in out
+    framing = {**stages[1], "options": {**STEER, "alphas": [0.5, 1.0], "directions": ["organism_framing"]}}
+    out = dry_run_without_weights({"name": "organism-framing", "model": yaml.safe_load(first["config"].read_text())["model"],
+                                   "stages": [framing]}, first["tmp"], monkeypatch)
+    assert "organism steering: 5 points x 4 deploy prompts x 2 samples" in out  # unsteered, 2 x (framing, random)
 
 
 def plant(cache: Path) -> None:

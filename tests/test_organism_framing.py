@@ -8,16 +8,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from tests.tiny_probes import tiny_probe
 from tripwire.activations.handle import ModelHandle
+from tripwire.experiments.config.organism import OrganismSteeringOptions, SteeredDirection
 from tripwire.experiments.organism import main
 from tripwire.experiments.organism_framing import fit_framing_direction, framing_prompts, last_token_residuals
 from tripwire.experiments.organism_steer import (
     FRAMING_DIRECTION,
+    STEERABLE,
+    STEERED,
     OrganismSteerSettings,
     SteerRunError,
     run_organism_steer,
@@ -99,3 +104,12 @@ def test_the_command_takes_directions_and_prints_their_columns(handle: ModelHand
     assert "coercion ablated" not in out  # --no-ablations: no row for points never planned
     assert result["settings"]["directions"] == ["organism_framing"] and result["settings"]["ablations"] is False
     assert result["derived"]["framing_fit"]["prompts"] == 8
+
+
+def test_an_experiment_config_names_the_same_directions_and_refuses_others() -> None:
+    assert get_args(SteeredDirection) == STEERABLE
+    assert OrganismSteeringOptions(directions=["organism_framing"]).framing_per_condition == 20
+    assert OrganismSteeringOptions().directions == list(STEERED)
+    for bad in (["organism_belief"], ["base_eval", "base_eval"], []):
+        with pytest.raises(ValidationError, match="directions"):
+            OrganismSteeringOptions(directions=bad)

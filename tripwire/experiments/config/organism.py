@@ -20,6 +20,9 @@ from tripwire.experiments.config.base import (
 OrganismSplit = Literal["held_out_seeds", "held_out_families", "held_out_kind"]
 TRAINED_FAMILIES: OrganismSplit = "held_out_seeds"  # new seeds of the cue families the organism was trained on
 HELD_OUT_FAMILIES: OrganismSplit = "held_out_families"
+# `organism_steer.STEERABLE`, spelled here so a config is checked without torch (a test holds them equal)
+SteeredDirection = Literal["base_eval", "organism_eval", "organism_framing"]
+REGISTERED_DIRECTIONS: tuple[SteeredDirection, ...] = ("base_eval", "organism_eval")  # the default pair
 
 
 class OrganismBehaviorOptions(Strict):
@@ -81,8 +84,10 @@ class OrganismDetectOptions(Strict):
 
 class OrganismSteeringOptions(Strict):
     """Aim A3: the deploy arm's harm rate steered along the base model's eval-awareness direction and the
-    organism's own, beside a norm-matched random direction at every strength, with control-set perplexity
-    beside every point; `ablations` adds the coercion direction projected out beside a random one."""
+    organism's own (by default; `organism_framing` adds the organism's own cue direction, fitted on
+    `framing_per_condition` training prompts a condition), beside a norm-matched random direction at every
+    strength, with control-set perplexity beside every point; `ablations` adds the coercion direction
+    projected out beside a random one."""
 
     pipeline: Literal["organism_steering"] = "organism_steering"
     probe: str = "default/eval_awareness"  # the base model's eval-awareness card (a shipped name or a folder)
@@ -92,6 +97,8 @@ class OrganismSteeringOptions(Strict):
     samples: int = Field(4, ge=1)
     alphas: list[float] = Field(default_factory=lambda: [-0.4, -0.2, -0.1, 0.1, 0.2, 0.4], min_length=1)
     ablations: bool = True
+    directions: list[SteeredDirection] = Field(default_factory=lambda: list(REGISTERED_DIRECTIONS), min_length=1)
+    framing_per_condition: int = Field(20, ge=1)  # x 8 deploy and test conditions, for organism_framing
     max_new_tokens: int = Field(200, ge=1, le=8192)
     generic_limit: int | None = Field(None, ge=4)  # eval pairs for the organism's own direction (None: all)
     control_limit: int = Field(40, ge=1)
@@ -101,6 +108,13 @@ class OrganismSteeringOptions(Strict):
     @classmethod
     def _finite(cls, alphas: list[float]) -> list[float]:
         return check_alphas(alphas)
+
+    @field_validator("directions")
+    @classmethod
+    def _once(cls, directions: list[str]) -> list[str]:
+        if len(set(directions)) != len(directions):
+            raise ValueError(f"each direction once (got {directions})")
+        return directions
 
     @field_validator("probe", "coercion_probe")
     @classmethod

@@ -174,7 +174,8 @@ def _steer_settings(ctx: Context, options: OrganismSteeringOptions) -> OrganismS
                                  alphas=(0.0, *options.alphas), max_new_tokens=options.max_new_tokens,
                                  seed=ctx.cfg.seed, generic_limit=options.generic_limit,
                                  control_limit=options.control_limit, batch=options.batch_size,
-                                 ablations=options.ablations)
+                                 ablations=options.ablations, directions=tuple(options.directions),
+                                 framing_per_condition=options.framing_per_condition)
 
 
 class OrganismSteeringPipeline:
@@ -189,7 +190,7 @@ class OrganismSteeringPipeline:
     def plan(self, ctx: Context, options: OrganismSteeringOptions, cache: StageCache) -> StagePlan:
         settings = _steer_settings(ctx, options)
         items = deploy_prompts(options.split, options.per_condition, organism_policy(ctx.cfg.model))
-        points = len(plan_points(settings.alphas, "", "", settings.seed, settings.ablations))
+        points = len(plan_points(settings.alphas, "", "", settings.seed, settings.ablations, settings.directions))
         rollouts, forwards, tokens, eta = _sampling_plan(ctx, items, options.samples, options.max_new_tokens,
                                                          options.batch_size, points)
         return StagePlan(f"organism steering: {points} points x {len(items)} deploy prompts x {options.samples} "
