@@ -4,7 +4,8 @@ The harm rate of sampled rollouts (temperature 1) on fixed deploy-arm prompts (t
 decoys) per strength alpha, along (a) the base model's shipped eval-awareness direction and (b) the
 organism's own (DiffMean on the eval contrast pairs, `organism_generic`), both at a hook AWAY from the card's
 read-out layer (`LAYER_RULE`: a card reading its own edit back shows nothing), beside (c) a norm-matched
-random direction there, and (d) the coercion card's direction projected out (beside a random one). Why:
+random direction there, and (d) the coercion card's direction projected out (beside a random one); on request
+also the organism's own cue direction (the module `organism_framing`), beside its random one. Why:
 common random numbers (every point samples the same prompts with `organism measure`'s seeds, so the edit is
 the only change and alpha 0 IS the unsteered run); alpha in units of the mean residual norm at the steering
 hook on these prompts (a card's `resid_norm` is its read-out layer's), so one alpha pushes as hard along
