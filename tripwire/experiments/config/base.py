@@ -9,13 +9,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from tripwire.errors import TripwireError
+
+T = TypeVar("T")
 
 STAGE_REF = "stage:"  # an earlier stage of the same config, by name: stage:<its name>
 UNKNOWN_KEY = "unknown_key"  # the error type `refuse_unknown_keys` raises; `problem_lines` words it
@@ -134,6 +136,13 @@ def check_probe_ref(ref: str) -> str:
     if ref.startswith(STAGE_REF) and not ref.removeprefix(STAGE_REF):
         raise ValueError(f"{ref!r} names no stage; write stage:<name of an earlier probe stage>")
     return ref
+
+
+def check_distinct(values: list[T], problem: str) -> list[T]:
+    """A list that names each thing once; `problem` says what repeated (the caller words it)."""
+    if len(set(values)) != len(values):
+        raise ValueError(problem)
+    return values
 
 
 def check_alphas(alphas: list[float]) -> list[float]:

@@ -14,6 +14,7 @@ from tripwire.experiments.config.base import (
     Strict,
     check_alphas,
     check_control,
+    check_distinct,
     check_probe_ref,
 )
 
@@ -45,9 +46,7 @@ class OrganismBehaviorOptions(Strict):
     @field_validator("splits")
     @classmethod
     def _distinct(cls, splits: list[OrganismSplit]) -> list[OrganismSplit]:
-        if len(set(splits)) != len(splits):
-            raise ValueError(f"splits {splits} repeat; list each once")
-        return splits
+        return check_distinct(splits, f"splits {splits} repeat; list each once")
 
 
 class OrganismDetectOptions(Strict):
@@ -112,9 +111,7 @@ class OrganismSteeringOptions(Strict):
     @field_validator("directions")
     @classmethod
     def _once(cls, directions: list[str]) -> list[str]:
-        if len(set(directions)) != len(directions):
-            raise ValueError(f"each direction once (got {directions})")
-        return directions
+        return check_distinct(directions, f"each direction once (got {directions})")
 
     @field_validator("probe", "coercion_probe")
     @classmethod

@@ -16,7 +16,7 @@ from tripwire.activations.positions import (
     PositionPolicy,
     ReplyOnly,
 )
-from tripwire.experiments.config.base import ConfigError, Strict, problem_lines, read_yaml
+from tripwire.experiments.config.base import ConfigError, Strict, check_distinct, problem_lines, read_yaml
 from tripwire.scenarios.datasets import DATASETS
 
 
@@ -82,9 +82,7 @@ class MonitorSection(Strict):
     @field_validator("probes")
     @classmethod
     def _distinct(cls, probes: list[str]) -> list[str]:
-        if len(set(probes)) != len(probes):
-            raise ValueError(f"lists a probe more than once: {probes}")
-        return probes
+        return check_distinct(probes, f"lists a probe more than once: {probes}")
 
 
 StepPositions = Literal["all", "prompt", "generated"] | int
