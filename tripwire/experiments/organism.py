@@ -57,6 +57,8 @@ from tripwire.experiments.organism_commands import (
     leak_check_prompts,
     leak_ids_command,
     measure_command,
+    parse_blocks,
+    patch_command,
     presence_command,
     propensity_command,
     steer_command,
@@ -336,6 +338,11 @@ def main(argv: list[str] | None = None) -> None:
                          "moves the decision within a prompt")
     pr.add_argument("--splits", default=",".join(SPLITS))
     pr.add_argument("--out", type=Path, default=None, help="JSON file for the table")
+    pa = sub.add_parser("patch", help="where the framing is carried: deploy prompts patched from test prompts, per block")
+    pa.add_argument("--model", default="default-organism")
+    pa.add_argument("--per-condition", type=int, default=7, help="held-out seeds a condition (pairs: 4 x this)")
+    pa.add_argument("--blocks", default=None, help="comma list or start:stop:step (default: every block)")
+    pa.add_argument("--out", type=Path, default=None, help="JSON file for the summary and every pair's log-odds")
     args = parser.parse_args(argv)
     if args.command == "train":
         train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls, args.arguments,
@@ -345,6 +352,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({k: card[k] for k in ("steps", "train_seconds", "sha256")}))
     elif args.command == "leak-ids":
         leak_ids_command(args.model, args.inboxes, args.out)
+    elif args.command == "patch":
+        patch_command(args.model, args.per_condition, parse_blocks(args.blocks), args.out)
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition, args.draws, check_splits(args.splits.split(",")), args.out)
     elif args.command == "detect":

@@ -1,5 +1,5 @@
 """The organism's measuring commands (`python -m tripwire.experiments.organism measure | detect |
-transfer | steer | propensity`): each loads what it needs, runs the library function, writes its JSON and prints its table."""
+transfer | steer | propensity | patch`): each loads what it needs, runs the library function, writes its JSON and prints its table."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tripwire.experiments.organism_decisions import table_lines as decision_line
 from tripwire.experiments.organism_detect import check_read, detect, prompt_lookup
 from tripwire.experiments.organism_generic import generic_sets, table_lines
 from tripwire.experiments.organism_measure import measure_to_store, organism_policy
+from tripwire.experiments.organism_patch import POSITION_SETS, run_patching
 from tripwire.experiments.organism_presence import presence_of_own
 from tripwire.experiments.organism_steer import SIGN, OrganismSteerSettings, check_cards, run_organism_steer
 from tripwire.experiments.organism_transfer import Organism, transfer
@@ -251,3 +252,37 @@ def propensity_command(model: str, per_condition: int, draws: int = 1, splits: S
     if out is not None:
         write_json(out, {"model": model, "per_condition": per_condition, "draws": draws, "table": table})
     return table
+
+
+def parse_blocks(text: str | None) -> list[int] | None:
+    """`--blocks`: a comma list of block indices, or `a:b:step` (Python's range); None reads every block."""
+    if text is None:
+        return None
+    try:
+        if ":" in text:
+            return list(range(*(int(x) for x in text.split(":"))))
+        return [int(x) for x in text.split(",")]
+    except (TypeError, ValueError) as err:
+        raise OrganismCommandError(f"--blocks {text!r}: give a comma list of blocks (0,2,29) or start:stop:step") from err
+
+
+def _share_text(m: dict[str, Any]) -> str:
+    return f"{m['value']:.3f}" + ("" if m["low"] is None else f" [{m['low']:.2f}, {m['high']:.2f}]")
+
+
+def patch_command(model: str, per_condition: int, blocks: list[int] | None, out: Path | None) -> dict[str, Any]:
+    """Interchange patching of the framing (`organism_patch`): the restored share per block and position set."""
+    result = {"model": model, "per_condition": per_condition,
+              **run_patching(load_model(model), per_condition, blocks, progress=lambda m: print(m, flush=True))}
+    summary = result["summary"]
+    print(f"{summary['pairs']} pairs; clean P(harm) deploy {summary['clean']['p_harm_deploy']}, test "
+          f"{summary['clean']['p_harm_test']}; mean gap {summary['clean']['mean_gap_log_odds']} log-odds")
+    print("block  " + "  ".join(f"{s:<22}" for s in POSITION_SETS) + "  control")
+    for i, block in enumerate(summary["blocks"]):
+        cells = "  ".join(f"{_share_text(summary['restored'][s][i]):<22}" for s in POSITION_SETS)
+        print(f"{block:>5}  {cells}  {summary['control_abs_move_share'][i]:.3f}")
+    print(summary["read_off"])
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, result)
+    return result
