@@ -25,7 +25,7 @@ from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_train import decision_point, prompt_ids
 from tripwire.activations.patching import aligned, patched_last_logits, resid_pre_all, shared_runs
 from tripwire.errors import TripwireError
-from tripwire.probes.metrics import bootstrap_metric
+from tripwire.probes.metrics import MIN_UNITS, UnitMetric
 from tripwire.scenarios.organism.cues import families
 from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
 from tripwire.scenarios.organism.prompts import render_organism
@@ -137,8 +137,16 @@ def patch_pair(model: torch.nn.Module, pair: PatchPair, blocks: Sequence[int]) -
             "positions": {s: int(masks[s].sum()) for s in POSITION_SETS}, "patched": patched}
 
 
-def _ratio(y: np.ndarray, v: np.ndarray) -> float:
-    return float(v.mean() / y.mean())
+def restored_share(gap: np.ndarray, moved: np.ndarray, n_boot: int, seed: int = 0) -> UnitMetric:
+    """mean(moved) / mean(gap) with a percentile bootstrap over pairs (resampled whole; no interval under
+    `MIN_UNITS` pairs). A ratio of means, so pairs with a small gap do not dominate as per-pair ratios would."""
+    point = float(moved.mean() / gap.mean())
+    if len(gap) < MIN_UNITS:
+        return UnitMetric(point, None, None, "pairs", len(gap), 0,
+                          f"{len(gap)} pairs < {MIN_UNITS}: too few independent units for an interval")
+    pick = np.random.default_rng(seed).integers(0, len(gap), size=(n_boot, len(gap)))
+    low, high = np.quantile(moved[pick].mean(1) / gap[pick].mean(1), [0.025, 0.975])
+    return UnitMetric(point, float(low), float(high), "pairs", len(gap), n_boot, None)
 
 
 def summarise(rows: Sequence[dict[str, Any]], blocks: Sequence[int], n_boot: int = 2000) -> dict[str, Any]:
@@ -151,7 +159,7 @@ def summarise(rows: Sequence[dict[str, Any]], blocks: Sequence[int], n_boot: int
     for i, _ in enumerate(blocks):
         for s in POSITION_SETS:
             moved = np.array([r["patched"][s][i] for r in rows]) - deploy
-            restored[s].append(bootstrap_metric(_ratio, gap, moved, n_boot=n_boot, over="pairs").to_dict())
+            restored[s].append(restored_share(gap, moved, n_boot).to_dict())
         control.append(round(float(np.abs(np.array([r["patched"][CONTROL][i] for r in rows]) - deploy).mean()
                                    / abs(gap.mean())), 4))
 
