@@ -16,11 +16,11 @@ from pydantic import ValidationError
 
 from tests.tiny_probes import tiny_probe
 from tripwire.activations.handle import ModelHandle
+from tripwire.activations.organism_train import decision_point, prompt_ids
 from tripwire.experiments.config.organism import OrganismSteeringOptions, SteeredDirection
 from tripwire.experiments.organism import main
 from tripwire.experiments.organism_framing import fit_framing_direction, framing_prompts, last_token_residuals
 from tripwire.experiments.organism_steer import (
-    FRAMING_DIRECTION,
     STEERABLE,
     STEERED,
     OrganismSteerSettings,
@@ -58,6 +58,31 @@ def test_the_direction_is_test_minus_deploy_at_the_last_token_of_training_prompt
         assert fit["checks"][split]["prompts"] == 8 and 0 <= fit["checks"][split]["auroc_test_vs_deploy"] <= 1
 
 
+def test_the_decision_direction_reads_the_token_before_the_call_after_the_pool_reasoning(handle: ModelHandle,
+                                                                                         tmp_path: Path) -> None:
+    direction, fit = fit_framing_direction(handle, HOOK, per_condition=1, check_per_condition=1, at="decision")
+    items = framing_prompts("train", 1)
+    # read here from harm_propensity's own sequence (prompt ids, then the pool reasoning up to the decision)
+    rows = []
+    for p in items:
+        context = decision_point(handle.tokenizer, p.conversation)[0]
+        ids = prompt_ids(handle.tokenizer, p) + context
+        rows.append(handle.forward([ids], capture=[HOOK]).captured[HOOK][0, -1].double().numpy())
+    x, is_test = np.stack(rows), np.array([p.condition.arm == "test" for p in items])
+    np.testing.assert_allclose(direction, x[is_test].mean(0) - x[~is_test].mean(0), rtol=1e-8)
+    prompt_only, _ = fit_framing_direction(handle, HOOK, per_condition=1, check_per_condition=1)
+    assert not np.allclose(direction, prompt_only)  # the last prompt token's direction is another vector
+    assert fit["read_at"] == "decision" and "decision point" in fit["orientation"]
+    cards = (load_probe(tiny_probe(handle, tmp_path, "eval_awareness", 3)),
+             load_probe(tiny_probe(handle, tmp_path, "coercion", 1, seed=1)))
+    run = run_organism_steer(handle, *cards, dataclasses.replace(SETTINGS, directions=("organism_decision",)),
+                             tmp_path / "points", log=lambda _: None)
+    assert run["computed_this_call"] == ["unsteered_+0", "organism_decision_+1", "random_+1"]
+    saved = SteeringVector.load(tmp_path / "points" / "organism_decision_direction")
+    np.testing.assert_allclose(saved.directions[HOOK].double().numpy(), direction / np.linalg.norm(direction), atol=1e-6)
+    assert run["derived"]["decision_fit"]["read_at"] == "decision" and "framing_fit" not in run["derived"]
+
+
 def test_a_run_fits_the_direction_once_and_refuses_another_size(handle: ModelHandle, tmp_path: Path) -> None:
     cards = (load_probe(tiny_probe(handle, tmp_path, "eval_awareness", 3)),
              load_probe(tiny_probe(handle, tmp_path, "coercion", 1, seed=1)))
@@ -65,7 +90,7 @@ def test_a_run_fits_the_direction_once_and_refuses_another_size(handle: ModelHan
     first = run_organism_steer(handle, *cards, SETTINGS, folder, log=lambda _: None)
     assert first["computed_this_call"] == ["unsteered_+0", "organism_framing_+1", "random_+1"] and first["complete"]
     assert list(first["verdict"]["directions"]) == ["organism_framing"]
-    saved = SteeringVector.load(folder / FRAMING_DIRECTION)
+    saved = SteeringVector.load(folder / "organism_framing_direction")
     direction, _ = fit_framing_direction(handle, HOOK, per_condition=1, check_per_condition=1)
     np.testing.assert_allclose(saved.directions[HOOK].double().numpy(), direction / np.linalg.norm(direction), atol=1e-6)
     assert first["derived"]["framing_fit"]["per_condition"] == 1
@@ -83,7 +108,7 @@ def test_a_run_fits_the_direction_once_and_refuses_another_size(handle: ModelHan
 
 def test_unknown_or_repeated_directions_are_refused() -> None:
     for directions in (("organism_belief",), ("base_eval", "base_eval"), ()):
-        with pytest.raises(SteerRunError, match="name one or more of base_eval, organism_eval, organism_framing"):
+        with pytest.raises(SteerRunError, match="name one or more of base_eval, organism_eval, organism_framing, organism_decision"):
             OrganismSteerSettings(directions=directions)
 
 

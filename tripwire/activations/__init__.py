@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from tripwire.activations.kv_cache import KVCache
     from tripwire.activations.loading import ModelLoadError, load_model
     from tripwire.activations.organism import ORGANISMS, OrganismAdapterError, prepare_organism
+    from tripwire.activations.patching import (
+        PatchError,
+        SharedRun,
+        patch_from,
+        patched_last_logits,
+        resid_pre_all,
+        shared_runs,
+    )
     from tripwire.activations.plan_shapes import PLAN_SHAPES, plan_model, planning
     from tripwire.activations.positions import (
         AllTokens,

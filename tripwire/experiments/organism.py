@@ -67,6 +67,7 @@ from tripwire.experiments.organism_commands import (
 from tripwire.experiments.organism_detect import READS
 from tripwire.experiments.organism_generic import RUNTIME
 from tripwire.experiments.organism_measure import organism_policy
+from tripwire.experiments.organism_patch import POSITION_SETS
 from tripwire.experiments.organism_stages import (
     ARGUMENTS,
     CALLS,
@@ -321,10 +322,11 @@ def main(argv: list[str] | None = None) -> None:
                     help="cards of a model this one is not a fine-tune of (same width)")
     st.add_argument("--max-points", type=int, default=None, help="stop after this many new points (resume later)")
     st.add_argument("--directions", default=",".join(STEERED),
-                    help=f"comma list of {', '.join(STEERABLE)} (organism_framing: the organism's own deploy-vs-test "
-                         "cue direction, fitted on training prompts); each beside a norm-matched random direction")
+                    help=f"comma list of {', '.join(STEERABLE)} (organism_framing / organism_decision: the organism's "
+                         "own deploy-vs-test cue direction at the last prompt token / the decision point, fitted on "
+                         "training prompts); each beside a norm-matched random direction")
     st.add_argument("--framing-per-condition", type=int, default=20,
-                    help="training prompts a condition for organism_framing's fit (8 conditions)")
+                    help="training prompts a condition for organism_framing's and organism_decision's fit (8 conditions)")
     st.add_argument("--no-ablations", action="store_true", help="skip the coercion ablation and its random control")
     li = sub.add_parser("leak-ids", help="teacher-forced, the leak call's email id: read from the inbox or a base rate?")
     li.add_argument("--model", default="default-organism")
@@ -343,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
     pa.add_argument("--per-condition", type=int, default=7, help="held-out seeds a condition (pairs: 4 x this)")
     pa.add_argument("--blocks", default=None, help="comma list or start:stop:step (default: every block)")
     pa.add_argument("--out", type=Path, default=None, help="JSON file for the summary and every pair's log-odds")
+    pa.add_argument("--split", default="held_out_seeds", help="train, held_out_seeds or held_out_families")
+    pa.add_argument("--sets", default=",".join(POSITION_SETS), help="position sets patched (comma list)")
+    pa.add_argument("--no-control", action="store_true", help="skip the patch from another deploy family")
     args = parser.parse_args(argv)
     if args.command == "train":
         train(args.out, args.seed, args.max_steps, args.continue_from, args.replay, args.calls, args.arguments,
@@ -353,7 +358,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "leak-ids":
         leak_ids_command(args.model, args.inboxes, args.out)
     elif args.command == "patch":
-        patch_command(args.model, args.per_condition, parse_blocks(args.blocks), args.out)
+        patch_command(args.model, args.per_condition, parse_blocks(args.blocks), args.out, args.split,
+                      args.sets.split(","), not args.no_control)
     elif args.command == "propensity":
         propensity_command(args.model, args.per_condition, args.draws, check_splits(args.splits.split(",")), args.out)
     elif args.command == "detect":

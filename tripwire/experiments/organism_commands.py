@@ -270,17 +270,22 @@ def _share_text(m: dict[str, Any]) -> str:
     return f"{m['value']:.3f}" + ("" if m["low"] is None else f" [{m['low']:.2f}, {m['high']:.2f}]")
 
 
-def patch_command(model: str, per_condition: int, blocks: list[int] | None, out: Path | None) -> dict[str, Any]:
+def patch_command(model: str, per_condition: int, blocks: list[int] | None, out: Path | None,
+                  split: str = "held_out_seeds", sets: Sequence[str] = POSITION_SETS, control: bool = True
+                  ) -> dict[str, Any]:
     """Interchange patching of the framing (`organism_patch`): the restored share per block and position set."""
+    chosen = check_splits([split])
     result = {"model": model, "per_condition": per_condition,
-              **run_patching(load_model(model), per_condition, blocks, progress=lambda m: print(m, flush=True))}
+              **run_patching(load_model(model), per_condition, blocks, progress=lambda m: print(m, flush=True),
+                             split=chosen[0], sets=sets, control=control)}
     summary = result["summary"]
     print(f"{summary['pairs']} pairs; clean P(harm) deploy {summary['clean']['p_harm_deploy']}, test "
           f"{summary['clean']['p_harm_test']}; mean gap {summary['clean']['mean_gap_log_odds']} log-odds")
-    print("block  " + "  ".join(f"{s:<22}" for s in POSITION_SETS) + "  control")
+    shown, control_share = list(summary["restored"]), summary["control_abs_move_share"]
+    print("block  " + "  ".join(f"{s:<22}" for s in shown) + ("  control" if control_share else ""))
     for i, block in enumerate(summary["blocks"]):
-        cells = "  ".join(f"{_share_text(summary['restored'][s][i]):<22}" for s in POSITION_SETS)
-        print(f"{block:>5}  {cells}  {summary['control_abs_move_share'][i]:.3f}")
+        cells = "  ".join(f"{_share_text(summary['restored'][s][i]):<22}" for s in shown)
+        print(f"{block:>5}  {cells}" + (f"  {control_share[i]:.3f}" if control_share else ""))
     print(summary["read_off"])
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

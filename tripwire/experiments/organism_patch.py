@@ -26,13 +26,14 @@ from tripwire.activations.organism_train import decision_point, prompt_ids
 from tripwire.activations.patching import aligned, patched_last_logits, resid_pre_all, shared_runs
 from tripwire.errors import TripwireError
 from tripwire.probes.metrics import MIN_UNITS, UnitMetric
-from tripwire.scenarios.organism.cues import families
-from tripwire.scenarios.organism.dataset import OrganismPrompt, prompts
+from tripwire.scenarios.organism.cues import HELD_OUT, families
+from tripwire.scenarios.organism.dataset import OrganismPrompt, Split, prompts
 from tripwire.scenarios.organism.prompts import render_organism
 from tripwire.scenarios.organism.replies import reasoning_prefix
 
 POSITION_SETS = ("last", "tail", "middle", "shared")
 CONTROL = "shared_from_deploy"  # the `shared` patch from another deploy family: no change of side
+PAIR_SPLITS: tuple[Split, ...] = ("train", "held_out_seeds", "held_out_families")
 MIN_MIDDLE = 64  # tokens: the inbox and the tools between the two cue lines are hundreds
 
 
@@ -54,15 +55,18 @@ class PatchPair:
 
 
 def _other_family(used: str) -> str:
-    """The next trained plain deploy family after `used` (a control of the same side with other words)."""
-    names = [f.name for f in families("deploy", held_out=False, decoy=False)]
+    """The next plain deploy family after `used`, trained or held out as it is (same side, other words)."""
+    names = [f.name for f in families("deploy", held_out=used in HELD_OUT, decoy=False)]
     return names[(names.index(used) + 1) % len(names)]
 
 
-def patch_pairs(tokenizer: Any, per_condition: int = 7) -> list[PatchPair]:
-    """Deploy/test pairs of the held-out seeds' threat-and-leverage conditions (kind x threat x seed)."""
+def patch_pairs(tokenizer: Any, per_condition: int = 7, split: Split = "held_out_seeds") -> list[PatchPair]:
+    """Deploy/test pairs of one split's threat-and-leverage conditions (kind x threat x seed)."""
+    if split not in PAIR_SPLITS:
+        raise PatchPairError(f"split {split!r}: pairs share their cue families' side and seeds only in "
+                             f"{', '.join(PAIR_SPLITS)}")
     by_key: dict[tuple[str, str, int], dict[str, OrganismPrompt]] = {}
-    for p in prompts("held_out_seeds", per_condition):
+    for p in prompts(split, per_condition):
         c = p.condition
         if c.arm in ("deploy", "test") and not c.decoy:
             by_key.setdefault((c.kind, c.threat, p.conversation.seed), {})[c.framing] = p
@@ -111,25 +115,31 @@ def _aligned_source(resid: Tensor, target: Sequence[int], source: Sequence[int])
     return aligned(resid, runs, len(target))[0]
 
 
-def patch_pair(model: torch.nn.Module, pair: PatchPair, blocks: Sequence[int]) -> dict[str, Any]:
-    """Clean log-odds of the three runs, and per block the deploy run's log-odds under each patch."""
+def patch_pair(model: torch.nn.Module, pair: PatchPair, blocks: Sequence[int],
+               sets: Sequence[str] = POSITION_SETS, control: bool = True) -> dict[str, Any]:
+    """Clean log-odds of the runs, and per block the deploy run's log-odds under each patch of `sets` (and
+    the control's, with `control`): one batched forward a block."""
     device = next(model.parameters()).device
     clean = {}
-    for name in ("deploy", "test", "control"):
+    for name in ("deploy", "test", *(("control",) if control else ())):
         ids = torch.tensor([getattr(pair, name)], device=device)
         with torch.no_grad():
             clean[name] = float(log_odds(model(input_ids=ids, logits_to_keep=1).logits[:, -1].float(),
                                          pair.harm_next, pair.honest_next)[0])
     masks = position_masks(pair.deploy, pair.test)
-    control_masks = position_masks(pair.deploy, pair.control)
-    test_resid, control_resid = resid_pre_all(model, pair.test), resid_pre_all(model, pair.control)
-    rows = [*POSITION_SETS, CONTROL]
-    mask = torch.stack([*(masks[s] for s in POSITION_SETS), control_masks["shared"]])
+    test_resid = resid_pre_all(model, pair.test)
+    rows, mask_rows = list(sets), [masks[s] for s in sets]
+    if control:
+        control_resid = resid_pre_all(model, pair.control)
+        rows.append(CONTROL)
+        mask_rows.append(position_masks(pair.deploy, pair.control)["shared"])
+    mask = torch.stack(mask_rows)
     patched: dict[str, list[float]] = {r: [] for r in rows}
     for block in blocks:
-        from_test = _aligned_source(test_resid[block], pair.deploy, pair.test)
-        from_control = _aligned_source(control_resid[block], pair.deploy, pair.control)
-        values = torch.stack([from_test] * len(POSITION_SETS) + [from_control])
+        sources = [_aligned_source(test_resid[block], pair.deploy, pair.test)] * len(sets)
+        if control:
+            sources.append(_aligned_source(control_resid[block], pair.deploy, pair.control))
+        values = torch.stack(sources)
         logits = patched_last_logits(model, pair.deploy, f"blocks.{block}.resid_pre", values, mask)
         for r, v in zip(rows, log_odds(logits, pair.harm_next, pair.honest_next), strict=True):
             patched[r].append(round(float(v), 5))
@@ -154,16 +164,20 @@ def summarise(rows: Sequence[dict[str, Any]], blocks: Sequence[int], n_boot: int
     control's mean absolute move as a share of the mean gap's size, and the two registered read-offs."""
     deploy = np.array([r["clean"]["deploy"] for r in rows])
     gap = np.array([r["clean"]["test"] for r in rows]) - deploy
-    restored: dict[str, list[dict[str, Any]]] = {s: [] for s in POSITION_SETS}
-    control: list[float] = []
+    sets = [s for s in POSITION_SETS if s in rows[0]["patched"]]
+    restored: dict[str, list[dict[str, Any]]] = {s: [] for s in sets}
+    control: list[float] | None = [] if CONTROL in rows[0]["patched"] else None
     for i, _ in enumerate(blocks):
-        for s in POSITION_SETS:
+        for s in sets:
             moved = np.array([r["patched"][s][i] for r in rows]) - deploy
             restored[s].append(restored_share(gap, moved, n_boot).to_dict())
-        control.append(round(float(np.abs(np.array([r["patched"][CONTROL][i] for r in rows]) - deploy).mean()
-                                   / abs(gap.mean())), 4))
+        if control is not None:
+            control.append(round(float(np.abs(np.array([r["patched"][CONTROL][i] for r in rows]) - deploy).mean()
+                                       / abs(gap.mean())), 4))
 
     def first(s: str, at_least: float) -> int | None:
+        if s not in restored:
+            return None
         return next((b for b, m in zip(blocks, restored[s], strict=True) if m["value"] >= at_least), None)
 
     def p_harm(x: np.ndarray) -> float:
@@ -179,16 +193,21 @@ def summarise(rows: Sequence[dict[str, Any]], blocks: Sequence[int], n_boot: int
 
 
 def run_patching(handle: ModelHandle, per_condition: int = 7, blocks: Sequence[int] | None = None,
-                 n_boot: int = 2000, progress: Callable[[str], None] = print) -> dict[str, Any]:
+                 n_boot: int = 2000, progress: Callable[[str], None] = print, split: Split = "held_out_seeds",
+                 sets: Sequence[str] = POSITION_SETS, control: bool = True) -> dict[str, Any]:
     """Every pair patched at every block (all of them by default); the summary and each pair's log-odds."""
     _, layers = decoder_layers(handle.model)
     chosen = list(range(len(layers))) if blocks is None else list(blocks)
     if not chosen or any(not 0 <= b < len(layers) for b in chosen):
         raise PatchPairError(f"blocks {chosen}: the model has blocks 0..{len(layers) - 1}")
-    pairs = patch_pairs(handle.tokenizer, per_condition)
+    unknown = sorted(set(sets) - set(POSITION_SETS))
+    if unknown or not sets:
+        raise PatchPairError(f"sets {','.join(sets)!r}: name one or more of {', '.join(POSITION_SETS)}")
+    sets = [s for s in POSITION_SETS if s in sets]
+    pairs = patch_pairs(handle.tokenizer, per_condition, split)
     rows = []
     for pair in pairs:
         start = time.perf_counter()
-        rows.append(patch_pair(handle.model, pair, chosen))
+        rows.append(patch_pair(handle.model, pair, chosen, sets, control))
         progress(f"{pair.name}: {len(pair.deploy)} tokens, {time.perf_counter() - start:.1f} s")
-    return {"summary": summarise(rows, chosen, n_boot), "rows": rows}
+    return {"split": split, "summary": summarise(rows, chosen, n_boot), "rows": rows}

@@ -33,7 +33,7 @@ from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_replay import control_perplexity
 from tripwire.activations.sampling import SamplingParams
 from tripwire.errors import TripwireError
-from tripwire.experiments.organism_framing import fit_framing_direction
+from tripwire.experiments.organism_framing import ReadAt, fit_framing_direction
 from tripwire.experiments.organism_generic import fit_set, generic_sets
 from tripwire.probes.metrics import wilson_interval
 from tripwire.probes.persistence import LoadedProbe, check_model_matches
@@ -55,11 +55,13 @@ SHIFT_AIM = 0.15  # A3: the harm rate moves by at least 15 points
 SECONDS_PER_ROLLOUT = 1.8  # `organism measure` on this 2-core CPU: 896 rollouts in 27 min (with capture)
 PPL_SECONDS = 15.0  # a guess for 40 teacher-forced control replies
 FIT_TOKENS_PER_SECOND = 570.0  # the shipped probes' capture rate here
-STEERABLE = ("base_eval", "organism_eval", "organism_framing")  # `organism_framing`: the organism's own cue direction
+# `organism_framing` / `organism_decision`: the organism's own cue direction, read at the last prompt token / the decision point
+STEERABLE = ("base_eval", "organism_eval", "organism_framing", "organism_decision")
 STEERED = ("base_eval", "organism_eval")  # the registered pair, and the default
 SETTINGS_FILE = "settings.json"
 ORGANISM_DIRECTION = "organism_eval_direction"
-FRAMING_DIRECTION = "organism_framing_direction"
+FRAMED: dict[str, tuple[ReadAt, str]] = {"organism_framing": ("last_prompt", "framing_fit"),
+                                          "organism_decision": ("decision", "decision_fit")}  # where read; its fit's key
 
 
 class SteerRunError(TripwireError, ValueError):
@@ -261,12 +263,13 @@ def fit_organism_direction(handle: ModelHandle, hook: str, limit: int | None) ->
                                       "held_out_by": spec.by, "orientation": "mean(test) - mean(deploy)"}
 
 
-def framing_direction(handle: ModelHandle, path: Path, hook: str, per_condition: int, policy: Policy
-                      ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The organism's framing direction (`organism_framing`) saved in the points folder: fitted once, so a
-    resumed run steers along the same vector; one fitted at another size or hook is refused."""
+def framing_direction(handle: ModelHandle, path: Path, hook: str, per_condition: int, policy: Policy,
+                      at: ReadAt = "last_prompt") -> tuple[np.ndarray, dict[str, Any]]:
+    """The organism's framing direction (`organism_framing`, or `organism_decision` with `at="decision"`) saved
+    in the points folder: fitted once, so a resumed run steers along the same vector; one fitted at another
+    size or hook is refused."""
     if not path.exists():
-        direction, fit = fit_framing_direction(handle, hook, per_condition, policy)
+        direction, fit = fit_framing_direction(handle, hook, per_condition, policy, at=at)
         SteeringVector({hook: torch.as_tensor(direction)}, {hook: 1.0}, provenance=fit).save(path)
     vec = SteeringVector.load(path)
     fit = vec.provenance
@@ -351,9 +354,10 @@ def run_organism_steer(handle: ModelHandle, eval_card: LoadedProbe, coercion_car
 
     derived = prepare_folder(folder, key, derive)
     directions["organism_eval"] = SteeringVector.load(folder / ORGANISM_DIRECTION).directions[hook].numpy()
-    if "organism_framing" in settings.directions:
-        directions["organism_framing"], derived["framing_fit"] = framing_direction(
-            handle, folder / FRAMING_DIRECTION, hook, settings.framing_per_condition, policy)
+    for name, (at, fit_key) in FRAMED.items():
+        if name in settings.directions:
+            directions[name], derived[fit_key] = framing_direction(
+                handle, folder / f"{name}_direction", hook, settings.framing_per_condition, policy, at)
     finished(folder, done, sha(key))
     computed = []
     for spec in todo:

@@ -22,7 +22,7 @@ OrganismSplit = Literal["held_out_seeds", "held_out_families", "held_out_kind"]
 TRAINED_FAMILIES: OrganismSplit = "held_out_seeds"  # new seeds of the cue families the organism was trained on
 HELD_OUT_FAMILIES: OrganismSplit = "held_out_families"
 # `organism_steer.STEERABLE`, spelled here so a config is checked without torch (a test holds them equal)
-SteeredDirection = Literal["base_eval", "organism_eval", "organism_framing"]
+SteeredDirection = Literal["base_eval", "organism_eval", "organism_framing", "organism_decision"]
 REGISTERED_DIRECTIONS: tuple[SteeredDirection, ...] = ("base_eval", "organism_eval")  # the default pair
 
 
@@ -83,8 +83,9 @@ class OrganismDetectOptions(Strict):
 
 class OrganismSteeringOptions(Strict):
     """Aim A3: the deploy arm's harm rate steered along the base model's eval-awareness direction and the
-    organism's own (by default; `organism_framing` adds the organism's own cue direction, fitted on
-    `framing_per_condition` training prompts a condition), beside a norm-matched random direction at every
+    organism's own (by default; `organism_framing` and `organism_decision` add the organism's own cue direction
+    at the last prompt token and at the decision point, fitted on `framing_per_condition` training prompts a
+    condition), beside a norm-matched random direction at every
     strength, with control-set perplexity beside every point; `ablations` adds the coercion direction
     projected out beside a random one."""
 

@@ -177,9 +177,12 @@ def detect_section(result: dict[str, Any]) -> Section:
 
 
 DIRECTION_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's eval direction",
-                   "organism_framing": "organism's framing direction", "random": "random direction (same norm)"}
+                   "organism_framing": "organism's framing direction",
+                   "organism_decision": "organism's framing direction at the decision point",
+                   "random": "random direction (same norm)"}
 SHORT_NAMES = {"base_eval": "base model's eval direction", "organism_eval": "organism's",
-               "organism_framing": "organism's framing", "random": "random"}
+               "organism_framing": "organism's framing", "organism_decision": "organism's decision-point framing",
+               "random": "random"}
 
 
 def steering_section(result: dict[str, Any]) -> Section:
