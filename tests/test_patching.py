@@ -99,16 +99,22 @@ def test_organism_pairs_differ_only_in_their_cue_lines(handle: ModelHandle) -> N
 
 
 def test_summary_is_a_ratio_of_means_with_no_interval_under_ten_pairs() -> None:
-    rows = [{"clean": {"deploy": 1.0, "test": -1.0, "control": 1.0},
-             "patched": {**{s: [1.0, 0.0] for s in POSITION_SETS}, CONTROL: [1.0, 0.5]}} for _ in range(4)]
-    rows[0]["patched"]["tail"] = [1.0, -2.0]  # the one pair that overshoots: mean move -1.5 of a -2 gap
+    gaps_to = [-3.0, -1.0, -1.0, -1.0]  # clean test log-odds; deploy is 1, so the gaps are -4, -2, -2, -2
+    rows = [{"clean": {"deploy": 1.0, "test": t, "control": 1.0},
+             "patched": {"last": [1.0, -1.5], "tail": [1.0, 0.0], "middle": [1.0, 1.0], "shared": [1.0, 1.0],
+                         CONTROL: [1.0, 0.5]}} for t in gaps_to]
+    rows[0]["patched"]["tail"] = [1.0, -2.0]
     s = summarise(rows, [0, 7], n_boot=50)
-    assert s["restored"]["last"][1]["value"] == pytest.approx(0.5)
-    assert s["restored"]["tail"][1]["value"] == pytest.approx(0.75) and s["restored"]["tail"][1]["low"] is None
-    assert s["control_abs_move_share"] == [0.0, 0.25]
+    # moves -3, -1, -1, -1 over gaps -4, -2, -2, -2: 1.5 / 2.5 = 0.6 (the mean of per-pair ratios would be 0.5625)
+    assert s["restored"]["tail"][1]["value"] == pytest.approx(0.6) and s["restored"]["tail"][1]["low"] is None
+    assert s["restored"]["last"][1]["value"] == pytest.approx(1.0) and s["restored"]["middle"][1]["value"] == 0
+    assert s["control_abs_move_share"] == [0.0, 0.2]
     assert s["read_off"] == {"tail_restores_0.8_from_block": None, "last_restores_0.5_from_block": 7}
     many = summarise(rows * 3, [0, 7], n_boot=50)["restored"]["tail"][1]
-    assert many["n_units"] == 12 and many["low"] is not None and many["low"] <= 0.75 <= many["high"]
+    assert many["n_units"] == 12 and many["low"] is not None and many["low"] <= 0.6 <= many["high"]
+    alone = summarise([{**r, "patched": {"last": r["patched"]["last"]}} for r in rows], [0, 7], n_boot=50)
+    assert list(alone["restored"]) == ["last"] and alone["control_abs_move_share"] is None
+    assert alone["read_off"]["tail_restores_0.8_from_block"] is None
 
 
 def test_the_run_restores_nothing_where_residuals_are_still_equal(handle: ModelHandle, tiny_llama_dir: Path,
