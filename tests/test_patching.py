@@ -22,6 +22,7 @@ from tripwire.activations.patching import (
     shared_runs,
 )
 from tripwire.experiments.organism import main
+from tripwire.experiments.organism_commands import OrganismCommandError, parse_blocks
 from tripwire.experiments.organism_patch import (
     CONTROL,
     POSITION_SETS,
@@ -132,3 +133,14 @@ def test_the_run_restores_nothing_where_residuals_are_still_equal(handle: ModelH
     saved = json.loads(out.read_text())
     assert saved["summary"]["blocks"] == [0, 1] and len(saved["rows"]) == 4
     assert saved["summary"]["restored"]["shared"][1]["value"] == first["shared"][1]["value"]
+
+
+def test_blocks_and_sets_on_the_command_line_are_checked_before_any_model_loads(tmp_path: Path) -> None:
+    assert parse_blocks(None) is None and parse_blocks("0,2,29") == [0, 2, 29] and parse_blocks("0:6:2") == [0, 2, 4]
+    with pytest.raises(OrganismCommandError, match="--blocks 'a,b'"):
+        parse_blocks("a,b")
+    missing = str(tmp_path / "no-such-model")  # a model that would fail to load: the checks come first
+    with pytest.raises(OrganismCommandError, match="--splits held_out"):
+        main(["patch", "--model", missing, "--split", "held_out"])
+    with pytest.raises(PatchPairError, match="sets 'inbox'"):
+        run_patching(None, sets=["inbox"])  # type: ignore[arg-type]

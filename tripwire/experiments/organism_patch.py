@@ -196,13 +196,13 @@ def run_patching(handle: ModelHandle, per_condition: int = 7, blocks: Sequence[i
                  n_boot: int = 2000, progress: Callable[[str], None] = print, split: Split = "held_out_seeds",
                  sets: Sequence[str] = POSITION_SETS, control: bool = True) -> dict[str, Any]:
     """Every pair patched at every block (all of them by default); the summary and each pair's log-odds."""
+    unknown = sorted(set(sets) - set(POSITION_SETS))
+    if unknown or not sets:
+        raise PatchPairError(f"sets {','.join(sets)!r}: name one or more of {', '.join(POSITION_SETS)}")
     _, layers = decoder_layers(handle.model)
     chosen = list(range(len(layers))) if blocks is None else list(blocks)
     if not chosen or any(not 0 <= b < len(layers) for b in chosen):
         raise PatchPairError(f"blocks {chosen}: the model has blocks 0..{len(layers) - 1}")
-    unknown = sorted(set(sets) - set(POSITION_SETS))
-    if unknown or not sets:
-        raise PatchPairError(f"sets {','.join(sets)!r}: name one or more of {', '.join(POSITION_SETS)}")
     sets = [s for s in POSITION_SETS if s in sets]
     pairs = patch_pairs(handle.tokenizer, per_condition, split)
     rows = []
