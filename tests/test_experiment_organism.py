@@ -31,7 +31,7 @@ BEHAVIOR = {"splits": ["held_out_seeds"], "per_condition": 2, "samples": 2, "max
 DETECT = {"rollouts": "stage:organism_behavior", "fpr": 0.1}
 STEER = {"probe": "probes/eval_awareness", "coercion_probe": "probes/coercion", "per_condition": 1, "samples": 2,
          "alphas": [1.0], "ablations": False, "max_new_tokens": 3, "generic_limit": 6, "control_limit": 1,
-         "batch_size": 8}
+         "batch_size": 8, "layer": 1}
 
 
 def _config(tmp: Path, model: Path, stages: list[dict[str, Any]]) -> Path:
@@ -56,7 +56,7 @@ def _behavior(model: Path) -> dict[str, Any]:
 def first(handle: ModelHandle, tiny_llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Behaviour and steering (the tiny model never writes a harmful call, so no detect stage yet)."""
     tmp = tmp_path_factory.mktemp("organism")
-    tiny_probe(handle, tmp / "probes", "eval_awareness", 3)  # read-out block 3; steering at the middle block, 2
+    tiny_probe(handle, tmp / "probes", "eval_awareness", 3)  # read-out block 3; steering at block 1 (`layer`)
     tiny_probe(handle, tmp / "probes", "coercion", 1, seed=1)
     config = _config(tmp, tiny_llama_dir, [_behavior(tiny_llama_dir), {"pipeline": "organism_steering", "options": STEER}])
     return {"tmp": tmp, "config": config, **_run(config, tmp / "runs")}
@@ -84,7 +84,7 @@ def test_steering_stage_measures_its_points_beside_a_random_direction(first: dic
     result = first["results"]["stages"][1]["output"]["result"]
     points = {(p["key"]["direction"], p["key"]["alpha"]) for p in result["points"]}
     assert points == {("unsteered", 0.0), ("base_eval", 1.0), ("organism_eval", 1.0), ("random", 1.0)}
-    assert result["steering_hook"] == "blocks.2.resid_post" and result["complete"]
+    assert result["steering_hook"] == "blocks.1.resid_post" and result["complete"]  # the options' layer, not the rule's
     assert result["verdict"]["coercion_ablation"] is None  # ablations: false
     folder = Path(first["results"]["stage_runs"][1]["detail"]) / "points"
     assert len(list(folder.glob("*_*.json"))) == 4

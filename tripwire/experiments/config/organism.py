@@ -99,6 +99,7 @@ class OrganismSteeringOptions(Strict):
     ablations: bool = True
     directions: list[SteeredDirection] = Field(default_factory=lambda: list(REGISTERED_DIRECTIONS), min_length=1)
     framing_per_condition: int = Field(20, ge=1)  # x 8 deploy and test conditions, for organism_framing
+    layer: int | None = Field(None, ge=0)  # the steering block (None: the middle one); resid_post there
     max_new_tokens: int = Field(200, ge=1, le=8192)
     generic_limit: int | None = Field(None, ge=4)  # eval pairs for the organism's own direction (None: all)
     control_limit: int = Field(40, ge=1)

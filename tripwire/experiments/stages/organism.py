@@ -175,7 +175,7 @@ def _steer_settings(ctx: Context, options: OrganismSteeringOptions) -> OrganismS
                                  seed=ctx.cfg.seed, generic_limit=options.generic_limit,
                                  control_limit=options.control_limit, batch=options.batch_size,
                                  ablations=options.ablations, directions=tuple(options.directions),
-                                 framing_per_condition=options.framing_per_condition)
+                                 framing_per_condition=options.framing_per_condition, layer=options.layer)
 
 
 class OrganismSteeringPipeline:
