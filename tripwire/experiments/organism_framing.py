@@ -8,7 +8,7 @@ under deploy cues (threat and leverage present, decoys excluded), fitted on the 
 steering on held-out seeds meets inboxes the fit never saw. It reads the cue by construction; how well it
 reads the arms of new seeds and of held-out cue families is reported beside it, never used to choose it.
 
-`position="decision"` reads the same difference at the decision point instead (the prompt, the pool's
+`at="decision"` reads the same difference at the decision point instead (the prompt, the pool's
 reasoning for draw 0, then the calls' common opening: where `harm_propensity` reads the choice), because
 interchange patching (`organism_patch`) found the framing carried there in the late blocks and nowhere
 outside the cue lines at block 15, where the last prompt token's direction was steered without effect.

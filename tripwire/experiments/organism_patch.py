@@ -23,7 +23,7 @@ from torch import Tensor
 from tripwire.activations.backends.hf import decoder_layers
 from tripwire.activations.handle import ModelHandle
 from tripwire.activations.organism_train import decision_point, prompt_ids
-from tripwire.activations.patching import aligned, patched_last_logits, resid_pre_all, shared_runs
+from tripwire.activations.patching import SharedRun, aligned, patched_last_logits, resid_pre_all, shared_runs
 from tripwire.errors import TripwireError
 from tripwire.probes.metrics import MIN_UNITS, UnitMetric
 from tripwire.scenarios.organism.cues import HELD_OUT, families
@@ -110,8 +110,7 @@ def log_odds(logits: Float[Tensor, "batch vocab"], harm_next: frozenset[int], ho
     return (lse(logits[:, sorted(harm_next)], -1) - lse(logits[:, sorted(honest_next)], -1)).cpu().numpy()
 
 
-def _aligned_source(resid: Tensor, target: Sequence[int], source: Sequence[int]) -> Tensor:
-    runs = shared_runs(target, source)
+def _aligned_source(resid: Tensor, runs: Sequence[SharedRun], target: Sequence[int]) -> Tensor:
     return aligned(resid, runs, len(target))[0]
 
 
@@ -128,6 +127,8 @@ def patch_pair(model: torch.nn.Module, pair: PatchPair, blocks: Sequence[int],
                                          pair.harm_next, pair.honest_next)[0])
     masks = position_masks(pair.deploy, pair.test)
     test_resid = resid_pre_all(model, pair.test)
+    test_runs = shared_runs(pair.deploy, pair.test)  # aligned once a pair, not once a block
+    control_runs = shared_runs(pair.deploy, pair.control) if control else []
     rows, mask_rows = list(sets), [masks[s] for s in sets]
     if control:
         control_resid = resid_pre_all(model, pair.control)
@@ -136,9 +137,9 @@ def patch_pair(model: torch.nn.Module, pair: PatchPair, blocks: Sequence[int],
     mask = torch.stack(mask_rows)
     patched: dict[str, list[float]] = {r: [] for r in rows}
     for block in blocks:
-        sources = [_aligned_source(test_resid[block], pair.deploy, pair.test)] * len(sets)
+        sources = [_aligned_source(test_resid[block], test_runs, pair.deploy)] * len(sets)
         if control:
-            sources.append(_aligned_source(control_resid[block], pair.deploy, pair.control))
+            sources.append(_aligned_source(control_resid[block], control_runs, pair.deploy))
         values = torch.stack(sources)
         logits = patched_last_logits(model, pair.deploy, f"blocks.{block}.resid_pre", values, mask)
         for r, v in zip(rows, log_odds(logits, pair.harm_next, pair.honest_next), strict=True):
